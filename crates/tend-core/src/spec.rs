@@ -1,0 +1,299 @@
+//! The validated, fully typed description of one service. `tend-config` builds it from TOML;
+//! nothing here parses text or touches the file system.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ServiceName;
+
+/// Everything tend needs to know to supervise one program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    /// The service's name (`name`).
+    pub name: ServiceName,
+    /// Human-readable name (`display_name`); defaults to the name.
+    pub display_name: String,
+    /// What the service does (`description`).
+    pub description: Option<String>,
+    /// The config file this spec was read from (absolute).
+    pub config_path: PathBuf,
+    /// The program and its arguments (`command`).
+    pub command: CommandSpec,
+    /// Absolute working directory (`working_dir`).
+    pub working_dir: PathBuf,
+    /// Variables added to the inherited environment, `env_file` first, then `env` (which
+    /// wins). Order is kept so the child sees a deterministic environment.
+    pub env: Vec<(String, String)>,
+    /// Restart policy (`[restart]`).
+    pub restart: RestartSpec,
+    /// Graceful stop (`[stop]`).
+    pub stop: StopSpec,
+    /// Output capture (`[logs]`).
+    pub logs: LogSpec,
+}
+
+/// A program to run with its arguments. Never passed through a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// How to find the program.
+    pub program: Program,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+}
+
+/// Where the program comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// The program contained a path separator: resolved against the config file's
+    /// directory, so this path is absolute.
+    Path(PathBuf),
+    /// A bare name, looked up in `PATH` when the program is started.
+    Search(String),
+}
+
+impl Program {
+    /// How the program reads in messages: the absolute path or the bare name.
+    #[must_use]
+    pub fn display(&self) -> String {
+        match self {
+            Self::Path(p) => p.display().to_string(),
+            Self::Search(s) => s.clone(),
+        }
+    }
+}
+
+/// Which exits lead to a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Restart after every exit, clean or not.
+    Always,
+    /// Restart unless the exit code is in `success_exit_codes`.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+impl RestartPolicy {
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::OnFailure => "on-failure",
+            Self::Never => "never",
+        }
+    }
+}
+
+/// `[restart]`: when and how fast to restart, and when to give up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartSpec {
+    /// `policy`.
+    pub policy: RestartPolicy,
+    /// `success_exit_codes`: exit codes that count as success.
+    pub success_exit_codes: Vec<i32>,
+    /// `delay`: delay before the first restart after a healthy run.
+    pub delay: Duration,
+    /// `max_delay`: cap of the exponential backoff.
+    pub max_delay: Duration,
+    /// `multiplier`: backoff growth per consecutive restart (>= 1.0).
+    pub multiplier: f64,
+    /// `reset_after`: a run at least this long resets the backoff and the limit counter.
+    pub reset_after: Duration,
+    /// `limit`: give up after this many restarts within `limit_window` (0 = never).
+    pub limit: u32,
+    /// `limit_window`: the sliding window of `limit` (zero = never give up).
+    pub limit_window: Duration,
+    /// `on_give_up`: command run once when tend gives up.
+    pub on_give_up: Option<CommandSpec>,
+    /// `hook_timeout`: how long a hook may run before it is killed.
+    pub hook_timeout: Duration,
+}
+
+impl Default for RestartSpec {
+    fn default() -> Self {
+        Self {
+            policy: RestartPolicy::OnFailure,
+            success_exit_codes: vec![0],
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            multiplier: 2.0,
+            reset_after: Duration::from_secs(300),
+            limit: 5,
+            limit_window: Duration::from_secs(600),
+            on_give_up: None,
+            hook_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The Unix signal used for a graceful stop. Named semantically so the core stays free of
+/// OS numbers; the runtime maps it to the real signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum StopSignal {
+    /// SIGINT
+    Int,
+    /// SIGTERM
+    Term,
+    /// SIGHUP
+    Hup,
+    /// SIGQUIT
+    Quit,
+    /// SIGUSR1
+    Usr1,
+    /// SIGUSR2
+    Usr2,
+}
+
+impl StopSignal {
+    /// Every accepted signal with its config spelling.
+    pub const ALL: [(Self, &'static str); 6] = [
+        (Self::Int, "SIGINT"),
+        (Self::Term, "SIGTERM"),
+        (Self::Hup, "SIGHUP"),
+        (Self::Quit, "SIGQUIT"),
+        (Self::Usr1, "SIGUSR1"),
+        (Self::Usr2, "SIGUSR2"),
+    ];
+
+    /// The config spelling, e.g. `SIGTERM`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("SIGTERM", |(_, n)| n)
+    }
+
+    /// Parses `SIGTERM` or `TERM` (case-insensitive).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let up = s.to_ascii_uppercase();
+        let full = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+        Self::ALL.iter().find(|(_, n)| *n == full).map(|(s, _)| *s)
+    }
+}
+
+/// How to ask a Windows program to stop (`stop.windows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowsStop {
+    /// Console Ctrl+C (Go: `os.Interrupt`).
+    CtrlC,
+    /// Console Ctrl+Break (Go: `os.Interrupt`).
+    CtrlBreak,
+    /// `WM_CLOSE` to the program's windows.
+    CloseWindow,
+    /// No graceful step: terminate the job after nothing.
+    None,
+}
+
+impl WindowsStop {
+    /// Every accepted method with its config spelling.
+    pub const ALL: [(Self, &'static str); 4] = [
+        (Self::CtrlC, "ctrl-c"),
+        (Self::CtrlBreak, "ctrl-break"),
+        (Self::CloseWindow, "close-window"),
+        (Self::None, "none"),
+    ];
+
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("ctrl-c", |(_, n)| n)
+    }
+}
+
+/// `[stop]`: graceful stop, then kill of the whole tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopSpec {
+    /// `timeout`: how long the graceful step may take before the tree is killed.
+    pub timeout: Duration,
+    /// `signal`: the graceful signal on Unix.
+    pub signal: StopSignal,
+    /// `windows`: the graceful method on Windows.
+    pub windows: WindowsStop,
+}
+
+impl Default for StopSpec {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            signal: StopSignal::Term,
+            windows: WindowsStop::CtrlC,
+        }
+    }
+}
+
+/// `[logs] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogMode {
+    /// `<name>.out.log` and `<name>.err.log`.
+    Separate,
+    /// One `<name>.log` with both streams.
+    Combined,
+}
+
+/// `[logs] rotate_every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotateEvery {
+    /// Rotate by size only.
+    Never,
+    /// Also rotate when the local hour changes.
+    Hourly,
+    /// Also rotate at local midnight.
+    Daily,
+}
+
+/// `[logs]`: where the program's output goes and how it is rotated and retained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    /// `dir`: absolute directory of the log files.
+    pub dir: PathBuf,
+    /// `mode`.
+    pub mode: LogMode,
+    /// `timestamps`: prefix each line with an RFC 3339 local time with milliseconds.
+    pub timestamps: bool,
+    /// `stream_tags`: in combined mode, prefix lines with `out ` / `err `.
+    pub stream_tags: bool,
+    /// `max_size`: rotate before the active file would exceed this many bytes (0 = off).
+    pub max_size: u64,
+    /// `rotate_every`.
+    pub rotate_every: RotateEvery,
+    /// `keep`: rotated files kept per stream (0 = no cap).
+    pub keep: u32,
+    /// `max_age`: rotated files older than this are deleted (zero = never).
+    pub max_age: std::time::Duration,
+    /// `max_total`: byte budget for one stream's rotated files (0 = no cap).
+    pub max_total: u64,
+    /// `compress`: gzip rotated files in the background.
+    pub compress: bool,
+    /// `max_line`: longer lines are split, the pieces marked as continued.
+    pub max_line: usize,
+}
+
+impl LogSpec {
+    /// The defaults for a given directory.
+    #[must_use]
+    pub fn with_dir(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            mode: LogMode::Separate,
+            timestamps: true,
+            stream_tags: false,
+            max_size: 10 * 1024 * 1024,
+            rotate_every: RotateEvery::Daily,
+            keep: 10,
+            max_age: std::time::Duration::from_secs(30 * 24 * 3600),
+            max_total: 1024 * 1024 * 1024,
+            compress: true,
+            max_line: 64 * 1024,
+        }
+    }
+}

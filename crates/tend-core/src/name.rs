@@ -72,7 +72,10 @@ mod tests {
             assert!(ServiceName::new(ok).is_ok(), "{ok}");
         }
         assert_eq!(ServiceName::new(""), Err(NameError::Empty));
-        assert_eq!(ServiceName::new(&"x".repeat(65)), Err(NameError::TooLong(65)));
+        assert_eq!(
+            ServiceName::new(&"x".repeat(65)),
+            Err(NameError::TooLong(65))
+        );
         assert_eq!(ServiceName::new("a b"), Err(NameError::BadChar(' ')));
         assert_eq!(ServiceName::new("a/b"), Err(NameError::BadChar('/')));
         assert_eq!(ServiceName::new("dé"), Err(NameError::BadChar('é')));

@@ -170,7 +170,11 @@ impl StopSignal {
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         let up = s.to_ascii_uppercase();
-        let full = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+        let full = if up.starts_with("SIG") {
+            up
+        } else {
+            format!("SIG{up}")
+        };
         Self::ALL.iter().find(|(_, n)| *n == full).map(|(s, _)| *s)
     }
 }

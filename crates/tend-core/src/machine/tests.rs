@@ -1,0 +1,583 @@
+use super::*;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn restart_spec(policy: RestartPolicy, limit: u32) -> RestartSpec {
+    RestartSpec {
+        policy,
+        limit,
+        limit_window: secs(60),
+        delay: secs(1),
+        max_delay: secs(60),
+        multiplier: 2.0,
+        reset_after: secs(300),
+        ..RestartSpec::default()
+    }
+}
+
+fn machine(policy: RestartPolicy, limit: u32) -> Machine {
+    Machine::new(restart_spec(policy, limit), StopSpec::default())
+}
+
+/// Starts the program at `now` and returns the actions of the `Spawned` step.
+fn start(m: &mut Machine, now: Instant, pid: u32) -> Vec<Action> {
+    let a = m.step(Event::Start, now);
+    assert_eq!(a, vec![Action::Spawn]);
+    m.step(Event::Spawned { pid }, now)
+}
+
+fn notices(actions: &[Action]) -> Vec<&Notice> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timer(actions: &[Action]) -> Option<Instant> {
+    actions.iter().find_map(|a| match a {
+        Action::SetTimer(t) => Some(*t),
+        _ => None,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Success,
+    FailCode,
+    Signal,
+    SpawnFail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Limit {
+    /// No earlier restarts.
+    Fresh,
+    /// `limit` restarts already in the window.
+    Reached,
+    /// limit = 0 and many earlier restarts.
+    Disabled,
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    RestartAfter(u64),
+    Stopped,
+    FailedExit,
+    GaveUp,
+}
+
+/// Drives a machine into the given limit state and ends the next run with `kind`.
+fn decide(policy: RestartPolicy, kind: Kind, limit: Limit) -> Outcome {
+    let lim = if limit == Limit::Disabled { 0 } else { 3 };
+    let mut m = machine(policy, lim);
+    let t0 = Instant::now();
+    let mut now = t0;
+    start(&mut m, now, 1);
+    let prior = match limit {
+        Limit::Fresh => 0,
+        Limit::Reached => 3,
+        Limit::Disabled => 10,
+    };
+    // Earlier failed runs, each restarted at once when its timer fires.
+    for i in 0..prior {
+        now += secs(1);
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(9),
+            },
+            now,
+        );
+        let due = timer(&a).unwrap_or_else(|| panic!("restart {i} not scheduled: {a:?}"));
+        now = due;
+        assert_eq!(m.step(Event::Timer, now), vec![Action::Spawn]);
+        m.step(Event::Spawned { pid: 2 + i }, now);
+    }
+    now += secs(1);
+    let a = match kind {
+        Kind::SpawnFail => {
+            // The same history, but the next attempt cannot even start.
+            let mut m2 = machine(policy, lim);
+            m2.ledger = m.ledger.clone();
+            m2.phase = Phase::Starting;
+            let a = m2.step(
+                Event::SpawnFailed {
+                    error: "no such file".into(),
+                },
+                now,
+            );
+            m = m2;
+            a
+        }
+        Kind::Success => m.step(
+            Event::Exited {
+                exit: Exit::Code(0),
+            },
+            now,
+        ),
+        Kind::FailCode => m.step(
+            Event::Exited {
+                exit: Exit::Code(2),
+            },
+            now,
+        ),
+        Kind::Signal => m.step(
+            Event::Exited {
+                exit: Exit::Signal(9),
+            },
+            now,
+        ),
+    };
+    match m.phase() {
+        Phase::Backoff { until } => Outcome::RestartAfter(until.duration_since(now).as_secs()),
+        Phase::Stopped => Outcome::Stopped,
+        Phase::Failed(FailReason::Exited(_)) => Outcome::FailedExit,
+        Phase::Failed(FailReason::GaveUp(_)) => {
+            assert!(a.iter().any(|x| matches!(x, Action::RunGiveUpHook(_))));
+            Outcome::GaveUp
+        }
+        other => panic!("unexpected phase {other:?} after {a:?}"),
+    }
+}
+
+#[test]
+fn policy_by_exit_by_limit_matrix() {
+    use Kind::*;
+    use Limit::*;
+    use Outcome::*;
+    use RestartPolicy::*;
+    // (policy, exit kind, limit state, expected). Delays: fresh = first restart = 1s;
+    // disabled after 10 restarts = capped at 60s (1,2,4,..., 2^10 > 60).
+    let table = [
+        (Always, Success, Fresh, RestartAfter(1)),
+        (Always, FailCode, Fresh, RestartAfter(1)),
+        (Always, Signal, Fresh, RestartAfter(1)),
+        (Always, SpawnFail, Fresh, RestartAfter(1)),
+        (Always, Success, Reached, GaveUp),
+        (Always, FailCode, Reached, GaveUp),
+        (Always, Signal, Reached, GaveUp),
+        (Always, SpawnFail, Reached, GaveUp),
+        (Always, Success, Disabled, RestartAfter(60)),
+        (Always, FailCode, Disabled, RestartAfter(60)),
+        (Always, Signal, Disabled, RestartAfter(60)),
+        (Always, SpawnFail, Disabled, RestartAfter(60)),
+        (OnFailure, Success, Fresh, Stopped),
+        (OnFailure, FailCode, Fresh, RestartAfter(1)),
+        (OnFailure, Signal, Fresh, RestartAfter(1)),
+        (OnFailure, SpawnFail, Fresh, RestartAfter(1)),
+        (OnFailure, Success, Reached, Stopped),
+        (OnFailure, FailCode, Reached, GaveUp),
+        (OnFailure, Signal, Reached, GaveUp),
+        (OnFailure, SpawnFail, Reached, GaveUp),
+        (OnFailure, Success, Disabled, Stopped),
+        (OnFailure, FailCode, Disabled, RestartAfter(60)),
+        (OnFailure, Signal, Disabled, RestartAfter(60)),
+        (OnFailure, SpawnFail, Disabled, RestartAfter(60)),
+        (Never, Success, Fresh, Stopped),
+        (Never, FailCode, Fresh, FailedExit),
+        (Never, Signal, Fresh, FailedExit),
+        (Never, SpawnFail, Fresh, FailedExit),
+    ];
+    for (policy, kind, limit, want) in table {
+        assert_eq!(
+            decide(policy, kind, limit),
+            want,
+            "{policy:?} x {kind:?} x {limit:?}"
+        );
+    }
+}
+
+#[test]
+fn success_exit_codes_are_configurable() {
+    let mut spec = restart_spec(RestartPolicy::OnFailure, 5);
+    spec.success_exit_codes = vec![0, 3];
+    let mut m = Machine::new(spec, StopSpec::default());
+    let t0 = Instant::now();
+    start(&mut m, t0, 1);
+    m.step(
+        Event::Exited {
+            exit: Exit::Code(3),
+        },
+        t0 + secs(1),
+    );
+    assert_eq!(m.phase(), &Phase::Stopped);
+}
+
+#[test]
+fn crash_loop_backs_off_exactly_then_gives_up_once() {
+    let mut m = machine(RestartPolicy::OnFailure, 5);
+    let t0 = Instant::now();
+    let mut now = t0;
+    start(&mut m, now, 100);
+    let mut delays = Vec::new();
+    let mut hooks = 0;
+    for pid in 101..120 {
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(1),
+            },
+            now,
+        );
+        hooks += a
+            .iter()
+            .filter(|x| matches!(x, Action::RunGiveUpHook(_)))
+            .count();
+        let Some(due) = timer(&a) else { break };
+        delays.push(due.duration_since(now).as_secs());
+        // A timer that fires early (stale) must not start anything.
+        assert!(
+            m.step(Event::Timer, due - Duration::from_millis(1))
+                .is_empty()
+        );
+        now = due;
+        assert_eq!(m.step(Event::Timer, now), vec![Action::Spawn]);
+        m.step(Event::Spawned { pid }, now);
+    }
+    assert_eq!(delays, [1, 2, 4, 8, 16]);
+    assert_eq!(hooks, 1);
+    assert_eq!(m.restarts_total(), 5);
+    match m.phase() {
+        Phase::Failed(FailReason::GaveUp(g)) => {
+            assert_eq!(g.restarts, 5);
+            assert_eq!(g.window, secs(60));
+            assert_eq!(g.last_exit, Exit::Code(1));
+        }
+        p => panic!("{p:?}"),
+    }
+    // Settled: nothing more happens on its own.
+    assert!(m.is_settled());
+    assert!(m.step(Event::Timer, now + secs(1000)).is_empty());
+}
+
+#[test]
+fn backoff_is_capped_at_max_delay() {
+    let mut spec = restart_spec(RestartPolicy::Always, 0);
+    spec.max_delay = secs(10);
+    let mut m = Machine::new(spec, StopSpec::default());
+    let mut now = Instant::now();
+    start(&mut m, now, 1);
+    let mut delays = Vec::new();
+    for pid in 2..9 {
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(1),
+            },
+            now,
+        );
+        let due = timer(&a).expect("scheduled");
+        delays.push(due.duration_since(now).as_secs());
+        now = due;
+        m.step(Event::Timer, now);
+        m.step(Event::Spawned { pid }, now);
+    }
+    assert_eq!(delays, [1, 2, 4, 8, 10, 10, 10]);
+}
+
+#[test]
+fn healthy_uptime_resets_backoff_and_counter() {
+    let mut m = machine(RestartPolicy::OnFailure, 3);
+    let mut now = Instant::now();
+    start(&mut m, now, 1);
+    for pid in 2..4 {
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(1),
+            },
+            now,
+        );
+        now = timer(&a).expect("scheduled");
+        m.step(Event::Timer, now);
+        m.step(Event::Spawned { pid }, now);
+    }
+    assert_eq!(m.restarts_in_window(now), 2);
+    // This run lasts reset_after: the next failure starts over at the first delay.
+    now += secs(300);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    assert_eq!(timer(&a), Some(now + secs(1)));
+    assert_eq!(m.restarts_in_window(now), 1);
+    assert_eq!(m.restarts_total(), 3);
+}
+
+#[test]
+fn just_short_of_reset_after_keeps_growing() {
+    let mut m = machine(RestartPolicy::OnFailure, 0);
+    let mut now = Instant::now();
+    start(&mut m, now, 1);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    now = timer(&a).expect("scheduled");
+    m.step(Event::Timer, now);
+    m.step(Event::Spawned { pid: 2 }, now);
+    now += secs(299);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    assert_eq!(timer(&a), Some(now + secs(2)));
+}
+
+#[test]
+fn zero_delay_restarts_without_timer() {
+    let mut spec = restart_spec(RestartPolicy::Always, 0);
+    spec.delay = Duration::ZERO;
+    let mut m = Machine::new(spec, StopSpec::default());
+    let now = Instant::now();
+    start(&mut m, now, 1);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        now,
+    );
+    assert_eq!(timer(&a), None);
+    assert_eq!(a.last(), Some(&Action::Spawn));
+    assert_eq!(m.phase(), &Phase::Starting);
+}
+
+#[test]
+fn leftovers_are_killed_after_every_exit() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let now = Instant::now();
+    start(&mut m, now, 1);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        now,
+    );
+    assert!(a.contains(&Action::KillTree));
+}
+
+#[test]
+fn graceful_stop_then_kill_at_deadline() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    let a = m.step(Event::Stop, t0 + secs(1));
+    assert_eq!(
+        a,
+        vec![
+            Action::Notify(Notice::Stopping {
+                pid: 7,
+                timeout: secs(10)
+            }),
+            Action::SignalStop,
+            Action::SetTimer(t0 + secs(11)),
+        ]
+    );
+    assert!(m.step(Event::Timer, t0 + secs(5)).is_empty());
+    let a = m.step(Event::Timer, t0 + secs(11));
+    assert_eq!(a.last(), Some(&Action::KillTree));
+    assert!(
+        m.step(Event::Timer, t0 + secs(12)).is_empty(),
+        "kill is sent once"
+    );
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Signal(9),
+        },
+        t0 + secs(11),
+    );
+    assert!(notices(&a).contains(&&Notice::Stopped));
+    assert_eq!(m.phase(), &Phase::Stopped);
+    assert_eq!(m.restarts_total(), 0, "a requested stop is not a restart");
+}
+
+#[test]
+fn program_that_stops_in_time_is_not_killed() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(Event::Stop, t0);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        t0 + secs(1),
+    );
+    assert!(a.contains(&Action::ClearTimer));
+    assert!(
+        !notices(&a)
+            .iter()
+            .any(|n| matches!(n, Notice::Killing { .. }))
+    );
+    assert_eq!(m.phase(), &Phase::Stopped);
+}
+
+#[test]
+fn second_stop_kills_at_once() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(Event::Stop, t0);
+    let a = m.step(Event::Stop, t0 + secs(1));
+    assert_eq!(a.last(), Some(&Action::KillTree));
+    assert!(m.step(Event::Stop, t0 + secs(2)).is_empty());
+}
+
+#[test]
+fn stop_during_backoff_stops_at_once() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        t0,
+    );
+    let a = m.step(Event::Stop, t0);
+    assert_eq!(a[0], Action::ClearTimer);
+    assert_eq!(m.phase(), &Phase::Stopped);
+    assert!(m.step(Event::Timer, t0 + secs(5)).is_empty());
+}
+
+#[test]
+fn stop_before_start_and_when_settled() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    assert!(m.step(Event::Stop, t0).is_empty());
+    assert_eq!(m.phase(), &Phase::Stopped);
+    assert!(m.step(Event::Stop, t0).is_empty());
+}
+
+#[test]
+fn operator_restart_is_graceful_and_not_counted() {
+    let mut m = machine(RestartPolicy::OnFailure, 1);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    let a = m.step(Event::Restart, t0 + secs(1));
+    assert!(a.contains(&Action::SignalStop));
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Signal(15),
+        },
+        t0 + secs(2),
+    );
+    assert_eq!(a.last(), Some(&Action::Spawn));
+    m.step(Event::Spawned { pid: 8 }, t0 + secs(2));
+    assert_eq!(m.restarts_total(), 0);
+    assert!(matches!(m.phase(), Phase::Running { pid: 8, .. }));
+}
+
+#[test]
+fn stop_during_operator_restart_cancels_the_restart() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(Event::Restart, t0);
+    assert!(m.step(Event::Stop, t0).is_empty());
+    m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        t0,
+    );
+    assert_eq!(m.phase(), &Phase::Stopped);
+}
+
+#[test]
+fn operator_start_after_give_up_is_a_fresh_chance() {
+    let mut m = machine(RestartPolicy::OnFailure, 1);
+    let mut now = Instant::now();
+    start(&mut m, now, 1);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    now = timer(&a).expect("scheduled");
+    m.step(Event::Timer, now);
+    m.step(Event::Spawned { pid: 2 }, now);
+    m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    assert!(matches!(m.phase(), Phase::Failed(FailReason::GaveUp(_))));
+    assert_eq!(m.step(Event::Start, now), vec![Action::Spawn]);
+    m.step(Event::Spawned { pid: 3 }, now);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        now,
+    );
+    assert_eq!(timer(&a), Some(now + secs(1)), "backoff starts over");
+}
+
+#[test]
+fn spawn_failure_is_reported_and_retried() {
+    let mut m = machine(RestartPolicy::OnFailure, 5);
+    let t0 = Instant::now();
+    m.step(Event::Start, t0);
+    let a = m.step(
+        Event::SpawnFailed {
+            error: "`./x` not found".into(),
+        },
+        t0,
+    );
+    assert!(matches!(notices(&a)[0], Notice::SpawnFailed { .. }));
+    assert!(
+        !a.contains(&Action::KillTree),
+        "nothing ran, nothing to kill"
+    );
+    assert_eq!(timer(&a), Some(t0 + secs(1)));
+    assert_eq!(
+        m.last_exit().map(|l| &l.exit),
+        Some(&Exit::SpawnFailed("`./x` not found".into()))
+    );
+}
+
+#[test]
+fn stale_events_are_ignored() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    assert!(
+        m.step(
+            Event::Exited {
+                exit: Exit::Code(1)
+            },
+            t0
+        )
+        .is_empty()
+    );
+    assert!(m.step(Event::Spawned { pid: 1 }, t0).is_empty());
+    assert!(m.step(Event::Timer, t0).is_empty());
+    start(&mut m, t0, 1);
+    assert!(m.step(Event::Start, t0).is_empty(), "already up");
+}
+
+#[test]
+fn live_policy_update_applies_to_next_decision() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 1);
+    let mut spec = restart_spec(RestartPolicy::Always, 0);
+    spec.delay = secs(7);
+    m.update_policy(spec, StopSpec::default());
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        t0,
+    );
+    assert_eq!(timer(&a), Some(t0 + secs(7)));
+}

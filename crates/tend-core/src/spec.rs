@@ -30,6 +30,79 @@ pub struct ServiceSpec {
     pub stop: StopSpec,
     /// Output capture (`[logs]`).
     pub logs: LogSpec,
+    /// How the OS service is installed (`[service]`).
+    pub service: InstallSpec,
+}
+
+/// `[service] start`: when the OS starts the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartMode {
+    /// At boot.
+    Auto,
+    /// At boot, after the automatic services (Windows: delayed auto-start).
+    DelayedAuto,
+    /// Only when asked.
+    Manual,
+    /// Not at all.
+    Disabled,
+}
+
+impl StartMode {
+    /// Every mode with its config spelling.
+    pub const ALL: [(Self, &'static str); 4] = [
+        (Self::Auto, "auto"),
+        (Self::DelayedAuto, "delayed-auto"),
+        (Self::Manual, "manual"),
+        (Self::Disabled, "disabled"),
+    ];
+}
+
+/// `[service] account`: who the service runs as.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Account {
+    /// A per-service least-privilege identity (Windows virtual account
+    /// `NT SERVICE\<name>`, systemd `DynamicUser=yes`).
+    Isolated,
+    /// LocalSystem / root.
+    System,
+    /// Windows `NT AUTHORITY\LocalService`.
+    LocalService,
+    /// Windows `NT AUTHORITY\NetworkService`.
+    NetworkService,
+    /// A named user (`DOMAIN\user` on Windows); the password, if any, is read from the
+    /// environment variable `password_env` at install time.
+    User {
+        /// The account name.
+        name: String,
+        /// Environment variable holding the password.
+        password_env: Option<String>,
+    },
+}
+
+/// `[service]`: install-time settings, applied by `tend install`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallSpec {
+    /// `start`.
+    pub start: StartMode,
+    /// `depends_on`: services that must start first.
+    pub depends_on: Vec<String>,
+    /// `account`.
+    pub account: Account,
+    /// `preshutdown_timeout`: how long Windows waits for tend at shutdown.
+    pub preshutdown_timeout: Duration,
+}
+
+impl Default for InstallSpec {
+    fn default() -> Self {
+        Self {
+            start: StartMode::Auto,
+            depends_on: Vec::new(),
+            account: Account::Isolated,
+            preshutdown_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A program to run with its arguments. Never passed through a shell.

@@ -1,0 +1,772 @@
+//! The walk over the TOML document. Each section reader takes what it knows, reports what it
+//! does not, and fills in defaults, so one pass finds every problem.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+use tend_core::{
+    Account, CommandSpec, InstallSpec, LogMode, LogSpec, Program, RestartPolicy, RestartSpec,
+    RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal, StopSpec, WindowsStop,
+};
+
+use crate::envfile::{check_env_key, parse_env_file};
+use crate::lines::LineIndex;
+use crate::units::{parse_duration, parse_size};
+use crate::{LoadOptions, LogDirDefault, Problem, Severity};
+
+const DURATION_HINT: &str = "(examples: \"500ms\", \"30s\", \"5m\")";
+
+struct Ctx<'a> {
+    lines: LineIndex,
+    problems: Vec<Problem>,
+    config_dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, severity: Severity, key: &str, message: String) {
+        let line = self.lines.find(key);
+        self.problems.push(Problem {
+            severity,
+            key: key.to_owned(),
+            line,
+            message,
+        });
+    }
+
+    fn error(&mut self, key: &str, message: impl Into<String>) {
+        self.push(Severity::Error, key, message.into());
+    }
+
+    fn warn(&mut self, key: &str, message: impl Into<String>) {
+        self.push(Severity::Warning, key, message.into());
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.config_dir.join(p)
+        }
+    }
+}
+
+/// A table being read: hands out values by key and remembers which keys were asked for, so
+/// whatever is left at the end is unknown.
+struct Section<'t> {
+    path: String,
+    table: Option<&'t Table>,
+    known: Vec<&'static str>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+impl<'t> Section<'t> {
+    fn new(path: &str, table: Option<&'t Table>) -> Self {
+        Self {
+            path: path.to_owned(),
+            table,
+            known: Vec::new(),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'t Value> {
+        self.known.push(key);
+        self.table.and_then(|t| t.get(key))
+    }
+
+    /// Reports keys nobody asked for, with the nearest known key as a suggestion.
+    fn finish(self, cx: &mut Ctx<'_>) {
+        let Some(table) = self.table else { return };
+        for key in table.keys() {
+            if self.known.contains(&key.as_str()) {
+                continue;
+            }
+            let hint = self
+                .known
+                .iter()
+                .min_by_key(|k| edit_distance(k, key))
+                .filter(|k| edit_distance(k, key) <= 3)
+                .map_or_else(
+                    || format!("known keys here: {}", self.known.join(", ")),
+                    |k| format!("did you mean `{k}`?"),
+                );
+            cx.error(&self.key(key), format!("unknown key ({hint})"));
+        }
+    }
+
+    fn string(&mut self, cx: &mut Ctx<'_>, key: &'static str) -> Option<&'t str> {
+        match self.get(key)? {
+            Value::String(s) => Some(s),
+            v => {
+                cx.error(
+                    &self.key(key),
+                    format!("expected a string, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, cx: &mut Ctx<'_>, key: &'static str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Boolean(b)) => *b,
+            Some(v) => {
+                cx.error(
+                    &self.key(key),
+                    format!("expected true or false, found {}", type_name(v)),
+                );
+                default
+            }
+        }
+    }
+
+    fn int(&mut self, cx: &mut Ctx<'_>, key: &'static str, default: u32) -> u32 {
+        match self.get(key) {
+            None => default,
+            Some(Value::Integer(i)) => u32::try_from(*i).unwrap_or_else(|_| {
+                cx.error(
+                    &self.key(key),
+                    format!("{i} is out of range (0 to {})", u32::MAX),
+                );
+                default
+            }),
+            Some(v) => {
+                cx.error(
+                    &self.key(key),
+                    format!("expected a whole number, found {}", type_name(v)),
+                );
+                default
+            }
+        }
+    }
+
+    fn duration(&mut self, cx: &mut Ctx<'_>, key: &'static str, default: Duration) -> Duration {
+        match self.get(key) {
+            None => default,
+            Some(Value::String(s)) => parse_duration(s).unwrap_or_else(|e| {
+                cx.error(&self.key(key), e);
+                default
+            }),
+            Some(Value::Integer(0)) => Duration::ZERO,
+            Some(v) => {
+                cx.error(
+                    &self.key(key),
+                    format!(
+                        "expected a duration string, found {} {DURATION_HINT}",
+                        type_name(v)
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    fn size(&mut self, cx: &mut Ctx<'_>, key: &'static str, default: u64) -> u64 {
+        match self.get(key) {
+            None => default,
+            Some(Value::String(s)) => parse_size(s).unwrap_or_else(|e| {
+                cx.error(&self.key(key), e);
+                default
+            }),
+            Some(Value::Integer(i)) if *i >= 0 => i.unsigned_abs(),
+            Some(v) => {
+                cx.error(
+                    &self.key(key),
+                    format!("expected a size such as \"10MiB\", found {}", type_name(v)),
+                );
+                default
+            }
+        }
+    }
+
+    /// A string that must be one of `choices`.
+    fn choice<T: Copy>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        key: &'static str,
+        choices: &[(T, &str)],
+        default: T,
+    ) -> T {
+        let Some(s) = self.string(cx, key) else {
+            return default;
+        };
+        if let Some((v, _)) = choices.iter().find(|(_, n)| *n == s) {
+            return *v;
+        }
+        let names: Vec<String> = choices.iter().map(|(_, n)| format!("\"{n}\"")).collect();
+        cx.error(
+            &self.key(key),
+            format!("{s:?} is not one of {}", names.join(", ")),
+        );
+        default
+    }
+
+    fn strings(&mut self, cx: &mut Ctx<'_>, key: &'static str) -> Option<Vec<String>> {
+        let v = self.get(key)?;
+        let k = self.key(key);
+        let Value::Array(items) = v else {
+            cx.error(
+                &k,
+                format!("expected an array of strings, found {}", type_name(v)),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                v => cx.error(
+                    &format!("{k}[{i}]"),
+                    format!("expected a string, found {}", type_name(v)),
+                ),
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
+    fn table(&mut self, cx: &mut Ctx<'_>, key: &'static str) -> Option<&'t Table> {
+        match self.get(key)? {
+            Value::Table(t) => Some(t),
+            v => {
+                cx.error(
+                    &self.key(key),
+                    format!("expected a table, found {}", type_name(v)),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Validates `text`; returns a spec whenever the document could be read far enough, plus
+/// every problem (errors and warnings). The caller decides by the errors.
+pub(crate) fn validate(
+    text: &str,
+    path: &Path,
+    opts: &LoadOptions,
+) -> (Option<ServiceSpec>, Vec<Problem>) {
+    let config_dir = path.parent().unwrap_or(Path::new("/"));
+    let mut cx = Ctx {
+        lines: LineIndex::new(text),
+        problems: Vec::new(),
+        config_dir,
+    };
+    let doc: Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let message = format!("not valid TOML: {}", e.message());
+            cx.problems.push(Problem {
+                severity: Severity::Error,
+                key: String::new(),
+                line,
+                message,
+            });
+            return (None, cx.problems);
+        }
+    };
+
+    let mut top = Section::new("", Some(&doc));
+    let name = match top.string(&mut cx, "name") {
+        None if doc.get("name").is_none() => {
+            cx.error(
+                "name",
+                "missing: every service needs a name, e.g. name = \"my-app\"",
+            );
+            None
+        }
+        None => None,
+        Some(n) => ServiceName::new(n)
+            .map_err(|e| cx.error("name", format!("{n:?} is not a valid service name: {e}")))
+            .ok(),
+    };
+    let display_name = top.string(&mut cx, "display_name").map(str::to_owned);
+    let description = top.string(&mut cx, "description").map(str::to_owned);
+    let command = read_command(&mut cx, &mut top, "command", true);
+    let working_dir = match top.string(&mut cx, "working_dir") {
+        Some(d) => cx.resolve(d),
+        None => config_dir.to_owned(),
+    };
+    let env = read_env(&mut cx, &mut top);
+
+    let restart_t = top.table(&mut cx, "restart");
+    let restart = read_restart(&mut cx, restart_t);
+    let stop_t = top.table(&mut cx, "stop");
+    let stop = read_stop(&mut cx, stop_t);
+    let logs_t = top.table(&mut cx, "logs");
+    let logs = read_logs(&mut cx, logs_t, opts);
+    let service_t = top.table(&mut cx, "service");
+    let service = read_service(&mut cx, service_t);
+    top.finish(&mut cx);
+
+    if !working_dir.is_dir() {
+        cx.warn(
+            "working_dir",
+            format!(
+                "`{}` is not an existing directory; the program cannot start until it is",
+                working_dir.display()
+            ),
+        );
+    }
+    if let Some(cmd) = &command {
+        check_program(&mut cx, "command", &cmd.program, &env);
+    }
+
+    let spec = match (name, command) {
+        (Some(name), Some(command)) => Some(ServiceSpec {
+            display_name: display_name.unwrap_or_else(|| name.to_string()),
+            name,
+            description,
+            config_path: path.to_owned(),
+            command,
+            working_dir,
+            env,
+            restart,
+            stop,
+            logs,
+            service,
+        }),
+        _ => None,
+    };
+    cx.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    (spec, cx.problems)
+}
+
+fn read_command(
+    cx: &mut Ctx<'_>,
+    sec: &mut Section<'_>,
+    key: &'static str,
+    required: bool,
+) -> Option<CommandSpec> {
+    let full = sec.key(key);
+    let Some(argv) = sec.strings(cx, key) else {
+        if required && sec.table.is_some_and(|t| !t.contains_key(key)) {
+            cx.error(
+                &full,
+                "missing: the program to run, as a list, e.g. command = [\"./server\", \"--port\", \"8080\"]",
+            );
+        }
+        return None;
+    };
+    let Some((program, args)) = argv.split_first() else {
+        cx.error(
+            &full,
+            "is empty: give at least the program, e.g. [\"./server\"]",
+        );
+        return None;
+    };
+    if program.trim().is_empty() {
+        cx.error(&format!("{full}[0]"), "the program name is empty");
+        return None;
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        cx.error(&full, "an argument contains a NUL character");
+        return None;
+    }
+    let program = if program.contains('/') || program.contains('\\') {
+        Program::Path(cx.resolve(program))
+    } else {
+        Program::Search(program.clone())
+    };
+    Some(CommandSpec {
+        program,
+        args: args.to_vec(),
+    })
+}
+
+/// Warns when the program will not start on this machine as things stand.
+fn check_program(cx: &mut Ctx<'_>, key: &str, program: &Program, env: &[(String, String)]) {
+    match program {
+        Program::Path(p) => {
+            if !p.exists() {
+                cx.warn(
+                    &format!("{key}[0]"),
+                    format!(
+                        "`{}` does not exist; tend will retry by the restart policy",
+                        p.display()
+                    ),
+                );
+            } else if !p.is_file() {
+                cx.warn(
+                    &format!("{key}[0]"),
+                    format!("`{}` is not a file", p.display()),
+                );
+            } else if !is_executable(p) {
+                cx.warn(
+                    &format!("{key}[0]"),
+                    format!("`{}` is not executable (chmod +x?)", p.display()),
+                );
+            }
+        }
+        Program::Search(name) => {
+            let path_var = env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| std::ffi::OsString::from(v))
+                .or_else(|| std::env::var_os("PATH"));
+            if find_in_path(name, path_var.as_deref()).is_none() {
+                cx.warn(
+                    &format!("{key}[0]"),
+                    format!(
+                        "`{name}` was not found in PATH; use a path such as \"./{name}\" for a program next to the config"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Looks a bare program name up in a `PATH` value, as the OS would.
+#[must_use]
+pub fn find_in_path(name: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    let exts: Vec<String> = if cfg!(windows) {
+        let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        std::iter::once(String::new())
+            .chain(pathext.split(';').map(str::to_owned))
+            .collect()
+    } else {
+        vec![String::new()]
+    };
+    std::env::split_paths(path?).find_map(|dir| {
+        exts.iter().find_map(|ext| {
+            let cand = dir.join(format!("{name}{ext}"));
+            (cand.is_file() && is_executable(&cand)).then_some(cand)
+        })
+    })
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &Path) -> bool {
+    true
+}
+
+fn read_env(cx: &mut Ctx<'_>, top: &mut Section<'_>) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    if let Some(file) = top.string(cx, "env_file") {
+        let path = cx.resolve(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match parse_env_file(&text) {
+                Ok(v) => vars = v,
+                Err(errors) => {
+                    for (line, e) in errors {
+                        cx.error("env_file", format!("`{}` line {line}: {e}", path.display()));
+                    }
+                }
+            },
+            Err(e) => cx.error("env_file", format!("cannot read `{}`: {e}", path.display())),
+        }
+    }
+    if let Some(table) = top.table(cx, "env") {
+        for (k, v) in table {
+            let key = format!("env.{k}");
+            if let Err(e) = check_env_key(k) {
+                cx.error(&key, e);
+                continue;
+            }
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Integer(i) => i.to_string(),
+                Value::Boolean(b) => b.to_string(),
+                Value::Float(f) => f.to_string(),
+                v => {
+                    cx.error(&key, format!("expected a string, found {}", type_name(v)));
+                    continue;
+                }
+            };
+            if value.contains('\0') {
+                cx.error(&key, "the value contains a NUL character");
+                continue;
+            }
+            // `env` wins over `env_file`: drop the file's value so the child sees one.
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.clone(), value));
+        }
+    }
+    vars
+}
+
+fn read_restart(cx: &mut Ctx<'_>, t: Option<&Table>) -> RestartSpec {
+    let d = RestartSpec::default();
+    let mut s = Section::new("restart", t);
+    let policy = s.choice(
+        cx,
+        "policy",
+        &[
+            (RestartPolicy::Always, "always"),
+            (RestartPolicy::OnFailure, "on-failure"),
+            (RestartPolicy::Never, "never"),
+        ],
+        d.policy,
+    );
+    let success_exit_codes = match s.get("success_exit_codes") {
+        None => d.success_exit_codes.clone(),
+        Some(Value::Array(items)) => {
+            let mut codes = Vec::new();
+            for (i, v) in items.iter().enumerate() {
+                match v {
+                    Value::Integer(c) => match i32::try_from(*c) {
+                        Ok(c) => codes.push(c),
+                        // Windows codes such as 0xC0000005 arrive as u32; accept them as
+                        // the i32 the OS reports.
+                        Err(_) => match u32::try_from(*c) {
+                            Ok(u) => codes.push(i32::from_ne_bytes(u.to_ne_bytes())),
+                            Err(_) => cx.error(
+                                &format!("restart.success_exit_codes[{i}]"),
+                                format!("{c} is not a valid exit code"),
+                            ),
+                        },
+                    },
+                    v => cx.error(
+                        &format!("restart.success_exit_codes[{i}]"),
+                        format!("expected an integer, found {}", type_name(v)),
+                    ),
+                }
+            }
+            codes
+        }
+        Some(v) => {
+            cx.error(
+                "restart.success_exit_codes",
+                format!("expected an array of integers, found {}", type_name(v)),
+            );
+            d.success_exit_codes.clone()
+        }
+    };
+    let delay = s.duration(cx, "delay", d.delay);
+    let max_delay = s.duration(cx, "max_delay", d.max_delay);
+    let multiplier = match s.get("multiplier") {
+        None => d.multiplier,
+        Some(Value::Float(f)) if *f >= 1.0 && f.is_finite() => *f,
+        #[allow(clippy::cast_precision_loss)]
+        Some(Value::Integer(i)) if *i >= 1 => *i as f64,
+        Some(v) => {
+            cx.error(
+                "restart.multiplier",
+                format!(
+                    "must be a number of at least 1.0 (1.0 = constant delay), found {}",
+                    match v {
+                        Value::Float(f) => f.to_string(),
+                        Value::Integer(i) => i.to_string(),
+                        v => type_name(v).to_owned(),
+                    }
+                ),
+            );
+            d.multiplier
+        }
+    };
+    let reset_after = s.duration(cx, "reset_after", d.reset_after);
+    let limit = s.int(cx, "limit", d.limit);
+    let limit_window = s.duration(cx, "limit_window", d.limit_window);
+    let on_give_up = read_command(cx, &mut s, "on_give_up", false);
+    let hook_timeout = s.duration(cx, "hook_timeout", d.hook_timeout);
+    if t.is_some_and(|t| t.contains_key("max_delay") && t.contains_key("delay"))
+        && max_delay < delay
+    {
+        cx.error(
+            "restart.max_delay",
+            format!(
+                "{} is shorter than restart.delay ({}); the cap must be at least the first delay",
+                humantime::format_duration(max_delay),
+                humantime::format_duration(delay)
+            ),
+        );
+    }
+    if hook_timeout.is_zero() {
+        cx.error("restart.hook_timeout", "must be more than 0s");
+    }
+    s.finish(cx);
+    RestartSpec {
+        policy,
+        success_exit_codes,
+        delay,
+        max_delay: max_delay.max(delay),
+        multiplier,
+        reset_after,
+        limit,
+        limit_window,
+        on_give_up,
+        hook_timeout,
+    }
+}
+
+fn read_stop(cx: &mut Ctx<'_>, t: Option<&Table>) -> StopSpec {
+    let d = StopSpec::default();
+    let mut s = Section::new("stop", t);
+    let timeout = s.duration(cx, "timeout", d.timeout);
+    let signal = match s.string(cx, "signal") {
+        None => d.signal,
+        Some(name) => StopSignal::parse(name).unwrap_or_else(|| {
+            let names: Vec<_> = StopSignal::ALL.iter().map(|(_, n)| *n).collect();
+            cx.error(
+                "stop.signal",
+                format!("{name:?} is not one of {}", names.join(", ")),
+            );
+            d.signal
+        }),
+    };
+    let windows = s.choice(cx, "windows", &WindowsStop::ALL, d.windows);
+    s.finish(cx);
+    StopSpec {
+        timeout,
+        signal,
+        windows,
+    }
+}
+
+fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions) -> LogSpec {
+    let default_dir = match &opts.log_dir {
+        LogDirDefault::NextToConfig => cx.config_dir.join("logs"),
+        LogDirDefault::Fixed(d) => d.clone(),
+    };
+    let d = LogSpec::with_dir(default_dir);
+    let mut s = Section::new("logs", t);
+    let dir = s.string(cx, "dir").map_or(d.dir.clone(), |p| cx.resolve(p));
+    let mode = s.choice(
+        cx,
+        "mode",
+        &[
+            (LogMode::Separate, "separate"),
+            (LogMode::Combined, "combined"),
+        ],
+        d.mode,
+    );
+    let timestamps = s.bool(cx, "timestamps", d.timestamps);
+    let stream_tags = s.bool(cx, "stream_tags", d.stream_tags);
+    let max_size = s.size(cx, "max_size", d.max_size);
+    let rotate_every = s.choice(
+        cx,
+        "rotate_every",
+        &[
+            (RotateEvery::Never, "never"),
+            (RotateEvery::Hourly, "hourly"),
+            (RotateEvery::Daily, "daily"),
+        ],
+        d.rotate_every,
+    );
+    let keep = s.int(cx, "keep", d.keep);
+    let max_age = s.duration(cx, "max_age", d.max_age);
+    let max_total = s.size(cx, "max_total", d.max_total);
+    let compress = s.bool(cx, "compress", d.compress);
+    let max_line = s.size(cx, "max_line", d.max_line as u64);
+    if max_line < 1024 {
+        cx.error("logs.max_line", "must be at least 1KiB");
+    }
+    if max_size != 0 && max_size < 4096 {
+        cx.error(
+            "logs.max_size",
+            "must be 0 (no size rotation) or at least 4KiB",
+        );
+    }
+    s.finish(cx);
+    LogSpec {
+        dir,
+        mode,
+        timestamps,
+        stream_tags,
+        max_size,
+        rotate_every,
+        keep,
+        max_age,
+        max_total,
+        compress,
+        max_line: usize::try_from(max_line.max(1024)).unwrap_or(usize::MAX),
+    }
+}
+
+fn read_service(cx: &mut Ctx<'_>, t: Option<&Table>) -> InstallSpec {
+    let d = InstallSpec::default();
+    let mut s = Section::new("service", t);
+    let start = s.choice(cx, "start", &StartMode::ALL, d.start);
+    let depends_on = s.strings(cx, "depends_on").unwrap_or_default();
+    for (i, dep) in depends_on.iter().enumerate() {
+        if dep.trim().is_empty() || dep.contains(['/', '\\', '\0']) {
+            cx.error(
+                &format!("service.depends_on[{i}]"),
+                format!("{dep:?} is not a service name"),
+            );
+        }
+    }
+    let account_name = s.string(cx, "account");
+    let password_env = s.string(cx, "password_env").map(str::to_owned);
+    let account = match account_name {
+        None | Some("isolated") => Account::Isolated,
+        Some("system") => Account::System,
+        Some("local-service") => Account::LocalService,
+        Some("network-service") => Account::NetworkService,
+        Some(name) if name.trim().is_empty() => {
+            cx.error(
+                "service.account",
+                "is empty: use isolated, system, local-service, network-service or a user name",
+            );
+            Account::Isolated
+        }
+        Some(name) => Account::User {
+            name: name.to_owned(),
+            password_env: password_env.clone(),
+        },
+    };
+    if password_env.is_some() && !matches!(account, Account::User { .. }) {
+        cx.error(
+            "service.password_env",
+            "only applies when account is a user name such as \"DOMAIN\\\\user\"",
+        );
+    }
+    let preshutdown_timeout = s.duration(cx, "preshutdown_timeout", d.preshutdown_timeout);
+    s.finish(cx);
+    InstallSpec {
+        start,
+        depends_on,
+        account,
+        preshutdown_timeout,
+    }
+}

@@ -1,0 +1,332 @@
+//! Config validation against real files in a per-test temp dir.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tend_config::{ConfigError, LoadOptions, Problem, Severity, load};
+use tend_core::{Account, LogMode, Program, RestartPolicy, RotateEvery, StartMode, StopSignal};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn problems(dir: &Path, text: &str) -> Vec<Problem> {
+    let p = write(dir, "svc.toml", text);
+    match load(&p, &LoadOptions::default()) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        Ok(l) => panic!(
+            "expected errors, got a valid spec; warnings {:?}",
+            l.warnings
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn errors(dir: &Path, text: &str) -> Vec<(String, Option<usize>, String)> {
+    problems(dir, text)
+        .into_iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| (p.key, p.line, p.message))
+        .collect()
+}
+
+#[test]
+fn every_key_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("work")).unwrap();
+    write(dir.path(), "app.env", "A=from-file\nB=file\n");
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        r#"
+name = "demo"
+display_name = "Demo service"
+description = "What it does"
+command = ["./server", "--port", "8080"]
+working_dir = "work"
+env = { B = "env", PORT = 8080 }
+env_file = "app.env"
+
+[restart]
+policy = "always"
+success_exit_codes = [0, 3]
+delay = "500ms"
+max_delay = "30s"
+multiplier = 1.5
+reset_after = "2m"
+limit = 7
+limit_window = "1m"
+on_give_up = ["./alert.sh", "x"]
+hook_timeout = "5s"
+
+[stop]
+timeout = "3s"
+signal = "SIGINT"
+windows = "ctrl-break"
+
+[logs]
+dir = "out"
+mode = "combined"
+timestamps = false
+stream_tags = true
+max_size = "1MiB"
+rotate_every = "hourly"
+keep = 3
+max_age = "2d"
+max_total = "100MiB"
+compress = false
+max_line = "16KiB"
+
+[service]
+start = "delayed-auto"
+depends_on = ["Tcpip"]
+account = "DOMAIN\\svc"
+password_env = "SVC_PW"
+preshutdown_timeout = "1m"
+"#,
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let s = l.spec;
+    let d = dir.path();
+    assert_eq!(s.name.as_str(), "demo");
+    assert_eq!(s.display_name, "Demo service");
+    assert_eq!(s.description.as_deref(), Some("What it does"));
+    assert_eq!(s.command.program, Program::Path(d.join("./server")));
+    assert_eq!(s.command.args, ["--port", "8080"]);
+    assert_eq!(s.working_dir, d.join("work"));
+    let env: Vec<(&str, &str)> = s
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(env, [("A", "from-file"), ("B", "env"), ("PORT", "8080")]);
+    assert_eq!(s.restart.policy, RestartPolicy::Always);
+    assert_eq!(s.restart.success_exit_codes, [0, 3]);
+    assert_eq!(s.restart.delay, Duration::from_millis(500));
+    assert_eq!(s.restart.max_delay, Duration::from_secs(30));
+    assert!((s.restart.multiplier - 1.5).abs() < f64::EPSILON);
+    assert_eq!(s.restart.reset_after, Duration::from_secs(120));
+    assert_eq!(s.restart.limit, 7);
+    assert_eq!(s.restart.limit_window, Duration::from_secs(60));
+    assert_eq!(s.restart.on_give_up.as_ref().unwrap().args, ["x"]);
+    assert_eq!(s.restart.hook_timeout, Duration::from_secs(5));
+    assert_eq!(s.stop.timeout, Duration::from_secs(3));
+    assert_eq!(s.stop.signal, StopSignal::Int);
+    assert_eq!(s.stop.windows, tend_core::WindowsStop::CtrlBreak);
+    assert_eq!(s.logs.dir, d.join("out"));
+    assert_eq!(s.logs.mode, LogMode::Combined);
+    assert!(!s.logs.timestamps && s.logs.stream_tags && !s.logs.compress);
+    assert_eq!(s.logs.max_size, 1 << 20);
+    assert_eq!(s.logs.rotate_every, RotateEvery::Hourly);
+    assert_eq!(s.logs.keep, 3);
+    assert_eq!(s.logs.max_age, Duration::from_secs(2 * 86400));
+    assert_eq!(s.logs.max_total, 100 << 20);
+    assert_eq!(s.logs.max_line, 16 << 10);
+    assert_eq!(s.service.start, StartMode::DelayedAuto);
+    assert_eq!(s.service.depends_on, ["Tcpip"]);
+    assert_eq!(
+        s.service.account,
+        Account::User {
+            name: "DOMAIN\\svc".into(),
+            password_env: Some("SVC_PW".into())
+        }
+    );
+    assert_eq!(s.service.preshutdown_timeout, Duration::from_secs(60));
+    // ./server does not exist: a warning, not an error.
+    assert!(l.warnings.iter().any(|w| w.key == "command[0]"));
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        "name = \"m\"\ncommand = [\"sh\", \"-c\", \"true\"]\n",
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let s = l.spec;
+    assert_eq!(s.display_name, "m");
+    assert_eq!(s.command.program, Program::Search("sh".into()));
+    assert_eq!(s.working_dir, dir.path());
+    assert_eq!(s.restart.policy, RestartPolicy::OnFailure);
+    assert_eq!(s.restart.delay, Duration::from_secs(1));
+    assert_eq!(s.restart.max_delay, Duration::from_secs(60));
+    assert_eq!(s.restart.limit, 5);
+    assert_eq!(s.restart.limit_window, Duration::from_secs(600));
+    assert_eq!(s.stop.timeout, Duration::from_secs(10));
+    assert_eq!(s.stop.signal, StopSignal::Term);
+    assert_eq!(s.logs.dir, dir.path().join("logs"));
+    assert_eq!(s.logs.max_size, 10 << 20);
+    assert_eq!(s.service.account, Account::Isolated);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn three_mistakes_three_errors_with_paths_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = errors(
+        dir.path(),
+        "name = \"demo\"\ncommand = [\"true\"]\n[restart]\npolicy = \"sometimes\"\nmax_delay = \"5x\"\n[stop]\ntimout = \"3s\"\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert_eq!(e[0].0, "restart.policy");
+    assert_eq!(e[0].1, Some(4));
+    assert!(
+        e[0].2.contains("\"always\", \"on-failure\", \"never\""),
+        "{}",
+        e[0].2
+    );
+    assert_eq!(e[1].0, "restart.max_delay");
+    assert_eq!(e[1].1, Some(5));
+    assert_eq!(
+        e[1].2,
+        "\"5x\" is not a duration (examples: \"500ms\", \"30s\", \"5m\")"
+    );
+    assert_eq!(e[2].0, "stop.timout");
+    assert_eq!(e[2].1, Some(7));
+    assert!(e[2].2.contains("did you mean `timeout`?"), "{}", e[2].2);
+}
+
+#[test]
+fn problem_display_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        "name = \"x\"\ncommand = [\"true\"]\n[restart]\nmax_delay = \"5x\"\n",
+    );
+    let Err(ConfigError::Invalid { problems, path }) = load(&p, &LoadOptions::default()) else {
+        panic!()
+    };
+    assert_eq!(
+        problems[0].display_in(&path).to_string(),
+        format!(
+            "error: {}:4: restart.max_delay: \"5x\" is not a duration (examples: \"500ms\", \"30s\", \"5m\")",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn missing_and_mistyped_required_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = errors(dir.path(), "display_name = 3\n");
+    let keys: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(keys, ["display_name", "name", "command"], "{e:#?}");
+    let e = errors(dir.path(), "name = \"bad name\"\ncommand = []\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].2.contains("not a valid service name"));
+    assert!(e[1].2.contains("is empty"));
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = errors(dir.path(), "name = \"x\"\n\ncommand = [\"a\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].2.starts_with("not valid TOML"), "{}", e[0].2);
+    assert!(e[0].1.is_some());
+}
+
+#[test]
+fn value_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = errors(
+        dir.path(),
+        r#"name = "x"
+command = ["true"]
+env = { "A B" = "1", C = [1] }
+[restart]
+delay = "10s"
+max_delay = "1s"
+multiplier = 0.5
+limit = -1
+success_exit_codes = ["0"]
+[stop]
+signal = "SIGKILL"
+windows = "ctrl-z"
+[logs]
+mode = "both"
+max_size = "10 furlongs"
+keep = "3"
+max_line = 10
+[service]
+start = "boot"
+password_env = "X"
+[health]
+http = "x"
+"#,
+    );
+    let keys: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "env.A B",
+            "env.C",
+            "restart.max_delay",
+            "restart.multiplier",
+            "restart.limit",
+            "restart.success_exit_codes[0]",
+            "stop.signal",
+            "stop.windows",
+            "logs.mode",
+            "logs.max_size",
+            "logs.keep",
+            "logs.max_line",
+            "service.start",
+            "service.password_env",
+            "health",
+        ],
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn env_file_problems_and_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "bad.env", "A=1\noops\n");
+    let e = errors(
+        dir.path(),
+        "name = \"x\"\ncommand = [\"true\"]\nenv_file = \"bad.env\"\n",
+    );
+    assert_eq!(e.len(), 1);
+    assert!(e[0].2.contains("line 2"), "{}", e[0].2);
+    let e = errors(
+        dir.path(),
+        "name = \"x\"\ncommand = [\"true\"]\nenv_file = \"none.env\"\n",
+    );
+    assert!(e[0].2.contains("cannot read"), "{}", e[0].2);
+}
+
+#[test]
+fn machine_problems_are_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "notexec", "#!/bin/sh\n");
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        "name = \"x\"\ncommand = [\"./notexec\"]\nworking_dir = \"nowhere\"\n",
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let keys: Vec<&str> = l.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["command[0]", "working_dir"]);
+    assert!(l.warnings[0].message.contains("not executable"));
+    let p = write(
+        dir.path(),
+        "svc2.toml",
+        "name = \"x\"\ncommand = [\"no-such-program-xyz\"]\n",
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    assert!(l.warnings[0].message.contains("not found in PATH"));
+}
+
+#[test]
+fn unreadable_file_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(&dir.path().join("nope.toml"), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("nope.toml"));
+}

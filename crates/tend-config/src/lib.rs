@@ -18,7 +18,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use envfile::parse_env_file;
+pub use envfile::{EnvVars, parse_env_file};
 pub use units::{parse_duration, parse_size};
 pub use validate::find_in_path;
 

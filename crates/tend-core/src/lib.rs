@@ -11,6 +11,6 @@ pub mod machine;
 pub mod name;
 pub mod spec;
 
-pub use machine::{Action, Event, Exit, Machine, Notice, Phase};
+pub use machine::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase};
 pub use name::ServiceName;
 pub use spec::*;

@@ -1,1 +1,23 @@
-fn main() {}
+//! `tend`: run a program as a supervised service from one TOML file.
+
+mod cli;
+mod commands;
+mod error;
+mod proc;
+mod report;
+mod supervisor;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report::print_error(&e);
+            e.exit_code()
+        }
+    }
+}

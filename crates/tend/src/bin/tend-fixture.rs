@@ -1,0 +1,219 @@
+//! A program for tend's tests and benchmarks, with behaviour chosen by flags.
+//!
+//! ```text
+//! --exit N              exit with code N (at once, or after --exit-after)
+//! --exit-after DUR      run this long, then exit (code from --exit, default 0)
+//! --sleep               run until stopped
+//! --ignore-sigterm      ignore SIGTERM and SIGINT (so only SIGKILL ends it)
+//! --stop-delay DUR      on SIGTERM/SIGINT, wait this long before exiting
+//! --on-signal-exit N    exit code after a graceful signal (default 0)
+//! --spawn-grandchild    start a child of its own (same flags for signals) that sleeps
+//! --pid-file PATH       append "<role> <pid>" lines (role: child / grandchild)
+//! --print N             print N numbered lines to stdout at start
+//! --print-err N         print N numbered lines to stderr at start
+//! --print-every DUR     print a numbered line to stdout every DUR
+//! --partial TEXT        write TEXT to stdout without a newline at start
+//! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
+//! --counter PATH        append one line per start to PATH (counts restarts)
+//! ```
+
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Default, Clone)]
+struct Opts {
+    exit: Option<i32>,
+    exit_after: Option<Duration>,
+    sleep: bool,
+    ignore_sigterm: bool,
+    stop_delay: Duration,
+    on_signal_exit: i32,
+    spawn_grandchild: bool,
+    pid_file: Option<String>,
+    role: String,
+    print: u64,
+    print_err: u64,
+    print_every: Option<Duration>,
+    partial: Option<String>,
+    generate: Option<u64>,
+    counter: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Duration {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num
+        .parse()
+        .unwrap_or_else(|_| die(&format!("bad duration {s:?}")));
+    match unit {
+        "ms" => Duration::from_secs_f64(n / 1000.0),
+        "s" | "" => Duration::from_secs_f64(n),
+        "m" => Duration::from_secs_f64(n * 60.0),
+        _ => die(&format!("bad duration {s:?}")),
+    }
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("tend-fixture: {msg}");
+    #[allow(clippy::exit)]
+    std::process::exit(64)
+}
+
+fn parse() -> Opts {
+    let mut o = Opts {
+        role: "child".into(),
+        ..Opts::default()
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--exit" => o.exit = Some(val().parse().unwrap_or_else(|_| die("bad --exit"))),
+            "--exit-after" => o.exit_after = Some(parse_duration(&val())),
+            "--sleep" => o.sleep = true,
+            "--ignore-sigterm" => o.ignore_sigterm = true,
+            "--stop-delay" => o.stop_delay = parse_duration(&val()),
+            "--on-signal-exit" => {
+                o.on_signal_exit = val().parse().unwrap_or_else(|_| die("bad code"))
+            }
+            "--spawn-grandchild" => o.spawn_grandchild = true,
+            "--pid-file" => o.pid_file = Some(val()),
+            "--role" => o.role = val(),
+            "--print" => o.print = val().parse().unwrap_or_else(|_| die("bad --print")),
+            "--print-err" => o.print_err = val().parse().unwrap_or_else(|_| die("bad --print-err")),
+            "--print-every" => o.print_every = Some(parse_duration(&val())),
+            "--partial" => o.partial = Some(val()),
+            "--generate" => {
+                o.generate = Some(val().parse().unwrap_or_else(|_| die("bad --generate")))
+            }
+            "--counter" => o.counter = Some(val()),
+            other => die(&format!("unknown flag {other}")),
+        }
+    }
+    o
+}
+
+fn append(path: &str, line: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    f.write_all(line.as_bytes())
+        .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+}
+
+#[allow(clippy::exit)]
+fn exit(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
+}
+
+fn main() {
+    let o = parse();
+    #[cfg(unix)]
+    signals::install(&o);
+    if let Some(path) = &o.counter {
+        append(path, &format!("start {}\n", std::process::id()));
+    }
+    if let Some(path) = &o.pid_file {
+        append(path, &format!("{} {}\n", o.role, std::process::id()));
+    }
+    if o.spawn_grandchild {
+        let mut cmd = std::process::Command::new(
+            std::env::current_exe().unwrap_or_else(|e| die(&e.to_string())),
+        );
+        cmd.args(["--sleep", "--role", "grandchild"]);
+        if o.ignore_sigterm {
+            cmd.arg("--ignore-sigterm");
+        }
+        if let Some(p) = &o.pid_file {
+            cmd.args(["--pid-file", p]);
+        }
+        // Deliberately not waited for: a grandchild the program forgets about is exactly
+        // what tend must clean up.
+        #[allow(clippy::zombie_processes)]
+        let _ = cmd
+            .spawn()
+            .unwrap_or_else(|e| die(&format!("grandchild: {e}")));
+    }
+    let stdout = std::io::stdout();
+    if let Some(n) = o.generate {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        for i in 0..n {
+            // 100 bytes: 12-digit number, padding, newline.
+            let _ = writeln!(out, "{i:012} {:>86}", "x");
+        }
+        let _ = out.flush();
+        exit(0);
+    }
+    if let Some(t) = &o.partial {
+        let mut out = stdout.lock();
+        let _ = out.write_all(t.as_bytes());
+        let _ = out.flush();
+    }
+    for i in 1..=o.print {
+        let _ = writeln!(stdout.lock(), "line {i}");
+    }
+    for i in 1..=o.print_err {
+        let _ = writeln!(std::io::stderr().lock(), "err {i}");
+    }
+    let _ = stdout.lock().flush();
+    if o.exit_after.is_none() && !o.sleep && o.print_every.is_none() {
+        exit(o.exit.unwrap_or(0));
+    }
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    loop {
+        let tick = o.print_every.unwrap_or(Duration::from_millis(50));
+        if let Some(after) = o.exit_after
+            && start.elapsed() >= after
+        {
+            exit(o.exit.unwrap_or(0));
+        }
+        std::thread::sleep(tick);
+        if o.print_every.is_some() {
+            n += 1;
+            let _ = writeln!(stdout.lock(), "tick {n}");
+        }
+    }
+}
+
+#[cfg(unix)]
+mod signals {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+    use std::io::Write;
+
+    pub(super) fn install(o: &super::Opts) {
+        if o.ignore_sigterm {
+            for s in [Signal::SIGTERM, Signal::SIGINT] {
+                // SAFETY: SIG_IGN installs no handler code; nothing can run concurrently
+                // with it this early in main.
+                #[allow(unsafe_code)]
+                unsafe {
+                    let _ = signal(s, SigHandler::SigIgn);
+                }
+            }
+            return;
+        }
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGTERM);
+        set.add(Signal::SIGINT);
+        // Blocked here, before any thread exists, so every thread inherits the mask and
+        // only the waiter below ever receives them.
+        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+        let (delay, code) = (o.stop_delay, o.on_signal_exit);
+        std::thread::spawn(move || {
+            if let Ok(sig) = set.wait() {
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "fixture: got {sig}, shutting down"
+                );
+                std::thread::sleep(delay);
+                super::exit(code);
+            }
+        });
+    }
+}

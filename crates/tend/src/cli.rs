@@ -1,0 +1,44 @@
+//! Command-line arguments. One subcommand per verb; each lives in `commands/<verb>.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Run a program as a supervised service from one TOML file.
+#[derive(Debug, Parser)]
+#[command(name = "tend", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Supervise the program in the foreground until SIGINT/SIGTERM (Ctrl+C).
+    Run {
+        /// The service's TOML config file.
+        config: PathBuf,
+    },
+    /// Check a config file and print every problem; exit 2 if there is any error.
+    Validate {
+        /// The service's TOML config file.
+        config: PathBuf,
+    },
+    /// Print the last lines of the program's logs, and follow them with -f.
+    Logs {
+        /// A config file (or, once installed, a service name).
+        config: PathBuf,
+        /// How many lines to print.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new lines, across rotations, until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the program's stdout.
+        #[arg(long, conflicts_with = "err")]
+        out: bool,
+        /// Only the program's stderr.
+        #[arg(long)]
+        err: bool,
+    },
+}

@@ -1,0 +1,155 @@
+//! Starting the program and reaching its whole process tree.
+//!
+//! Unix: the program leads a new process group, so one `killpg` reaches it and every
+//! descendant that did not leave the group. Windows: the program runs in a Job Object with
+//! KILL_ON_JOB_CLOSE, so nothing outlives tend. The supervisor only sees [`Tree`].
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::Tree;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::Tree;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tend_core::{CommandSpec, Program};
+
+/// Where the program's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Straight to tend's own stdout/stderr.
+    Inherit,
+    /// Into pipes that tend reads.
+    Capture,
+}
+
+/// A started program.
+pub(crate) struct Spawned {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) pid: u32,
+    pub(crate) tree: Tree,
+    pub(crate) stdout: Option<std::io::PipeReader>,
+    pub(crate) stderr: Option<std::io::PipeReader>,
+}
+
+/// What to start, fully resolved except for the program lookup.
+pub(crate) struct Launch<'a> {
+    pub(crate) command: &'a CommandSpec,
+    pub(crate) working_dir: &'a Path,
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) output: Output,
+}
+
+/// Finds the program, checking up front what the OS would only report vaguely (a missing
+/// working directory and a missing program both come back as "not found" from spawn).
+pub(crate) fn resolve(launch: &Launch<'_>) -> Result<PathBuf, String> {
+    if !launch.working_dir.is_dir() {
+        return Err(format!(
+            "working_dir `{}` is not an existing directory",
+            launch.working_dir.display()
+        ));
+    }
+    match &launch.command.program {
+        Program::Path(p) => {
+            if p.is_file() {
+                Ok(p.clone())
+            } else if p.exists() {
+                Err(format!("`{}` is not a file", p.display()))
+            } else {
+                Err(format!("`{}` does not exist", p.display()))
+            }
+        }
+        Program::Search(name) => {
+            let path = launch
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| std::ffi::OsString::from(v))
+                .or_else(|| std::env::var_os("PATH"));
+            tend_config::find_in_path(name, path.as_deref())
+                .ok_or_else(|| format!("`{name}` was not found in PATH"))
+        }
+    }
+}
+
+/// The common part of building the command.
+fn command(
+    launch: &Launch<'_>,
+    program: &Path,
+) -> std::io::Result<(tokio::process::Command, Pipes)> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(&launch.command.args)
+        .current_dir(launch.working_dir)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        // A service has no input; a terminal's input must not be shared with it either.
+        .stdin(Stdio::null())
+        .kill_on_drop(false);
+    let pipes = match launch.output {
+        Output::Inherit => Pipes::default(),
+        Output::Capture => {
+            // std pipes rather than tokio's: the readers are plain blocking threads that
+            // outlive the child (a grandchild may hold the write end), and these fds are
+            // close-on-exec so other programs never inherit them.
+            let (out_r, out_w) = std::io::pipe()?;
+            let (err_r, err_w) = std::io::pipe()?;
+            cmd.stdout(out_w).stderr(err_w);
+            Pipes {
+                stdout: Some(out_r),
+                stderr: Some(err_r),
+            }
+        }
+    };
+    Ok((cmd, pipes))
+}
+
+#[derive(Default)]
+struct Pipes {
+    stdout: Option<std::io::PipeReader>,
+    stderr: Option<std::io::PipeReader>,
+}
+
+/// Describes a spawn error in the operator's terms.
+fn spawn_error(program: &Path, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            format!(
+                "`{}` is not executable (permission denied)",
+                program.display()
+            )
+        }
+        std::io::ErrorKind::NotFound => format!(
+            "`{}` could not be executed (missing file or interpreter)",
+            program.display()
+        ),
+        _ => format!("cannot execute `{}`: {e}", program.display()),
+    }
+}
+
+/// Starts the program as the leader of its own tree.
+pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, String> {
+    let program = resolve(launch)?;
+    let (mut cmd, pipes) =
+        command(launch, &program).map_err(|e| format!("cannot create pipes: {e}"))?;
+    let (child, tree) = platform_spawn(&mut cmd).map_err(|e| spawn_error(&program, &e))?;
+    // The command still holds the pipes' write ends; drop them now so the readers see EOF
+    // when the program's tree is gone.
+    drop(cmd);
+    let pid = child.id().unwrap_or_default();
+    Ok(Spawned {
+        child,
+        pid,
+        tree,
+        stdout: pipes.stdout,
+        stderr: pipes.stderr,
+    })
+}
+
+#[cfg(unix)]
+use unix::spawn as platform_spawn;
+#[cfg(windows)]
+use windows::spawn as platform_spawn;

@@ -1,0 +1,218 @@
+//! How tend talks to the operator: its own event lines (never mixed into the program's
+//! output) and CLI error messages.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tend_core::{Exit, Notice};
+
+use crate::error::CliError;
+
+/// Where supervisor lines go besides stderr (the `<name>.tend.log` file, later the Event
+/// Log). Kept as a callback so the supervisor does not care.
+pub(crate) type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Writes tend's own event lines: `2026-11-21T14:05:09.123+01:00 tend[demo]: started pid 42`.
+#[derive(Clone)]
+pub(crate) struct Reporter {
+    name: String,
+    to_stderr: bool,
+    sinks: Arc<Mutex<Vec<LineSink>>>,
+}
+
+impl Reporter {
+    pub(crate) fn new(name: &str, to_stderr: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            to_stderr,
+            sinks: Arc::default(),
+        }
+    }
+
+    #[allow(dead_code, reason = "the log pipeline and the Event Log attach here")]
+    pub(crate) fn add_sink(&self, sink: LineSink) {
+        self.sinks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(sink);
+    }
+
+    /// Reports one event line.
+    pub(crate) fn line(&self, msg: &str) {
+        if self.to_stderr {
+            let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z");
+            // One write per line so lines from several threads never interleave.
+            let line = format!("{now} tend[{}]: {msg}\n", self.name);
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        for sink in self
+            .sinks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            sink(msg);
+        }
+    }
+
+    pub(crate) fn notice(&self, n: &Notice) {
+        self.line(&describe(n));
+    }
+}
+
+/// A notice as one readable line.
+pub(crate) fn describe(n: &Notice) -> String {
+    match n {
+        Notice::Started { pid } => format!("started pid {pid}"),
+        Notice::SpawnFailed { error } => format!("cannot start the program: {error}"),
+        Notice::Exited { pid, exit, uptime } => {
+            format!("pid {pid} {} after {}", describe_exit(exit), human(*uptime))
+        }
+        Notice::Restarting {
+            delay,
+            in_window,
+            limit,
+        } => {
+            let mut s = if delay.is_zero() {
+                "restarting now".to_owned()
+            } else {
+                format!("restarting in {}", human(*delay))
+            };
+            if *limit > 0 {
+                let _ = write!(s, " (restart {in_window} of {limit})");
+            } else {
+                let _ = write!(s, " (restart {in_window})");
+            }
+            s
+        }
+        Notice::NotRestarting { exit, policy } => format!(
+            "not restarting after {} (restart.policy = \"{}\")",
+            describe_exit(exit),
+            policy.as_str()
+        ),
+        Notice::GaveUp(g) => format!(
+            "gave up after {} restarts in {} (last: {}); fix the program, then start it again",
+            g.restarts,
+            human(g.window),
+            describe_exit(&g.last_exit)
+        ),
+        Notice::Stopping { pid, timeout } => {
+            format!("stopping pid {pid} (timeout {})", human(*timeout))
+        }
+        Notice::Killing { pid, after } => {
+            format!(
+                "pid {pid} still running after {}: killing its process tree",
+                human(*after)
+            )
+        }
+        Notice::Stopped => "stopped".to_owned(),
+    }
+}
+
+pub(crate) fn describe_exit(exit: &Exit) -> String {
+    match exit {
+        Exit::Code(c) => format!("exited with code {c}"),
+        Exit::Signal(s) => format!("was killed by {}", signal_name(*s)),
+        Exit::SpawnFailed(e) => format!("could not start ({e})"),
+    }
+}
+
+/// `SIGKILL` for 9, and so on; the number for anything unusual.
+pub(crate) fn signal_name(sig: i32) -> String {
+    #[cfg(unix)]
+    if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
+        return s.as_str().to_owned();
+    }
+    format!("signal {sig}")
+}
+
+/// Durations the way operators read them: `250ms`, `3.2s`, `2m5s`, `1h`.
+pub(crate) fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if ms < 60_000 {
+        let tenths = ms / 100;
+        return if tenths.is_multiple_of(10) {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        let _ = write!(out, "{h}h");
+    }
+    if m > 0 {
+        let _ = write!(out, "{m}m");
+    }
+    if s > 0 {
+        let _ = write!(out, "{s}s");
+    }
+    out
+}
+
+/// Prints a CLI error, with every source in the chain, to stderr.
+pub(crate) fn print_error(e: &CliError) {
+    let mut stderr = std::io::stderr().lock();
+    if let CliError::Config(tend_config::ConfigError::Invalid { path, problems }) = e {
+        for p in problems {
+            let _ = writeln!(stderr, "{}", p.display_in(path));
+        }
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let _ = write!(msg, ": {s}");
+        src = s.source();
+    }
+    let _ = writeln!(stderr, "error: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        let cases = [
+            (0, "0ms"),
+            (250, "250ms"),
+            (1000, "1s"),
+            (3200, "3.2s"),
+            (59_900, "59.9s"),
+            (60_000, "1m"),
+            (125_000, "2m5s"),
+            (3_600_000, "1h"),
+            (3_661_000, "1h1m1s"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(human(Duration::from_millis(ms)), want);
+        }
+    }
+
+    #[test]
+    fn notices_read_well() {
+        assert_eq!(
+            describe(&Notice::Restarting {
+                delay: Duration::from_secs(2),
+                in_window: 3,
+                limit: 5
+            }),
+            "restarting in 2s (restart 3 of 5)"
+        );
+        assert_eq!(
+            describe(&Notice::Exited {
+                pid: 7,
+                exit: Exit::Code(1),
+                uptime: Duration::from_millis(3200)
+            }),
+            "pid 7 exited with code 1 after 3.2s"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The runtime around [`tend_core::Machine`]: it owns the child, the timer and the hooks,
+//! turns what happens into events, and carries out the machine's actions. No restart, stop
+//! or backoff decision is made here.
+
+use std::collections::VecDeque;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tend_core::{Action, Event, Exit, GiveUp, Machine, Phase, ServiceSpec};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::proc::{self, Launch, Output, Tree};
+use crate::report::{Reporter, describe_exit, human};
+
+/// What the operator (signals, SCM, control socket) asks of a running supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Graceful stop; a second one kills the tree at once.
+    Stop,
+    /// Graceful restart of the program.
+    #[allow(
+        dead_code,
+        reason = "sent by reload and the service hosts, which come next"
+    )]
+    Restart,
+}
+
+/// How supervision ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Stopped on request, or a clean exit the policy does not restart.
+    Stopped,
+    /// Gave up, or a failed exit under a policy that does not restart.
+    Failed,
+}
+
+/// Receives the program's output pipes after each spawn (the log pipeline).
+pub(crate) trait Capture {
+    fn attach(&self, stdout: std::io::PipeReader, stderr: std::io::PipeReader);
+}
+
+pub(crate) struct Supervisor {
+    spec: Arc<ServiceSpec>,
+    machine: Machine,
+    reporter: Reporter,
+    capture: Option<Box<dyn Capture>>,
+    child: Option<tokio::process::Child>,
+    /// Outlives the child: leftovers of a run are killed after its main process exited.
+    tree: Option<Tree>,
+    timer: Option<Instant>,
+    hooks: JoinSet<()>,
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        spec: Arc<ServiceSpec>,
+        reporter: Reporter,
+        capture: Option<Box<dyn Capture>>,
+    ) -> Self {
+        let machine = Machine::new(spec.restart.clone(), spec.stop.clone());
+        Self {
+            spec,
+            machine,
+            reporter,
+            capture,
+            child: None,
+            tree: None,
+            timer: None,
+            hooks: JoinSet::new(),
+        }
+    }
+
+    /// Starts the program and supervises it until the machine settles (stopped on request,
+    /// completed, or gave up), then waits for hooks still running.
+    pub(crate) async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
+        self.feed(Event::Start);
+        let mut controls_open = true;
+        while !self.machine.is_settled() {
+            let timer = self.timer.map(tokio::time::Instant::from_std);
+            let event = tokio::select! {
+                ctl = controls.recv(), if controls_open => match ctl {
+                    Some(Control::Stop) => Event::Stop,
+                    Some(Control::Restart) => Event::Restart,
+                    None => {
+                        controls_open = false;
+                        continue;
+                    }
+                },
+                status = wait(&mut self.child) => {
+                    self.child = None;
+                    Event::Exited { exit: exit_of(status) }
+                },
+                () = sleep_until(timer), if timer.is_some() => {
+                    self.timer = None;
+                    Event::Timer
+                },
+            };
+            self.feed(event);
+        }
+        // The give-up hook is bounded by hook_timeout; wait for it so it is not cut short.
+        while self.hooks.join_next().await.is_some() {}
+        match self.machine.phase() {
+            Phase::Failed(_) => Outcome::Failed,
+            _ => Outcome::Stopped,
+        }
+    }
+
+    /// Steps the machine with `event` and everything that carrying out its actions causes.
+    fn feed(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            for action in self.machine.step(event, Instant::now()) {
+                if let Some(next) = self.apply(action) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn => Some(self.spawn()),
+            Action::SignalStop => {
+                if let Some(tree) = &self.tree
+                    && let Err(e) = tree.signal_stop(&self.spec.stop)
+                {
+                    self.reporter
+                        .line(&format!("cannot signal the program: {e}"));
+                }
+                None
+            }
+            Action::KillTree => {
+                if let Some(tree) = &self.tree
+                    && let Err(e) = tree.kill()
+                {
+                    self.reporter
+                        .line(&format!("cannot kill the process tree: {e}"));
+                }
+                None
+            }
+            Action::SetTimer(at) => {
+                self.timer = Some(at);
+                None
+            }
+            Action::ClearTimer => {
+                self.timer = None;
+                None
+            }
+            Action::Notify(n) => {
+                self.reporter.notice(&n);
+                None
+            }
+            Action::RunGiveUpHook(g) => {
+                self.run_give_up_hook(&g);
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Event {
+        let launch = Launch {
+            command: &self.spec.command,
+            working_dir: &self.spec.working_dir,
+            env: &self.spec.env,
+            output: if self.capture.is_some() {
+                Output::Capture
+            } else {
+                Output::Inherit
+            },
+        };
+        match proc::spawn(&launch) {
+            Ok(s) => {
+                if let (Some(capture), Some(out), Some(err)) = (&self.capture, s.stdout, s.stderr) {
+                    capture.attach(out, err);
+                }
+                self.child = Some(s.child);
+                self.tree = Some(s.tree);
+                Event::Spawned { pid: s.pid }
+            }
+            Err(error) => Event::SpawnFailed { error },
+        }
+    }
+
+    fn run_give_up_hook(&mut self, g: &GiveUp) {
+        let Some(command) = &self.spec.restart.on_give_up else {
+            return;
+        };
+        let mut env = self.spec.env.clone();
+        env.push(("TEND_SERVICE".into(), self.spec.name.to_string()));
+        env.push(("TEND_RESTARTS".into(), g.restarts.to_string()));
+        match &g.last_exit {
+            Exit::Code(c) => env.push(("TEND_EXIT_CODE".into(), c.to_string())),
+            Exit::Signal(s) => env.push(("TEND_SIGNAL".into(), s.to_string())),
+            Exit::SpawnFailed(e) => env.push(("TEND_SPAWN_ERROR".into(), e.clone())),
+        }
+        let launch = Launch {
+            command,
+            working_dir: &self.spec.working_dir,
+            env: &env,
+            output: Output::Inherit,
+        };
+        let timeout = self.spec.restart.hook_timeout;
+        let reporter = self.reporter.clone();
+        match proc::spawn(&launch) {
+            Err(e) => reporter.line(&format!("on_give_up hook: cannot start: {e}")),
+            Ok(mut s) => {
+                reporter.line(&format!("running on_give_up hook (pid {})", s.pid));
+                self.hooks.spawn(async move {
+                    match tokio::time::timeout(timeout, s.child.wait()).await {
+                        Ok(Ok(status)) => reporter.line(&format!(
+                            "on_give_up hook {}",
+                            describe_exit(&exit_of(Ok(status)))
+                        )),
+                        Ok(Err(e)) => reporter.line(&format!("on_give_up hook: {e}")),
+                        Err(_) => {
+                            let _ = s.tree.kill();
+                            let _ = s.child.wait().await;
+                            reporter.line(&format!(
+                                "on_give_up hook still running after {}: killed",
+                                human(timeout)
+                            ));
+                        }
+                    }
+                    // Whatever the hook started is not allowed to linger.
+                    let _ = s.tree.kill();
+                });
+            }
+        }
+    }
+}
+
+async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(crate) fn exit_of(status: std::io::Result<ExitStatus>) -> Exit {
+    match status {
+        Ok(status) => {
+            if let Some(code) = status.code() {
+                return Exit::Code(code);
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                if let Some(sig) = status.signal() {
+                    return Exit::Signal(sig);
+                }
+            }
+            Exit::Code(-1)
+        }
+        // waitpid failing is not something the program did; record it as a failed exit so
+        // the policy still decides.
+        Err(_) => Exit::Code(-1),
+    }
+}

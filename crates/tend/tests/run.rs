@@ -1,0 +1,233 @@
+//! `tend run`: real processes, real signals.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, alive, wait_until};
+use nix::sys::signal::Signal;
+
+#[test]
+fn crash_loop_restarts_exactly_limit_times_with_growing_delays_then_gives_up() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "crashy"
+command = ["{fixture}", "--exit", "1", "--counter", "starts"]
+[restart]
+delay = "20ms"
+multiplier = 2.0
+limit = 5
+limit_window = "1m"
+on_give_up = ["sh", "-c", "echo \"$TEND_SERVICE $TEND_EXIT_CODE $TEND_RESTARTS\" >> hook.txt"]
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "gave up means a non-zero exit\n{err}");
+    assert_eq!(
+        env.read("starts").lines().count(),
+        6,
+        "first run + 5 restarts\n{err}"
+    );
+    let delays: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split("restarting in ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(delays, ["20ms", "40ms", "80ms", "160ms", "320ms"], "{err}");
+    assert!(err.contains("gave up after 5 restarts in 1m"), "{err}");
+    assert_eq!(
+        env.read("hook.txt"),
+        "crashy 1 5\n",
+        "the hook runs once, with its env"
+    );
+}
+
+#[test]
+fn sigterm_stops_child_and_grandchild_that_ignore_it_within_the_timeout() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "stubborn"
+command = ["{fixture}", "--sleep", "--ignore-sigterm", "--spawn-grandchild", "--pid-file", "pids"]
+[stop]
+timeout = "1s"
+"#,
+    );
+    let mut tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(
+        wait_until(Duration::from_secs(10), || env.pids("pids").len() == 2),
+        "{}",
+        tend.stderr()
+    );
+    let pids = env.pids("pids");
+    let t0 = Instant::now();
+    tend.signal(Signal::SIGTERM);
+    let status = tend.wait_exit(Duration::from_secs(10)).expect("tend exits");
+    assert_eq!(status.code(), Some(0), "{}", tend.stderr());
+    for (role, pid) in &pids {
+        assert!(
+            wait_until(Duration::from_millis(500), || !alive(*pid)),
+            "{role} {pid} survived the stop"
+        );
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "killed before the timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    assert!(tend.stderr().contains("killing its process tree"));
+}
+
+#[test]
+fn graceful_stop_uses_the_configured_signal_and_does_not_kill() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "polite"
+command = ["{fixture}", "--sleep", "--pid-file", "pids"]
+[stop]
+signal = "SIGINT"
+timeout = "20s"
+"#,
+    );
+    let mut tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || !env
+        .pids("pids")
+        .is_empty()));
+    tend.signal(Signal::SIGINT);
+    let status = tend.wait_exit(Duration::from_secs(10)).expect("tend exits");
+    assert_eq!(status.code(), Some(0));
+    let out = env.read("tend.out");
+    assert!(out.contains("fixture: got SIGINT"), "stdout: {out}");
+    let err = tend.stderr();
+    assert!(!err.contains("killing"), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+}
+
+#[test]
+fn kill_9_of_tend_takes_the_child_with_it() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "orphan"
+command = ["{fixture}", "--sleep", "--ignore-sigterm", "--pid-file", "pids"]
+"#,
+    );
+    let mut tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || !env
+        .pids("pids")
+        .is_empty()));
+    let child = env.pids("pids")[0].1;
+    tend.signal(Signal::SIGKILL);
+    tend.wait_exit(Duration::from_secs(5)).expect("tend died");
+    assert!(
+        wait_until(Duration::from_secs(1), || !alive(child)),
+        "child {child} outlived tend"
+    );
+}
+
+#[test]
+fn a_program_that_cannot_start_is_a_failed_start_not_a_crash_of_tend() {
+    let env = Env::new();
+    for (what, command, wd, needle) in [
+        ("missing", "[\"./nope\"]", ".", "does not exist"),
+        ("not executable", "[\"./plain.txt\"]", ".", "not executable"),
+        (
+            "bad working_dir",
+            "[\"{fixture}\"]",
+            "no-such-dir",
+            "working_dir",
+        ),
+    ] {
+        std::fs::write(env.path("plain.txt"), "just text").unwrap();
+        let cfg = env.config(&format!(
+            "name = \"nostart\"\ncommand = {command}\nworking_dir = \"{wd}\"\n[restart]\ndelay = \"10ms\"\nlimit = 2\nlimit_window = \"1m\"\n"
+        ));
+        let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+        assert_eq!(code, 1, "{what}: {err}");
+        assert_eq!(
+            err.matches("cannot start the program").count(),
+            3,
+            "{what}: tried 1 + 2 restarts\n{err}"
+        );
+        assert!(err.contains(needle), "{what}: {err}");
+        assert!(err.contains("gave up after 2 restarts"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn clean_exit_under_on_failure_ends_tend_with_zero() {
+    let env = Env::new();
+    let cfg = env.config("name = \"once\"\ncommand = [\"{fixture}\", \"--print\", \"2\"]\n");
+    let (code, out, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("line 2"),
+        "program output passes through: {out}"
+    );
+    assert!(
+        err.contains("not restarting after exited with code 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn never_policy_failure_exits_non_zero_without_restart() {
+    let env = Env::new();
+    let cfg = env.config(
+        "name = \"never\"\ncommand = [\"{fixture}\", \"--exit\", \"3\", \"--counter\", \"starts\"]\n[restart]\npolicy = \"never\"\n",
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(env.read("starts").lines().count(), 1);
+}
+
+#[test]
+fn leftover_grandchildren_die_with_their_run() {
+    // The main process exits on its own; its grandchild must not outlive the run.
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "leaky"
+command = ["{fixture}", "--spawn-grandchild", "--exit-after", "100ms", "--pid-file", "pids"]
+[restart]
+policy = "never"
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let pids = env.pids("pids");
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for (role, pid) in pids {
+        assert!(
+            wait_until(Duration::from_secs(1), || !alive(pid)),
+            "{role} {pid} leaked"
+        );
+    }
+}
+
+#[test]
+fn second_sigint_kills_at_once() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "impatient"
+command = ["{fixture}", "--sleep", "--ignore-sigterm", "--pid-file", "pids"]
+[stop]
+timeout = "60s"
+"#,
+    );
+    let mut tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || !env
+        .pids("pids")
+        .is_empty()));
+    tend.signal(Signal::SIGINT);
+    assert!(tend.wait_stderr("stopping pid", Duration::from_secs(5)));
+    tend.signal(Signal::SIGINT);
+    let status = tend
+        .wait_exit(Duration::from_secs(5))
+        .expect("tend exits well before 60s");
+    assert_eq!(status.code(), Some(0));
+}

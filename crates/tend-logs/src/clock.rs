@@ -186,7 +186,16 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn at(off_secs: i32, y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> DateTime<FixedOffset> {
+    fn at(
+        off_secs: i32,
+        y: i32,
+        mo: u32,
+        d: u32,
+        h: u32,
+        mi: u32,
+        s: u32,
+        ms: u32,
+    ) -> DateTime<FixedOffset> {
         FixedOffset::east_opt(off_secs)
             .unwrap()
             .with_ymd_and_hms(y, mo, d, h, mi, s)
@@ -211,7 +220,13 @@ mod tests {
         let s = format_stamp(&t);
         assert_eq!(s, "2026-11-21T14-05-09.123");
         assert_eq!(parse_stamp(&s), Some(t));
-        for bad in ["", "2026-11-21T14-05-09.12", "2026-11-21T14:05:09.123", "2026-13-21T14-05-09.123", "out.2026-11-21T14-05"] {
+        for bad in [
+            "",
+            "2026-11-21T14-05-09.12",
+            "2026-11-21T14:05:09.123",
+            "2026-13-21T14-05-09.123",
+            "out.2026-11-21T14-05",
+        ] {
             assert_eq!(parse_stamp(bad), None, "{bad}");
         }
     }
@@ -220,10 +235,19 @@ mod tests {
     fn periods_and_boundaries() {
         let a = at(0, 2026, 11, 21, 10, 59, 59, 500).naive_local();
         let b = at(0, 2026, 11, 21, 11, 0, 0, 0).naive_local();
-        assert_ne!(period_key(&a, RotateEvery::Hourly), period_key(&b, RotateEvery::Hourly));
-        assert_eq!(period_key(&a, RotateEvery::Daily), period_key(&b, RotateEvery::Daily));
+        assert_ne!(
+            period_key(&a, RotateEvery::Hourly),
+            period_key(&b, RotateEvery::Hourly)
+        );
+        assert_eq!(
+            period_key(&a, RotateEvery::Daily),
+            period_key(&b, RotateEvery::Daily)
+        );
         assert_eq!(period_key(&a, RotateEvery::Never), None);
-        assert_eq!(until_next_boundary(&a, RotateEvery::Hourly), Some(Duration::from_millis(500)));
+        assert_eq!(
+            until_next_boundary(&a, RotateEvery::Hourly),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(
             until_next_boundary(&b, RotateEvery::Daily),
             Some(Duration::from_secs(13 * 3600))

@@ -95,13 +95,25 @@ impl fmt::Display for LogEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::WriteFailed { path, error } => {
-                write!(f, "cannot write log file {}: {error}; dropping output until it works again", path.display())
+                write!(
+                    f,
+                    "cannot write log file {}: {error}; dropping output until it works again",
+                    path.display()
+                )
             }
             Self::WriteResumed { path, lost_bytes } => {
-                write!(f, "log file {} is writable again; {lost_bytes} bytes of output were lost", path.display())
+                write!(
+                    f,
+                    "log file {} is writable again; {lost_bytes} bytes of output were lost",
+                    path.display()
+                )
             }
             Self::RotateFailed { path, error } => {
-                write!(f, "cannot rotate log file {}: {error}; still writing to it", path.display())
+                write!(
+                    f,
+                    "cannot rotate log file {}: {error}; still writing to it",
+                    path.display()
+                )
             }
             Self::DeleteFailed { path, error } => {
                 write!(f, "cannot delete old log file {}: {error}", path.display())

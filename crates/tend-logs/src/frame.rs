@@ -21,7 +21,11 @@ pub(crate) const CONTINUED: &[u8] = b" [continued]\n";
 pub(crate) const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 pub(crate) fn effective_max_line(max_line: usize) -> usize {
-    if max_line == 0 { DEFAULT_MAX_LINE } else { max_line }
+    if max_line == 0 {
+        DEFAULT_MAX_LINE
+    } else {
+        max_line
+    }
 }
 
 /// One reader's input buffer. It holds the unfinished line carried over from the previous
@@ -87,7 +91,12 @@ impl Prefixer {
     }
 
     /// The prefix for lines read at `now`; `tag` is `b"out "`-style.
-    pub(crate) fn prefix(&mut self, timestamps: bool, tag: &[u8], now: &DateTime<FixedOffset>) -> &[u8] {
+    pub(crate) fn prefix(
+        &mut self,
+        timestamps: bool,
+        tag: &[u8],
+        now: &DateTime<FixedOffset>,
+    ) -> &[u8] {
         let mut len = 0;
         if timestamps {
             let key = (now.timestamp_millis(), now.offset().local_minus_utc());
@@ -120,7 +129,13 @@ pub(crate) enum Framed {
 /// unfinished lines are cut into marked pieces right away, which is what bounds memory when a
 /// program writes megabytes without a newline. At `eof` everything is consumed and a missing
 /// final newline is added.
-pub(crate) fn frame(data: &[u8], prefix: &[u8], max_line: usize, eof: bool, out: &mut Vec<u8>) -> Framed {
+pub(crate) fn frame(
+    data: &[u8],
+    prefix: &[u8],
+    max_line: usize,
+    eof: bool,
+    out: &mut Vec<u8>,
+) -> Framed {
     if prefix.is_empty() {
         if let Some(n) = passthrough_len(data, max_line) {
             if !eof || n == data.len() {
@@ -151,7 +166,13 @@ fn passthrough_len(data: &[u8], max_line: usize) -> Option<usize> {
 }
 
 /// See [`frame`]; returns how many bytes of `data` were consumed.
-pub(crate) fn frame_into(out: &mut Vec<u8>, data: &[u8], prefix: &[u8], max_line: usize, eof: bool) -> usize {
+pub(crate) fn frame_into(
+    out: &mut Vec<u8>,
+    data: &[u8],
+    prefix: &[u8],
+    max_line: usize,
+    eof: bool,
+) -> usize {
     let mut pos = 0;
     for nl in memchr_iter(b'\n', data) {
         emit_line(out, &data[pos..nl], prefix, max_line);
@@ -200,7 +221,11 @@ fn cut_point(line: &[u8], max_line: usize) -> usize {
     while cut > max_line.saturating_sub(3) && cut > 1 && is_continuation(line[cut]) {
         cut -= 1;
     }
-    if is_continuation(line[cut]) { max_line } else { cut }
+    if is_continuation(line[cut]) {
+        max_line
+    } else {
+        cut
+    }
 }
 
 fn is_continuation(b: u8) -> bool {
@@ -224,8 +249,14 @@ mod tests {
     fn complete_lines_pass_through_unchanged() {
         let data = b"a\nbb\n\xff\xfe\ncc";
         let mut out = Vec::new();
-        assert_eq!(frame(data, b"", 10, false, &mut out), Framed::Passthrough(10));
-        assert_eq!(frame(b"abc", b"", 10, false, &mut out), Framed::Passthrough(0));
+        assert_eq!(
+            frame(data, b"", 10, false, &mut out),
+            Framed::Passthrough(10)
+        );
+        assert_eq!(
+            frame(b"abc", b"", 10, false, &mut out),
+            Framed::Passthrough(0)
+        );
     }
 
     #[test]
@@ -237,7 +268,10 @@ mod tests {
 
     #[test]
     fn prefix_goes_before_every_line() {
-        assert_eq!(run(b"a\n\nb\nc", b"P ", 10, false), (b"P a\nP \nP b\n".to_vec(), 5));
+        assert_eq!(
+            run(b"a\n\nb\nc", b"P ", 10, false),
+            (b"P a\nP \nP b\n".to_vec(), 5)
+        );
     }
 
     #[test]
@@ -249,7 +283,10 @@ mod tests {
         assert_eq!(run(b"0123\n", b"", 4, false).0, b"0123\n");
         // An unfinished line longer than max_line is emitted in pieces right away.
         let (out, n) = run(b"0123456789", b"", 4, false);
-        assert_eq!((out.as_slice(), n), (&b"0123 [continued]\n4567 [continued]\n"[..], 8));
+        assert_eq!(
+            (out.as_slice(), n),
+            (&b"0123 [continued]\n4567 [continued]\n"[..], 8)
+        );
     }
 
     #[test]
@@ -299,7 +336,10 @@ mod tests {
         let tz = FixedOffset::east_opt(3600).unwrap();
         let t = tz.with_ymd_and_hms(2026, 11, 21, 14, 5, 9).unwrap();
         let mut p = Prefixer::new();
-        assert_eq!(p.prefix(true, b"err ", &t), b"2026-11-21T14:05:09.000+01:00 err ");
+        assert_eq!(
+            p.prefix(true, b"err ", &t),
+            b"2026-11-21T14:05:09.000+01:00 err "
+        );
         assert_eq!(p.prefix(false, b"out ", &t), b"out ");
         assert_eq!(p.prefix(false, b"", &t), b"");
         let t2 = t + chrono::Duration::milliseconds(7);

@@ -76,7 +76,12 @@ impl RotatedFile {
 }
 
 /// The name a file rotated at `closed` gets (before compression).
-pub(crate) fn rotated_file_name(name: &str, kind: LogKind, closed: &NaiveDateTime, seq: u32) -> String {
+pub(crate) fn rotated_file_name(
+    name: &str,
+    kind: LogKind,
+    closed: &NaiveDateTime,
+    seq: u32,
+) -> String {
     let prefix = kind.rotated_prefix(name);
     let stamp = format_stamp(closed);
     if seq == 0 {
@@ -89,7 +94,11 @@ pub(crate) fn rotated_file_name(name: &str, kind: LogKind, closed: &NaiveDateTim
 /// What a directory entry is to one family.
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
-    Rotated { closed: NaiveDateTime, seq: u32, compressed: bool },
+    Rotated {
+        closed: NaiveDateTime,
+        seq: u32,
+        compressed: bool,
+    },
     /// A compression that never finished (`.log.gz.tmp`).
     Temp,
 }
@@ -105,8 +114,16 @@ fn parse(file_name: &str, prefix: &str) -> Option<Parsed> {
         tail = &t[digits..];
     }
     match tail {
-        ".log" => Some(Parsed::Rotated { closed, seq, compressed: false }),
-        ".log.gz" => Some(Parsed::Rotated { closed, seq, compressed: true }),
+        ".log" => Some(Parsed::Rotated {
+            closed,
+            seq,
+            compressed: false,
+        }),
+        ".log.gz" => Some(Parsed::Rotated {
+            closed,
+            seq,
+            compressed: true,
+        }),
         ".log.gz.tmp" => Some(Parsed::Temp),
         _ => None,
     }
@@ -135,16 +152,27 @@ pub(crate) fn scan(dir: &Path, name: &str, kind: LogKind) -> io::Result<Scan> {
             continue;
         };
         match parse(&file_name, &prefix) {
-            Some(Parsed::Rotated { closed, seq, compressed }) => {
+            Some(Parsed::Rotated {
+                closed,
+                seq,
+                compressed,
+            }) => {
                 // Gone between listing and stat: deleted by retention or compression.
                 let Ok(meta) = entry.metadata() else { continue };
-                out.files.push(RotatedFile { path: entry.path(), closed, seq, compressed, size: meta.len() });
+                out.files.push(RotatedFile {
+                    path: entry.path(),
+                    closed,
+                    seq,
+                    compressed,
+                    size: meta.len(),
+                });
             }
             Some(Parsed::Temp) => out.temps.push(entry.path()),
             None => {}
         }
     }
-    out.files.sort_by(|a, b| (a.closed, a.seq, a.compressed).cmp(&(b.closed, b.seq, b.compressed)));
+    out.files
+        .sort_by(|a, b| (a.closed, a.seq, a.compressed).cmp(&(b.closed, b.seq, b.compressed)));
     Ok(out)
 }
 
@@ -178,7 +206,10 @@ mod tests {
     use chrono::NaiveDate;
 
     fn t(ms: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_milli_opt(14, 5, 9, ms).unwrap()
+        NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_milli_opt(14, 5, 9, ms)
+            .unwrap()
     }
 
     #[test]
@@ -187,9 +218,18 @@ mod tests {
         assert_eq!(LogKind::Err.active_file_name("web"), "web.err.log");
         assert_eq!(LogKind::Combined.active_file_name("web"), "web.log");
         assert_eq!(LogKind::Supervisor.active_file_name("web"), "web.tend.log");
-        assert_eq!(rotated_file_name("web", LogKind::Out, &t(123), 0), "web.out.2026-11-21T14-05-09.123.log");
-        assert_eq!(rotated_file_name("web", LogKind::Combined, &t(123), 2), "web.2026-11-21T14-05-09.123-2.log");
-        assert_eq!(rotated_file_name("web", LogKind::Supervisor, &t(1), 0), "web.tend.2026-11-21T14-05-09.001.log");
+        assert_eq!(
+            rotated_file_name("web", LogKind::Out, &t(123), 0),
+            "web.out.2026-11-21T14-05-09.123.log"
+        );
+        assert_eq!(
+            rotated_file_name("web", LogKind::Combined, &t(123), 2),
+            "web.2026-11-21T14-05-09.123-2.log"
+        );
+        assert_eq!(
+            rotated_file_name("web", LogKind::Supervisor, &t(1), 0),
+            "web.tend.2026-11-21T14-05-09.001.log"
+        );
     }
 
     #[test]
@@ -197,17 +237,36 @@ mod tests {
         let p = |f: &str, k: LogKind| parse(f, &k.rotated_prefix("web"));
         assert_eq!(
             p("web.out.2026-11-21T14-05-09.123-12.log.gz", LogKind::Out),
-            Some(Parsed::Rotated { closed: t(123), seq: 12, compressed: true })
+            Some(Parsed::Rotated {
+                closed: t(123),
+                seq: 12,
+                compressed: true
+            })
         );
-        assert_eq!(p("web.out.2026-11-21T14-05-09.123.log.gz.tmp", LogKind::Out), Some(Parsed::Temp));
+        assert_eq!(
+            p("web.out.2026-11-21T14-05-09.123.log.gz.tmp", LogKind::Out),
+            Some(Parsed::Temp)
+        );
         // A combined-mode scan must not pick up the separate-mode files, nor the active file.
-        assert_eq!(p("web.out.2026-11-21T14-05-09.123.log", LogKind::Combined), None);
+        assert_eq!(
+            p("web.out.2026-11-21T14-05-09.123.log", LogKind::Combined),
+            None
+        );
         assert_eq!(p("web.log", LogKind::Combined), None);
         assert_eq!(p("web.out.log", LogKind::Out), None);
-        assert_eq!(p("web.out.2026-11-21T14-05-09.123-0.log", LogKind::Out), None);
-        assert_eq!(p("web.out.2026-11-21T14-05-09.123-.log", LogKind::Out), None);
+        assert_eq!(
+            p("web.out.2026-11-21T14-05-09.123-0.log", LogKind::Out),
+            None
+        );
+        assert_eq!(
+            p("web.out.2026-11-21T14-05-09.123-.log", LogKind::Out),
+            None
+        );
         assert_eq!(p("web.out.2026-11-21T14-05-09.123.txt", LogKind::Out), None);
-        assert_eq!(p("web.out.2026-11-21T14-05-09.123é.log", LogKind::Out), None);
+        assert_eq!(
+            p("web.out.2026-11-21T14-05-09.123é.log", LogKind::Out),
+            None
+        );
     }
 
     #[test]
@@ -237,6 +296,10 @@ mod tests {
                 "web.out.2026-11-21T14-05-09.123-10.log",
             ]
         );
-        assert!(rotated_files(&dir.path().join("missing"), "web", LogKind::Out).unwrap().is_empty());
+        assert!(
+            rotated_files(&dir.path().join("missing"), "web", LogKind::Out)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -82,7 +82,12 @@ fn file_id(_: &Metadata) -> Option<(u64, u64)> {
     None
 }
 
-fn open_append(shared: Option<&Shared>, faults: Option<&crate::FaultHook>, dir: &Path, path: &Path) -> io::Result<(File, Metadata)> {
+fn open_append(
+    shared: Option<&Shared>,
+    faults: Option<&crate::FaultHook>,
+    dir: &Path,
+    path: &Path,
+) -> io::Result<(File, Metadata)> {
     let hook = faults.or_else(|| shared.and_then(|s| s.faults.as_ref()));
     if let Some(h) = hook {
         h(FsOp::Open, path)?;
@@ -121,7 +126,11 @@ impl Sink {
         now: &DateTime<FixedOffset>,
     ) -> Result<Self, LogError> {
         let path = kind.active_path(dir, name);
-        let (file, meta) = open_append(None, faults, dir, &path).map_err(|source| LogError::Open { path: path.clone(), source })?;
+        let (file, meta) =
+            open_append(None, faults, dir, &path).map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?;
         let size = meta.len();
         // An existing non-empty file (from before a restart of tend) counts as written when
         // it was last modified, so an hourly/daily rotation still happens at the first write
@@ -129,7 +138,11 @@ impl Sink {
         let first_write = (size > 0).then(|| {
             meta.modified()
                 .ok()
-                .map(|m| DateTime::<chrono::Utc>::from(m).with_timezone(now.offset()).naive_local())
+                .map(|m| {
+                    DateTime::<chrono::Utc>::from(m)
+                        .with_timezone(now.offset())
+                        .naive_local()
+                })
                 .unwrap_or_else(|| now.naive_local())
         });
         let instant = Instant::now();
@@ -196,9 +209,7 @@ impl Sink {
             }
             if !self.rotate(&mut st, cx) {
                 // Keep the data rather than the size limit; the next write retries.
-                if !self.append(&mut st, cx, rest) {
-                    return;
-                }
+                self.append(&mut st, cx, rest);
                 return;
             }
             if st.file.is_none() {
@@ -230,13 +241,18 @@ impl Sink {
         if cx.spec.rotate_every == RotateEvery::Never || st.size == 0 {
             return false;
         }
-        let Some(first) = st.first_write else { return false };
-        period_key(&first, cx.spec.rotate_every) != period_key(&cx.now.naive_local(), cx.spec.rotate_every)
+        let Some(first) = st.first_write else {
+            return false;
+        };
+        period_key(&first, cx.spec.rotate_every)
+            != period_key(&cx.now.naive_local(), cx.spec.rotate_every)
     }
 
     fn drop_bytes(&self, st: &mut State, cx: &Cx<'_>, n: u64) {
         st.lost += n;
-        cx.shared.counters.streams[cx.stat].dropped.fetch_add(n, Ordering::Relaxed);
+        cx.shared.counters.streams[cx.stat]
+            .dropped
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// Makes sure there is a working file, writing the loss marker if output was dropped.
@@ -273,9 +289,15 @@ impl Sink {
             if !self.append(st, cx, &marker) {
                 return false;
             }
-            cx.fx.events.push(LogEvent::WriteResumed { path: self.path.clone(), lost_bytes: lost });
+            cx.fx.events.push(LogEvent::WriteResumed {
+                path: self.path.clone(),
+                lost_bytes: lost,
+            });
         } else if st.failing {
-            cx.fx.events.push(LogEvent::WriteResumed { path: self.path.clone(), lost_bytes: 0 });
+            cx.fx.events.push(LogEvent::WriteResumed {
+                path: self.path.clone(),
+                lost_bytes: 0,
+            });
         }
         st.failing = false;
         st.lost = 0;
@@ -292,7 +314,13 @@ impl Sink {
             format_ts(cx.now, &mut ts);
             m.extend_from_slice(&ts);
         }
-        m.extend_from_slice(format!("[tend: {} bytes of log output lost: {}]\n", st.lost, st.lost_error).as_bytes());
+        m.extend_from_slice(
+            format!(
+                "[tend: {} bytes of log output lost: {}]\n",
+                st.lost, st.lost_error
+            )
+            .as_bytes(),
+        );
         m
     }
 
@@ -300,13 +328,17 @@ impl Sink {
     fn note_failure(&self, st: &mut State, cx: &mut Cx<'_>, e: &io::Error) {
         st.file = None;
         st.lost_error = e.to_string();
-        cx.shared.set_error(format!("writing {}: {e}", self.path.display()));
+        cx.shared
+            .set_error(format!("writing {}: {e}", self.path.display()));
         if !st.failing {
             st.failing = true;
             // Retry at the very next write: the cause may be a directory that vanished,
             // which the reopen fixes at once.
             st.next_recover = Instant::now();
-            cx.fx.events.push(LogEvent::WriteFailed { path: self.path.clone(), error: e.to_string() });
+            cx.fx.events.push(LogEvent::WriteFailed {
+                path: self.path.clone(),
+                error: e.to_string(),
+            });
         }
     }
 
@@ -346,7 +378,9 @@ impl Sink {
             }
             st.size += written as u64;
             st.mid_line = bytes[written - 1] != b'\n';
-            cx.shared.counters.streams[cx.stat].bytes.fetch_add(written as u64, Ordering::Relaxed);
+            cx.shared.counters.streams[cx.stat]
+                .bytes
+                .fetch_add(written as u64, Ordering::Relaxed);
         }
         match result {
             Ok(()) => true,
@@ -410,11 +444,18 @@ impl Sink {
                 // a new file.
             }
             Err(e) => {
-                cx.shared.counters.rotation_failures.fetch_add(1, Ordering::Relaxed);
-                cx.shared.set_error(format!("rotating {}: {e}", self.path.display()));
+                cx.shared
+                    .counters
+                    .rotation_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                cx.shared
+                    .set_error(format!("rotating {}: {e}", self.path.display()));
                 if !st.rotate_failing {
                     st.rotate_failing = true;
-                    cx.fx.events.push(LogEvent::RotateFailed { path: self.path.clone(), error: e.to_string() });
+                    cx.fx.events.push(LogEvent::RotateFailed {
+                        path: self.path.clone(),
+                        error: e.to_string(),
+                    });
                 }
                 return false;
             }
@@ -446,10 +487,16 @@ impl Sink {
             }
         }
         loop {
-            let path = self.dir.join(rotated_file_name(&self.name, self.kind, &closed, seq));
-            let taken = [path.clone(), with_suffix(&path, ".gz"), with_suffix(&path, ".gz.tmp")]
-                .iter()
-                .any(|p| p.symlink_metadata().is_ok());
+            let path = self
+                .dir
+                .join(rotated_file_name(&self.name, self.kind, &closed, seq));
+            let taken = [
+                path.clone(),
+                with_suffix(&path, ".gz"),
+                with_suffix(&path, ".gz.tmp"),
+            ]
+            .iter()
+            .any(|p| p.symlink_metadata().is_ok());
             if !taken {
                 return path;
             }

@@ -15,6 +15,8 @@
 //! --partial TEXT        write TEXT to stdout without a newline at start
 //! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
 //! --counter PATH        append one line per start to PATH (counts restarts)
+//! --stamp PATH          append "start <ns>" when main begins and "exit <ns>" just before
+//!                       exiting (wall clock, ns since the epoch; for latency benchmarks)
 //! ```
 
 use std::io::Write;
@@ -37,7 +39,16 @@ struct Opts {
     partial: Option<String>,
     generate: Option<u64>,
     counter: Option<String>,
+    stamp: Option<String>,
 }
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+static STAMP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn parse_duration(s: &str) -> Duration {
     let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
@@ -89,6 +100,7 @@ fn parse() -> Opts {
                 o.generate = Some(val().parse().unwrap_or_else(|_| die("bad --generate")))
             }
             "--counter" => o.counter = Some(val()),
+            "--stamp" => o.stamp = Some(val()),
             other => die(&format!("unknown flag {other}")),
         }
     }
@@ -108,11 +120,19 @@ fn append(path: &str, line: &str) {
 #[allow(clippy::exit)]
 fn exit(code: i32) -> ! {
     let _ = std::io::stdout().flush();
+    if let Some(path) = STAMP.get() {
+        append(path, &format!("exit {}\n", now_ns()));
+    }
     std::process::exit(code)
 }
 
 fn main() {
+    let started = now_ns();
     let o = parse();
+    if let Some(path) = &o.stamp {
+        append(path, &format!("start {started}\n"));
+        let _ = STAMP.set(path.clone());
+    }
     #[cfg(unix)]
     signals::install(&o);
     if let Some(path) = &o.counter {

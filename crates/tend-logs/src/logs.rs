@@ -1,0 +1,734 @@
+//! [`ServiceLogs`]: the per-service entry point that ties readers, files and housekeeping
+//! together.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, FixedOffset};
+use tend_core::{LogMode, LogSpec};
+
+use crate::clock::{Clock, SystemClock, until_next_boundary};
+use crate::error::{LogError, LogEvent};
+use crate::frame::{Framed, LineBuf, Prefixer, effective_max_line, frame, frame_into};
+use crate::maintain;
+use crate::naming::LogKind;
+use crate::sink::{Cx, Effects, Sink};
+
+/// Receives [`LogEvent`]s. Wrap an `mpsc::Sender`, a tokio channel or a logger.
+pub type EventSink = Arc<dyn Fn(LogEvent) + Send + Sync>;
+
+/// Consulted before each file-system operation of the write path; an `Err` is treated as if
+/// the OS had returned it. For tests (here and in the supervisor) that need a full disk or a
+/// file locked by another process without having one.
+pub type FaultHook = Arc<dyn Fn(FsOp, &Path) -> io::Result<()> + Send + Sync>;
+
+/// The operation a [`FaultHook`] is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FsOp {
+    /// Opening (and creating) an active log file, including its directory.
+    Open,
+    /// One `write` call on an active log file.
+    Write,
+    /// Renaming the active file for a rotation.
+    Rename,
+    /// Deleting a rotated file for retention.
+    Remove,
+}
+
+/// Which output stream of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
+    Out,
+    /// Standard error.
+    Err,
+}
+
+impl Stream {
+    fn index(self) -> usize {
+        match self {
+            Self::Out => OUT,
+            Self::Err => ERR,
+        }
+    }
+
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Out => b"out ",
+            Self::Err => b"err ",
+        }
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Out => "stdout",
+            Self::Err => "stderr",
+        })
+    }
+}
+
+const OUT: usize = 0;
+const ERR: usize = 1;
+const TEND: usize = 2;
+
+/// How [`ServiceLogs::open_with`] differs from the defaults.
+#[derive(Clone)]
+pub struct Options {
+    /// Source of local time (default: [`SystemClock`]).
+    pub clock: Arc<dyn Clock>,
+    /// Where [`LogEvent`]s go (default: nowhere).
+    pub events: Option<EventSink>,
+    /// Fault injection for tests (default: none).
+    pub faults: Option<FaultHook>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            events: None,
+            faults: None,
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("events", &self.events.is_some())
+            .field("faults", &self.faults.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of one stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Bytes written to log files for this stream, prefixes and markers included.
+    pub bytes_written: u64,
+    /// Bytes that could not be written (disk trouble), counted like `bytes_written`.
+    pub dropped_bytes: u64,
+    /// When output was last read from the stream (for a silence watchdog); for the
+    /// supervisor's log, when a line was last logged.
+    pub last_output: Option<SystemTime>,
+}
+
+/// A snapshot of the pipeline's counters, for `tend status` and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Standard output.
+    pub out: StreamStats,
+    /// Standard error.
+    pub err: StreamStats,
+    /// The supervisor's own log.
+    pub supervisor: StreamStats,
+    /// Successful rotations.
+    pub rotations: u64,
+    /// Failed rotation attempts (each retry counts).
+    pub rotation_failures: u64,
+    /// Rotated files retention could not delete.
+    pub delete_failures: u64,
+    /// Rotated files that could not be compressed.
+    pub compress_failures: u64,
+    /// Rotated files waiting to be compressed.
+    pub compress_pending: usize,
+    /// The most recent error, with the operation and path.
+    pub last_error: Option<String>,
+    /// The active log files.
+    pub active_files: Vec<PathBuf>,
+}
+
+impl LogStats {
+    /// Dropped bytes of all streams.
+    #[must_use]
+    pub fn dropped_bytes(&self) -> u64 {
+        self.out.dropped_bytes + self.err.dropped_bytes + self.supervisor.dropped_bytes
+    }
+}
+
+pub(crate) struct StreamCounters {
+    pub(crate) bytes: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    /// Milliseconds since the epoch; `i64::MIN` for never.
+    last_output_ms: AtomicI64,
+}
+
+impl StreamCounters {
+    fn new() -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            last_output_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    fn snapshot(&self) -> StreamStats {
+        let ms = self.last_output_ms.load(Ordering::Relaxed);
+        StreamStats {
+            bytes_written: self.bytes.load(Ordering::Relaxed),
+            dropped_bytes: self.dropped.load(Ordering::Relaxed),
+            last_output: (ms != i64::MIN).then(|| {
+                let d = Duration::from_millis(ms.unsigned_abs());
+                if ms >= 0 {
+                    UNIX_EPOCH + d
+                } else {
+                    UNIX_EPOCH - d
+                }
+            }),
+        }
+    }
+}
+
+pub(crate) struct Counters {
+    pub(crate) streams: [StreamCounters; 3],
+    pub(crate) rotations: AtomicU64,
+    pub(crate) rotation_failures: AtomicU64,
+    pub(crate) delete_failures: AtomicU64,
+    pub(crate) compress_failures: AtomicU64,
+}
+
+/// The files currently in use and the spec they were opened with. Replaced as a whole on
+/// reconfigure, so a reader sees one consistent set per chunk.
+pub(crate) struct Layout {
+    pub(crate) spec: LogSpec,
+    out: Arc<Sink>,
+    /// The same sink as `out` in combined mode.
+    err: Arc<Sink>,
+    tend: Arc<Sink>,
+}
+
+impl Layout {
+    fn open(
+        name: &str,
+        spec: LogSpec,
+        faults: Option<&FaultHook>,
+        now: &DateTime<FixedOffset>,
+        reuse: Option<&Self>,
+    ) -> Result<Self, LogError> {
+        std::fs::create_dir_all(&spec.dir).map_err(|source| LogError::CreateDir {
+            path: spec.dir.clone(),
+            source,
+        })?;
+        // A sink whose path does not change is kept: two handles with separate size
+        // accounting on one file would rotate it under each other.
+        let get = |kind: LogKind| -> Result<Arc<Sink>, LogError> {
+            let path = kind.active_path(&spec.dir, name);
+            if let Some(old) = reuse.and_then(|l| l.sinks().into_iter().find(|s| s.path == path)) {
+                return Ok(old);
+            }
+            Ok(Arc::new(Sink::open(&spec.dir, name, kind, faults, now)?))
+        };
+        let (out, err) = match spec.mode {
+            LogMode::Separate => (get(LogKind::Out)?, get(LogKind::Err)?),
+            LogMode::Combined => {
+                let both = get(LogKind::Combined)?;
+                (Arc::clone(&both), both)
+            }
+        };
+        let tend = get(LogKind::Supervisor)?;
+        Ok(Self {
+            spec,
+            out,
+            err,
+            tend,
+        })
+    }
+
+    fn sinks(&self) -> Vec<Arc<Sink>> {
+        let mut v = vec![Arc::clone(&self.out)];
+        if !Arc::ptr_eq(&self.out, &self.err) {
+            v.push(Arc::clone(&self.err));
+        }
+        v.push(Arc::clone(&self.tend));
+        v
+    }
+
+    fn sink(&self, stat: usize) -> &Sink {
+        match stat {
+            OUT => &self.out,
+            ERR => &self.err,
+            _ => &self.tend,
+        }
+    }
+}
+
+enum Job {
+    Compress(PathBuf),
+    /// Recompute when to wake up (the rotation period may have changed).
+    Wake,
+}
+
+/// State shared by the readers, the housekeeping thread and the [`ServiceLogs`] handle.
+pub(crate) struct Shared {
+    pub(crate) name: String,
+    clock: Arc<dyn Clock>,
+    events: Option<EventSink>,
+    pub(crate) faults: Option<FaultHook>,
+    pub(crate) counters: Counters,
+    last_error: Mutex<Option<String>>,
+    fs_lock: Mutex<()>,
+    /// Rotated files queued for compression.
+    pending: Mutex<HashSet<PathBuf>>,
+    layout: RwLock<Arc<Layout>>,
+}
+
+impl Shared {
+    pub(crate) fn fault(&self, op: FsOp, path: &Path) -> io::Result<()> {
+        self.faults.as_ref().map_or(Ok(()), |h| h(op, path))
+    }
+
+    pub(crate) fn set_error(&self, msg: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(msg);
+    }
+
+    pub(crate) fn fs_guard(&self) -> MutexGuard<'_, ()> {
+        self.fs_lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn pending_guard(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn layout(&self) -> Arc<Layout> {
+        Arc::clone(&self.layout.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn emit(&self, events: Vec<LogEvent>) {
+        if let Some(cb) = &self.events {
+            for e in events {
+                cb(e);
+            }
+        }
+    }
+
+    fn mark_output(&self, stat: usize, now: &DateTime<FixedOffset>) {
+        self.counters.streams[stat]
+            .last_output_ms
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    fn write(
+        &self,
+        layout: &Layout,
+        stat: usize,
+        data: &[u8],
+        now: &DateTime<FixedOffset>,
+        enqueue: &mut dyn FnMut(Job),
+    ) {
+        let mut fx = Effects::default();
+        layout.sink(stat).write(
+            &mut Cx {
+                shared: self,
+                spec: &layout.spec,
+                now,
+                stat,
+                fx: &mut fx,
+            },
+            data,
+        );
+        self.settle(layout, fx, now, enqueue);
+    }
+
+    /// Work that follows a rotation, done after the file lock is released: compression is
+    /// queued, retention runs, events go out.
+    fn settle(
+        &self,
+        layout: &Layout,
+        mut fx: Effects,
+        now: &DateTime<FixedOffset>,
+        enqueue: &mut dyn FnMut(Job),
+    ) {
+        if !fx.rotated.is_empty() {
+            let mut kinds: Vec<LogKind> = Vec::new();
+            for (path, kind) in fx.rotated.drain(..) {
+                if layout.spec.compress {
+                    self.queue_compress(path, enqueue);
+                }
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            for kind in kinds {
+                maintain::retention(self, &layout.spec, kind, now, &mut fx.events);
+            }
+        }
+        if !fx.events.is_empty() {
+            self.emit(fx.events);
+        }
+    }
+
+    fn queue_compress(&self, path: PathBuf, enqueue: &mut dyn FnMut(Job)) {
+        if self.pending_guard().insert(path.clone()) {
+            enqueue(Job::Compress(path));
+        }
+    }
+
+    fn tick(&self, enqueue: &mut dyn FnMut(Job)) {
+        let layout = self.layout();
+        let now = self.clock.now();
+        for sink in layout.sinks() {
+            let stat = match sink.kind {
+                LogKind::Supervisor => TEND,
+                LogKind::Err => ERR,
+                LogKind::Out | LogKind::Combined => OUT,
+            };
+            let mut fx = Effects::default();
+            sink.tick(&mut Cx {
+                shared: self,
+                spec: &layout.spec,
+                now: &now,
+                stat,
+                fx: &mut fx,
+            });
+            self.settle(&layout, fx, &now, enqueue);
+        }
+    }
+
+    /// Crash clean-up, compression of leftovers and retention for every family in use.
+    fn maintain(&self, layout: &Layout, enqueue: &mut dyn FnMut(Job)) {
+        let now = self.clock.now();
+        let mut events = Vec::new();
+        for sink in layout.sinks() {
+            let plain = maintain::recover(self, &layout.spec.dir, sink.kind);
+            if layout.spec.compress {
+                for p in plain {
+                    self.queue_compress(p, enqueue);
+                }
+            }
+            maintain::retention(self, &layout.spec, sink.kind, &now, &mut events);
+        }
+        self.emit(events);
+    }
+
+    fn next_wake(&self) -> Duration {
+        let every = self.layout().spec.rotate_every;
+        // Woken a little after the boundary so the tick sees the new period; at least once
+        // a minute so clock steps and time-zone changes are caught up with.
+        until_next_boundary(&self.clock.now().naive_local(), every)
+            .map_or(Duration::from_secs(60), |d| d + Duration::from_millis(5))
+            .clamp(Duration::from_millis(10), Duration::from_secs(60))
+    }
+}
+
+/// Compresses rotated files and rotates quiet files at hour/day boundaries. Ends when the
+/// [`ServiceLogs`] (its job sender) is gone and the queue is empty.
+fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
+    let mut local: VecDeque<Job> = VecDeque::new();
+    loop {
+        let job = match local.pop_front() {
+            Some(j) => Some(j),
+            None => match rx.recv_timeout(shared.next_wake()) {
+                Ok(j) => Some(j),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        if let Some(Job::Compress(path)) = job {
+            let mut events = Vec::new();
+            maintain::compress(shared, &path, &mut events);
+            // Now that its real size is known the budget can be enforced.
+            let layout = shared.layout();
+            for sink in layout.sinks() {
+                maintain::retention(
+                    shared,
+                    &layout.spec,
+                    sink.kind,
+                    &shared.clock.now(),
+                    &mut events,
+                );
+            }
+            shared.emit(events);
+        }
+        shared.tick(&mut |j| local.push_back(j));
+    }
+    while let Some(job) = local.pop_front() {
+        if let Job::Compress(path) = job {
+            let mut events = Vec::new();
+            maintain::compress(shared, &path, &mut events);
+            shared.emit(events);
+        }
+    }
+}
+
+/// The log pipeline of one service: its log files, the threads that read its output pipes
+/// into them and the housekeeping (rotation by time, retention, compression).
+///
+/// Cheap to share: hand out clones of the `Arc` that [`ServiceLogs::open`] returns.
+pub struct ServiceLogs {
+    shared: Arc<Shared>,
+    jobs: Sender<Job>,
+    reconfiguring: Mutex<()>,
+}
+
+impl fmt::Debug for ServiceLogs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceLogs")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), LogError> {
+    let bad = |reason| {
+        Err(LogError::BadName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return bad("it contains a path separator or is a relative path");
+    }
+    Ok(())
+}
+
+impl ServiceLogs {
+    /// Creates the log directory, opens the active files, cleans up after a crash
+    /// (unfinished `.gz.tmp` files), queues uncompressed rotated files for compression and
+    /// applies retention.
+    pub fn open(
+        name: &str,
+        spec: LogSpec,
+        events: Option<EventSink>,
+    ) -> Result<Arc<Self>, LogError> {
+        Self::open_with(
+            name,
+            spec,
+            Options {
+                events,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// [`ServiceLogs::open`] with an injected clock and/or fault hook.
+    pub fn open_with(name: &str, spec: LogSpec, options: Options) -> Result<Arc<Self>, LogError> {
+        check_name(name)?;
+        let now = options.clock.now();
+        let layout = Layout::open(name, spec, options.faults.as_ref(), &now, None)?;
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            clock: options.clock,
+            events: options.events,
+            faults: options.faults,
+            counters: Counters {
+                streams: [
+                    StreamCounters::new(),
+                    StreamCounters::new(),
+                    StreamCounters::new(),
+                ],
+                rotations: AtomicU64::new(0),
+                rotation_failures: AtomicU64::new(0),
+                delete_failures: AtomicU64::new(0),
+                compress_failures: AtomicU64::new(0),
+            },
+            last_error: Mutex::new(None),
+            fs_lock: Mutex::new(()),
+            pending: Mutex::new(HashSet::new()),
+            layout: RwLock::new(Arc::new(layout)),
+        });
+        let (tx, rx) = mpsc::channel();
+        let thread = format!("tend-logs-{name}");
+        let worker = Arc::clone(&shared);
+        thread::Builder::new()
+            .name(thread.clone())
+            .spawn(move || housekeeper(&worker, &rx))
+            .map_err(|source| LogError::Spawn { thread, source })?;
+        let logs = Arc::new(Self {
+            shared,
+            jobs: tx,
+            reconfiguring: Mutex::new(()),
+        });
+        logs.shared
+            .maintain(&logs.shared.layout(), &mut |j| logs.send(j));
+        Ok(logs)
+    }
+
+    fn send(&self, job: Job) {
+        // The housekeeper only exits after this sender is dropped, so this cannot fail.
+        let _ = self.jobs.send(job);
+    }
+
+    /// Starts a thread that reads `pipe` until end of file and writes what it reads into the
+    /// stream's log file.
+    ///
+    /// Returns at once. The supervisor does not need to join the thread before restarting
+    /// the program: if a grandchild keeps the pipe open, the thread simply lives on and
+    /// writes alongside the next generation's reader.
+    pub fn capture<R: Read + Send + 'static>(
+        self: &Arc<Self>,
+        stream: Stream,
+        pipe: R,
+    ) -> Result<JoinHandle<()>, LogError> {
+        let logs = Arc::clone(self);
+        let thread = format!("tend-logs-{}-{}", self.shared.name, stream);
+        thread::Builder::new()
+            .name(thread.clone())
+            .spawn(move || logs.pump(stream, pipe))
+            .map_err(|source| LogError::Spawn { thread, source })
+    }
+
+    fn pump<R: Read>(&self, stream: Stream, mut pipe: R) {
+        let stat = stream.index();
+        let mut input = LineBuf::new();
+        let mut prefixer = Prefixer::new();
+        let mut out = Vec::new();
+        loop {
+            let eof = match input.read_from(&mut pipe) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A pipe that errors will not recover; whatever was read is still written.
+                Err(_) => true,
+            };
+            let now = self.shared.clock.now();
+            if !eof {
+                self.shared.mark_output(stat, &now);
+            }
+            let layout = self.shared.layout();
+            let spec = &layout.spec;
+            let tag = if spec.mode == LogMode::Combined && spec.stream_tags {
+                stream.tag()
+            } else {
+                b""
+            };
+            let prefix = prefixer.prefix(spec.timestamps, tag, &now);
+            let max_line = effective_max_line(spec.max_line);
+            let consumed = match frame(input.data(), prefix, max_line, eof, &mut out) {
+                Framed::Passthrough(n) => {
+                    if n > 0 {
+                        self.shared
+                            .write(&layout, stat, &input.data()[..n], &now, &mut |j| {
+                                self.send(j)
+                            });
+                    }
+                    n
+                }
+                Framed::Built(n) => {
+                    if !out.is_empty() {
+                        self.shared
+                            .write(&layout, stat, &out, &now, &mut |j| self.send(j));
+                    }
+                    n
+                }
+            };
+            input.consume(consumed);
+            if eof {
+                return;
+            }
+        }
+    }
+
+    /// Writes one line (or several, if it contains newlines) to the supervisor's own log
+    /// `<name>.tend.log`, always timestamped. A trailing newline is optional.
+    pub fn supervisor_line(&self, line: &[u8]) {
+        let now = self.shared.clock.now();
+        self.shared.mark_output(TEND, &now);
+        let layout = self.shared.layout();
+        let mut prefixer = Prefixer::new();
+        let prefix = prefixer.prefix(true, b"", &now);
+        let mut out = Vec::with_capacity(line.len() + prefix.len() + 1);
+        frame_into(
+            &mut out,
+            line,
+            prefix,
+            effective_max_line(layout.spec.max_line),
+            true,
+        );
+        self.shared
+            .write(&layout, TEND, &out, &now, &mut |j| self.send(j));
+    }
+
+    /// Applies a new spec to the running pipeline. Size, time, retention, compression and
+    /// line settings apply from the next chunk on; a new `dir` or `mode` opens the new files
+    /// (the old ones are closed once no reader is writing to them, and stay where they are).
+    /// On error nothing changes.
+    pub fn reconfigure(&self, spec: LogSpec) -> Result<(), LogError> {
+        let _one_at_a_time = self
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let old = self.shared.layout();
+        let now = self.shared.clock.now();
+        let layout = Arc::new(Layout::open(
+            &self.shared.name,
+            spec,
+            self.shared.faults.as_ref(),
+            &now,
+            Some(&old),
+        )?);
+        *self
+            .shared
+            .layout
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&layout);
+        self.send(Job::Wake);
+        self.shared.maintain(&layout, &mut |j| self.send(j));
+        Ok(())
+    }
+
+    /// Applies rotation by hour/day now. The housekeeping thread does this at each boundary;
+    /// callers with an injected clock call it after moving the clock.
+    pub fn tick(&self) {
+        self.shared.tick(&mut |j| self.send(j));
+    }
+
+    /// Asks the OS to put the active files on disk (`fsync`). Output already reaches the OS
+    /// after every read, so this is only needed to survive a power loss, e.g. at stop.
+    pub fn flush(&self) {
+        for sink in self.shared.layout().sinks() {
+            sink.sync();
+        }
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> LogStats {
+        let c = &self.shared.counters;
+        let layout = self.shared.layout();
+        LogStats {
+            out: c.streams[OUT].snapshot(),
+            err: c.streams[ERR].snapshot(),
+            supervisor: c.streams[TEND].snapshot(),
+            rotations: c.rotations.load(Ordering::Relaxed),
+            rotation_failures: c.rotation_failures.load(Ordering::Relaxed),
+            delete_failures: c.delete_failures.load(Ordering::Relaxed),
+            compress_failures: c.compress_failures.load(Ordering::Relaxed),
+            compress_pending: self.shared.pending_guard().len(),
+            last_error: self
+                .shared
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            active_files: layout.sinks().iter().map(|s| s.path.clone()).collect(),
+        }
+    }
+
+    /// The spec in force.
+    #[must_use]
+    pub fn spec(&self) -> LogSpec {
+        self.shared.layout().spec.clone()
+    }
+
+    /// The service name the files are named after.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+}

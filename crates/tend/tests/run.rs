@@ -1,4 +1,5 @@
 //! `tend run`: real processes, real signals.
+#![cfg(unix)]
 
 mod common;
 

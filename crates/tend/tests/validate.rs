@@ -1,4 +1,5 @@
 //! `tend validate`.
+#![cfg(unix)]
 
 mod common;
 

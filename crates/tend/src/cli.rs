@@ -24,6 +24,15 @@ pub(crate) enum Command {
         /// The service's TOML config file.
         config: PathBuf,
     },
+    /// Show what the supervisor and the OS say about a service (all services without an
+    /// argument). Exit code: 0 running, 1 failed, 3 stopped, 4 unknown or not installed.
+    Status {
+        /// A config file, or the name of an installed service.
+        target: Option<PathBuf>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the last lines of the program's logs, and follow them with -f.
     Logs {
         /// A config file (or, once installed, a service name).
@@ -40,5 +49,14 @@ pub(crate) enum Command {
         /// Only the program's stderr.
         #[arg(long)]
         err: bool,
+    },
+    /// Internal (Windows): raise a console control event on another process's console.
+    /// tend runs this as a short-lived helper for a graceful stop.
+    #[command(hide = true)]
+    ConsoleEvent {
+        /// The process whose console gets the event.
+        pid: u32,
+        /// `ctrl-c` or `ctrl-break`.
+        kind: String,
     },
 }

@@ -3,8 +3,11 @@
 mod cli;
 mod commands;
 mod error;
+mod os;
+mod paths;
 mod proc;
 mod report;
+mod status;
 mod supervisor;
 
 use std::process::ExitCode;

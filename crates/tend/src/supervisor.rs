@@ -7,12 +7,13 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tend_core::{Action, Event, Exit, GiveUp, Machine, Phase, ServiceSpec};
+use tend_core::{Action, Event, Exit, FailReason, GiveUp, Machine, Phase, ServiceSpec};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::proc::{self, Launch, Output, Tree};
 use crate::report::{Reporter, describe_exit, human};
+use crate::status::{self, Snapshot};
 
 /// What the operator (signals, SCM, control socket) asks of a running supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,12 @@ pub(crate) struct Supervisor {
     tree: Option<Tree>,
     timer: Option<Instant>,
     hooks: JoinSet<()>,
+    /// Where the status snapshot goes, if anywhere.
+    status_file: Option<std::path::PathBuf>,
+    /// The active log files, for status.
+    log_files: Vec<std::path::PathBuf>,
+    /// Whether the last status write failed (reported once, not on every change).
+    status_broken: bool,
 }
 
 impl Supervisor {
@@ -69,7 +76,17 @@ impl Supervisor {
             tree: None,
             timer: None,
             hooks: JoinSet::new(),
+            status_file: None,
+            log_files: Vec::new(),
+            status_broken: false,
         }
+    }
+
+    /// Keeps a status snapshot at `file`, rewritten after every change.
+    pub(crate) fn with_status(mut self, file: std::path::PathBuf, log_files: Vec<std::path::PathBuf>) -> Self {
+        self.status_file = Some(file);
+        self.log_files = log_files;
+        self
     }
 
     /// Starts the program and supervises it until the machine settles (stopped on request,
@@ -107,7 +124,8 @@ impl Supervisor {
         }
     }
 
-    /// Steps the machine with `event` and everything that carrying out its actions causes.
+    /// Steps the machine with `event` and everything that carrying out its actions causes,
+    /// then publishes the new status.
     fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
@@ -116,6 +134,88 @@ impl Supervisor {
                     queue.push_back(next);
                 }
             }
+        }
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        let Some(file) = &self.status_file else { return };
+        match status::write(file, &self.snapshot()) {
+            Ok(()) => self.status_broken = false,
+            Err(e) if !self.status_broken => {
+                self.status_broken = true;
+                let msg = format!("cannot write status file `{}`: {e}", file.display());
+                self.reporter.line(&msg);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// What the machine knows, in wall-clock terms.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let (pid, since) = match self.machine.phase() {
+            Phase::Running { pid, since } | Phase::Stopping { pid, since, .. } => {
+                (Some(*pid), Some(*since))
+            }
+            _ => (None, None),
+        };
+        let next_restart_at = match self.machine.phase() {
+            Phase::Backoff { until } => Some(status::rfc3339(status::wall(*until))),
+            _ => None,
+        };
+        let failed_reason = match self.machine.phase() {
+            Phase::Failed(FailReason::GaveUp(g)) => Some(format!(
+                "gave up after {} restarts in {} (last: {})",
+                g.restarts,
+                human(g.window),
+                describe_exit(&g.last_exit)
+            )),
+            Phase::Failed(FailReason::Exited(e)) => Some(format!(
+                "{} and restart.policy = \"{}\"",
+                describe_exit(e),
+                self.spec.restart.policy.as_str()
+            )),
+            _ => None,
+        };
+        let last_exit = self.machine.last_exit().map(|l| status::LastExit {
+            code: match l.exit {
+                Exit::Code(c) => Some(c),
+                _ => None,
+            },
+            signal: match l.exit {
+                Exit::Signal(s) => Some(s),
+                _ => None,
+            },
+            spawn_error: match &l.exit {
+                Exit::SpawnFailed(e) => Some(e.clone()),
+                _ => None,
+            },
+            description: describe_exit(&l.exit),
+            at: status::rfc3339(status::wall(l.at)),
+            after_secs: l.uptime.as_secs_f64(),
+        });
+        Snapshot {
+            service: self.spec.name.to_string(),
+            state: self.machine.phase().name().to_owned(),
+            pid,
+            supervisor_pid: std::process::id(),
+            started_at: since.map(|s| status::rfc3339(status::wall(s))),
+            restarts_total: self.machine.restarts_total(),
+            restarts_in_window: self.machine.restarts_in_window(now),
+            restart_limit: if tend_core::backoff::limit_enabled(&self.spec.restart) {
+                self.spec.restart.limit
+            } else {
+                0
+            },
+            last_exit,
+            next_restart_at,
+            failed_reason,
+            log_files: self.log_files.clone(),
+            config: self.spec.config_path.clone(),
+            config_generation: 1,
+            last_reload_error: None,
+            updated_at: status::rfc3339(std::time::SystemTime::now()),
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod logs;
 mod run;
+mod status;
 mod validate;
 
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
+        Command::Status { target, json } => status::status(target.as_deref(), json),
         Command::Logs {
             config,
             lines,
@@ -20,5 +22,21 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             out,
             err,
         } => logs::logs(&config, lines, follow, out, err),
+        Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
     }
+}
+
+#[cfg(windows)]
+fn console_event(pid: u32, kind: &str) -> Result<ExitCode, CliError> {
+    crate::proc::raise_console_event(pid, kind)
+        .map_err(|e| CliError::io(format!("cannot send {kind} to pid {pid}"), e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(windows))]
+fn console_event(_pid: u32, _kind: &str) -> Result<ExitCode, CliError> {
+    Err(CliError::io(
+        "console-event",
+        std::io::Error::other("console events exist only on Windows"),
+    ))
 }

@@ -34,7 +34,9 @@ pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
         // Handlers are in place before the program starts, so an early Ctrl+C stops it
         // gracefully instead of killing tend.
         forward_signals(tx, reporter.clone())?;
-        let sup = Supervisor::new(spec.clone(), reporter.clone(), None);
+        let status_file = crate::status::path(&spec.logs.dir, spec.name.as_str());
+        let sup = Supervisor::new(spec.clone(), reporter.clone(), None)
+            .with_status(status_file, Vec::new());
         Ok::<_, CliError>(sup.run(rx).await)
     })?;
     Ok(ExitCode::from(match outcome {

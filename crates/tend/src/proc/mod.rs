@@ -11,7 +11,7 @@ pub(crate) use unix::Tree;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::Tree;
+pub(crate) use windows::{Tree, raise_console_event};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -153,3 +153,27 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, String> {
 use unix::spawn as platform_spawn;
 #[cfg(windows)]
 use windows::spawn as platform_spawn;
+
+/// Whether a process with this pid exists (and, on Unix, is not a zombie).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // A zombie has exited; only its entry waits to be reaped.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X"),
+            Err(_) => false,
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let Ok(pid) = i32::try_from(pid) else { return false };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    }
+    #[cfg(windows)]
+    {
+        windows::pid_alive(pid)
+    }
+}

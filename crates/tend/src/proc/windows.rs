@@ -1,28 +1,289 @@
-//! Windows: Job Objects and console control events. (Filled in by the Windows work.)
+//! Windows: a Job Object per run, and console control events for a graceful stop.
+//!
+//! Written on windows-sys rather than process-wrap: process-wrap's job child waits for every
+//! process in the job (tend must react to the *main* process exiting, then clear leftovers
+//! itself) and does not hand out the job handle that `TerminateJobObject` needs.
 
 use std::io;
+use std::os::windows::process::CommandExt as _;
 
-/// The program's job.
+use tend_core::{StopSpec, WindowsStop};
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation,
+    SetInformationJobObject, TerminateJobObject,
+};
+use windows_sys::Win32::System::Threading::{
+    CREATE_NEW_CONSOLE, CREATE_SUSPENDED, OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
+};
+
+/// Exit code the job's processes get when tend terminates it.
+const KILLED_EXIT_CODE: u32 = 1;
+
+/// An owned job handle. Closing it kills whatever is still in the job (KILL_ON_JOB_CLOSE),
+/// so dropping a [`Tree`] can never leave the program's processes behind.
+#[derive(Debug)]
+struct Job(HANDLE);
+
+// SAFETY: a job handle is a kernel handle; Win32 allows using it from any thread, and the
+// only operations on it (TerminateJobObject, CloseHandle in Drop) are thread-safe.
+#[allow(unsafe_code)]
+unsafe impl Send for Job {}
+// SAFETY: as above; no method takes `&mut self` state besides the handle value.
+#[allow(unsafe_code)]
+unsafe impl Sync for Job {}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from CreateJobObjectW and is closed exactly once here.
+        #[allow(unsafe_code)]
+        unsafe {
+            CloseHandle(self.0);
+        }
+    }
+}
+
+/// The program's job and its main process id.
 #[derive(Debug)]
 pub(crate) struct Tree {
+    job: Job,
     pid: u32,
 }
 
 impl Tree {
-    pub(crate) fn signal_stop(&self, _stop: &tend_core::StopSpec) -> io::Result<()> {
-        let _ = self.pid;
-        Ok(())
+    /// The graceful step of `stop.windows`, aimed at the program's own console.
+    pub(crate) fn signal_stop(&self, stop: &StopSpec) -> io::Result<()> {
+        match stop.windows {
+            WindowsStop::CtrlC => console_event(self.pid, "ctrl-c"),
+            WindowsStop::CtrlBreak => console_event(self.pid, "ctrl-break"),
+            WindowsStop::CloseWindow => {
+                close_windows(self.pid);
+                Ok(())
+            }
+            WindowsStop::None => Ok(()),
+        }
     }
 
+    /// Terminates every process in the job.
     pub(crate) fn kill(&self) -> io::Result<()> {
+        // SAFETY: the job handle is valid for the life of `self`.
+        #[allow(unsafe_code)]
+        let ok = unsafe { TerminateJobObject(self.job.0, KILLED_EXIT_CODE) };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(())
     }
+}
+
+fn new_job() -> io::Result<Job> {
+    // SAFETY: null security attributes and name are allowed; the result is checked.
+    #[allow(unsafe_code)]
+    let handle = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+    if handle.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let job = Job(handle);
+    // SAFETY: all-zero is a valid JOBOBJECT_EXTENDED_LIMIT_INFORMATION (plain data).
+    #[allow(unsafe_code)]
+    let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+    info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    // SAFETY: `info` is a properly sized, initialised struct for this information class.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        SetInformationJobObject(
+            job.0,
+            JobObjectExtendedLimitInformation,
+            std::ptr::from_ref(&info).cast(),
+            u32::try_from(std::mem::size_of_val(&info)).unwrap_or(u32::MAX),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(job)
+}
+
+/// Resumes every thread of a process created with CREATE_SUSPENDED (std does not hand out
+/// the main thread's handle, so the threads are found through a snapshot).
+fn resume_threads(pid: u32) -> io::Result<()> {
+    // SAFETY: a snapshot of all threads; the handle is checked and closed below.
+    #[allow(unsafe_code)]
+    let snap = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+    if snap == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zeroed THREADENTRY32 with dwSize set is what Thread32First expects.
+    #[allow(unsafe_code)]
+    let mut entry: THREADENTRY32 = unsafe { std::mem::zeroed() };
+    entry.dwSize = u32::try_from(std::mem::size_of::<THREADENTRY32>()).unwrap_or(u32::MAX);
+    let mut resumed = 0;
+    // SAFETY: `snap` is a valid snapshot handle and `entry` is initialised as required.
+    #[allow(unsafe_code)]
+    let mut more = unsafe { Thread32First(snap, &raw mut entry) } != 0;
+    while more {
+        if entry.th32OwnerProcessID == pid {
+            // SAFETY: OpenThread on an id from the snapshot; the handle is checked and closed.
+            #[allow(unsafe_code)]
+            unsafe {
+                let t = OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID);
+                if !t.is_null() {
+                    ResumeThread(t);
+                    CloseHandle(t);
+                    resumed += 1;
+                }
+            }
+        }
+        #[allow(unsafe_code)]
+        {
+            // SAFETY: as for Thread32First.
+            more = unsafe { Thread32Next(snap, &raw mut entry) } != 0;
+        }
+    }
+    // SAFETY: closing the snapshot handle once.
+    #[allow(unsafe_code)]
+    unsafe {
+        CloseHandle(snap);
+    }
+    if resumed == 0 {
+        return Err(io::Error::other(format!(
+            "no thread of pid {pid} to resume"
+        )));
+    }
+    Ok(())
 }
 
 pub(super) fn spawn(
     cmd: &mut tokio::process::Command,
 ) -> io::Result<(tokio::process::Child, Tree)> {
-    let child = cmd.spawn()?;
+    // Suspended until it is in the job, so not even its first grandchild can escape. A new
+    // console of its own is what console control events are aimed at (a service has none,
+    // and tend's own console must not receive the program's Ctrl+C).
+    cmd.creation_flags(CREATE_SUSPENDED | CREATE_NEW_CONSOLE);
+    let job = new_job()?;
+    let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or_default();
-    Ok((child, Tree { pid }))
+    let Some(process) = child.raw_handle() else {
+        return Err(io::Error::other("the program exited before it started"));
+    };
+    // SAFETY: both handles are valid: the job was just created, the process handle is owned
+    // by `child` which is alive.
+    #[allow(unsafe_code)]
+    let ok = unsafe { AssignProcessToJobObject(job.0, process as HANDLE) };
+    if ok == 0 {
+        let e = io::Error::last_os_error();
+        let _ = child.start_kill();
+        return Err(e);
+    }
+    // On failure the process is in the job already: dropping `job` kills it.
+    resume_threads(pid)?;
+    Ok((child, Tree { job, pid }))
+}
+
+/// Sends a console control event to the console of `pid`, from a short-lived copy of tend:
+/// AttachConsole is per process, and tend's own console (or the service's lack of one)
+/// must not change under it.
+fn console_event(pid: u32, kind: &str) -> io::Result<()> {
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new(exe)
+        .args(["console-event", &pid.to_string(), kind])
+        .creation_flags(CREATE_NO_WINDOW)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "could not send {kind} to pid {pid} (helper exited with {status})"
+        )))
+    }
+}
+
+/// The body of `tend console-event <pid> <ctrl-c|ctrl-break>`: attach to the program's
+/// console and raise the event there. Runs in its own process; see [`console_event`].
+pub(crate) fn raise_console_event(pid: u32, kind: &str) -> io::Result<()> {
+    use windows_sys::Win32::System::Console::{
+        AttachConsole, CTRL_BREAK_EVENT, CTRL_C_EVENT, FreeConsole, GenerateConsoleCtrlEvent,
+        SetConsoleCtrlHandler,
+    };
+    let event = match kind {
+        "ctrl-c" => CTRL_C_EVENT,
+        "ctrl-break" => CTRL_BREAK_EVENT,
+        other => return Err(io::Error::other(format!("unknown console event {other}"))),
+    };
+    // SAFETY: plain Win32 calls on this helper process's own console state; the helper
+    // exists so that doing this cannot disturb tend.
+    #[allow(unsafe_code)]
+    unsafe {
+        FreeConsole();
+        if AttachConsole(pid) == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Ignore the event ourselves: it goes to every process on that console.
+        SetConsoleCtrlHandler(None, 1);
+        if GenerateConsoleCtrlEvent(event, 0) == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        FreeConsole();
+    }
+    Ok(())
+}
+
+/// Posts WM_CLOSE to the top-level windows of `pid`.
+fn close_windows(pid: u32) {
+    use windows_sys::Win32::Foundation::{HWND, LPARAM, WPARAM};
+    use windows_sys::Win32::UI::WindowsAndMessaging::{
+        EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
+    };
+    #[allow(unsafe_code)]
+    unsafe extern "system" fn each(hwnd: HWND, lparam: LPARAM) -> i32 {
+        let mut owner = 0u32;
+        // SAFETY: hwnd comes from EnumWindows; `owner` is a valid out pointer.
+        #[allow(unsafe_code)]
+        unsafe {
+            GetWindowThreadProcessId(hwnd, &raw mut owner);
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        if owner == lparam as u32 {
+            // SAFETY: posting a message to a window handle is always allowed; a stale
+            // handle just fails.
+            #[allow(unsafe_code)]
+            unsafe {
+                PostMessageW(hwnd, WM_CLOSE, 0 as WPARAM, 0);
+            }
+        }
+        1
+    }
+    // SAFETY: `each` matches WNDENUMPROC and only reads its arguments.
+    #[allow(unsafe_code)]
+    unsafe {
+        EnumWindows(Some(each), pid as LPARAM);
+    }
+}
+
+/// Whether a process with this pid is still running.
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    const STILL_ACTIVE: u32 = 259;
+    // SAFETY: OpenProcess with a pid; the handle is checked and closed.
+    #[allow(unsafe_code)]
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return false;
+        }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(h, &raw mut code);
+        CloseHandle(h);
+        ok != 0 && code == STILL_ACTIVE
+    }
 }

@@ -1,0 +1,117 @@
+//! The supervisor's status file: a small JSON document, replaced atomically after every
+//! state change, that `tend status` reads. It is the contract between a running supervisor
+//! and everything that asks about it (CLI, scripts, monitoring), so fields are only added.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// What a running (or finished) supervisor last said about its service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    /// The service name.
+    pub(crate) service: String,
+    /// idle, starting, running, backoff, stopping, stopped, failed.
+    pub(crate) state: String,
+    /// The program's main pid while it runs.
+    pub(crate) pid: Option<u32>,
+    /// tend's own pid.
+    pub(crate) supervisor_pid: u32,
+    /// When the current run started (RFC 3339).
+    pub(crate) started_at: Option<String>,
+    /// Restarts since the supervisor started.
+    pub(crate) restarts_total: u64,
+    /// Restarts counted against `restart.limit` right now.
+    pub(crate) restarts_in_window: u32,
+    /// `restart.limit` (0 = none).
+    pub(crate) restart_limit: u32,
+    /// How the last run ended.
+    pub(crate) last_exit: Option<LastExit>,
+    /// When the next restart is due, during backoff (RFC 3339).
+    pub(crate) next_restart_at: Option<String>,
+    /// Why the service is failed, when it is.
+    pub(crate) failed_reason: Option<String>,
+    /// The active log files.
+    pub(crate) log_files: Vec<PathBuf>,
+    /// The config file in use.
+    pub(crate) config: PathBuf,
+    /// Bumped by each successful reload.
+    pub(crate) config_generation: u64,
+    /// The last reload error, if the last reload failed.
+    pub(crate) last_reload_error: Option<String>,
+    /// When this snapshot was written (RFC 3339).
+    pub(crate) updated_at: String,
+}
+
+/// The end of the last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LastExit {
+    /// Exit code, if it exited.
+    pub(crate) code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub(crate) signal: Option<i32>,
+    /// Why it could not start, if it could not.
+    pub(crate) spawn_error: Option<String>,
+    /// Readable form, e.g. "exited with code 3".
+    pub(crate) description: String,
+    /// When (RFC 3339).
+    pub(crate) at: String,
+    /// How long the run lasted, in seconds.
+    pub(crate) after_secs: f64,
+}
+
+/// RFC 3339 local time with milliseconds.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+}
+
+/// Converts a monotonic instant into wall-clock time, relative to now.
+pub(crate) fn wall(at: Instant) -> SystemTime {
+    let now = Instant::now();
+    let sys = SystemTime::now();
+    if at <= now {
+        sys - now.duration_since(at)
+    } else {
+        sys + at.duration_since(now)
+    }
+}
+
+/// Seconds since an RFC 3339 time, for uptime display.
+pub(crate) fn since(rfc: &str) -> Option<Duration> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc).ok()?;
+    let t: SystemTime = t.into();
+    SystemTime::now().duration_since(t).ok()
+}
+
+/// `<state dir>/<name>.status.json`.
+pub(crate) fn path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("{name}.status.json"))
+}
+
+/// Writes the snapshot: a temp file in the same directory, then a rename, so readers see
+/// either the old or the new document, never half of one.
+pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = file.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut f, snap).map_err(std::io::Error::other)?;
+    f.write_all(b"\n")?;
+    drop(f);
+    std::fs::rename(&tmp, file)
+}
+
+/// Reads a snapshot; `Ok(None)` if there is none.
+pub(crate) fn read(file: &Path) -> std::io::Result<Option<Snapshot>> {
+    match std::fs::read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("`{}` is not a status file: {e}", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}

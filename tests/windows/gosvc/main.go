@@ -1,0 +1,96 @@
+// gosvc: a typical Go service for tend's Windows end-to-end tests.
+//
+//	gosvc [-port N] [-exit-after DUR] [-exit-code N] [-spawn-child] [-pidfile PATH]
+//
+// It serves GET /health (200 "ok") and POST /exit?code=N (exits with N), writes a numbered
+// line to stdout every 200 ms, and on os.Interrupt (Ctrl+C / Ctrl+Break) prints
+// "gosvc: got interrupt, shutting down" and exits 0. With -spawn-child it starts a copy of
+// itself that only sleeps (a grandchild for process-tree tests). -pidfile appends
+// "<role> <pid>" lines.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"time"
+)
+
+func appendLine(path, s string) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintln(f, s)
+		f.Close()
+	}
+}
+
+func main() {
+	port := flag.Int("port", 0, "port for /health (0 = no server)")
+	exitAfter := flag.Duration("exit-after", 0, "exit after this long (0 = never)")
+	exitCode := flag.Int("exit-code", 0, "exit code for -exit-after")
+	spawnChild := flag.Bool("spawn-child", false, "start a sleeping copy of itself")
+	sleeper := flag.Bool("sleeper", false, "internal: only sleep")
+	pidfile := flag.String("pidfile", "", "append '<role> <pid>' here")
+	flag.Parse()
+
+	if *sleeper {
+		appendLine(*pidfile, fmt.Sprintf("grandchild %d", os.Getpid()))
+		time.Sleep(time.Hour)
+		return
+	}
+	appendLine(*pidfile, fmt.Sprintf("child %d", os.Getpid()))
+	if *spawnChild {
+		self, _ := os.Executable()
+		cmd := exec.Command(self, "-sleeper", "-pidfile", *pidfile)
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "gosvc: cannot start child:", err)
+		}
+	}
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt)
+
+	if *port != 0 {
+		http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "ok")
+		})
+		http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
+			code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+			fmt.Fprintf(w, "exiting with %d\n", code)
+			fmt.Fprintf(os.Stderr, "gosvc: asked to exit with code %d\n", code)
+			go func() { time.Sleep(50 * time.Millisecond); os.Exit(code) }()
+		})
+		go func() {
+			if err := http.ListenAndServe(fmt.Sprintf("127.0.0.1:%d", *port), nil); err != nil {
+				fmt.Fprintln(os.Stderr, "gosvc: listen:", err)
+				os.Exit(3)
+			}
+		}()
+	}
+	var deadline <-chan time.Time
+	if *exitAfter > 0 {
+		deadline = time.After(*exitAfter)
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	n := 0
+	fmt.Printf("gosvc: started pid %d\n", os.Getpid())
+	for {
+		select {
+		case <-interrupt:
+			fmt.Println("gosvc: got interrupt, shutting down")
+			os.Exit(0)
+		case <-deadline:
+			fmt.Fprintf(os.Stderr, "gosvc: exiting with code %d\n", *exitCode)
+			os.Exit(*exitCode)
+		case <-tick.C:
+			n++
+			fmt.Printf("gosvc line %d\n", n)
+		}
+	}
+}

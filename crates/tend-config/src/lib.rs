@@ -108,8 +108,10 @@ pub enum LogDirDefault {
     /// `<config dir>/logs` (for `tend run`).
     #[default]
     NextToConfig,
-    /// This directory (the platform log dir of an installed service).
+    /// This directory.
     Fixed(PathBuf),
+    /// `<this directory>/<name>` (the platform log root of installed services).
+    Under(PathBuf),
 }
 
 /// Options for [`load`].

@@ -45,11 +45,17 @@ impl Ctx<'_> {
 
     fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() {
+        let joined = if p.is_absolute() {
             p.to_owned()
         } else {
             self.config_dir.join(p)
-        }
+        };
+        // `./server` reads better in messages and process lists as `/dir/server`. Only `.`
+        // is dropped: `..` is kept, since lexically removing it is wrong across symlinks.
+        joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
     }
 }
 
@@ -286,7 +292,14 @@ pub(crate) fn validate(
     path: &Path,
     opts: &LoadOptions,
 ) -> (Option<ServiceSpec>, Vec<Problem>) {
-    let config_dir = path.parent().unwrap_or(Path::new("/"));
+    let file_dir = path.parent().unwrap_or(Path::new("/"));
+    // `base_dir` must be known before any other path is resolved, so it is peeked at first
+    // (and read again, for its problems, by the walk below).
+    let base_dir = toml::from_str::<Table>(text)
+        .ok()
+        .and_then(|t| t.get("base_dir").and_then(Value::as_str).map(PathBuf::from))
+        .map(|b| if b.is_absolute() { b } else { file_dir.join(b) });
+    let config_dir = base_dir.as_deref().unwrap_or(file_dir);
     let mut cx = Ctx {
         lines: LineIndex::new(text),
         problems: Vec::new(),
@@ -323,6 +336,15 @@ pub(crate) fn validate(
             .map_err(|e| cx.error("name", format!("{n:?} is not a valid service name: {e}")))
             .ok(),
     };
+    let base_dir = top
+        .string(&mut cx, "base_dir")
+        .map(|_| config_dir.to_owned());
+    if base_dir.as_ref().is_some_and(|b| !b.is_dir()) {
+        cx.warn(
+            "base_dir",
+            format!("`{}` is not an existing directory", config_dir.display()),
+        );
+    }
     let display_name = top.string(&mut cx, "display_name").map(str::to_owned);
     let description = top.string(&mut cx, "description").map(str::to_owned);
     let command = read_command(&mut cx, &mut top, "command", true);
@@ -337,7 +359,12 @@ pub(crate) fn validate(
     let stop_t = top.table(&mut cx, "stop");
     let stop = read_stop(&mut cx, stop_t);
     let logs_t = top.table(&mut cx, "logs");
-    let logs = read_logs(&mut cx, logs_t, opts);
+    let logs = read_logs(
+        &mut cx,
+        logs_t,
+        opts,
+        name.as_ref().map_or("unnamed", |n| n.as_str()),
+    );
     let service_t = top.table(&mut cx, "service");
     let service = read_service(&mut cx, service_t);
     top.finish(&mut cx);
@@ -359,6 +386,7 @@ pub(crate) fn validate(
         (Some(name), Some(command)) => Some(ServiceSpec {
             display_name: display_name.unwrap_or_else(|| name.to_string()),
             name,
+            base_dir: config_dir.to_owned(),
             description,
             config_path: path.to_owned(),
             command,
@@ -663,10 +691,11 @@ fn read_stop(cx: &mut Ctx<'_>, t: Option<&Table>) -> StopSpec {
     }
 }
 
-fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions) -> LogSpec {
+fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str) -> LogSpec {
     let default_dir = match &opts.log_dir {
         LogDirDefault::NextToConfig => cx.config_dir.join("logs"),
         LogDirDefault::Fixed(d) => d.clone(),
+        LogDirDefault::Under(root) => root.join(name),
     };
     let d = LogSpec::with_dir(default_dir);
     let mut s = Section::new("logs", t);

@@ -96,7 +96,7 @@ preshutdown_timeout = "1m"
     assert_eq!(s.name.as_str(), "demo");
     assert_eq!(s.display_name, "Demo service");
     assert_eq!(s.description.as_deref(), Some("What it does"));
-    assert_eq!(s.command.program, Program::Path(d.join("./server")));
+    assert_eq!(s.command.program, Program::Path(d.join("server")));
     assert_eq!(s.command.args, ["--port", "8080"]);
     assert_eq!(s.working_dir, d.join("work"));
     let env: Vec<(&str, &str)> = s
@@ -341,4 +341,28 @@ fn unreadable_file_names_the_path() {
     let err = load(&dir.path().join("nope.toml"), &LoadOptions::default()).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
     assert!(err.to_string().contains("nope.toml"));
+}
+
+#[test]
+fn base_dir_anchors_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("app.env"), "K=v\n").unwrap();
+    let elsewhere = dir.path().join("installed");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let p = write(
+        &elsewhere,
+        "svc.toml",
+        &format!(
+            "base_dir = '{}'\nname = \"b\"\ncommand = [\"./server\"]\nenv_file = \"app.env\"\n",
+            app.display()
+        ),
+    );
+    let s = load(&p, &LoadOptions::default()).unwrap().spec;
+    assert_eq!(s.base_dir, app);
+    assert_eq!(s.command.program, Program::Path(app.join("server")));
+    assert_eq!(s.working_dir, app);
+    assert_eq!(s.logs.dir, app.join("logs"));
+    assert_eq!(s.env, [("K".to_owned(), "v".to_owned())]);
 }

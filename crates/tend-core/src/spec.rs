@@ -17,6 +17,9 @@ pub struct ServiceSpec {
     pub description: Option<String>,
     /// The config file this spec was read from (absolute).
     pub config_path: PathBuf,
+    /// The directory relative paths were resolved against (`base_dir`, default: the config
+    /// file's directory). An installed copy of a config keeps pointing at the original one.
+    pub base_dir: PathBuf,
     /// The program and its arguments (`command`).
     pub command: CommandSpec,
     /// Absolute working directory (`working_dir`).

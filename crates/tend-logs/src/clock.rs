@@ -184,39 +184,24 @@ pub(crate) fn until_next_boundary(t: &NaiveDateTime, every: RotateEvery) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn at(
-        off_secs: i32,
-        y: i32,
-        mo: u32,
-        d: u32,
-        h: u32,
-        mi: u32,
-        s: u32,
-        ms: u32,
-    ) -> DateTime<FixedOffset> {
-        FixedOffset::east_opt(off_secs)
-            .unwrap()
-            .with_ymd_and_hms(y, mo, d, h, mi, s)
-            .unwrap()
-            + chrono::Duration::milliseconds(i64::from(ms))
+    fn at(rfc3339: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap()
     }
 
     #[test]
     fn timestamp_prefix_is_rfc3339_local_with_millis() {
         let mut out = [0; TS_LEN];
-        format_ts(&at(3600, 2026, 11, 21, 14, 5, 9, 123), &mut out);
+        format_ts(&at("2026-11-21T14:05:09.123+01:00"), &mut out);
         assert_eq!(&out, b"2026-11-21T14:05:09.123+01:00 ");
-        format_ts(&at(-(5 * 3600 + 30 * 60), 2026, 1, 2, 3, 4, 5, 6), &mut out);
+        format_ts(&at("2026-01-02T03:04:05.006-05:30"), &mut out);
         assert_eq!(&out, b"2026-01-02T03:04:05.006-05:30 ");
-        format_ts(&at(0, 2026, 1, 2, 3, 4, 5, 0), &mut out);
+        format_ts(&at("2026-01-02T03:04:05.000+00:00"), &mut out);
         assert_eq!(&out, b"2026-01-02T03:04:05.000+00:00 ");
     }
 
     #[test]
     fn stamp_round_trips_and_rejects_garbage() {
-        let t = at(3600, 2026, 11, 21, 14, 5, 9, 123).naive_local();
+        let t = at("2026-11-21T14:05:09.123+01:00").naive_local();
         let s = format_stamp(&t);
         assert_eq!(s, "2026-11-21T14-05-09.123");
         assert_eq!(parse_stamp(&s), Some(t));
@@ -233,8 +218,8 @@ mod tests {
 
     #[test]
     fn periods_and_boundaries() {
-        let a = at(0, 2026, 11, 21, 10, 59, 59, 500).naive_local();
-        let b = at(0, 2026, 11, 21, 11, 0, 0, 0).naive_local();
+        let a = at("2026-11-21T10:59:59.500+00:00").naive_local();
+        let b = at("2026-11-21T11:00:00.000+00:00").naive_local();
         assert_ne!(
             period_key(&a, RotateEvery::Hourly),
             period_key(&b, RotateEvery::Hourly)
@@ -256,9 +241,9 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_told() {
-        let c = ManualClock::new(at(0, 2026, 1, 1, 0, 0, 0, 0));
+        let c = ManualClock::new(at("2026-01-01T00:00:00.000+00:00"));
         assert_eq!(c.now(), c.now());
         c.advance(Duration::from_millis(1500));
-        assert_eq!(c.now(), at(0, 2026, 1, 1, 0, 0, 1, 500));
+        assert_eq!(c.now(), at("2026-01-01T00:00:01.500+00:00"));
     }
 }

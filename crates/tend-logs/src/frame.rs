@@ -12,10 +12,6 @@ use crate::clock::{TS_LEN, format_ts};
 /// Bytes asked for per `read` on a pipe.
 pub(crate) const READ_SIZE: usize = 64 * 1024;
 
-/// Appended to every piece of a line that was cut because it was longer than `max_line`;
-/// the last piece ends normally.
-pub(crate) const CONTINUED: &[u8] = b" [continued]\n";
-
 /// Used when the spec says `max_line = 0`: some limit must exist or a program writing
 /// without newlines would make tend buffer without end.
 pub(crate) const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -136,12 +132,11 @@ pub(crate) fn frame(
     eof: bool,
     out: &mut Vec<u8>,
 ) -> Framed {
-    if prefix.is_empty() {
-        if let Some(n) = passthrough_len(data, max_line) {
-            if !eof || n == data.len() {
-                return Framed::Passthrough(n);
-            }
-        }
+    if prefix.is_empty()
+        && let Some(n) = passthrough_len(data, max_line)
+        && (!eof || n == data.len())
+    {
+        return Framed::Passthrough(n);
     }
     out.clear();
     Framed::Built(frame_into(out, data, prefix, max_line, eof))
@@ -175,7 +170,14 @@ pub(crate) fn frame_into(
 ) -> usize {
     let mut pos = 0;
     for nl in memchr_iter(b'\n', data) {
-        emit_line(out, &data[pos..nl], prefix, max_line);
+        if nl - pos <= max_line {
+            // The common case, kept to two copies per line: this is the hot loop with
+            // timestamps on.
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(&data[pos..=nl]);
+        } else {
+            emit_line(out, &data[pos..nl], prefix, max_line);
+        }
         pos = nl + 1;
     }
     let mut rest = &data[pos..];
@@ -209,7 +211,8 @@ fn emit_line(out: &mut Vec<u8>, mut line: &[u8], prefix: &[u8], max_line: usize)
 fn emit_piece(out: &mut Vec<u8>, prefix: &[u8], piece: &[u8]) {
     out.extend_from_slice(prefix);
     out.extend_from_slice(piece);
-    out.extend_from_slice(CONTINUED);
+    out.extend_from_slice(crate::CONTINUED_MARKER.as_bytes());
+    out.push(b'\n');
 }
 
 /// Where to cut a line longer than `max_line`: at `max_line`, or up to 3 bytes earlier so a
@@ -251,7 +254,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(
             frame(data, b"", 10, false, &mut out),
-            Framed::Passthrough(10)
+            Framed::Passthrough(8)
         );
         assert_eq!(
             frame(b"abc", b"", 10, false, &mut out),
@@ -328,7 +331,10 @@ mod tests {
             }
         }
         let pieces = (3 * 1024 * 1024usize).div_ceil(max_line);
-        assert_eq!(total, 3 * 1024 * 1024 + (pieces - 1) * CONTINUED.len() + 1);
+        assert_eq!(
+            total,
+            3 * 1024 * 1024 + (pieces - 1) * (crate::CONTINUED_MARKER.len() + 1) + 1
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
@@ -279,6 +279,9 @@ pub(crate) struct Shared {
     fs_lock: Mutex<()>,
     /// Rotated files queued for compression.
     pending: Mutex<HashSet<PathBuf>>,
+    /// Compression jobs not finished yet, including the retention run after each: what
+    /// [`LogStats::compress_pending`] reports, so "0" means the directory is settled.
+    compress_jobs: AtomicUsize,
     layout: RwLock<Arc<Layout>>,
 }
 
@@ -372,6 +375,7 @@ impl Shared {
 
     fn queue_compress(&self, path: PathBuf, enqueue: &mut dyn FnMut(Job)) {
         if self.pending_guard().insert(path.clone()) {
+            self.compress_jobs.fetch_add(1, Ordering::SeqCst);
             enqueue(Job::Compress(path));
         }
     }
@@ -437,30 +441,30 @@ fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
             },
         };
         if let Some(Job::Compress(path)) = job {
-            let mut events = Vec::new();
-            maintain::compress(shared, &path, &mut events);
-            // Now that its real size is known the budget can be enforced.
-            let layout = shared.layout();
-            for sink in layout.sinks() {
-                maintain::retention(
-                    shared,
-                    &layout.spec,
-                    sink.kind,
-                    &shared.clock.now(),
-                    &mut events,
-                );
-            }
-            shared.emit(events);
+            compress_job(shared, &path, true);
         }
         shared.tick(&mut |j| local.push_back(j));
     }
     while let Some(job) = local.pop_front() {
         if let Job::Compress(path) = job {
-            let mut events = Vec::new();
-            maintain::compress(shared, &path, &mut events);
-            shared.emit(events);
+            compress_job(shared, &path, false);
         }
     }
+}
+
+fn compress_job(shared: &Shared, path: &Path, then_retention: bool) {
+    let mut events = Vec::new();
+    maintain::compress(shared, path, &mut events);
+    if then_retention {
+        // Now that its real size is known the budget can be enforced.
+        let layout = shared.layout();
+        let now = shared.clock.now();
+        for sink in layout.sinks() {
+            maintain::retention(shared, &layout.spec, sink.kind, &now, &mut events);
+        }
+    }
+    shared.compress_jobs.fetch_sub(1, Ordering::SeqCst);
+    shared.emit(events);
 }
 
 /// The log pipeline of one service: its log files, the threads that read its output pipes
@@ -540,6 +544,7 @@ impl ServiceLogs {
             last_error: Mutex::new(None),
             fs_lock: Mutex::new(()),
             pending: Mutex::new(HashSet::new()),
+            compress_jobs: AtomicUsize::new(0),
             layout: RwLock::new(Arc::new(layout)),
         });
         let (tx, rx) = mpsc::channel();
@@ -709,7 +714,7 @@ impl ServiceLogs {
             rotation_failures: c.rotation_failures.load(Ordering::Relaxed),
             delete_failures: c.delete_failures.load(Ordering::Relaxed),
             compress_failures: c.compress_failures.load(Ordering::Relaxed),
-            compress_pending: self.shared.pending_guard().len(),
+            compress_pending: self.shared.compress_jobs.load(Ordering::SeqCst),
             last_error: self
                 .shared
                 .last_error

@@ -57,10 +57,10 @@ pub(crate) fn retention(
         let mut result = shared
             .fault(FsOp::Remove, &f.path)
             .and_then(|()| fs::remove_file(&f.path));
-        if let Err(e) = &result {
-            if e.kind() == io::ErrorKind::NotFound {
-                result = Ok(());
-            }
+        if let Err(e) = &result
+            && e.kind() == io::ErrorKind::NotFound
+        {
+            result = Ok(());
         }
         match result {
             Ok(()) => {
@@ -130,7 +130,6 @@ pub(crate) fn compress(shared: &Shared, src: &Path, events: &mut Vec<LogEvent>) 
     let gz = with_suffix(src, ".gz");
     let result = gzip(src, &tmp);
     let _fs = shared.fs_guard();
-    shared.pending_guard().remove(src);
     let failure = match result {
         // Retention deleted the source meanwhile: the copy must not resurrect it.
         Ok(()) if !src.exists() => {
@@ -156,6 +155,7 @@ pub(crate) fn compress(shared: &Shared, src: &Path, events: &mut Vec<LogEvent>) 
             (e.kind() != io::ErrorKind::NotFound).then_some(e)
         }
     };
+    shared.pending_guard().remove(src);
     if let Some(e) = failure {
         shared
             .counters

@@ -171,8 +171,7 @@ pub(crate) fn scan(dir: &Path, name: &str, kind: LogKind) -> io::Result<Scan> {
             None => {}
         }
     }
-    out.files
-        .sort_by(|a, b| (a.closed, a.seq, a.compressed).cmp(&(b.closed, b.seq, b.compressed)));
+    out.files.sort_by_key(|f| (f.closed, f.seq, f.compressed));
     Ok(out)
 }
 

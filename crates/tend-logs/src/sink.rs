@@ -9,18 +9,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Timelike};
 use memchr::{memchr, memrchr};
 use tend_core::{LogSpec, RotateEvery};
 
 use crate::clock::{TS_LEN, format_ts, period_key};
 use crate::error::{LogError, LogEvent};
-use crate::logs::{FsOp, Shared};
+use crate::logs::{FaultHook, FsOp, Shared};
 use crate::naming::{LogKind, rotated_file_name, scan};
-
-/// After a failed attempt to get a broken log file working again, wait this long before the
-/// next one, so a full disk costs a few syscalls per second rather than per read.
-const RECOVER_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How often a writer checks that its active file is still the one at its path. On Unix a
 /// deleted file (or directory) keeps accepting writes that nobody will ever see.
@@ -64,10 +60,11 @@ struct State {
     /// Bytes dropped during the current outage.
     lost: u64,
     lost_error: String,
-    next_recover: Instant,
     next_check: Instant,
     id: Option<(u64, u64)>,
     rotate_failing: bool,
+    /// Name key of the last file this writer rotated away.
+    last_rotated: Option<(NaiveDateTime, u32)>,
 }
 
 #[cfg(unix)]
@@ -83,13 +80,11 @@ fn file_id(_: &Metadata) -> Option<(u64, u64)> {
 }
 
 fn open_append(
-    shared: Option<&Shared>,
-    faults: Option<&crate::FaultHook>,
+    faults: Option<&FaultHook>,
     dir: &Path,
     path: &Path,
 ) -> io::Result<(File, Metadata)> {
-    let hook = faults.or_else(|| shared.and_then(|s| s.faults.as_ref()));
-    if let Some(h) = hook {
+    if let Some(h) = faults {
         h(FsOp::Open, path)?;
     }
     // Also brings back a directory that was deleted under a running service.
@@ -122,15 +117,14 @@ impl Sink {
         dir: &Path,
         name: &str,
         kind: LogKind,
-        faults: Option<&crate::FaultHook>,
+        faults: Option<&FaultHook>,
         now: &DateTime<FixedOffset>,
     ) -> Result<Self, LogError> {
         let path = kind.active_path(dir, name);
-        let (file, meta) =
-            open_append(None, faults, dir, &path).map_err(|source| LogError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let (file, meta) = open_append(faults, dir, &path).map_err(|source| LogError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let size = meta.len();
         // An existing non-empty file (from before a restart of tend) counts as written when
         // it was last modified, so an hourly/daily rotation still happens at the first write
@@ -158,10 +152,10 @@ impl Sink {
                 failing: false,
                 lost: 0,
                 lost_error: String::new(),
-                next_recover: instant,
                 next_check: instant + VANISH_CHECK_INTERVAL,
                 id: file_id(&meta),
                 rotate_failing: false,
+                last_rotated: None,
             }),
             path,
         })
@@ -257,17 +251,16 @@ impl Sink {
 
     /// Makes sure there is a working file, writing the loss marker if output was dropped.
     /// False means: drop this data.
+    ///
+    /// While failing, every write tries again (reopen, then the marker): that costs a few
+    /// failing syscalls per read, which the pipe's pace bounds, and loses nothing once the
+    /// disk is back.
     fn ensure_open(&self, st: &mut State, cx: &mut Cx<'_>) -> bool {
         if st.file.is_some() && !st.failing {
             return true;
         }
-        let now = Instant::now();
-        if now < st.next_recover {
-            return false;
-        }
-        st.next_recover = now + RECOVER_INTERVAL;
         if st.file.is_none() {
-            match open_append(Some(cx.shared), None, &self.dir, &self.path) {
+            match open_append(cx.shared.faults.as_ref(), &self.dir, &self.path) {
                 Ok((file, meta)) => {
                     st.size = meta.len();
                     st.id = file_id(&meta);
@@ -286,7 +279,8 @@ impl Sink {
         if st.lost > 0 {
             let marker = self.loss_marker(st, cx);
             let lost = st.lost;
-            if !self.append(st, cx, &marker) {
+            // The marker is not output: if it cannot be written it is not counted as lost.
+            if self.write_out(st, cx, &marker).is_err() {
                 return false;
             }
             cx.fx.events.push(LogEvent::WriteResumed {
@@ -332,9 +326,6 @@ impl Sink {
             .set_error(format!("writing {}: {e}", self.path.display()));
         if !st.failing {
             st.failing = true;
-            // Retry at the very next write: the cause may be a directory that vanished,
-            // which the reopen fixes at once.
-            st.next_recover = Instant::now();
             cx.fx.events.push(LogEvent::WriteFailed {
                 path: self.path.clone(),
                 error: e.to_string(),
@@ -342,11 +333,23 @@ impl Sink {
         }
     }
 
-    /// Writes all of `bytes` or enters the failing state; false if not everything was written.
+    /// Writes all of `bytes` or enters the failing state and counts the rest as dropped;
+    /// false if not everything was written.
     fn append(&self, st: &mut State, cx: &mut Cx<'_>, bytes: &[u8]) -> bool {
+        match self.write_out(st, cx, bytes) {
+            Ok(()) => true,
+            Err(unwritten) => {
+                self.drop_bytes(st, cx, unwritten as u64);
+                false
+            }
+        }
+    }
+
+    /// Writes all of `bytes` or enters the failing state; on failure, how many bytes were
+    /// not written.
+    fn write_out(&self, st: &mut State, cx: &mut Cx<'_>, bytes: &[u8]) -> Result<(), usize> {
         let Some(file) = st.file.as_mut() else {
-            self.drop_bytes(st, cx, bytes.len() as u64);
-            return false;
+            return Err(bytes.len());
         };
         if st.mid_line && !st.failing {
             // Never glue new output onto a line cut short by a failed write or a crash.
@@ -360,10 +363,10 @@ impl Sink {
             if written == bytes.len() {
                 break Ok(());
             }
-            if let Some(h) = &cx.shared.faults {
-                if let Err(e) = h(FsOp::Write, &self.path) {
-                    break Err(e);
-                }
+            if let Some(h) = &cx.shared.faults
+                && let Err(e) = h(FsOp::Write, &self.path)
+            {
+                break Err(e);
             }
             match file.write(&bytes[written..]) {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -382,14 +385,10 @@ impl Sink {
                 .bytes
                 .fetch_add(written as u64, Ordering::Relaxed);
         }
-        match result {
-            Ok(()) => true,
-            Err(e) => {
-                self.note_failure(st, cx, &e);
-                self.drop_bytes(st, cx, (bytes.len() - written) as u64);
-                false
-            }
-        }
+        result.map_err(|e| {
+            self.note_failure(st, cx, &e);
+            bytes.len() - written
+        })
     }
 
     /// Reopens the path if the file behind it was deleted or replaced.
@@ -410,7 +409,7 @@ impl Sink {
 
     fn reopen(&self, st: &mut State, cx: &mut Cx<'_>) {
         st.file = None;
-        match open_append(Some(cx.shared), None, &self.dir, &self.path) {
+        match open_append(cx.shared.faults.as_ref(), &self.dir, &self.path) {
             Ok((file, meta)) => {
                 st.size = meta.len();
                 st.id = file_id(&meta);
@@ -427,16 +426,21 @@ impl Sink {
     /// Close, rename, reopen. False if the rename failed (writing continues into the same
     /// file, which is still open).
     fn rotate(&self, st: &mut State, cx: &mut Cx<'_>) -> bool {
-        let target = self.rotated_target(cx.now);
+        // Held while the name is chosen and taken: the directory listing behind the choice
+        // must not race with compression renaming files of this family.
+        let fs_guard = cx.shared.fs_guard();
+        let (target, key) = self.rotated_target(cx.now, st.last_rotated);
         let renamed = match &cx.shared.faults {
             Some(h) => h(FsOp::Rename, &self.path),
             None => Ok(()),
         }
         .and_then(|()| fs::rename(&self.path, &target));
+        drop(fs_guard);
         match renamed {
             Ok(()) => {
                 cx.shared.counters.rotations.fetch_add(1, Ordering::Relaxed);
                 st.rotate_failing = false;
+                st.last_rotated = Some(key);
                 cx.fx.rotated.push((target, self.kind));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && !self.path.exists() => {
@@ -472,19 +476,30 @@ impl Sink {
 
     /// A name for the file being closed now that sorts after every existing rotated file and
     /// collides with none, compressed or in compression.
-    fn rotated_target(&self, now: &DateTime<FixedOffset>) -> PathBuf {
-        let mut closed = now.naive_local();
+    fn rotated_target(
+        &self,
+        now: &DateTime<FixedOffset>,
+        last: Option<(NaiveDateTime, u32)>,
+    ) -> (PathBuf, (NaiveDateTime, u32)) {
+        // Compared at the precision of the name: a file named `.491` must count as closed in
+        // the same millisecond as `.491700`, or its successor could reuse its name.
+        let mut closed = now
+            .naive_local()
+            .with_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or_else(|| now.naive_local());
         let mut seq = 0;
         // If the clock went back (DST end, NTP step) or another rotation happened in the same
         // millisecond, continue after the newest existing name so name order stays time
         // order.
-        if let Ok(found) = scan(&self.dir, &self.name, self.kind) {
-            if let Some(newest) = found.files.last() {
-                if newest.closed >= closed {
-                    closed = newest.closed;
-                    seq = newest.seq + 1;
-                }
-            }
+        let newest = scan(&self.dir, &self.name, self.kind)
+            .ok()
+            .and_then(|found| found.files.last().map(|f| (f.closed, f.seq)));
+        // What this writer itself rotated last is a floor, whatever the listing says.
+        if let Some((newest_closed, newest_seq)) = newest.max(last)
+            && newest_closed >= closed
+        {
+            closed = newest_closed;
+            seq = newest_seq + 1;
         }
         loop {
             let path = self
@@ -498,7 +513,7 @@ impl Sink {
             .iter()
             .any(|p| p.symlink_metadata().is_ok());
             if !taken {
-                return path;
+                return (path, (closed, seq));
             }
             seq += 1;
         }

@@ -24,6 +24,37 @@ pub(crate) enum Command {
         /// The service's TOML config file.
         config: PathBuf,
     },
+    /// Install the config as an OS service (Windows SCM): validate, copy the config to a
+    /// protected place, create or update the service. Re-run to apply changes.
+    Install {
+        /// The service's TOML config file.
+        config: PathBuf,
+    },
+    /// Stop and remove an installed service and its config copy (logs stay).
+    Uninstall {
+        /// The service name.
+        name: String,
+    },
+    /// Start an installed service and wait until it runs.
+    Start {
+        /// The service name.
+        name: String,
+    },
+    /// Stop an installed service gracefully and wait until it is stopped.
+    Stop {
+        /// The service name.
+        name: String,
+    },
+    /// Stop, then start an installed service.
+    Restart {
+        /// The service name.
+        name: String,
+    },
+    /// What the OS service manager runs for an installed service (not for interactive use).
+    Service {
+        /// The service name.
+        name: String,
+    },
     /// Show what the supervisor and the OS say about a service (all services without an
     /// argument). Exit code: 0 running, 1 failed, 3 stopped, 4 unknown or not installed.
     Status {

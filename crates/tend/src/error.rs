@@ -10,6 +10,10 @@ pub(crate) mod code {
     pub(crate) const PROGRAM_FAILED: u8 = 1;
     /// The config is invalid or the command line is wrong.
     pub(crate) const INVALID: u8 = 2;
+    /// The service is not installed.
+    pub(crate) const NOT_INSTALLED: u8 = 3;
+    /// tend lacks a permission (not Administrator / root).
+    pub(crate) const PERMISSION: u8 = 4;
     /// An operating-system operation failed (I/O, spawning, signals).
     pub(crate) const OS: u8 = 5;
 }
@@ -19,6 +23,13 @@ pub(crate) mod code {
 pub(crate) enum CliError {
     #[error(transparent)]
     Config(#[from] tend_config::ConfigError),
+    /// Input that is wrong in a way the config file cannot show (a name taken by another
+    /// service, an account that does not exist, a program missing at install).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("service `{0}` is not installed")]
+    #[cfg_attr(not(windows), allow(dead_code, reason = "raised by the OS backends"))]
+    NotInstalled(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -37,7 +48,14 @@ impl CliError {
 
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Config(_) => code::INVALID,
+            Self::Config(_) | Self::Invalid(_) => code::INVALID,
+            Self::NotInstalled(_) => code::NOT_INSTALLED,
+            Self::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(5) =>
+            {
+                code::PERMISSION
+            }
             Self::Io { .. } => code::OS,
         })
     }

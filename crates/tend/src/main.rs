@@ -3,10 +3,13 @@
 mod cli;
 mod commands;
 mod error;
+mod host;
 mod os;
 mod paths;
 mod proc;
 mod report;
+#[cfg(windows)]
+mod service_host;
 mod status;
 mod supervisor;
 

@@ -10,9 +10,10 @@ use tend_core::{Exit, Notice};
 
 use crate::error::CliError;
 
-/// Where supervisor lines go besides stderr (the `<name>.tend.log` file, later the Event
-/// Log). Kept as a callback so the supervisor does not care.
-pub(crate) type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+/// Where supervisor lines go besides stderr (the `<name>.tend.log` file, the Windows Event
+/// Log). Kept as a callback so the supervisor does not care. The notice, when the line is
+/// one, lets a sink pick an event ID and a level.
+pub(crate) type LineSink = Arc<dyn Fn(&str, Option<&Notice>) + Send + Sync>;
 
 /// Writes tend's own event lines: `2026-11-21T14:05:09.123+01:00 tend[demo]: started pid 42`.
 #[derive(Clone)]
@@ -31,7 +32,6 @@ impl Reporter {
         }
     }
 
-    #[allow(dead_code, reason = "the log pipeline and the Event Log attach here")]
     pub(crate) fn add_sink(&self, sink: LineSink) {
         self.sinks
             .lock()
@@ -41,6 +41,10 @@ impl Reporter {
 
     /// Reports one event line.
     pub(crate) fn line(&self, msg: &str) {
+        self.emit(msg, None);
+    }
+
+    fn emit(&self, msg: &str, notice: Option<&Notice>) {
         if self.to_stderr {
             let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z");
             // One write per line so lines from several threads never interleave.
@@ -53,12 +57,12 @@ impl Reporter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
         {
-            sink(msg);
+            sink(msg, notice);
         }
     }
 
     pub(crate) fn notice(&self, n: &Notice) {
-        self.line(&describe(n));
+        self.emit(&describe(n), Some(n));
     }
 }
 

@@ -108,9 +108,9 @@ pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
 /// Reads a snapshot; `Ok(None)` if there is none.
 pub(crate) fn read(file: &Path) -> std::io::Result<Option<Snapshot>> {
     match std::fs::read(file) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("`{}` is not a status file: {e}", file.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::other(format!("`{}` is not a status file: {e}", file.display()))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

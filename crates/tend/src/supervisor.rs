@@ -83,7 +83,11 @@ impl Supervisor {
     }
 
     /// Keeps a status snapshot at `file`, rewritten after every change.
-    pub(crate) fn with_status(mut self, file: std::path::PathBuf, log_files: Vec<std::path::PathBuf>) -> Self {
+    pub(crate) fn with_status(
+        mut self,
+        file: std::path::PathBuf,
+        log_files: Vec<std::path::PathBuf>,
+    ) -> Self {
         self.status_file = Some(file);
         self.log_files = log_files;
         self
@@ -139,7 +143,9 @@ impl Supervisor {
     }
 
     fn publish(&mut self) {
-        let Some(file) = &self.status_file else { return };
+        let Some(file) = &self.status_file else {
+            return;
+        };
         match status::write(file, &self.snapshot()) {
             Ok(()) => self.status_broken = false,
             Err(e) if !self.status_broken => {

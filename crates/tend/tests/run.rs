@@ -100,8 +100,8 @@ timeout = "20s"
     tend.signal(Signal::SIGINT);
     let status = tend.wait_exit(Duration::from_secs(10)).expect("tend exits");
     assert_eq!(status.code(), Some(0));
-    let out = env.read("tend.out");
-    assert!(out.contains("fixture: got SIGINT"), "stdout: {out}");
+    let out = env.read("logs/polite.out.log");
+    assert!(out.contains("fixture: got SIGINT"), "program log: {out}");
     let err = tend.stderr();
     assert!(!err.contains("killing"), "{err}");
     assert!(err.contains("stopped"), "{err}");
@@ -165,8 +165,15 @@ fn clean_exit_under_on_failure_ends_tend_with_zero() {
     let (code, out, err) = env.run(&["run", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("line 2"),
-        "program output passes through: {out}"
+        out.is_empty(),
+        "program output goes to the log, not to tend's stdout: {out}"
+    );
+    let log = env.read("logs/once.out.log");
+    assert!(log.contains(" line 2\n"), "program log: {log}");
+    let own = env.read("logs/once.tend.log");
+    assert!(
+        own.contains("not restarting after exited with code 0"),
+        "supervisor log: {own}"
     );
     assert!(
         err.contains("not restarting after exited with code 0"),

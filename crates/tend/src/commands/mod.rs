@@ -2,6 +2,7 @@
 
 mod logs;
 mod run;
+mod service;
 mod status;
 mod validate;
 
@@ -14,6 +15,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
+        Command::Install { config } => service::install(&config),
+        Command::Uninstall { name } => service::uninstall(&name),
+        Command::Start { name } => service::start(&name),
+        Command::Stop { name } => service::stop(&name),
+        Command::Restart { name } => service::restart(&name),
+        Command::Service { name } => service::service(&name),
         Command::Status { target, json } => status::status(target.as_deref(), json),
         Command::Logs {
             config,

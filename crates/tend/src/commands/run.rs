@@ -9,8 +9,9 @@ use tend_config::{LoadOptions, load};
 use tokio::sync::mpsc;
 
 use crate::error::{CliError, code};
+use crate::host::Host;
 use crate::report::Reporter;
-use crate::supervisor::{Control, Outcome, Supervisor};
+use crate::supervisor::{Control, Outcome};
 
 pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
     let loaded = load(config, &LoadOptions::default())?;
@@ -21,23 +22,21 @@ pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
         }
     }
     let spec = Arc::new(loaded.spec);
-    // Single-threaded on purpose: the program is spawned from this thread, and Linux ties
-    // PR_SET_PDEATHSIG to the spawning thread's life. One thread is also all an
-    // event-driven supervisor needs.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io("cannot start the runtime", e))?;
+    let rt = crate::host::runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
     let reporter = Reporter::new(spec.name.as_str(), true);
     let outcome = rt.block_on(async {
         let (tx, rx) = mpsc::unbounded_channel();
         // Handlers are in place before the program starts, so an early Ctrl+C stops it
         // gracefully instead of killing tend.
         forward_signals(tx, reporter.clone())?;
-        let status_file = crate::status::path(&spec.logs.dir, spec.name.as_str());
-        let sup = Supervisor::new(spec.clone(), reporter.clone(), None)
-            .with_status(status_file, Vec::new());
-        Ok::<_, CliError>(sup.run(rx).await)
+        let host = Host {
+            spec: spec.clone(),
+            reporter: reporter.clone(),
+            // `tend run` keeps its status next to its logs: always writable, easy to find.
+            state_dir: spec.logs.dir.clone(),
+        };
+        let logs = host.open_logs()?;
+        Ok::<_, CliError>(host.supervise(logs, rx).await)
     })?;
     Ok(ExitCode::from(match outcome {
         Outcome::Stopped => code::OK,

@@ -115,21 +115,24 @@ fn render(r: &Report) -> String {
     };
     row("service", r.service.clone());
     let mut state = r.state.clone();
-    if let Some(sn) = &r.supervisor {
-        if let Some(pid) = sn.pid {
-            let up = sn
-                .started_at
-                .as_deref()
-                .and_then(status::since)
-                .map(|d| format!(", up {}", human(d)))
-                .unwrap_or_default();
-            let _ = write!(state, " (pid {pid}{up})");
-        }
+    if let Some(sn) = &r.supervisor
+        && let Some(pid) = sn.pid
+    {
+        let up = sn
+            .started_at
+            .as_deref()
+            .and_then(status::since)
+            .map(|d| format!(", up {}", human(d)))
+            .unwrap_or_default();
+        let _ = write!(state, " (pid {pid}{up})");
     }
     row("state", state);
     if let Some(sn) = &r.supervisor {
         let window = if sn.restart_limit > 0 {
-            format!(", {} of {} in the current window", sn.restarts_in_window, sn.restart_limit)
+            format!(
+                ", {} of {} in the current window",
+                sn.restarts_in_window, sn.restart_limit
+            )
         } else {
             String::new()
         };
@@ -137,7 +140,12 @@ fn render(r: &Report) -> String {
         if let Some(l) = &sn.last_exit {
             row(
                 "last exit",
-                format!("{} after {} ({})", l.description, human(std::time::Duration::from_secs_f64(l.after_secs)), l.at),
+                format!(
+                    "{} after {} ({})",
+                    l.description,
+                    human(std::time::Duration::from_secs_f64(l.after_secs)),
+                    l.at
+                ),
             );
         }
         if let Some(at) = &sn.next_restart_at {
@@ -158,7 +166,11 @@ fn render(r: &Report) -> String {
             format!(
                 "pid {} ({}), updated {}",
                 sn.supervisor_pid,
-                if r.supervisor_alive { "alive" } else { "not running" },
+                if r.supervisor_alive {
+                    "alive"
+                } else {
+                    "not running"
+                },
                 sn.updated_at
             ),
         );
@@ -203,9 +215,13 @@ fn list_all(json: bool) -> Result<ExitCode, CliError> {
         let _ = serde_json::to_writer_pretty(&mut out, &reports);
         let _ = writeln!(out);
     } else if reports.is_empty() {
-        let _ = writeln!(out, "no tend services installed (configs live in `{}`)", dir.display());
+        let _ = writeln!(
+            out,
+            "no tend services installed (configs live in `{}`)",
+            dir.display()
+        );
     } else {
-        let _ = writeln!(out, "{:<24}{:<12}{:<10}{}", "SERVICE", "STATE", "PID", "RESTARTS");
+        let _ = writeln!(out, "{:<24}{:<12}{:<10}RESTARTS", "SERVICE", "STATE", "PID");
         for r in &reports {
             let sn = r.supervisor.as_ref();
             let _ = writeln!(
@@ -213,7 +229,8 @@ fn list_all(json: bool) -> Result<ExitCode, CliError> {
                 "{:<24}{:<12}{:<10}{}",
                 r.service,
                 r.state,
-                sn.and_then(|s| s.pid).map_or("-".to_owned(), |p| p.to_string()),
+                sn.and_then(|s| s.pid)
+                    .map_or("-".to_owned(), |p| p.to_string()),
                 sn.map_or("-".to_owned(), |s| s.restarts_total.to_string())
             );
         }

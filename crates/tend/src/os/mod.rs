@@ -1,7 +1,12 @@
 //! What the OS service manager says about a service, per platform.
 
 #[cfg(windows)]
+pub(crate) mod eventlog;
+pub(crate) mod scm_plan;
+#[cfg(windows)]
 pub(crate) mod windows;
+#[cfg(windows)]
+mod winreg;
 
 use serde::Serialize;
 

@@ -169,7 +169,9 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     }
     #[cfg(all(unix, not(target_os = "linux")))]
     {
-        let Ok(pid) = i32::try_from(pid) else { return false };
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
     }
     #[cfg(windows)]

@@ -1,0 +1,505 @@
+//! The Windows Service Control Manager, through the windows-service crate (never `sc.exe`).
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tend_core::ServiceSpec;
+use windows_service::service::{
+    ServiceAccess, ServiceAction, ServiceActionType, ServiceDependency, ServiceErrorControl,
+    ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceSidType,
+    ServiceStartType, ServiceState, ServiceType,
+};
+use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use super::OsStatus;
+use super::scm_plan::{self, ScmPlan, StartType};
+use crate::error::CliError;
+
+const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
+const ERROR_ACCESS_DENIED: i32 = 5;
+
+fn raw(e: &windows_service::Error) -> Option<i32> {
+    match e {
+        windows_service::Error::Winapi(io) => io.raw_os_error(),
+        _ => None,
+    }
+}
+
+fn scm_err(what: impl Into<String>, e: windows_service::Error) -> CliError {
+    let what = what.into();
+    if raw(&e) == Some(ERROR_ACCESS_DENIED) {
+        return CliError::io(
+            format!("{what} (run tend from an elevated prompt: Administrator rights are needed)"),
+            std::io::Error::from_raw_os_error(ERROR_ACCESS_DENIED),
+        );
+    }
+    match e {
+        windows_service::Error::Winapi(io) => CliError::io(what, io),
+        other => CliError::io(what, std::io::Error::other(other.to_string())),
+    }
+}
+
+fn manager(access: ServiceManagerAccess) -> Result<ServiceManager, CliError> {
+    ServiceManager::local_computer(None::<&str>, access)
+        .map_err(|e| scm_err("cannot connect to the Service Control Manager", e))
+}
+
+fn open(name: &str, access: ServiceAccess) -> Result<windows_service::service::Service, CliError> {
+    let mgr = manager(ServiceManagerAccess::CONNECT)?;
+    mgr.open_service(name, access).map_err(|e| {
+        if raw(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) {
+            CliError::NotInstalled(name.to_owned())
+        } else {
+            scm_err(format!("cannot open service `{name}`"), e)
+        }
+    })
+}
+
+fn state_word(s: ServiceState) -> &'static str {
+    match s {
+        ServiceState::Stopped => "STOPPED",
+        ServiceState::StartPending => "START_PENDING",
+        ServiceState::StopPending => "STOP_PENDING",
+        ServiceState::Running => "RUNNING",
+        ServiceState::ContinuePending => "CONTINUE_PENDING",
+        ServiceState::PausePending => "PAUSE_PENDING",
+        ServiceState::Paused => "PAUSED",
+    }
+}
+
+/// What the SCM says about `name`; `None` if the SCM cannot be asked at all.
+pub(crate) fn query(name: &str) -> Option<OsStatus> {
+    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).ok()?;
+    let svc = match mgr.open_service(
+        name,
+        ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG,
+    ) {
+        Ok(s) => s,
+        Err(e) if raw(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => {
+            return Some(OsStatus {
+                installed: false,
+                active: false,
+                state: "not installed".into(),
+                start: None,
+                pid: None,
+            });
+        }
+        Err(_) => return None,
+    };
+    let st = svc.query_status().ok()?;
+    let start = svc.query_config().ok().map(|c| {
+        match c.start_type {
+            ServiceStartType::AutoStart => "auto",
+            ServiceStartType::OnDemand => "manual",
+            ServiceStartType::Disabled => "disabled",
+            _ => "boot",
+        }
+        .to_owned()
+    });
+    Some(OsStatus {
+        installed: true,
+        active: st.current_state != ServiceState::Stopped,
+        state: state_word(st.current_state).to_owned(),
+        start,
+        pid: st.process_id,
+    })
+}
+
+/// Whether an installed service's command line is tend's `service <name>`.
+fn is_ours(command_line: &Path, name: &str) -> bool {
+    let s = command_line.to_string_lossy().to_ascii_lowercase();
+    s.contains("tend")
+        && s.trim_end()
+            .ends_with(&format!(" service {}", name.to_ascii_lowercase()))
+}
+
+/// Fails unless `account` exists (virtual and built-in accounts always do).
+fn check_account(account: &str) -> Result<(), CliError> {
+    use windows_sys::Win32::Security::{LookupAccountNameW, SID_NAME_USE};
+    let name: Vec<u16> = account.encode_utf16().chain(std::iter::once(0)).collect();
+    let (mut sid_len, mut dom_len, mut use_) = (0u32, 0u32, SID_NAME_USE::default());
+    // SAFETY: a size query: null buffers with zero lengths; the outputs are locals.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            &raw mut sid_len,
+            std::ptr::null_mut(),
+            &raw mut dom_len,
+            &raw mut use_,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    // ERROR_INSUFFICIENT_BUFFER means "it exists, give me room for its SID".
+    if ok != 0 || err.raw_os_error() == Some(122) {
+        return Ok(());
+    }
+    Err(CliError::Invalid(format!(
+        "service.account: the account `{account}` does not exist on this machine ({err}); use isolated, system, local-service, network-service or an existing user"
+    )))
+}
+
+/// The config copy the service runs from: the original text plus `base_dir`, so relative
+/// paths still point at the operator's files.
+fn installed_text(spec: &ServiceSpec, original: &str) -> Result<String, CliError> {
+    let has_base = original
+        .lines()
+        .any(|l| l.trim_start().starts_with("base_dir") && l.contains('='));
+    if has_base {
+        return Ok(original.to_owned());
+    }
+    let base = spec.base_dir.display().to_string();
+    if base.contains('\'') || base.contains('\n') {
+        return Err(CliError::Invalid(format!(
+            "the config's directory `{base}` contains a quote or newline; set base_dir in the config explicitly"
+        )));
+    }
+    Ok(format!(
+        "# Installed by tend from `{}`. Edit that file and run `tend install` again.\nbase_dir = '{base}'\n\n{original}",
+        spec.config_path.display()
+    ))
+}
+
+fn service_info(plan: &ScmPlan, password: Option<&str>) -> ServiceInfo {
+    ServiceInfo {
+        name: OsString::from(&plan.name),
+        display_name: OsString::from(&plan.display_name),
+        service_type: ServiceType::OWN_PROCESS,
+        start_type: match plan.start {
+            StartType::Auto => ServiceStartType::AutoStart,
+            StartType::Demand => ServiceStartType::OnDemand,
+            StartType::Disabled => ServiceStartType::Disabled,
+        },
+        error_control: ServiceErrorControl::Normal,
+        executable_path: plan.exe.clone(),
+        launch_arguments: plan.args.iter().map(OsString::from).collect(),
+        dependencies: plan
+            .dependencies
+            .iter()
+            .map(|d| ServiceDependency::Service(OsString::from(d)))
+            .collect(),
+        account_name: plan.account.as_ref().map(OsString::from),
+        account_password: password.map(OsString::from),
+    }
+}
+
+/// `tend install` on Windows. Every check happens before anything changes; if creating the
+/// service fails, the config copy is removed again.
+pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError> {
+    let name = spec.name.as_str();
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::io("cannot find tend's own executable", e))?;
+    let (plan, password) = scm_plan::plan(spec, &exe, |v| std::env::var(v).ok())
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    if let tend_core::Account::User { .. } = &spec.service.account
+        && let Some(account) = &plan.account
+    {
+        check_account(account)?;
+    }
+    let text = installed_text(spec, original)?;
+    let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    let access = ServiceAccess::QUERY_CONFIG
+        | ServiceAccess::CHANGE_CONFIG
+        | ServiceAccess::QUERY_STATUS
+        | ServiceAccess::START;
+    let existing = match mgr.open_service(name, access) {
+        Ok(svc) => Some(svc),
+        Err(e) if raw(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => None,
+        Err(e) => return Err(scm_err(format!("cannot open service `{name}`"), e)),
+    };
+    let mut old_plan = None;
+    if let Some(svc) = &existing {
+        let cfg = svc
+            .query_config()
+            .map_err(|e| scm_err(format!("cannot read service `{name}`"), e))?;
+        if !is_ours(&cfg.executable_path, name) {
+            return Err(CliError::Invalid(format!(
+                "a service named `{name}` already exists and is not managed by tend (it runs `{}`); choose another name",
+                cfg.executable_path.display()
+            )));
+        }
+        let mut p = plan.clone();
+        p.display_name = cfg.display_name.to_string_lossy().into_owned();
+        p.account = cfg
+            .account_name
+            .map(|a| a.to_string_lossy().into_owned())
+            .filter(|a| !a.eq_ignore_ascii_case("LocalSystem"));
+        p.dependencies = cfg
+            .dependencies
+            .iter()
+            .map(|d| d.to_system_identifier().to_string_lossy().into_owned())
+            .collect();
+        p.start = match cfg.start_type {
+            ServiceStartType::AutoStart => StartType::Auto,
+            ServiceStartType::Disabled => StartType::Disabled,
+            _ => StartType::Demand,
+        };
+        old_plan = Some(p);
+    }
+
+    // From here on, things change.
+    let config_path = crate::paths::installed_config(name);
+    let previous = std::fs::read_to_string(&config_path).ok();
+    write_atomic(&config_path, text.as_bytes())?;
+    let info = service_info(&plan, password.as_deref());
+    let svc = match existing {
+        Some(svc) => {
+            svc.change_config(&info)
+                .map_err(|e| scm_err(format!("cannot update service `{name}`"), e))?;
+            svc
+        }
+        None => match mgr.create_service(&info, access) {
+            Ok(svc) => svc,
+            Err(e) => {
+                let _ = std::fs::remove_file(&config_path);
+                return Err(scm_err(format!("cannot create service `{name}`"), e));
+            }
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    let warn = |what: &str, e: &dyn std::fmt::Display| {
+        let _ = writeln!(std::io::stderr(), "warning: {what}: {e}");
+    };
+    if let Err(e) = svc.set_description(&plan.description) {
+        warn("cannot set the description", &e);
+    }
+    if plan.start == StartType::Auto
+        && let Err(e) = svc.set_delayed_auto_start(plan.delayed)
+    {
+        warn("cannot set delayed auto-start", &e);
+    }
+    if let Err(e) = svc.set_preshutdown_timeout(plan.preshutdown_timeout) {
+        warn("cannot set the preshutdown timeout", &e);
+    }
+    if plan.unrestricted_sid
+        && let Err(e) = svc.set_config_service_sid_info(ServiceSidType::Unrestricted)
+    {
+        warn(
+            "cannot enable the service SID (needed by NT SERVICE accounts)",
+            &e,
+        );
+    }
+    let actions = ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(plan.failure_reset),
+        reboot_msg: None,
+        command: None,
+        actions: Some(
+            plan.failure_actions
+                .iter()
+                .map(|r| ServiceAction {
+                    action_type: ServiceActionType::Restart,
+                    delay: r.delay,
+                })
+                .collect(),
+        ),
+    };
+    if let Err(e) = svc.update_failure_actions(actions) {
+        warn("cannot set failure actions", &e);
+    }
+    if let Err(e) = svc.set_failure_actions_on_non_crash_failures(plan.failure_actions_on_non_crash)
+    {
+        warn("cannot apply failure actions to non-crash failures", &e);
+    }
+    if let Err(e) = super::eventlog::register_source(name) {
+        warn("cannot register the Event Log source", &e);
+    }
+    for dir in [crate::paths::state_dir(name), spec.logs.dir.clone()] {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn(&format!("cannot create `{}`", dir.display()), &e);
+        }
+    }
+    match old_plan {
+        None => {
+            let _ = writeln!(
+                out,
+                "installed service `{name}` (start {}, account {})\nconfig copied to `{}`\nstart it with: tend start {name}",
+                describe_start(&plan),
+                plan.account.as_deref().unwrap_or("LocalSystem"),
+                config_path.display()
+            );
+        }
+        Some(old) => {
+            let mut changes = scm_plan::changes(&old, &plan);
+            if previous.as_deref() != Some(text.as_str()) {
+                changes.push("config file changed".into());
+            }
+            if changes.is_empty() {
+                let _ = writeln!(out, "service `{name}` is installed and unchanged");
+            } else {
+                let _ = writeln!(out, "updated service `{name}`:");
+                for c in changes {
+                    let _ = writeln!(out, "  {c}");
+                }
+                let _ = writeln!(out, "restart it to apply: tend restart {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_start(plan: &ScmPlan) -> &'static str {
+    match (plan.start, plan.delayed) {
+        (StartType::Auto, false) => "auto",
+        (StartType::Auto, true) => "delayed-auto",
+        (StartType::Demand, _) => "manual",
+        (StartType::Disabled, _) => "disabled",
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::io(format!("cannot create `{}`", dir.display()), e))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, bytes)
+        .map_err(|e| CliError::io(format!("cannot write `{}`", tmp.display()), e))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| CliError::io(format!("cannot write `{}`", path.display()), e))
+}
+
+/// How long to wait for a stop: the installed config's stop timeout plus a margin.
+fn stop_budget(name: &str) -> Duration {
+    tend_config::load(
+        &crate::paths::installed_config(name),
+        &crate::paths::installed_load_options(),
+    )
+    .map_or(Duration::from_secs(10), |l| l.spec.stop.timeout)
+        + Duration::from_secs(30)
+}
+
+fn wait_state(
+    svc: &windows_service::service::Service,
+    want: ServiceState,
+    within: Duration,
+) -> Result<Option<u32>, CliError> {
+    let end = Instant::now() + within;
+    let mut seen_other = false;
+    loop {
+        let st = svc
+            .query_status()
+            .map_err(|e| scm_err("cannot query the service", e))?;
+        if st.current_state == want {
+            return Ok(st.process_id);
+        }
+        // Waiting for RUNNING, a STOPPED after START_PENDING means the start failed: say why
+        // at once instead of waiting out the budget.
+        if want == ServiceState::Running && st.current_state == ServiceState::Stopped && seen_other
+        {
+            let why = match st.exit_code {
+                windows_service::service::ServiceExitCode::ServiceSpecific(
+                    scm_plan::exit::CONFIG,
+                ) => "the installed config could not be loaded".to_owned(),
+                windows_service::service::ServiceExitCode::ServiceSpecific(
+                    scm_plan::exit::GAVE_UP,
+                ) => "the program failed and tend gave up".to_owned(),
+                other => format!("exit code {other:?}"),
+            };
+            return Err(CliError::io(
+                format!(
+                    "the service stopped while starting: {why}; see the Event Log (Application log, source = the service name) and `tend logs`"
+                ),
+                std::io::Error::other("start failed"),
+            ));
+        }
+        seen_other |= st.current_state != ServiceState::Stopped;
+        if Instant::now() >= end {
+            return Err(CliError::io(
+                format!(
+                    "the service did not reach {} within {}s (now {})",
+                    state_word(want),
+                    within.as_secs(),
+                    state_word(st.current_state)
+                ),
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
+        }
+        // The SCM has no change notification that works under Wine; poll briefly.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `tend start <name>`: start and wait until RUNNING.
+pub(crate) fn start(name: &str) -> Result<(), CliError> {
+    let svc = open(name, ServiceAccess::START | ServiceAccess::QUERY_STATUS)?;
+    if svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Running) {
+        let _ = writeln!(std::io::stdout(), "service `{name}` is already running");
+        return Ok(());
+    }
+    svc.start::<&str>(&[])
+        .map_err(|e| scm_err(format!("cannot start service `{name}`"), e))?;
+    let pid = wait_state(&svc, ServiceState::Running, Duration::from_secs(60))?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "service `{name}` is running{}",
+        pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `tend stop <name>`: stop and wait until STOPPED.
+pub(crate) fn stop(name: &str) -> Result<(), CliError> {
+    let svc = open(name, ServiceAccess::STOP | ServiceAccess::QUERY_STATUS)?;
+    if svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Stopped) {
+        let _ = writeln!(std::io::stdout(), "service `{name}` is already stopped");
+        return Ok(());
+    }
+    // Wine answers RUNNING rather than STOP_PENDING here: the wait below is what counts.
+    svc.stop()
+        .map_err(|e| scm_err(format!("cannot stop service `{name}`"), e))?;
+    wait_state(&svc, ServiceState::Stopped, stop_budget(name))?;
+    let _ = writeln!(std::io::stdout(), "service `{name}` is stopped");
+    Ok(())
+}
+
+/// `tend uninstall <name>`: stop, delete the service, its config copy and its Event Log
+/// source. Logs stay.
+pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
+    let svc = open(
+        name,
+        ServiceAccess::STOP
+            | ServiceAccess::QUERY_STATUS
+            | ServiceAccess::DELETE
+            | ServiceAccess::QUERY_CONFIG,
+    )?;
+    let cfg = svc
+        .query_config()
+        .map_err(|e| scm_err(format!("cannot read service `{name}`"), e))?;
+    if !is_ours(&cfg.executable_path, name) {
+        return Err(CliError::Invalid(format!(
+            "service `{name}` is not managed by tend (it runs `{}`); not touching it",
+            cfg.executable_path.display()
+        )));
+    }
+    if svc.query_status().map(|s| s.current_state).ok() != Some(ServiceState::Stopped) {
+        let _ = svc.stop();
+        wait_state(&svc, ServiceState::Stopped, stop_budget(name))?;
+    }
+    svc.delete()
+        .map_err(|e| scm_err(format!("cannot delete service `{name}`"), e))?;
+    drop(svc);
+    let config = crate::paths::installed_config(name);
+    match std::fs::remove_file(&config) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: cannot remove `{}`: {e}",
+                config.display()
+            );
+        }
+    }
+    if let Err(e) = super::eventlog::remove_source(name) {
+        let _ = writeln!(std::io::stderr(), "warning: {e}");
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "uninstalled service `{name}`; its logs remain in `{}`",
+        crate::paths::log_dir(name).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The few registry writes tend needs: the Event Log source of a service and the per-user
+//! Run value. Small enough that a registry crate would be more code to review than this.
+
+use std::io;
+
+use windows_sys::Win32::Foundation::ERROR_SUCCESS;
+use windows_sys::Win32::System::Registry::{
+    HKEY, KEY_WRITE, REG_OPTION_NON_VOLATILE, REG_VALUE_TYPE, RegCloseKey, RegCreateKeyExW,
+    RegDeleteTreeW, RegSetValueExW,
+};
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+fn check(code: u32, what: &str) -> io::Result<()> {
+    if code == ERROR_SUCCESS {
+        Ok(())
+    } else {
+        #[allow(clippy::cast_possible_wrap)]
+        let e = io::Error::from_raw_os_error(code as i32);
+        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+    }
+}
+
+/// A value to store.
+#[allow(
+    dead_code,
+    reason = "REG_SZ is for the per-user Run value (install --user)"
+)]
+pub(crate) enum Value<'a> {
+    /// REG_SZ
+    Str(&'a str),
+    /// REG_EXPAND_SZ
+    ExpandStr(&'a str),
+    /// REG_DWORD
+    Dword(u32),
+}
+
+/// Creates `root\path` if needed and sets the values.
+pub(crate) fn set(root: HKEY, path: &str, values: &[(&str, Value<'_>)]) -> io::Result<()> {
+    let mut key: HKEY = std::ptr::null_mut();
+    let p = wide(path);
+    // SAFETY: valid root key, NUL-terminated path, out pointer to a local; checked below.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        RegCreateKeyExW(
+            root,
+            p.as_ptr(),
+            0,
+            std::ptr::null(),
+            REG_OPTION_NON_VOLATILE,
+            KEY_WRITE,
+            std::ptr::null(),
+            &raw mut key,
+            std::ptr::null_mut(),
+        )
+    };
+    check(rc, &format!("cannot create registry key `{path}`"))?;
+    let mut result = Ok(());
+    for (name, value) in values {
+        let n = wide(name);
+        let (ty, data): (REG_VALUE_TYPE, Vec<u8>) = match value {
+            Value::Str(s) | Value::ExpandStr(s) => (
+                if matches!(value, Value::Str(_)) { 1 } else { 2 },
+                wide(s).iter().flat_map(|u| u.to_le_bytes()).collect(),
+            ),
+            Value::Dword(d) => (4, d.to_le_bytes().to_vec()),
+        };
+        // SAFETY: `key` is open for writing; name and data outlive the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            RegSetValueExW(
+                key,
+                n.as_ptr(),
+                0,
+                ty,
+                data.as_ptr(),
+                u32::try_from(data.len()).unwrap_or(u32::MAX),
+            )
+        };
+        if let Err(e) = check(rc, &format!("cannot set registry value `{path}\\{name}`")) {
+            result = Err(e);
+            break;
+        }
+    }
+    // SAFETY: closing the key opened above, once.
+    #[allow(unsafe_code)]
+    unsafe {
+        RegCloseKey(key);
+    }
+    result
+}
+
+/// Deletes `root\path` and everything under it. A missing key is fine.
+pub(crate) fn delete_tree(root: HKEY, path: &str) -> io::Result<()> {
+    let p = wide(path);
+    // SAFETY: valid root key and NUL-terminated path.
+    #[allow(unsafe_code)]
+    let rc = unsafe { RegDeleteTreeW(root, p.as_ptr()) };
+    if rc == windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND {
+        return Ok(());
+    }
+    check(rc, &format!("cannot delete registry key `{path}`"))
+}
+
+/// Deletes one value under `root\path`. A missing value or key is fine.
+#[allow(dead_code, reason = "for the per-user Run value (uninstall --user)")]
+pub(crate) fn delete_value(root: HKEY, path: &str, name: &str) -> io::Result<()> {
+    use windows_sys::Win32::System::Registry::RegDeleteKeyValueW;
+    let (p, n) = (wide(path), wide(name));
+    // SAFETY: valid root key and NUL-terminated strings.
+    #[allow(unsafe_code)]
+    let rc = unsafe { RegDeleteKeyValueW(root, p.as_ptr(), n.as_ptr()) };
+    if rc == windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND {
+        return Ok(());
+    }
+    check(
+        rc,
+        &format!("cannot delete registry value `{path}\\{name}`"),
+    )
+}

@@ -1,0 +1,224 @@
+//! `tend service <name>`: what the Windows Service Control Manager starts.
+//!
+//! The SCM talks to tend through a control handler on its own thread; the handler does one
+//! thing per control (report STOP_PENDING, send one message) and returns at once. The
+//! supervision itself is exactly `tend run`'s ([`crate::host::Host`]).
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use windows_service::service::{
+    ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
+};
+use windows_service::service_control_handler::{
+    self, ServiceControlHandlerResult, ServiceStatusHandle,
+};
+use windows_service::{define_windows_service, service_dispatcher};
+
+use crate::error::{CliError, code};
+use crate::host::Host;
+use crate::os::eventlog::EventLog;
+use crate::os::scm_plan::{event_id, exit};
+use crate::report::Reporter;
+use crate::supervisor::{Control, Outcome};
+
+/// The service name, handed from `run` to the SCM's service thread.
+static NAME: OnceLock<String> = OnceLock::new();
+
+const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
+
+pub(crate) fn run(name: &str) -> Result<ExitCode, CliError> {
+    let _ = NAME.set(name.to_owned());
+    match service_dispatcher::start(name, ffi_service_main) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(windows_service::Error::Winapi(e))
+            if e.raw_os_error() == Some(ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) =>
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: `tend service {name}` is started by the Windows Service Control Manager, not from a console.\n  to start the installed service: tend start {name}\n  to supervise in the foreground:  tend run <config>"
+            );
+            Ok(ExitCode::from(code::INVALID))
+        }
+        Err(e) => Err(CliError::io(
+            "cannot connect to the Service Control Manager",
+            std::io::Error::other(e.to_string()),
+        )),
+    }
+}
+
+define_windows_service!(ffi_service_main, service_main);
+
+fn service_main(_args: Vec<OsString>) {
+    let name = NAME.get().cloned().unwrap_or_default();
+    let events = EventLog::open(&name).map(Arc::new);
+    if let Err(e) = serve(&name, events.as_ref())
+        && let Some(ev) = &events
+    {
+        ev.report(
+            windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
+            event_id::SERVICE_ERROR,
+            &format!("tend service {name}: {e}"),
+        );
+    }
+}
+
+fn status(
+    state: ServiceState,
+    checkpoint: u32,
+    wait_hint: Duration,
+    exit: ServiceExitCode,
+) -> ServiceStatus {
+    let controls_accepted = if state == ServiceState::Running {
+        ServiceControlAccept::STOP
+            | ServiceControlAccept::SHUTDOWN
+            | ServiceControlAccept::PRESHUTDOWN
+    } else {
+        ServiceControlAccept::empty()
+    };
+    ServiceStatus {
+        service_type: ServiceType::OWN_PROCESS,
+        current_state: state,
+        controls_accepted,
+        exit_code: exit,
+        checkpoint,
+        wait_hint,
+        process_id: None,
+    }
+}
+
+fn ok() -> ServiceExitCode {
+    ServiceExitCode::Win32(0)
+}
+
+fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<()> {
+    let (tx, rx) = mpsc::unbounded_channel::<Control>();
+    let handle: Arc<OnceLock<ServiceStatusHandle>> = Arc::default();
+    let stopping = Arc::new(Notify::new());
+    // Until the config is read, assume the default stop timeout for the wait hint.
+    let stop_hint = Arc::new(std::sync::Mutex::new(Duration::from_secs(15)));
+    let handler = {
+        let (handle, stopping, stop_hint) = (handle.clone(), stopping.clone(), stop_hint.clone());
+        move |control: ServiceControl| -> ServiceControlHandlerResult {
+            match control {
+                ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
+                    if let Some(h) = handle.get() {
+                        let hint = *stop_hint
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let _ =
+                            h.set_service_status(status(ServiceState::StopPending, 1, hint, ok()));
+                    }
+                    stopping.notify_one();
+                    let _ = tx.send(Control::Stop);
+                    ServiceControlHandlerResult::NoError
+                }
+                ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
+                _ => ServiceControlHandlerResult::NotImplemented,
+            }
+        }
+    };
+    let h = service_control_handler::register(name, handler)?;
+    let _ = handle.set(h);
+    h.set_service_status(status(
+        ServiceState::StartPending,
+        1,
+        Duration::from_secs(10),
+        ok(),
+    ))?;
+
+    let loaded = match tend_config::load(
+        &crate::paths::installed_config(name),
+        &crate::paths::installed_load_options(),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            let mut msg = format!("tend service {name}: {e}");
+            if let tend_config::ConfigError::Invalid { path, problems } = &e {
+                for p in problems {
+                    msg.push_str(&format!("\n{}", p.display_in(path)));
+                }
+            }
+            if let Some(ev) = events {
+                ev.report(
+                    windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
+                    event_id::CONFIG_ERROR,
+                    &msg,
+                );
+            }
+            h.set_service_status(status(
+                ServiceState::Stopped,
+                0,
+                Duration::ZERO,
+                ServiceExitCode::ServiceSpecific(exit::CONFIG),
+            ))?;
+            return Ok(());
+        }
+    };
+    let spec = Arc::new(loaded.spec);
+    *stop_hint
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        spec.stop.timeout + Duration::from_secs(5);
+    let reporter = Reporter::new(name, false);
+    if let Some(ev) = events {
+        reporter.add_sink(ev.clone().sink());
+    }
+    let rt = match crate::host::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            reporter.line(&format!("cannot start the runtime: {e}"));
+            h.set_service_status(status(
+                ServiceState::Stopped,
+                0,
+                Duration::ZERO,
+                ServiceExitCode::ServiceSpecific(exit::OS),
+            ))?;
+            return Ok(());
+        }
+    };
+    let host = Host {
+        spec: spec.clone(),
+        reporter: reporter.clone(),
+        state_dir: crate::paths::state_dir(name),
+    };
+    let logs = match host.open_logs() {
+        Ok(l) => l,
+        Err(e) => {
+            reporter.line(&e.to_string());
+            h.set_service_status(status(
+                ServiceState::Stopped,
+                0,
+                Duration::ZERO,
+                ServiceExitCode::ServiceSpecific(exit::OS),
+            ))?;
+            return Ok(());
+        }
+    };
+    h.set_service_status(status(ServiceState::Running, 0, Duration::ZERO, ok()))?;
+    let outcome = rt.block_on(async move {
+        // While a stop is in progress, show the SCM that it is progressing.
+        let pulse = tokio::spawn(async move {
+            stopping.notified().await;
+            let hint = spec.stop.timeout + Duration::from_secs(5);
+            for checkpoint in 2.. {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ =
+                    h.set_service_status(status(ServiceState::StopPending, checkpoint, hint, ok()));
+            }
+        });
+        let outcome = host.supervise(logs, rx).await;
+        pulse.abort();
+        outcome
+    });
+    let exit_code = match outcome {
+        Outcome::Stopped => ok(),
+        Outcome::Failed => ServiceExitCode::ServiceSpecific(exit::GAVE_UP),
+    };
+    h.set_service_status(status(ServiceState::Stopped, 0, Duration::ZERO, exit_code))?;
+    Ok(())
+}

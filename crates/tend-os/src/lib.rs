@@ -1,1 +1,55 @@
-//! placeholder
+//! tend's install side for systemd (Linux) and launchd (macOS).
+//!
+//! Nothing here decides *how to supervise*: `tend service <name>` does that, the same way on
+//! every OS. This crate only describes how the OS service manager should start tend:
+//!
+//! - [`systemd::render_unit`] and [`launchd::render_plist`] are pure functions from a
+//!   [`systemd::UnitInput`] / [`launchd::PlistInput`] to the file's text;
+//! - each verb (`install`, `uninstall`, `start`, `stop`, `restart`, `reload`) is a pure
+//!   function returning a plan, a list of [`Step`]s (write this file, run this command), so
+//!   tests assert the exact plan and the CLI can print it (`--dry-run`) or carry it out with
+//!   [`apply`];
+//! - every command goes through the [`Runner`] trait: [`SystemRunner`] runs it for real,
+//!   [`testing::FakeRunner`] records it and returns scripted answers;
+//! - `status` is the one verb that reads an answer back: machine-readable
+//!   `systemctl show` output, or launchd's `print` output parsed defensively, into an
+//!   [`OsStatus`];
+//! - [`Layout`] is the single table of where an installed service's config, unit/plist,
+//!   state and logs live, and [`check_ownership`] keeps `install` away from services tend
+//!   did not write.
+//!
+//! The crate has no `cfg(unix)`: it compiles and its tests run on Windows too, because
+//! rendering never looks at the host (paths are built with `/`, never with the host's
+//! separator).
+
+mod error;
+pub mod launchd;
+mod layout;
+mod ownership;
+mod plan;
+mod runner;
+mod status;
+pub mod systemd;
+pub mod testing;
+
+pub use error::RenderError;
+pub use layout::{Backend, Layout, Scope, UserContext, service_args};
+pub use ownership::{OwnershipError, check_ownership};
+pub use plan::{Applied, ApplyError, Files, Step, apply};
+pub use runner::{RunError, RunOutput, Runner, SystemRunner, display_argv};
+pub use status::{OsStatus, RunState};
+
+/// How much longer than tend's own `stop.timeout` the OS manager waits before it kills tend.
+///
+/// tend needs the whole `stop.timeout` for the program's graceful stop, then a moment to
+/// kill the tree, reap it and flush its logs. If the OS manager's own timeout were shorter,
+/// it would SIGKILL tend (and on systemd the whole cgroup) in the middle of that.
+pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// tend's exit code when the supervised program failed: tend gave up after too many
+/// restarts, or the program failed under `restart.policy = "never"` (see `docs/cli.md`).
+/// The OS manager must not restart tend after it: that would undo the give-up.
+pub const EXIT_GAVE_UP: i32 = 1;
+
+/// tend's exit code for an invalid config or command line. Restarting cannot fix it.
+pub const EXIT_INVALID_CONFIG: i32 = 2;

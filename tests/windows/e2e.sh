@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# End-to-end tests of tend.exe as a real Windows service under Wine (issue 4's acceptance):
+# install/start/status/restart-by-policy/stop/taskkill/auto-start-at-boot/uninstall/bad input,
+# with tend.exe and the program under paths that contain spaces. Headless, throwaway prefix,
+# every wait bounded. Prints 'N passed, M failed' last; exits non-zero if anything failed.
+#
+# Env: TEND_EXE, FIXTURE_EXE  the Windows builds (default: target/x86_64-pc-windows-gnu/release)
+#      WINCROSS_HOME          default /opt/wincross
+#      E2E_WAIT               seconds per wait (default 30)
+#      KEEP=1                 keep the prefix for inspection
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WINCROSS_HOME=${WINCROSS_HOME:-/opt/wincross}
+TGT="$ROOT/target/x86_64-pc-windows-gnu/release"
+TEND_EXE=${TEND_EXE:-$TGT/tend.exe}
+FIXTURE_EXE=${FIXTURE_EXE:-$TGT/tend-fixture.exe}
+E2E_WAIT=${E2E_WAIT:-30}
+PORT=18573
+
+PASS=0 FAIL=0
+ok()  { echo "PASS: $*"; PASS=$((PASS + 1)); }
+bad() { echo "FAIL: $*"; FAIL=$((FAIL + 1)); }
+check() { # check DESC cmd... (output shown only on failure)
+    local d=$1; shift
+    if "$@" > "$WORK/check.out" 2>&1; then ok "$d"; else bad "$d"; sed 's/^/      | /' "$WORK/check.out" | tr -d '\r' | tail -20; fi
+}
+wait_until() { # wait_until SECONDS cmd...
+    local end=$((SECONDS + $1)); shift
+    while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+    "$@"
+}
+
+for f in "$TEND_EXE" "$FIXTURE_EXE" "$WINCROSS_HOME/wine/bcryptprimitives.dll"; do
+    [ -f "$f" ] || { echo "missing $f (build with cargo-win --release, run setup-windows-cross.sh)"; exit 2; }
+done
+command -v go >/dev/null || { echo "go not installed (apt-get install golang-go)"; exit 2; }
+command -v curl >/dev/null || { echo "curl not installed"; exit 2; }
+
+WORK=$(mktemp -d /tmp/tend-e2e.XXXXXX)
+export WINEPREFIX="$WORK/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+KEEPALIVE=
+cleanup() {
+    [ -n "$KEEPALIVE" ] && kill "$KEEPALIVE" 2>/dev/null
+    timeout 30 wineserver -k 2>/dev/null; timeout 30 wineserver -w 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "prefix kept: $WINEPREFIX"; return; fi
+    if [ -d "$WINEPREFIX" ]; then
+        local key; key=$(stat -c '%D-%i' "$WINEPREFIX" | awk -F- '{printf "%s-%x", $1, $2}')
+        for d in /tmp/wine-*/server-"$key"; do [ -d "$d" ] && rm -rf "$(dirname "$d")"; done
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------------ setup
+T0=$SECONDS
+( cd "$HERE/gosvc" && GOOS=windows GOARCH=amd64 CGO_ENABLED=0 GOCACHE="$WORK/gocache" GOPATH="$WORK/gopath" \
+    GOFLAGS=-mod=mod timeout 300 go build -o "$WORK/gosvc.exe" . ) || { echo "FAIL: go build"; exit 1; }
+timeout 180 wineboot --init >/dev/null 2>&1; timeout 120 wineserver -w
+[ -d "$WINEPREFIX/drive_c/windows/system32" ] || { echo "FAIL: wineboot"; exit 1; }
+cp "$WINCROSS_HOME/wine/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+C="$WINEPREFIX/drive_c"
+TD="$C/Program Files/tend e2e";  TEND='C:\Program Files\tend e2e\tend.exe'
+AD="$C/My Apps/go svc";          CFG='C:\My Apps\go svc\gosvc.toml'
+mkdir -p "$TD" "$AD"
+cp "$TEND_EXE" "$TD/tend.exe"; cp "$FIXTURE_EXE" "$TD/tend-fixture.exe"; cp "$WORK/gosvc.exe" "$AD/gosvc.exe"
+LOGS="$C/ProgramData/tend/logs/gosvc"
+CONFIG_COPY="$C/ProgramData/tend/services/gosvc.toml"
+echo "INFO: prefix ready in $((SECONDS - T0))s"
+
+start_keepalive() {
+    # Wine ends every service, without a shutdown control, when its last ordinary process
+    # exits: one must stay up for the whole test.
+    timeout 900 wine 'C:\Program Files\tend e2e\tend-fixture.exe' --sleep >/dev/null 2>&1 &
+    KEEPALIVE=$!
+}
+w() { timeout 120 wine "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
+tend() { w "$TEND" "$@"; }
+sc_state() { w sc query "$1" | awk '/STATE/ {print $4}'; }
+state_is() { [ "$(sc_state "$1")" = "$2" ]; }
+# Linux-side view of Wine processes; defunct ones have exited.
+procs() { pgrep -af "$1" | grep -v defunct | grep -v pgrep || true; }
+none_left() { [ -z "$(procs 'gosvc[.]exe')" ]; }
+some_running() { [ -n "$(procs 'gosvc[.]exe')" ]; }
+has() { grep -q -- "$2" "$1" 2>/dev/null; }
+json_field() { tend status gosvc --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+
+write_config() { # write_config EXTRA_SERVICE_LINES
+    cat > "$AD/gosvc.toml" <<TOML
+name = "gosvc"
+display_name = "Go service (tend e2e)"
+description = "gosvc under tend, installed by the e2e test"
+command = ["./gosvc.exe", "-port", "$PORT", "-spawn-child"]
+
+[restart]
+policy = "on-failure"
+delay = "500ms"
+limit = 5
+limit_window = "1m"
+
+[stop]
+timeout = "10s"
+windows = "ctrl-c"
+
+[service]
+$1
+TOML
+}
+start_keepalive
+
+# ------------------------------------------------------------------ install + start
+echo "== install and start"
+write_config 'start = "auto"
+account = "system"'
+check "tend install (paths with spaces)" tend install "$CFG"
+check "config copied under ProgramData" test -f "$CONFIG_COPY"
+check "installed copy records base_dir" grep -q "base_dir = 'C:\\\\My Apps\\\\go svc'" "$CONFIG_COPY"
+check "tend start" tend start gosvc
+check "sc query: RUNNING" wait_until "$E2E_WAIT" state_is gosvc RUNNING
+check "tend status: running with a pid" wait_until "$E2E_WAIT" bash -c "timeout 60 wine '$TEND' status gosvc | grep -q 'state *running (pid [0-9]'"
+check "tend status exit code 0 (LSB running)" tend status gosvc
+check "numbered lines in the log dir" wait_until "$E2E_WAIT" has "$LOGS/gosvc.out.log" 'gosvc line 3$'
+check "supervisor log in the log dir" has "$LOGS/gosvc.tend.log" 'started pid'
+check "/health answers" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
+check "program and its child run" wait_until "$E2E_WAIT" bash -c "[ \$(pgrep -af 'gosvc[.]exe' | grep -vc defunct) -ge 2 ]"
+
+# ------------------------------------------------------------------ restart by policy
+echo "== restart by policy"
+curl -s -X POST "http://127.0.0.1:$PORT/exit?code=3" >/dev/null
+check "tend restarts the failed program" wait_until "$E2E_WAIT" has "$LOGS/gosvc.tend.log" 'restarting in'
+check "status shows the restart count" wait_until "$E2E_WAIT" bash -c "[ \"\$(timeout 60 wine '$TEND' status gosvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"supervisor\"][\"restarts_total\"])')\" = 1 ]"
+check "status shows the last exit code" bash -c "timeout 60 wine '$TEND' status gosvc | grep -q 'last exit *exited with code 3'"
+check "running again after the restart" wait_until "$E2E_WAIT" bash -c "timeout 60 wine '$TEND' status gosvc | grep -q 'state *running (pid'"
+check "/health answers again" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
+
+# ------------------------------------------------------------------ graceful stop
+echo "== stop"
+check "tend stop" tend stop gosvc
+check "sc query: STOPPED" wait_until "$E2E_WAIT" state_is gosvc STOPPED
+check "the program printed its graceful-shutdown line (Ctrl+C -> os.Interrupt)" has "$LOGS/gosvc.out.log" 'gosvc: got interrupt, shutting down'
+check "no process of the program's tree is left" wait_until "$E2E_WAIT" none_left
+check "tend status exit code 3 (LSB stopped)" bash -c "timeout 60 wine '$TEND' status gosvc >/dev/null; [ \$? = 3 ]"
+
+# ------------------------------------------------------------------ taskkill /F of tend.exe
+echo "== taskkill /F tend.exe"
+tend start gosvc >/dev/null
+check "running before the kill" wait_until "$E2E_WAIT" bash -c "[ \$(pgrep -af 'gosvc[.]exe' | grep -vc defunct) -ge 2 ]"
+tpid=$(json_field 'd["os"]["pid"]' 2>/dev/null)
+check "taskkill /F of tend.exe (pid $tpid)" w taskkill /F /PID "$tpid"
+check "the program's tree is gone too (Job Object)" wait_until "$E2E_WAIT" none_left
+
+# ------------------------------------------------------------------ auto start at boot
+echo "== auto start after the prefix reboots"
+kill "$KEEPALIVE" 2>/dev/null; KEEPALIVE=
+timeout 60 wineserver -k; timeout 60 wineserver -w
+start_keepalive
+check "start=auto service is running again after reboot" wait_until "$E2E_WAIT" state_is gosvc RUNNING
+check "its program runs again" wait_until "$E2E_WAIT" some_running
+check "and answers /health" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
+
+# ------------------------------------------------------------------ install again = update
+echo "== re-install updates"
+write_config 'start = "manual"
+account = "system"'
+check "re-install says what changed" bash -c "timeout 60 wine '$TEND' install '$CFG' | tr -d '\r' | grep -q 'start: Auto -> Demand'"
+
+# ------------------------------------------------------------------ uninstall
+echo "== uninstall"
+check "tend uninstall (stops first)" tend uninstall gosvc
+check "the service is gone" bash -c "! timeout 60 wine sc query gosvc >/dev/null 2>&1"
+check "the config copy is gone" test ! -e "$CONFIG_COPY"
+check "the logs remain" test -s "$LOGS/gosvc.out.log"
+check "no process of the program's tree is left" wait_until "$E2E_WAIT" none_left
+check "status of an uninstalled service exits 4" bash -c "timeout 60 wine '$TEND' status gosvc >/dev/null; [ \$? = 4 ]"
+
+# ------------------------------------------------------------------ bad input changes nothing
+echo "== bad input"
+unchanged() { ! timeout 60 wine sc query "$1" >/dev/null 2>&1 && [ ! -e "$C/ProgramData/tend/services/$1.toml" ]; }
+fails_with() { # fails_with CODE NEEDLE args...: tend exits CODE and says NEEDLE
+    local code=$1 needle=$2; shift 2
+    local out; out=$(timeout 60 wine "$TEND" "$@" 2>&1 | tr -d '\r'); local rc=${PIPESTATUS[0]}
+    echo "$out"; [ "$rc" = "$code" ] && grep -q -- "$needle" <<<"$out"
+}
+cat > "$AD/bad.toml" <<'TOML'
+name = "bad"
+command = ["./gosvc.exe"]
+[restart]
+policy = "sometimes"
+TOML
+check "invalid config: exit 2 with the key path" fails_with 2 'restart.policy' install 'C:\My Apps\go svc\bad.toml'
+check "  ... and nothing changed" unchanged bad
+cat > "$AD/acct.toml" <<'TOML'
+name = "acct"
+command = ["./gosvc.exe"]
+[service]
+account = "NOSUCHDOMAIN\\nobody"
+TOML
+check "unknown account: exit 2, says so" fails_with 2 'does not exist' install 'C:\My Apps\go svc\acct.toml'
+check "  ... and nothing changed" unchanged acct
+cat > "$AD/missing.toml" <<'TOML'
+name = "missing"
+command = ["./no-such-program.exe"]
+TOML
+check "missing program: exit 2, names it" fails_with 2 'no-such-program.exe' install 'C:\My Apps\go svc\missing.toml'
+check "  ... and nothing changed" unchanged missing
+w sc create taken binpath= 'C:\windows\system32\notepad.exe' >/dev/null
+cat > "$AD/taken.toml" <<'TOML'
+name = "taken"
+command = ["./gosvc.exe"]
+TOML
+check "name taken by another service: exit 2, says so" fails_with 2 'already exists and is not managed by tend' install 'C:\My Apps\go svc\taken.toml'
+check "  ... and the other service is untouched" bash -c "timeout 60 wine sc qc taken 2>/dev/null | grep -qi notepad || timeout 60 wine sc query taken >/dev/null 2>&1"
+check "  ... and no config copy was written" test ! -e "$C/ProgramData/tend/services/taken.toml"
+check "'tend service' from a console says so and exits non-zero" fails_with 2 'started by the Windows Service Control Manager' service gosvc
+
+echo "INFO: e2e took $((SECONDS - T0))s"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

@@ -98,11 +98,67 @@ pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = file.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut f, snap).map_err(std::io::Error::other)?;
-    f.write_all(b"\n")?;
-    drop(f);
+    // One buffer, one write: serde_json on a bare File makes a syscall per token.
+    let mut buf = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
+    buf.push(b'\n');
+    std::fs::File::create(&tmp)?.write_all(&buf)?;
     std::fs::rename(&tmp, file)
+}
+
+/// Writes snapshots on a thread of its own, so that file I/O (a rename can take
+/// milliseconds, a stalled disk forever) never delays a restart or a stop on the
+/// supervisor's thread. Only the newest snapshot matters: bursts are coalesced.
+pub(crate) struct Writer {
+    tx: Option<std::sync::mpsc::Sender<Snapshot>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer; `on_error` is told about a failure once per run of failures.
+    pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Snapshot>();
+        let thread = std::thread::Builder::new()
+            .name("tend-status".into())
+            .spawn(move || {
+                let mut broken = false;
+                while let Ok(mut snap) = rx.recv() {
+                    while let Ok(newer) = rx.try_recv() {
+                        snap = newer;
+                    }
+                    match write(&file, &snap) {
+                        Ok(()) => broken = false,
+                        Err(e) if !broken => {
+                            broken = true;
+                            on_error(format!(
+                                "cannot write status file `{}`: {e}",
+                                file.display()
+                            ));
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .ok();
+        Self {
+            tx: thread.is_some().then_some(tx),
+            thread,
+        }
+    }
+
+    /// Queues a snapshot; never blocks.
+    pub(crate) fn publish(&self, snap: Snapshot) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(snap);
+        }
+    }
+
+    /// Writes what is queued and stops the thread (at exit, so the last state is on disk).
+    pub(crate) fn finish(mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Reads a snapshot; `Ok(None)` if there is none.

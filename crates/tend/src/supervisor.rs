@@ -52,12 +52,10 @@ pub(crate) struct Supervisor {
     tree: Option<Tree>,
     timer: Option<Instant>,
     hooks: JoinSet<()>,
-    /// Where the status snapshot goes, if anywhere.
-    status_file: Option<std::path::PathBuf>,
+    /// Where status snapshots go, if anywhere.
+    status: Option<status::Writer>,
     /// The active log files, for status.
     log_files: Vec<std::path::PathBuf>,
-    /// Whether the last status write failed (reported once, not on every change).
-    status_broken: bool,
 }
 
 impl Supervisor {
@@ -76,9 +74,8 @@ impl Supervisor {
             tree: None,
             timer: None,
             hooks: JoinSet::new(),
-            status_file: None,
+            status: None,
             log_files: Vec::new(),
-            status_broken: false,
         }
     }
 
@@ -88,7 +85,8 @@ impl Supervisor {
         file: std::path::PathBuf,
         log_files: Vec<std::path::PathBuf>,
     ) -> Self {
-        self.status_file = Some(file);
+        let reporter = self.reporter.clone();
+        self.status = Some(status::Writer::spawn(file, move |e| reporter.line(&e)));
         self.log_files = log_files;
         self
     }
@@ -122,6 +120,9 @@ impl Supervisor {
         }
         // The give-up hook is bounded by hook_timeout; wait for it so it is not cut short.
         while self.hooks.join_next().await.is_some() {}
+        if let Some(w) = self.status.take() {
+            w.finish();
+        }
         match self.machine.phase() {
             Phase::Failed(_) => Outcome::Failed,
             _ => Outcome::Stopped,
@@ -143,17 +144,8 @@ impl Supervisor {
     }
 
     fn publish(&mut self) {
-        let Some(file) = &self.status_file else {
-            return;
-        };
-        match status::write(file, &self.snapshot()) {
-            Ok(()) => self.status_broken = false,
-            Err(e) if !self.status_broken => {
-                self.status_broken = true;
-                let msg = format!("cannot write status file `{}`: {e}", file.display());
-                self.reporter.line(&msg);
-            }
-            Err(_) => {}
+        if let Some(w) = &self.status {
+            w.publish(self.snapshot());
         }
     }
 

@@ -74,6 +74,10 @@ start_keepalive() {
     # exits: one must stay up for the whole test.
     timeout 900 wine 'C:\Program Files\tend e2e\tend-fixture.exe' --sleep >/dev/null 2>&1 &
     KEEPALIVE=$!
+    # Boot the prefix (services.exe, auto-start services) from a command whose output goes
+    # nowhere: processes started by the first Wine command inherit its stdout, and a later
+    # `$(wine ...)` would wait for them forever.
+    timeout 120 wine cmd /c exit >/dev/null 2>&1
 }
 w() { timeout 120 wine "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 tend() { w "$TEND" "$@"; }

@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod machine;
 pub mod name;
+pub mod reload;
 pub mod spec;
 
 pub use machine::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase};

@@ -66,7 +66,7 @@ pub(crate) enum Command {
     },
     /// Print the last lines of the program's logs, and follow them with -f.
     Logs {
-        /// A config file (or, once installed, a service name).
+        /// A config file, or the name of an installed service.
         config: PathBuf,
         /// How many lines to print.
         #[arg(short = 'n', long, default_value_t = 20)]
@@ -78,8 +78,11 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "err")]
         out: bool,
         /// Only the program's stderr.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "tend")]
         err: bool,
+        /// tend's own log (`<name>.tend.log`) instead of the program's.
+        #[arg(long, conflicts_with = "out")]
+        tend: bool,
     },
     /// Internal (Windows): raise a console control event on another process's console.
     /// tend runs this as a short-lived helper for a graceful stop.

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::report::Reporter;
-use crate::supervisor::{Capture, Control, Outcome, Supervisor};
+use crate::supervisor::{Capture, Control, Loader, Outcome, Supervisor};
 
 /// What a host needs besides the spec.
 pub(crate) struct Host {
@@ -27,6 +27,12 @@ struct LogCapture {
 }
 
 impl Capture for LogCapture {
+    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String> {
+        self.logs
+            .reconfigure(spec.clone())
+            .map_err(|e| e.to_string())
+    }
+
     fn attach(&self, stdout: std::io::PipeReader, stderr: std::io::PipeReader) {
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             // The reader thread is never joined: a grandchild holding the pipe must not
@@ -69,6 +75,7 @@ impl Host {
     pub(crate) async fn supervise(
         self,
         logs: Arc<ServiceLogs>,
+        loader: Loader,
         controls: mpsc::UnboundedReceiver<Control>,
     ) -> Outcome {
         let status_file = crate::status::path(&self.state_dir, self.spec.name.as_str());
@@ -81,7 +88,8 @@ impl Host {
             self.reporter.clone(),
             Some(Box::new(capture)),
         )
-        .with_status(status_file, logs.stats().active_files);
+        .with_status(status_file, logs.stats().active_files)
+        .with_loader(loader);
         let outcome = sup.run(controls).await;
         logs.flush();
         outcome
@@ -94,4 +102,23 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// A [`Loader`] that reads `path` with `opts` again and reports every problem in one line.
+pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, reporter: Reporter) -> Loader {
+    Box::new(move || match tend_config::load(&path, &opts) {
+        Ok(l) => {
+            for w in &l.warnings {
+                reporter.line(&w.display_in(&l.spec.config_path).to_string());
+            }
+            Ok(l.spec)
+        }
+        Err(tend_config::ConfigError::Invalid { path, problems }) => Err(problems
+            .iter()
+            .filter(|p| p.severity == tend_config::Severity::Error)
+            .map(|p| p.display_in(&path).to_string())
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(e.to_string()),
+    })
 }

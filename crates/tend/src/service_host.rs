@@ -77,6 +77,7 @@ fn status(
         ServiceControlAccept::STOP
             | ServiceControlAccept::SHUTDOWN
             | ServiceControlAccept::PRESHUTDOWN
+            | ServiceControlAccept::PARAM_CHANGE
     } else {
         ServiceControlAccept::empty()
     };
@@ -115,6 +116,10 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
                     }
                     stopping.notify_one();
                     let _ = tx.send(Control::Stop);
+                    ServiceControlHandlerResult::NoError
+                }
+                ServiceControl::ParamChange => {
+                    let _ = tx.send(Control::Reload);
                     ServiceControlHandlerResult::NoError
                 }
                 ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
@@ -199,6 +204,11 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
             return Ok(());
         }
     };
+    let loader = crate::host::loader(
+        crate::paths::installed_config(name),
+        crate::paths::installed_load_options(),
+        reporter.clone(),
+    );
     h.set_service_status(status(ServiceState::Running, 0, Duration::ZERO, ok()))?;
     let outcome = rt.block_on(async move {
         // While a stop is in progress, show the SCM that it is progressing.
@@ -211,7 +221,7 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
                     h.set_service_status(status(ServiceState::StopPending, checkpoint, hint, ok()));
             }
         });
-        let outcome = host.supervise(logs, rx).await;
+        let outcome = host.supervise(logs, loader, rx).await;
         pulse.abort();
         outcome
     });

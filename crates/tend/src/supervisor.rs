@@ -21,12 +21,15 @@ pub(crate) enum Control {
     /// Graceful stop; a second one kills the tree at once.
     Stop,
     /// Graceful restart of the program.
-    #[allow(
-        dead_code,
-        reason = "sent by reload and the service hosts, which come next"
-    )]
+    #[allow(dead_code, reason = "sent by the service hosts")]
     Restart,
+    /// Re-read the config: apply what can be applied live, restart the program gracefully
+    /// for what cannot, and keep everything as it is if the new config is invalid.
+    Reload,
 }
+
+/// Reads the config again for a reload: the validated spec, or every problem as one message.
+pub(crate) type Loader = Box<dyn Fn() -> Result<ServiceSpec, String>>;
 
 /// How supervision ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub(crate) enum Outcome {
 /// Receives the program's output pipes after each spawn (the log pipeline).
 pub(crate) trait Capture {
     fn attach(&self, stdout: std::io::PipeReader, stderr: std::io::PipeReader);
+    /// Applies new `[logs]` settings live; on error nothing changed.
+    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String>;
 }
 
 pub(crate) struct Supervisor {
@@ -56,6 +61,12 @@ pub(crate) struct Supervisor {
     status: Option<status::Writer>,
     /// The active log files, for status.
     log_files: Vec<std::path::PathBuf>,
+    /// Reads the config again on reload.
+    loader: Option<Loader>,
+    /// Bumped by each applied reload.
+    generation: u64,
+    /// Why the last reload was rejected, until one succeeds.
+    last_reload_error: Option<String>,
 }
 
 impl Supervisor {
@@ -76,6 +87,9 @@ impl Supervisor {
             hooks: JoinSet::new(),
             status: None,
             log_files: Vec::new(),
+            loader: None,
+            generation: 1,
+            last_reload_error: None,
         }
     }
 
@@ -91,6 +105,12 @@ impl Supervisor {
         self
     }
 
+    /// Enables reload: `loader` reads and validates the config again.
+    pub(crate) fn with_loader(mut self, loader: Loader) -> Self {
+        self.loader = Some(loader);
+        self
+    }
+
     /// Starts the program and supervises it until the machine settles (stopped on request,
     /// completed, or gave up), then waits for hooks still running.
     pub(crate) async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
@@ -102,6 +122,10 @@ impl Supervisor {
                 ctl = controls.recv(), if controls_open => match ctl {
                     Some(Control::Stop) => Event::Stop,
                     Some(Control::Restart) => Event::Restart,
+                    Some(Control::Reload) => {
+                        self.reload();
+                        continue;
+                    }
                     None => {
                         controls_open = false;
                         continue;
@@ -141,6 +165,60 @@ impl Supervisor {
             }
         }
         self.publish();
+    }
+
+    fn reload(&mut self) {
+        let Some(loader) = &self.loader else {
+            self.reporter
+                .line("reload requested, but this supervisor cannot reload");
+            return;
+        };
+        let result = loader().and_then(|new| {
+            tend_core::reload::diff(&self.spec, &new)
+                .map(|plan| (new, plan))
+                .map_err(|e| e.to_string())
+        });
+        let (new, plan) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.reporter
+                    .line(&format!("reload rejected, the running config stays: {e}"));
+                self.last_reload_error = Some(e);
+                self.publish();
+                return;
+            }
+        };
+        // Logs first: it is the only step that can fail, so a failure leaves nothing
+        // half-applied.
+        if plan.logs_changed
+            && let Some(capture) = &self.capture
+            && let Err(e) = capture.reconfigure(&new.logs)
+        {
+            let e = format!("cannot apply the new [logs]: {e}");
+            self.reporter
+                .line(&format!("reload rejected, the running config stays: {e}"));
+            self.last_reload_error = Some(e);
+            self.publish();
+            return;
+        }
+        if plan.policy_changed {
+            self.machine
+                .update_policy(new.restart.clone(), new.stop.clone());
+        }
+        if plan.is_empty() {
+            self.reporter.line("reloaded: no changes");
+        }
+        for c in plan.changes.iter().chain(&plan.not_applied) {
+            self.reporter.line(&format!("reloaded: {c}"));
+        }
+        self.spec = Arc::new(new);
+        self.generation += 1;
+        self.last_reload_error = None;
+        if plan.restart_program && matches!(self.machine.phase(), Phase::Running { .. }) {
+            self.feed(Event::Restart);
+        } else {
+            self.publish();
+        }
     }
 
     fn publish(&mut self) {
@@ -211,8 +289,8 @@ impl Supervisor {
             failed_reason,
             log_files: self.log_files.clone(),
             config: self.spec.config_path.clone(),
-            config_generation: 1,
-            last_reload_error: None,
+            config_generation: self.generation,
+            last_reload_error: self.last_reload_error.clone(),
             updated_at: status::rfc3339(std::time::SystemTime::now()),
         }
     }

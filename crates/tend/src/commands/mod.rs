@@ -28,7 +28,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             follow,
             out,
             err,
-        } => logs::logs(&config, lines, follow, out, err),
+            tend,
+        } => logs::logs(&config, lines, follow, &logs::Selection { out, err, tend }),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
     }
 }

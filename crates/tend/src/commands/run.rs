@@ -36,7 +36,12 @@ pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
             state_dir: spec.logs.dir.clone(),
         };
         let logs = host.open_logs()?;
-        Ok::<_, CliError>(host.supervise(logs, rx).await)
+        let loader = crate::host::loader(
+            spec.config_path.clone(),
+            LoadOptions::default(),
+            reporter.clone(),
+        );
+        Ok::<_, CliError>(host.supervise(logs, loader, rx).await)
     })?;
     Ok(ExitCode::from(match outcome {
         Outcome::Stopped => code::OK,
@@ -58,10 +63,7 @@ fn forward_signals(tx: mpsc::UnboundedSender<Control>, reporter: Reporter) -> Re
             let ctl = tokio::select! {
                 _ = term.recv() => { reporter.line("SIGTERM received"); Control::Stop }
                 _ = int.recv() => { reporter.line("SIGINT received"); Control::Stop }
-                _ = hup.recv() => {
-                    reporter.line("SIGHUP received: reload is not supported yet, ignored");
-                    continue;
-                }
+                _ = hup.recv() => { reporter.line("SIGHUP received: reloading the config"); Control::Reload }
             };
             if tx.send(ctl).is_err() {
                 break;

@@ -76,6 +76,17 @@ fn report_for(target: &Path) -> Result<Report, CliError> {
     }
     let name = target.to_string_lossy().into_owned();
     let os = os::query(&name);
+    // Asked by name, the service is what the OS has installed: a status file left behind
+    // by an uninstalled service is history, not state.
+    if os.as_ref().is_some_and(|o| !o.installed) {
+        return Ok(Report {
+            service: name,
+            state: "not-installed".to_owned(),
+            supervisor: None,
+            supervisor_alive: false,
+            os,
+        });
+    }
     let file = status::path(&crate::paths::state_dir(&name), &name);
     Ok(build(name, &file, os))
 }

@@ -14,6 +14,7 @@ use windows_service::service::{
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 use super::OsStatus;
+use super::installed::installed_text;
 use super::scm_plan::{self, ScmPlan, StartType};
 use crate::error::CliError;
 
@@ -84,6 +85,10 @@ pub(crate) fn query(name: &str) -> Option<OsStatus> {
                 state: "not installed".into(),
                 start: None,
                 pid: None,
+                manager: Some("scm".into()),
+                failed: false,
+                last_exit: None,
+                definition: None,
             });
         }
         Err(_) => return None,
@@ -104,6 +109,10 @@ pub(crate) fn query(name: &str) -> Option<OsStatus> {
         state: state_word(st.current_state).to_owned(),
         start,
         pid: st.process_id,
+        manager: Some("scm".into()),
+        failed: false,
+        last_exit: None,
+        definition: None,
     })
 }
 
@@ -141,27 +150,6 @@ fn check_account(account: &str) -> Result<(), CliError> {
     Err(CliError::Invalid(format!(
         "service.account: the account `{account}` does not exist on this machine ({err}); use isolated, system, local-service, network-service or an existing user"
     )))
-}
-
-/// The config copy the service runs from: the original text plus `base_dir`, so relative
-/// paths still point at the operator's files.
-fn installed_text(spec: &ServiceSpec, original: &str) -> Result<String, CliError> {
-    let has_base = original
-        .lines()
-        .any(|l| l.trim_start().starts_with("base_dir") && l.contains('='));
-    if has_base {
-        return Ok(original.to_owned());
-    }
-    let base = spec.base_dir.display().to_string();
-    if base.contains('\'') || base.contains('\n') {
-        return Err(CliError::Invalid(format!(
-            "the config's directory `{base}` contains a quote or newline; set base_dir in the config explicitly"
-        )));
-    }
-    Ok(format!(
-        "# Installed by tend from `{}`. Edit that file and run `tend install` again.\nbase_dir = '{base}'\n\n{original}",
-        spec.config_path.display()
-    ))
 }
 
 fn service_info(plan: &ScmPlan, password: Option<&str>) -> ServiceInfo {
@@ -492,6 +480,17 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
                 config.display()
             );
         }
+    }
+    // tend's own state (the status file) goes with the service; logs stay.
+    let state = crate::paths::state_dir(name);
+    if let Err(e) = std::fs::remove_dir_all(&state)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: cannot remove `{}`: {e}",
+            state.display()
+        );
     }
     if let Err(e) = super::eventlog::remove_source(name) {
         let _ = writeln!(std::io::stderr(), "warning: {e}");

@@ -1,0 +1,163 @@
+//! The log pipeline end to end: `tend run` capturing a real program, and `tend logs`.
+#![cfg(unix)]
+
+mod common;
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use common::{Env, wait_until};
+use tend_logs::{LogKind, rotated_files};
+
+/// Every line of one stream, in order: rotated files (decompressed) oldest first, then the
+/// active file.
+fn all_lines(dir: &std::path::Path, name: &str, kind: LogKind) -> Vec<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for f in rotated_files(dir, name, kind).expect("list rotated files") {
+        let raw = std::fs::read(&f.path).expect("read rotated file");
+        if f.compressed {
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut bytes)
+                .expect("gunzip");
+        } else {
+            bytes.extend_from_slice(&raw);
+        }
+    }
+    bytes.extend(std::fs::read(kind.active_path(dir, name)).unwrap_or_default());
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[test]
+fn small_max_size_keeps_every_line_once_and_in_order_across_rotations() {
+    let env = Env::new();
+    let n = 40_000; // 100-byte lines: 4 MB, ~60 rotations at 64 KiB
+    let cfg = env.config(&format!(
+        r#"
+name = "gen"
+command = ["{{fixture}}", "--generate", "{n}"]
+[restart]
+policy = "never"
+[logs]
+timestamps = false
+max_size = "64KiB"
+keep = 0
+max_age = "0s"
+max_total = "0"
+compress = true
+"#
+    ));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let dir = env.path("logs");
+    // Compression runs in the background and may still be finishing: wait for it.
+    assert!(wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
+            .unwrap_or(false)
+    }));
+    let rotated = rotated_files(&dir, "gen", LogKind::Out).unwrap();
+    assert!(
+        rotated.len() > 30,
+        "expected many rotations, got {}",
+        rotated.len()
+    );
+    assert!(
+        rotated.iter().any(|f| f.compressed),
+        "rotated files are compressed"
+    );
+    let lines = all_lines(&dir, "gen", LogKind::Out);
+    assert_eq!(lines.len(), n, "no line lost or duplicated");
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line.len(), 99, "line {i} intact");
+        let num: usize = std::str::from_utf8(&line[..12]).unwrap().parse().unwrap();
+        assert_eq!(num, i, "order kept");
+    }
+}
+
+#[test]
+fn a_program_that_exits_mid_line_gets_its_last_line_written() {
+    let env = Env::new();
+    let cfg = env.config(
+        "name = \"mid\"\ncommand = [\"{fixture}\", \"--print\", \"1\", \"--partial\", \"no newline here\"]\n[restart]\npolicy = \"never\"\n[logs]\ntimestamps = false\n",
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.read("logs/mid.out.log"), "no newline hereline 1\n");
+}
+
+#[test]
+fn tend_logs_prints_the_last_lines_of_each_stream() {
+    let env = Env::new();
+    let cfg = env.config(
+        "name = \"tl\"\ncommand = [\"{fixture}\", \"--print\", \"50\", \"--print-err\", \"5\"]\n[restart]\npolicy = \"never\"\n[logs]\ntimestamps = false\n",
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = env.run(&["logs", cfg.to_str().unwrap(), "-n", "3", "--out"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "line 48\nline 49\nline 50\n");
+    let (_, out, _) = env.run(&["logs", cfg.to_str().unwrap(), "-n", "2", "--err"]);
+    assert_eq!(out, "err 4\nerr 5\n");
+    let (_, out, _) = env.run(&["logs", cfg.to_str().unwrap(), "-n", "1", "--tend"]);
+    assert!(
+        out.contains("not restarting after exited with code 0"),
+        "{out}"
+    );
+    let (code, _, err) = env.run(&["logs", "no-such-service"]);
+    assert_eq!(code, 3, "an unknown service name is 'not installed': {err}");
+}
+
+#[test]
+fn tend_logs_follow_crosses_rotations_without_gaps() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "fl"
+command = ["{fixture}", "--print-every", "2ms"]
+[logs]
+timestamps = false
+max_size = "4KiB"
+keep = 0
+compress = false
+"#,
+    );
+    let _tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || env
+        .path("logs/fl.out.log")
+        .exists()));
+    let out = std::fs::File::create(env.path("follow.out")).unwrap();
+    let mut follow = std::process::Command::new(common::TEND)
+        .args(["logs", cfg.to_str().unwrap(), "-n", "0", "-f", "--out"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    // ~400 lines of ~9 bytes each is nearly one rotation; wait for several.
+    let seen = || {
+        env.read("follow.out")
+            .lines()
+            .filter_map(|l| l.strip_prefix("tick ")?.parse::<u64>().ok())
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_until(Duration::from_secs(30), || {
+        rotated_files(&env.path("logs"), "fl", LogKind::Out).map_or(0, |r| r.len()) >= 3
+            && seen().len() > 1500
+    }));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let ticks = seen();
+    for pair in ticks.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "gap or repeat while following: {:?}",
+            pair
+        );
+    }
+}

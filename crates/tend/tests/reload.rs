@@ -1,0 +1,156 @@
+//! Reload (SIGHUP to `tend run`) and live status, on real processes.
+#![cfg(unix)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, TEND, wait_until};
+use nix::sys::signal::Signal;
+
+fn status_json(env: &Env, cfg: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new(TEND)
+        .args(["status", "--json", cfg.to_str().unwrap()])
+        .output()
+        .expect("tend status");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or(serde_json::Value::Null)
+        .get("supervisor")
+        .cloned()
+        .unwrap_or_else(|| panic!("no supervisor in status; stderr: {}", env.read("tend.err")))
+}
+
+/// The status file itself (when the config on disk is broken, `tend status <config>`
+/// cannot find it, by design).
+fn status_file(env: &Env) -> serde_json::Value {
+    serde_json::from_str(&env.read("logs/live.status.json")).unwrap_or(serde_json::Value::Null)
+}
+
+const BASE: &str = r#"
+name = "live"
+command = ["{fixture}", "--sleep", "--pid-file", "pids"]
+[logs]
+max_size = "1MiB"
+"#;
+
+fn running(env: &Env, n: usize) -> bool {
+    env.pids("pids").len() == n
+}
+
+#[test]
+fn live_log_change_keeps_the_same_pid() {
+    let env = Env::new();
+    let cfg = env.config(BASE);
+    let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || running(&env, 1)));
+    let pid = env.pids("pids")[0].1;
+    env.config(&BASE.replace("1MiB", "2MiB"));
+    tend.signal(Signal::SIGHUP);
+    assert!(
+        tend.wait_stderr(
+            "reloaded: [logs] changed (applied live)",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        tend.stderr()
+    );
+    assert!(wait_until(Duration::from_secs(5), || status_json(
+        &env, &cfg
+    )["config_generation"]
+        == 2));
+    let st = status_json(&env, &cfg);
+    assert_eq!(st["pid"], pid, "the program was not restarted");
+    assert_eq!(env.pids("pids").len(), 1);
+    assert!(st["last_reload_error"].is_null());
+}
+
+#[test]
+fn changed_command_restarts_the_program_gracefully() {
+    let env = Env::new();
+    let cfg = env.config(BASE);
+    let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || running(&env, 1)));
+    env.config(&BASE.replace("\"--sleep\"", "\"--sleep\", \"--print\", \"1\""));
+    tend.signal(Signal::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || running(&env, 2)),
+        "{}",
+        tend.stderr()
+    );
+    let new_pid = env.pids("pids")[1].1;
+    assert!(wait_until(Duration::from_secs(5), || status_json(
+        &env, &cfg
+    )["pid"]
+        == new_pid));
+    let st = status_json(&env, &cfg);
+    assert_eq!(st["config_generation"], 2);
+    assert_eq!(st["restarts_total"], 0, "a reload restart is not a failure");
+    assert!(
+        tend.stderr()
+            .contains("command changed (the program restarts)")
+    );
+    assert!(
+        env.read("logs/live.out.log")
+            .contains("fixture: got SIGTERM"),
+        "graceful"
+    );
+}
+
+#[test]
+fn broken_config_is_rejected_and_the_old_one_keeps_running() {
+    let env = Env::new();
+    let cfg = env.config(BASE);
+    let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || running(&env, 1)));
+    let pid = env.pids("pids")[0].1;
+    env.config(&BASE.replace("max_size = \"1MiB\"", "max_size = \"huge\"\nbogus = 1"));
+    tend.signal(Signal::SIGHUP);
+    assert!(tend.wait_stderr(
+        "reload rejected, the running config stays",
+        Duration::from_secs(10)
+    ));
+    let err = tend.stderr();
+    assert!(
+        err.contains("logs.max_size") && err.contains("logs.bogus"),
+        "every problem is named: {err}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        !status_file(&env)["last_reload_error"].is_null()
+    }));
+    let st = status_file(&env);
+    assert_eq!(st["pid"], pid);
+    assert_eq!(st["config_generation"], 1);
+    assert_eq!(st["state"], "running");
+}
+
+#[test]
+fn status_reflects_a_restart_within_a_second() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "flappy"
+command = ["{fixture}", "--exit-after", "300ms", "--exit", "1", "--pid-file", "pids"]
+[restart]
+delay = "0s"
+limit = 0
+"#,
+    );
+    let _tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    for n in 2..5 {
+        assert!(wait_until(Duration::from_secs(10), || env
+            .pids("pids")
+            .len()
+            >= n));
+        let seen = Instant::now();
+        let pid = env.pids("pids")[n - 1].1;
+        assert!(
+            wait_until(Duration::from_secs(1), || {
+                let st = status_json(&env, &cfg);
+                st["pid"] == pid && st["restarts_total"].as_u64() >= Some(n as u64 - 1)
+            }),
+            "status did not show restart {} within 1 s of pid {pid} starting",
+            n - 1
+        );
+        assert!(seen.elapsed() < Duration::from_secs(1));
+    }
+}

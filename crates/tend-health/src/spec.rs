@@ -1,0 +1,411 @@
+//! The typed, validated settings of `[health]`, `[limits]`, `[notify]` and `[metrics]`.
+//!
+//! `tend-config` reads the TOML and fills these in; the `Default`s here are the documented
+//! defaults (docs/health.md), so a missing key and its default can never disagree. The
+//! address types ([`HttpUrl`], [`TcpTarget`]) are parsed at config time, so a bad URL is a
+//! config error with a line number rather than a probe that fails forever.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tend_core::CommandSpec;
+
+use crate::http::HttpUrl;
+
+/// What to do when a check or a limit says the program is in trouble
+/// (`health.on_unhealthy`, `limits.action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    /// Stop the program's tree and start it again. Counts as a failed run for the backoff
+    /// and the restart limit, exactly like a crash.
+    Restart,
+    /// Report it (log, status, alert, metric) and leave the program alone.
+    Log,
+}
+
+impl Reaction {
+    /// Every reaction with its config spelling.
+    pub const ALL: [(Self, &'static str); 2] = [(Self::Restart, "restart"), (Self::Log, "log")];
+
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Log => "log",
+        }
+    }
+
+    /// Parses the config spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(r, _)| *r)
+    }
+}
+
+/// One of `health.http`, `health.tcp`, `health.command` (at most one may be set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckSpec {
+    /// `http`: GET this URL; a 2xx status is healthy.
+    Http(HttpUrl),
+    /// `tcp`: a successful connect is healthy.
+    Tcp(TcpTarget),
+    /// `command`: exit code 0 is healthy. Runs in the service's working directory with the
+    /// service's environment, like `command` itself.
+    Command(CommandSpec),
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// The probe, if any. A `[health]` with only `silence` has none.
+    pub check: Option<CheckSpec>,
+    /// `interval`: time from the end of one probe to the start of the next.
+    pub interval: Duration,
+    /// `timeout`: how long one probe may take; longer is a failure.
+    pub timeout: Duration,
+    /// `start_period`: grace after each start during which failures do not count.
+    pub start_period: Duration,
+    /// `failures`: consecutive counted failures that make the program unhealthy (>= 1).
+    pub failures: u32,
+    /// `on_unhealthy`.
+    pub on_unhealthy: Reaction,
+    /// `silence`: no output on stdout or stderr for this long is unhealthy (hang watchdog).
+    pub silence: Option<Duration>,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        Self {
+            check: None,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            start_period: Duration::from_secs(30),
+            failures: 3,
+            on_unhealthy: Reaction::Restart,
+            silence: None,
+        }
+    }
+}
+
+impl HealthSpec {
+    /// Whether anything is watched at all (a probe or the silence watchdog).
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.check.is_some() || self.silence.is_some()
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSpec {
+    /// `memory`: bytes of the whole tree (see docs/health.md for what is counted per OS).
+    pub memory: Option<u64>,
+    /// `memory_for`: memory must stay above the limit this long before tend acts, so a
+    /// short spike is not punished.
+    pub memory_for: Duration,
+    /// `cpu_percent`: percent of one core (200 = two cores busy), averaged over `cpu_for`.
+    pub cpu_percent: Option<f64>,
+    /// `cpu_for`: the averaging window of `cpu_percent`.
+    pub cpu_for: Duration,
+    /// `action`.
+    pub action: Reaction,
+    /// `sample_every`: how often the tree is measured.
+    pub sample_every: Duration,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        Self {
+            memory: None,
+            memory_for: Duration::from_secs(30),
+            cpu_percent: None,
+            cpu_for: Duration::from_secs(120),
+            action: Reaction::Restart,
+            sample_every: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LimitsSpec {
+    /// Whether any limit is set (otherwise sampling is only needed for metrics).
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.memory.is_some() || self.cpu_percent.is_some()
+    }
+}
+
+/// An event that can be sent as an alert (`notify.events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// The program exited and the exit counts as a failure.
+    Crashed,
+    /// A restart is scheduled (after a crash, an unhealthy verdict or a limit).
+    Restarting,
+    /// A health check, the silence watchdog or a limit says the program is in trouble.
+    Unhealthy,
+    /// tend gave up restarting.
+    GaveUp,
+    /// The program is healthy again after being unhealthy or crashing.
+    Recovered,
+}
+
+impl AlertKind {
+    /// Every kind with its config and payload spelling.
+    pub const ALL: [(Self, &'static str); 5] = [
+        (Self::Crashed, "crashed"),
+        (Self::Restarting, "restarting"),
+        (Self::Unhealthy, "unhealthy"),
+        (Self::GaveUp, "gave_up"),
+        (Self::Recovered, "recovered"),
+    ];
+
+    /// The config and payload spelling, e.g. `gave_up`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crashed => "crashed",
+            Self::Restarting => "restarting",
+            Self::Unhealthy => "unhealthy",
+            Self::GaveUp => "gave_up",
+            Self::Recovered => "recovered",
+        }
+    }
+
+    /// Parses the config spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySpec {
+    /// `command`: run per alert with `TEND_*` variables and the JSON payload on stdin.
+    pub command: Option<CommandSpec>,
+    /// `webhook`: the JSON payload is POSTed here (`http://` only, see [`HttpUrl::parse`]).
+    pub webhook: Option<HttpUrl>,
+    /// `events`: which alerts are sent.
+    pub events: Vec<AlertKind>,
+}
+
+impl Default for NotifySpec {
+    fn default() -> Self {
+        Self {
+            command: None,
+            webhook: None,
+            events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
+        }
+    }
+}
+
+impl NotifySpec {
+    /// Whether alerts go anywhere.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        (self.command.is_some() || self.webhook.is_some()) && !self.events.is_empty()
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsSpec {
+    /// `textfile`: directory where `tend_<name>.prom` is kept up to date (node_exporter /
+    /// windows_exporter textfile collector).
+    pub textfile: Option<PathBuf>,
+    /// `listen`: serve `/metrics` here; validated by [`crate::metrics::validate_listen`].
+    pub listen: Option<std::net::SocketAddr>,
+    /// `allow_remote`: allow a non-loopback `listen` address.
+    pub allow_remote: bool,
+}
+
+/// `health.tcp`: `host:port`, resolved at probe time (so a name may point elsewhere later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTarget {
+    host: String,
+    port: u16,
+}
+
+/// Why a `host:port` is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// No `:port`.
+    #[error("`{0}` has no port: write host:port, e.g. \"127.0.0.1:8080\"")]
+    MissingPort(String),
+    /// The port is not 1..=65535.
+    #[error("`{0}` is not a valid port (1 to 65535)")]
+    BadPort(String),
+    /// Nothing before the colon.
+    #[error("`{0}` has no host: write host:port, e.g. \"127.0.0.1:8080\"")]
+    MissingHost(String),
+    /// `[` without `]`, spaces, and the like.
+    #[error("`{0}` is not a valid host")]
+    BadHost(String),
+}
+
+impl TcpTarget {
+    /// Parses `host:port`, `1.2.3.4:port` or `[v6]:port`.
+    ///
+    /// # Errors
+    /// When the port is missing or invalid, or the host is empty or malformed.
+    pub fn parse(s: &str) -> Result<Self, TargetError> {
+        let (host, port) = split_host_port(s).ok_or_else(|| TargetError::MissingPort(s.into()))?;
+        let port = parse_port(port).ok_or_else(|| TargetError::BadPort(port.into()))?;
+        let host = check_host(host, s)?;
+        Ok(Self { host, port })
+    }
+
+    /// The host, without brackets for IPv6.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for TcpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Splits at the port colon, honouring `[v6]:port`. `None` when there is no port.
+pub(crate) fn split_host_port(s: &str) -> Option<(&str, &str)> {
+    if s.starts_with('[') {
+        let close = s.find(']')?;
+        let port = s[close + 1..].strip_prefix(':')?;
+        // The brackets stay: check_host requires an IPv6 literal inside them.
+        return Some((&s[..=close], port));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    // `::1:80` without brackets is ambiguous: refuse rather than guess.
+    if host.contains(':') {
+        return None;
+    }
+    Some((host, port))
+}
+
+pub(crate) fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+/// Accepts a DNS name, an IPv4 literal or a bracketed IPv6 literal; returns the host
+/// without brackets.
+pub(crate) fn check_host(host: &str, whole: &str) -> Result<String, TargetError> {
+    if host.is_empty() {
+        return Err(TargetError::MissingHost(whole.into()));
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| inner.to_owned())
+            .map_err(|_| TargetError::BadHost(host.into()));
+    }
+    let ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if ok {
+        Ok(host.to_owned())
+    } else {
+        Err(TargetError::BadHost(host.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_targets() {
+        let ok = [
+            ("127.0.0.1:8080", "127.0.0.1", 8080, "127.0.0.1:8080"),
+            ("localhost:1", "localhost", 1, "localhost:1"),
+            ("[::1]:9000", "::1", 9000, "[::1]:9000"),
+            ("db.internal:5432", "db.internal", 5432, "db.internal:5432"),
+        ];
+        for (input, host, port, shown) in ok {
+            let t = TcpTarget::parse(input).unwrap();
+            assert_eq!((t.host(), t.port()), (host, port), "{input}");
+            assert_eq!(t.to_string(), shown);
+        }
+        let bad = [
+            ("127.0.0.1", "has no port"),
+            (":80", "has no host"),
+            ("host:0", "not a valid port"),
+            ("host:65536", "not a valid port"),
+            ("host:http", "not a valid port"),
+            ("::1:80", "has no port"),
+            ("[::1]", "has no port"),
+            ("[zz]:80", "not a valid host"),
+            ("[]:80", "not a valid host"),
+            ("a b:80", "not a valid host"),
+        ];
+        for (input, want) in bad {
+            let e = TcpTarget::parse(input).unwrap_err().to_string();
+            assert!(e.contains(want), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn spellings_round_trip() {
+        for (k, s) in AlertKind::ALL {
+            assert_eq!(k.as_str(), s);
+            assert_eq!(AlertKind::parse(s), Some(k));
+        }
+        for (r, s) in Reaction::ALL {
+            assert_eq!(r.as_str(), s);
+            assert_eq!(Reaction::parse(s), Some(r));
+        }
+        assert_eq!(AlertKind::parse("crash"), None);
+    }
+
+    #[test]
+    fn defaults_match_the_docs() {
+        let h = HealthSpec::default();
+        assert_eq!(
+            (h.interval, h.timeout, h.start_period, h.failures),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(2),
+                Duration::from_secs(30),
+                3
+            )
+        );
+        assert_eq!(h.on_unhealthy, Reaction::Restart);
+        assert!(!h.is_enabled());
+        let l = LimitsSpec::default();
+        assert_eq!(
+            (l.memory_for, l.cpu_for, l.sample_every, l.action),
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(120),
+                Duration::from_secs(5),
+                Reaction::Restart
+            )
+        );
+        assert!(!l.is_enabled());
+        assert_eq!(NotifySpec::default().events.len(), 5);
+        assert!(!NotifySpec::default().is_enabled());
+        assert!(!MetricsSpec::default().allow_remote);
+    }
+}

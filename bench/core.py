@@ -17,6 +17,9 @@ Measures, on the real binaries:
 2. Idle footprint. tend supervises `tend-fixture --sleep`. After startup settles: VmRSS
    and VmHWM of tend, then over an idle window the change in context switches summed
    over all of tend's threads (wakeups) and in utime+stime (CPU).
+3. Cost of watching. tend supervises an idle `tend-fixture --serve-health PORT` with an
+   HTTP health check every 1 s and tree sampling every 1 s (`[limits] sample_every`).
+   Once the program is healthy: tend's CPU (utime+stime) and wakeups over a 30 s window.
 
 Only the standard library is used. Every wait has a deadline; every process started here
 is stopped on the way out, also on failure. Exit status: 0 when every measurement ran
@@ -34,6 +37,7 @@ import platform
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +53,9 @@ RSS_TARGET_KIB = 4 * 1024
 # "~0 wakeups/s": an event-driven supervisor with nothing to do is never scheduled. The
 # threshold allows two stray switches in the default 10 s window, no periodic timer.
 WAKEUPS_TARGET_PER_S = 0.2
+# The cost of watching a program: a 1 s HTTP check plus 1 s sampling, in percent of one
+# core, measured on tend alone (the program's own CPU is not counted).
+WATCH_CPU_TARGET_PCT = 0.5
 # Above this machine-wide CPU use (from others, while the bench is idle) latency numbers
 # measure the scheduler more than tend; the report says so.
 BUSY_WARN_PCT = 10.0
@@ -537,6 +544,111 @@ dir = {toml_str(d / "logs")}
     return res
 
 
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for the fixture's health endpoint."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def watching(tend: Path, fixture: Path, work: Path, settle_s: float, window_s: float):
+    """tend with a 1 s HTTP check and 1 s sampling against an idle program: tend's CPU and
+    wakeups once the program is healthy."""
+    d = work / "watch"
+    d.mkdir()
+    pids = d / "pids"
+    port = free_port()
+    config = d / "svc.toml"
+    config.write_text(
+        f"""name = "bench-watch"
+command = [{toml_str(fixture)}, "--serve-health", "{port}", "--pid-file", {toml_str(pids)}]
+
+[stop]
+timeout = "2s"
+
+[logs]
+dir = {toml_str(d / "logs")}
+
+[health]
+http = "http://127.0.0.1:{port}/health"
+interval = "1s"
+timeout = "1s"
+
+[limits]
+sample_every = "1s"
+"""
+    )
+    status_file = d / "logs" / "bench-watch.status.json"
+    t = start_tend(tend, config, d, "watch")
+    pid = t.proc.pid
+    res: dict = {"port": port, "interval_s": 1.0, "sample_every_s": 1.0}
+    try:
+
+        def healthy() -> bool:
+            if t.proc.poll() is not None:
+                return True
+            st = read_json(status_file)
+            return (st.get("health") or {}).get("state") == "healthy"
+
+        if not wait_until(15.0, healthy, every=0.1):
+            raise BenchError(f"the program was not healthy within 15s\n{tail(t.stderr())}")
+        if t.proc.poll() is not None:
+            raise BenchError(f"tend exited with code {t.proc.returncode}\n{tail(t.stderr())}")
+        child = min(pids_from(pids))
+        # The first samples and checks have run; let the runtime settle into its rhythm.
+        time.sleep(settle_s)
+        st = proc_status(pid)
+        res["threads"] = int(st["Threads"])
+        for k in ("VmRSS", "VmHWM"):
+            res[k] = kib(st[k]) if k in st else None
+        v0, n0, per0 = switches(pid)
+        c0 = cpu_ticks(pid)
+        m0 = cpu_jiffies()
+        w0 = time.monotonic()
+        time.sleep(window_s)
+        w1 = time.monotonic()
+        m1 = cpu_jiffies()
+        v1, n1, per1 = switches(pid)
+        c1 = cpu_ticks(pid)
+        if t.proc.poll() is not None:
+            raise BenchError(f"tend exited during the window\n{tail(t.stderr())}")
+        if pids_from(pids) != {child}:
+            raise BenchError(f"the program restarted during the window\n{tail(t.stderr())}")
+        st = read_json(status_file)
+        health = st.get("health") or {}
+        if health.get("state") != "healthy":
+            raise BenchError(f"the program is not healthy after the window: {health}")
+        window = w1 - w0
+        hz = os.sysconf("SC_CLK_TCK")
+        res["window_s"] = window
+        res["wakeups_per_s"] = (v1 - v0 + n1 - n0) / window
+        res["per_thread"] = {tid: per1.get(tid, 0) - per0.get(tid, 0) for tid in per1}
+        res["cpu_ms"] = (c1 - c0) * 1000 / hz
+        res["cpu_pct"] = (c1 - c0) / hz / window * 100
+        res["clk_tck"] = hz
+        res["machine_busy_pct"] = busy_pct(m0, m1)
+        res["last_probe"] = (health.get("last_probe") or {}).get("text")
+        res["memory_bytes"] = st.get("memory_bytes")
+        res["program_cpu_pct"] = st.get("cpu_percent")
+    finally:
+        try:
+            code = t.stop()
+        finally:
+            killed = reap_leftovers(pids_from(pids), str(d))
+    if killed:
+        raise BenchError(f"fixture processes outlived tend: {killed}")
+    if code != 0:
+        raise BenchError(f"tend exited with code {code} after SIGTERM\n{tail(t.stderr())}")
+    return res
+
+
 def cpu_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies over all CPUs from /proc/stat (the whole machine)."""
     with open("/proc/stat") as f:
@@ -718,6 +830,31 @@ def phase_footprint(a, tend: Path, fixture: Path, work: Path, results: dict,
     return fp
 
 
+def phase_watch(a, tend: Path, fixture: Path, work: Path, results: dict,
+                broken: list[str]) -> dict | None:
+    print(f"[3] cost of watching: 1s HTTP check + 1s sampling of an idle program, "
+          f"{a.settle:g}s settle, {a.watch:g}s window", flush=True)
+    w = None
+    try:
+        w = watching(tend, fixture, work, a.settle, a.watch)
+        results["watch"] = w
+        print(f"    tend CPU {w['cpu_ms']:.0f} ms over {w['window_s']:.2f}s = "
+              f"{w['cpu_pct']:.3f}% of one core (resolution "
+              f"{1000 / w['clk_tck'] / w['window_s'] / 10:.3f}%)")
+        print(f"    wakeups {w['wakeups_per_s']:.2f}/s; VmRSS {w['VmRSS']} KiB, "
+              f"VmHWM {w['VmHWM']} KiB; threads {w['threads']}")
+        print("    per thread (context switches in the window): " + ", ".join(
+            f"{tid}: {n}" for tid, n in sorted(w["per_thread"].items())))
+        print(f"    last check: {w['last_probe']}; program memory {w['memory_bytes']} B "
+              f"(machine CPU busy during the window: {w['machine_busy_pct']:.0f}%)")
+    except BenchError as e:
+        w = None
+        broken.append(f"watch: {e}")
+        print(f"    BROKEN: {e}")
+    print(flush=True)
+    return w
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tend", type=Path, help="tend binary (skips the build)")
@@ -727,7 +864,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=4, help="alternating rounds (4)")
     ap.add_argument("--idle", type=float, default=10.0, help="idle window, seconds (10)")
     ap.add_argument("--settle", type=float, default=1.0, help="settle time, seconds (1)")
-    ap.add_argument("--only", choices=["latency", "footprint"], help="run one measurement")
+    ap.add_argument("--watch", type=float, default=30.0,
+                    help="window of the watching cost, seconds (30)")
+    ap.add_argument("--only", choices=["latency", "footprint", "watch"],
+                    help="run one measurement")
     ap.add_argument("--json", type=Path, help="also write the results here as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, stamps)")
     a = ap.parse_args()
@@ -738,9 +878,10 @@ def main() -> int:
     if (a.tend is None) != (a.fixture is None):
         print("error: pass both --tend and --fixture, or neither", file=sys.stderr)
         return 2
-    if a.restarts < 10 or a.idle <= 0 or not 1 <= a.rounds <= a.restarts // 5:
-        print("error: need --restarts >= 10, --idle > 0, 1 <= --rounds <= restarts/5",
-              file=sys.stderr)
+    if (a.restarts < 10 or a.idle <= 0 or a.watch <= 0
+            or not 1 <= a.rounds <= a.restarts // 5):
+        print("error: need --restarts >= 10, --idle > 0, --watch > 0, "
+              "1 <= --rounds <= restarts/5", file=sys.stderr)
         return 2
     tend, fixture = (a.tend, a.fixture) if a.tend else build(a.target_dir)
     tend, fixture = tend.resolve(), fixture.resolve()
@@ -780,12 +921,14 @@ def main() -> int:
               "medians are inflated by scheduling delays. Rerun on a quiet machine.")
     print(flush=True)
     try:
-        lt = lb = fp = None
+        lt = lb = fp = wt = None
         loaded = False
         if a.only in (None, "latency"):
             lt, lb, loaded = phase_latency(a, tend, fixture, work, results, broken, bg)
         if a.only in (None, "footprint"):
             fp = phase_footprint(a, tend, fixture, work, results, broken)
+        if a.only in (None, "watch"):
+            wt = phase_watch(a, tend, fixture, work, results, broken)
 
         print("targets:")
         verdicts = {}
@@ -811,6 +954,11 @@ def main() -> int:
                 print(f"          note: {fp['timed_waits']} thread(s) sleep with a timeout, so "
                       "tend is not purely event-driven; a window shorter than the timeout "
                       "cannot see it (try --idle 65)")
+        if wt is not None:
+            ok = wt["cpu_pct"] < WATCH_CPU_TARGET_PCT
+            verdicts["watch_cpu"] = ok
+            print(f"    {verdict(ok)}  watching CPU {wt['cpu_pct']:.3f}% < "
+                  f"{WATCH_CPU_TARGET_PCT:g}% of one core (1s HTTP check + 1s sampling)")
         results["verdicts"] = verdicts
         results["broken"] = broken
         if broken:

@@ -163,6 +163,19 @@ check "start=auto service is running again after reboot" wait_until "$E2E_WAIT" 
 check "its program runs again" wait_until "$E2E_WAIT" some_running
 check "and answers /health" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
 
+# ------------------------------------------------------------------ reload
+echo "== reload (install again with a changed config)"
+pid_before=$(json_field 'd["supervisor"]["pid"]' 2>/dev/null)
+gen_before=$(json_field 'd["supervisor"]["config_generation"]' 2>/dev/null)
+write_config 'start = "auto"
+account = "system"' 
+sed -i 's/^delay = "500ms"/delay = "700ms"/' "$AD/gosvc.toml"
+check "re-install of a changed config reloads the running service" bash -c "timeout 60 wine '$TEND' install '$CFG' | tr -d '\r' | grep -q 'reload sent'"
+check "the reload is applied (config generation +1)" wait_until "$E2E_WAIT" bash -c "[ \"\$(timeout 60 wine '$TEND' status gosvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"supervisor\"][\"config_generation\"])')\" = $((gen_before + 1)) ]"
+check "  ... live, without restarting the program (same pid $pid_before)" bash -c "[ \"\$(timeout 60 wine '$TEND' status gosvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"supervisor\"][\"pid\"])')\" = '$pid_before' ]"
+check "tend reload <name> sends PARAMCHANGE" bash -c "timeout 60 wine '$TEND' reload gosvc | tr -d '\r' | grep -q 'reload sent'"
+check "  ... and the service applies it" wait_until "$E2E_WAIT" has "$LOGS/gosvc.tend.log" 'reloaded: no changes'
+
 # ------------------------------------------------------------------ install again = update
 echo "== re-install updates"
 write_config 'start = "manual"
@@ -217,6 +230,33 @@ check "name taken by another service: exit 2, says so" fails_with 2 'already exi
 check "  ... and the other service is untouched" bash -c "timeout 60 wine sc qc taken 2>/dev/null | grep -qi notepad || timeout 60 wine sc query taken >/dev/null 2>&1"
 check "  ... and no config copy was written" test ! -e "$C/ProgramData/tend/services/taken.toml"
 check "'tend service' from a console says so and exits non-zero" fails_with 2 'started by the Windows Service Control Manager' service gosvc
+
+# ------------------------------------------------------------------ per-user install (logon Run entry)
+echo "== install --user"
+RUNKEY='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'
+ULOCAL="$C/users/$(id -un)/AppData/Local/tend"
+run_value() { w reg query "$RUNKEY" /v tend-gosvc; }
+run_value_is_tend() { run_value | grep -qF "tend-gosvc    REG_SZ    \"$TEND\" service --user gosvc"; }
+no_run_value() { ! run_value; }
+user_running() { timeout 60 wine "$TEND" status --user gosvc | tr -d '\r' | grep -q 'os service *running'; }
+# `tend start --user` leaves a tend running; under Wine it inherits the caller's unix
+# stdout/stderr, so its output goes to a file rather than through a pipe that would stay open.
+tend_to_file() { timeout 120 wine "$TEND" "$@" > "$WORK/user.out" 2>&1; local rc=$?; tr -d '\r' < "$WORK/user.out"; return $rc; }
+write_config 'start = "auto"'
+check "tend install --user (no Administrator needed)" tend install --user "$CFG"
+check "Run value: quoted tend.exe, then service --user <name>" run_value_is_tend
+check "config copy under %LOCALAPPDATA%" test -f "$ULOCAL/services/gosvc.toml"
+check "tend start --user" tend_to_file start --user gosvc
+check "  ... /health answers" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
+check "  ... logs under %LOCALAPPDATA%" wait_until "$E2E_WAIT" has "$ULOCAL/logs/gosvc/gosvc.out.log" 'gosvc line 3$'
+check "tend status --user: running" user_running
+check "tend stop --user (graceful)" tend_to_file stop --user gosvc
+check "  ... the program got Ctrl+C" has "$ULOCAL/logs/gosvc/gosvc.out.log" 'gosvc: got interrupt, shutting down'
+check "  ... no process of the program's tree is left" wait_until "$E2E_WAIT" none_left
+check "tend uninstall --user" tend uninstall --user gosvc
+check "  ... the Run value is gone" no_run_value
+check "  ... the config copy is gone" test ! -e "$ULOCAL/services/gosvc.toml"
+check "  ... the logs remain" test -s "$ULOCAL/logs/gosvc/gosvc.out.log"
 
 echo "INFO: e2e took $((SECONDS - T0))s"
 echo "$PASS passed, $FAIL failed"

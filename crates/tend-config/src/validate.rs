@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use tend_core::health::{
+    AlertKind, CheckSpec, HealthSpec, HttpUrl, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
+    TcpTarget, validate_listen,
+};
 use tend_core::{
     Account, CommandSpec, InstallSpec, LogMode, LogSpec, Program, RestartPolicy, RestartSpec,
     RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal, StopSpec, WindowsStop,
@@ -367,6 +371,14 @@ pub(crate) fn validate(
     );
     let service_t = top.table(&mut cx, "service");
     let service = read_service(&mut cx, service_t);
+    let health_t = top.table(&mut cx, "health");
+    let health = health_t.map(|t| read_health(&mut cx, t, &env));
+    let limits_t = top.table(&mut cx, "limits");
+    let limits = limits_t.map(|t| read_limits(&mut cx, t));
+    let notify_t = top.table(&mut cx, "notify");
+    let notify = notify_t.map(|t| read_notify(&mut cx, t, &env));
+    let metrics_t = top.table(&mut cx, "metrics");
+    let metrics = metrics_t.map(|t| read_metrics(&mut cx, t));
     top.finish(&mut cx);
 
     if !working_dir.is_dir() {
@@ -396,6 +408,10 @@ pub(crate) fn validate(
             stop,
             logs,
             service,
+            health,
+            limits,
+            notify,
+            metrics,
         }),
         _ => None,
     };
@@ -797,5 +813,264 @@ fn read_service(cx: &mut Ctx<'_>, t: Option<&Table>) -> InstallSpec {
         depends_on,
         account,
         preshutdown_timeout,
+    }
+}
+
+/// A duration that must not be zero (intervals, timeouts, windows).
+fn positive_duration(
+    cx: &mut Ctx<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    default: Duration,
+) -> Duration {
+    let d = s.duration(cx, key, default);
+    if d.is_zero() {
+        cx.error(&s.key(key), "must be more than 0s");
+        return default;
+    }
+    d
+}
+
+/// An optional duration that, when given, must not be zero (`what_else`: how to get the
+/// effect of zero instead).
+fn optional_duration(
+    cx: &mut Ctx<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    what_else: &str,
+) -> Option<Duration> {
+    if !s.table.is_some_and(|t| t.contains_key(key)) {
+        // Still asked for, so the key is known to the unknown-key check.
+        s.get(key);
+        return None;
+    }
+    let errors = cx.problems.len();
+    let v = s.duration(cx, key, Duration::ZERO);
+    if v.is_zero() && cx.problems.len() == errors {
+        cx.error(
+            &s.key(key),
+            format!("must be more than 0s (leave it out {what_else})"),
+        );
+    }
+    (!v.is_zero()).then_some(v)
+}
+
+/// An `http://` URL, checked now so a typo is an error with a line rather than a probe or
+/// an alert that fails forever.
+fn http_url(cx: &mut Ctx<'_>, s: &mut Section<'_>, key: &'static str) -> Option<HttpUrl> {
+    let url = s.string(cx, key)?;
+    HttpUrl::parse(url)
+        .map_err(|e| cx.error(&s.key(key), e.to_string()))
+        .ok()
+}
+
+fn read_health(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> HealthSpec {
+    let d = HealthSpec::default();
+    let mut s = Section::new("health", Some(t));
+    let http = http_url(cx, &mut s, "http").map(CheckSpec::Http);
+    let tcp = s.string(cx, "tcp").and_then(|target| {
+        TcpTarget::parse(target)
+            .map_err(|e| cx.error("health.tcp", e.to_string()))
+            .ok()
+            .map(CheckSpec::Tcp)
+    });
+    let command = read_command(cx, &mut s, "command", false);
+    if let Some(c) = &command {
+        check_program(cx, "health.command", &c.program, env);
+    }
+    let interval = positive_duration(cx, &mut s, "interval", d.interval);
+    let timeout = positive_duration(cx, &mut s, "timeout", d.timeout);
+    let start_period = s.duration(cx, "start_period", d.start_period);
+    let failures = s.int(cx, "failures", d.failures);
+    if failures == 0 {
+        cx.error(
+            "health.failures",
+            "must be at least 1 (the number of failed checks in a row that make the program unhealthy)",
+        );
+    }
+    let on_unhealthy = s.choice(cx, "on_unhealthy", &Reaction::ALL, d.on_unhealthy);
+    let silence = optional_duration(cx, &mut s, "silence", "to turn the watchdog off");
+    // Which checks were written, not which parsed: a bad `http` next to a `tcp` is still
+    // two checks.
+    let written: Vec<&str> = ["http", "tcp", "command"]
+        .into_iter()
+        .filter(|k| t.contains_key(*k))
+        .collect();
+    if written.len() > 1 {
+        cx.error(
+            &format!("health.{}", written[1]),
+            format!(
+                "only one check per service: {} are both set; keep one of http, tcp, command",
+                written
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        );
+    } else if written.is_empty() && !t.contains_key("silence") {
+        cx.error(
+            "health",
+            "nothing to check: set one of http, tcp, command (and/or silence for the hang watchdog)",
+        );
+    }
+    s.finish(cx);
+    HealthSpec {
+        check: http.or(tcp).or(command.map(CheckSpec::Command)),
+        interval,
+        timeout,
+        start_period,
+        failures: failures.max(1),
+        on_unhealthy,
+        silence,
+    }
+}
+
+fn read_limits(cx: &mut Ctx<'_>, t: &Table) -> LimitsSpec {
+    let d = LimitsSpec::default();
+    let mut s = Section::new("limits", Some(t));
+    let memory = if t.contains_key("memory") {
+        let errors = cx.problems.len();
+        let v = s.size(cx, "memory", 0);
+        if v == 0 && cx.problems.len() == errors {
+            cx.error(
+                "limits.memory",
+                "must be more than 0 (leave it out for no memory limit)",
+            );
+        }
+        (v > 0).then_some(v)
+    } else {
+        // Asked for all the same, so it is listed among the known keys.
+        s.get("memory");
+        None
+    };
+    let memory_for = s.duration(cx, "memory_for", d.memory_for);
+    let cpu_percent = match s.get("cpu_percent") {
+        None => None,
+        #[allow(clippy::cast_precision_loss, reason = "a percentage, far below 2^52")]
+        Some(Value::Integer(i)) if *i > 0 => Some(*i as f64),
+        Some(Value::Float(f)) if *f > 0.0 && f.is_finite() => Some(*f),
+        Some(v) => {
+            cx.error(
+                "limits.cpu_percent",
+                format!(
+                    "must be a number above 0, in percent of one core (200 = two busy cores), found {}",
+                    match v {
+                        Value::Integer(i) => i.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        v => type_name(v).to_owned(),
+                    }
+                ),
+            );
+            None
+        }
+    };
+    let cpu_for = positive_duration(cx, &mut s, "cpu_for", d.cpu_for);
+    let action = s.choice(cx, "action", &Reaction::ALL, d.action);
+    let sample_every = positive_duration(cx, &mut s, "sample_every", d.sample_every);
+    if cpu_percent.is_some() && cpu_for < sample_every {
+        cx.error(
+            "limits.cpu_for",
+            format!(
+                "{} is shorter than limits.sample_every ({}): the CPU average needs at least two samples",
+                humantime::format_duration(cpu_for),
+                humantime::format_duration(sample_every)
+            ),
+        );
+    }
+    if cfg!(target_os = "macos") {
+        cx.warn(
+            "limits",
+            "resource limits are not measured on macOS yet: this section is ignored here",
+        );
+    }
+    s.finish(cx);
+    LimitsSpec {
+        memory,
+        memory_for,
+        cpu_percent,
+        cpu_for,
+        action,
+        sample_every,
+    }
+}
+
+fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifySpec {
+    let d = NotifySpec::default();
+    let mut s = Section::new("notify", Some(t));
+    let command = read_command(cx, &mut s, "command", false);
+    if let Some(c) = &command {
+        check_program(cx, "notify.command", &c.program, env);
+    }
+    let webhook = http_url(cx, &mut s, "webhook");
+    let events = match s.strings(cx, "events") {
+        None => d.events,
+        Some(names) => {
+            let mut events = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                match AlertKind::parse(name) {
+                    Some(k) if !events.contains(&k) => events.push(k),
+                    Some(_) => {}
+                    None => {
+                        let all: Vec<String> = AlertKind::ALL
+                            .iter()
+                            .map(|(_, n)| format!("\"{n}\""))
+                            .collect();
+                        cx.error(
+                            &format!("notify.events[{i}]"),
+                            format!("{name:?} is not one of {}", all.join(", ")),
+                        );
+                    }
+                }
+            }
+            events
+        }
+    };
+    if !t.contains_key("command") && !t.contains_key("webhook") {
+        cx.error(
+            "notify",
+            "nowhere to send alerts: set command, webhook, or both",
+        );
+    }
+    s.finish(cx);
+    NotifySpec {
+        command,
+        webhook,
+        events,
+    }
+}
+
+fn read_metrics(cx: &mut Ctx<'_>, t: &Table) -> MetricsSpec {
+    let mut s = Section::new("metrics", Some(t));
+    let textfile = s.string(cx, "textfile").map(|p| cx.resolve(p));
+    if let Some(dir) = &textfile
+        && !dir.is_dir()
+    {
+        cx.warn(
+            "metrics.textfile",
+            format!(
+                "`{}` is not an existing directory; the metrics file cannot be written until it is",
+                dir.display()
+            ),
+        );
+    }
+    // Read first: `listen` is judged by it.
+    let allow_remote = s.bool(cx, "allow_remote", false);
+    let listen = s.string(cx, "listen").and_then(|addr| {
+        validate_listen(addr, allow_remote)
+            .map_err(|e| cx.error("metrics.listen", e))
+            .ok()
+    });
+    if !t.contains_key("textfile") && !t.contains_key("listen") {
+        cx.error(
+            "metrics",
+            "nowhere to export metrics: set textfile, listen, or both",
+        );
+    }
+    s.finish(cx);
+    MetricsSpec {
+        textfile,
+        listen,
+        allow_remote,
     }
 }

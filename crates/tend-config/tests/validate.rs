@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tend_config::{ConfigError, LoadOptions, Problem, Severity, load};
+use tend_core::health::{AlertKind, CheckSpec, Reaction};
 use tend_core::{Account, LogMode, Program, RestartPolicy, RotateEvery, StartMode, StopSignal};
 
 /// A program that is on PATH on every OS the tests run on (Windows: under Wine too).
@@ -88,6 +89,33 @@ depends_on = ["Tcpip"]
 account = "DOMAIN\\svc"
 password_env = "SVC_PW"
 preshutdown_timeout = "1m"
+
+[health]
+command = ["./check.sh", "--quick"]
+interval = "5s"
+timeout = "1500ms"
+start_period = "1m"
+failures = 2
+on_unhealthy = "log"
+silence = "10m"
+
+[limits]
+memory = "512MiB"
+memory_for = "45s"
+cpu_percent = 150.5
+cpu_for = "3m"
+action = "log"
+sample_every = "2s"
+
+[notify]
+command = ["./page.sh"]
+webhook = "http://127.0.0.1:9000/alerts"
+events = ["gave_up", "crashed", "gave_up"]
+
+[metrics]
+textfile = "work"
+listen = "0.0.0.0:9464"
+allow_remote = true
 "#,
     );
     let l = load(&p, &LoadOptions::default()).unwrap();
@@ -137,6 +165,45 @@ preshutdown_timeout = "1m"
         }
     );
     assert_eq!(s.service.preshutdown_timeout, Duration::from_secs(60));
+    let h = s.health.unwrap();
+    let Some(CheckSpec::Command(check)) = &h.check else {
+        panic!("{:?}", h.check)
+    };
+    assert_eq!(check.program, Program::Path(d.join("check.sh")));
+    assert_eq!(check.args, ["--quick"]);
+    assert_eq!(
+        (h.interval, h.timeout, h.start_period, h.failures),
+        (
+            Duration::from_secs(5),
+            Duration::from_millis(1500),
+            Duration::from_secs(60),
+            2
+        )
+    );
+    assert_eq!(h.on_unhealthy, Reaction::Log);
+    assert_eq!(h.silence, Some(Duration::from_secs(600)));
+    let lim = s.limits.unwrap();
+    assert_eq!(lim.memory, Some(512 << 20));
+    assert_eq!(lim.memory_for, Duration::from_secs(45));
+    assert_eq!(lim.cpu_percent, Some(150.5));
+    assert_eq!(lim.cpu_for, Duration::from_secs(180));
+    assert_eq!(lim.action, Reaction::Log);
+    assert_eq!(lim.sample_every, Duration::from_secs(2));
+    let n = s.notify.unwrap();
+    assert_eq!(n.command.unwrap().program, Program::Path(d.join("page.sh")));
+    assert_eq!(
+        n.webhook.unwrap().to_string(),
+        "http://127.0.0.1:9000/alerts"
+    );
+    assert_eq!(
+        n.events,
+        [AlertKind::GaveUp, AlertKind::Crashed],
+        "deduplicated"
+    );
+    let m = s.metrics.unwrap();
+    assert_eq!(m.textfile, Some(d.join("work")));
+    assert_eq!(m.listen, Some("0.0.0.0:9464".parse().unwrap()));
+    assert!(m.allow_remote);
     // ./server does not exist: a warning, not an error.
     assert!(l.warnings.iter().any(|w| w.key == "command[0]"));
 }
@@ -164,7 +231,259 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(s.logs.dir, dir.path().join("logs"));
     assert_eq!(s.logs.max_size, 10 << 20);
     assert_eq!(s.service.account, Account::Isolated);
+    assert!(s.health.is_none() && s.limits.is_none());
+    assert!(s.notify.is_none() && s.metrics.is_none());
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+/// Loads a config with `extra` after the required keys; panics on errors.
+fn spec_with(dir: &Path, extra: &str) -> tend_core::ServiceSpec {
+    let p = write(
+        dir,
+        "svc.toml",
+        &format!("name = \"m\"\ncommand = [\"{ON_PATH}\"]\n{extra}"),
+    );
+    match load(&p, &LoadOptions::default()) {
+        Ok(l) => l.spec,
+        Err(ConfigError::Invalid { problems, .. }) => panic!("{extra}\n{problems:#?}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn health_sections_get_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec_with(
+        dir.path(),
+        "[health]\nhttp = \"http://localhost:8080/health\"\n[limits]\n[notify]\nwebhook = \"http://127.0.0.1:9/\"\n[metrics]\nlisten = \"localhost:9464\"\n",
+    );
+    let h = s.health.unwrap();
+    let Some(CheckSpec::Http(url)) = &h.check else {
+        panic!("{:?}", h.check)
+    };
+    assert_eq!(
+        (url.host(), url.port(), url.target()),
+        ("localhost", 8080, "/health")
+    );
+    assert_eq!(h.interval, Duration::from_secs(10));
+    assert_eq!(h.timeout, Duration::from_secs(2));
+    assert_eq!(h.start_period, Duration::from_secs(30));
+    assert_eq!(h.failures, 3);
+    assert_eq!(h.on_unhealthy, Reaction::Restart);
+    assert_eq!(h.silence, None);
+    // An empty [limits] measures (for status and metrics) without limiting.
+    let l = s.limits.unwrap();
+    assert_eq!((l.memory, l.cpu_percent), (None, None));
+    assert_eq!(l.memory_for, Duration::from_secs(30));
+    assert_eq!(l.cpu_for, Duration::from_secs(120));
+    assert_eq!(l.sample_every, Duration::from_secs(5));
+    assert_eq!(l.action, Reaction::Restart);
+    let n = s.notify.unwrap();
+    assert_eq!(n.events.len(), 5);
+    assert!(n.command.is_none());
+    let m = s.metrics.unwrap();
+    assert_eq!(m.listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(m.textfile, None);
+    assert!(!m.allow_remote);
+
+    let s = spec_with(dir.path(), "[health]\ntcp = \"[::1]:5432\"\n");
+    let Some(CheckSpec::Tcp(t)) = s.health.unwrap().check else {
+        panic!()
+    };
+    assert_eq!((t.host(), t.port()), ("::1", 5432));
+    // The hang watchdog alone, without a probe.
+    let h = spec_with(dir.path(), "[health]\nsilence = \"2m\"\n")
+        .health
+        .unwrap();
+    assert_eq!((h.check, h.silence), (None, Some(Duration::from_secs(120))));
+    // Integers for cpu_percent, a plain byte count for memory.
+    let l = spec_with(dir.path(), "[limits]\ncpu_percent = 90\nmemory = 1048576\n")
+        .limits
+        .unwrap();
+    assert_eq!((l.cpu_percent, l.memory), (Some(90.0), Some(1 << 20)));
+}
+
+#[test]
+fn health_section_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    // (section text, key of the error, part of its message)
+    let cases = [
+        (
+            "[health]\nhttp = \"https://127.0.0.1/health\"\n",
+            "health.http",
+            "https is not supported yet",
+        ),
+        (
+            "[health]\nhttp = \"127.0.0.1:80/x\"\n",
+            "health.http",
+            "not an http:// URL",
+        ),
+        (
+            "[health]\ntcp = \"localhost\"\n",
+            "health.tcp",
+            "has no port",
+        ),
+        (
+            "[health]\nhttp = \"http://h/\"\ntcp = \"h:1\"\n",
+            "health.tcp",
+            "only one check per service: `http` and `tcp`",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\ncommand = [\"x\"]\n",
+            "health.command",
+            "only one check",
+        ),
+        (
+            "[health]\ninterval = \"5s\"\n",
+            "health",
+            "nothing to check",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\nfailures = 0\n",
+            "health.failures",
+            "at least 1",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\ninterval = \"0s\"\n",
+            "health.interval",
+            "more than 0s",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\ntimeout = \"0\"\n",
+            "health.timeout",
+            "more than 0s",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\ntimeout = \"2 parsecs\"\n",
+            "health.timeout",
+            "not a duration",
+        ),
+        (
+            "[health]\nsilence = \"0s\"\n",
+            "health.silence",
+            "more than 0s",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\non_unhealthy = \"panic\"\n",
+            "health.on_unhealthy",
+            "\"restart\", \"log\"",
+        ),
+        (
+            "[health]\ntcp = \"h:1\"\nretries = 3\n",
+            "health.retries",
+            "unknown key",
+        ),
+        ("[health]\ncommand = []\n", "health.command", "is empty"),
+        ("health = 3\n", "health", "expected a table"),
+        (
+            "[limits]\nmemory = \"lots\"\n",
+            "limits.memory",
+            "not a size",
+        ),
+        ("[limits]\nmemory = \"0\"\n", "limits.memory", "more than 0"),
+        (
+            "[limits]\ncpu_percent = 0\n",
+            "limits.cpu_percent",
+            "above 0",
+        ),
+        (
+            "[limits]\ncpu_percent = \"90%\"\n",
+            "limits.cpu_percent",
+            "above 0",
+        ),
+        (
+            "[limits]\nsample_every = \"0s\"\n",
+            "limits.sample_every",
+            "more than 0s",
+        ),
+        (
+            "[limits]\ncpu_for = \"0s\"\n",
+            "limits.cpu_for",
+            "more than 0s",
+        ),
+        (
+            "[limits]\ncpu_percent = 50\ncpu_for = \"1s\"\nsample_every = \"5s\"\n",
+            "limits.cpu_for",
+            "at least two samples",
+        ),
+        (
+            "[limits]\naction = \"kill\"\n",
+            "limits.action",
+            "is not one of",
+        ),
+        (
+            "[limits]\nmemroy = \"1GiB\"\n",
+            "limits.memroy",
+            "did you mean `memory`?",
+        ),
+        (
+            "[notify]\nwebhook = \"https://hooks.example.com/x\"\n",
+            "notify.webhook",
+            "https is not supported yet",
+        ),
+        (
+            "[notify]\nevents = [\"crashed\"]\n",
+            "notify",
+            "nowhere to send alerts",
+        ),
+        (
+            "[notify]\nwebhook = \"http://h/\"\nevents = [\"crashed\", \"exploded\"]\n",
+            "notify.events[1]",
+            "\"exploded\" is not one of",
+        ),
+        (
+            "[notify]\ncommand = \"page.sh\"\n",
+            "notify.command",
+            "expected an array",
+        ),
+        (
+            "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+            "metrics.listen",
+            "metrics.allow_remote = true",
+        ),
+        (
+            "[metrics]\nlisten = \"9464\"\n",
+            "metrics.listen",
+            "not an address",
+        ),
+        (
+            "[metrics]\nallow_remote = true\n",
+            "metrics",
+            "nowhere to export metrics",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:1\"\nport = 1\n",
+            "metrics.port",
+            "unknown key",
+        ),
+    ];
+    for (text, key, want) in cases {
+        let e = errors(
+            dir.path(),
+            &format!("name = \"m\"\ncommand = [\"{ON_PATH}\"]\n{text}"),
+        );
+        assert!(
+            e.iter()
+                .any(|(k, line, m)| k == key && m.contains(want) && line.is_some()),
+            "{text}: want `{key}: ...{want}...` with a line, got {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn health_machine_problems_are_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        &format!(
+            "name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[health]\ncommand = [\"./missing-check\"]\n[metrics]\ntextfile = \"no-such-dir\"\n"
+        ),
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let keys: Vec<&str> = l.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert!(keys.contains(&"health.command[0]"), "{keys:?}");
+    assert!(keys.contains(&"metrics.textfile"), "{keys:?}");
 }
 
 #[test]
@@ -285,7 +604,7 @@ http = "x"
             "logs.max_line",
             "service.start",
             "service.password_env",
-            "health",
+            "health.http",
         ],
         "{e:#?}"
     );

@@ -8,6 +8,12 @@
 //!
 //! Phases: `Idle -> Starting -> Running -> (Backoff -> Starting)* -> Stopping -> Stopped`,
 //! with `Failed` when tend gives up or the policy says a failed exit is final.
+//!
+//! An [`Event::Unhealthy`] (a health check, the hang watchdog or a resource limit said so)
+//! stops a running program gracefully, and its exit then counts as a *failed run*: it goes
+//! through the same restart decision as a crash (policy, backoff, restart limit), so a
+//! program that is unhealthy after every start is throttled and given up on, not restarted
+//! forever.
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +76,13 @@ pub enum Event {
     },
     /// The timer armed by [`Action::SetTimer`] fired.
     Timer,
+    /// The program is in trouble and must be restarted (a failed health check, the silence
+    /// watchdog, a resource limit). Acted on only while it runs: it is stopped gracefully
+    /// and the run counts as failed once it exits.
+    Unhealthy {
+        /// Why, readable.
+        reason: String,
+    },
 }
 
 /// What the runtime must do, in order.
@@ -101,6 +114,9 @@ pub struct GiveUp {
     pub window: Duration,
     /// The exit that was one too many.
     pub last_exit: Exit,
+    /// Why that run failed when it was stopped for being unhealthy (its exit alone would
+    /// look like a requested stop).
+    pub unhealthy: Option<String>,
 }
 
 /// A readable event for the operator. The runtime formats it.
@@ -134,7 +150,8 @@ pub enum Notice {
         /// the limit (0 = none)
         limit: u32,
     },
-    /// The policy does not restart after this exit.
+    /// The policy does not restart after this exit. (After an unhealthy run, the reason
+    /// is in the machine's [`FailReason::Unhealthy`].)
     NotRestarting {
         /// the exit
         exit: Exit,
@@ -168,15 +185,25 @@ pub enum FailReason {
     GaveUp(GiveUp),
     /// The program failed and the policy does not restart it.
     Exited(Exit),
+    /// The program was stopped for being unhealthy and the policy does not restart it.
+    Unhealthy {
+        /// Why it was stopped.
+        reason: String,
+        /// How it then exited.
+        exit: Exit,
+    },
 }
 
 /// What happens when a stop completes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterStop {
     /// Stay stopped.
     Halt,
     /// Start again at once (operator restart, config change).
     Restart,
+    /// The program was stopped for being unhealthy: its exit is a failed run, decided like
+    /// a crash (policy, backoff, restart limit).
+    Fail(String),
 }
 
 /// Where the machine is.
@@ -322,11 +349,19 @@ impl Machine {
                     out.push(Action::Notify(Notice::SpawnFailed {
                         error: error.clone(),
                     }));
-                    self.after_run(Exit::SpawnFailed(error), Duration::ZERO, now, &mut out);
+                    self.decide(Exit::SpawnFailed(error), None, Duration::ZERO, now, &mut out);
                 }
             }
             Event::Exited { exit } => self.on_exited(exit, now, &mut out),
             Event::Timer => self.on_timer(now, &mut out),
+            Event::Unhealthy { reason } => {
+                // Only a running program can be unhealthy. During a stop the program is on
+                // its way down already (an operator's stop or restart wins), and a verdict
+                // arriving in any other phase is about a run that is over.
+                if let Phase::Running { pid, since } = self.phase {
+                    self.begin_stop(pid, since, AfterStop::Fail(reason), now, &mut out);
+                }
+            }
         }
         out
     }
@@ -380,7 +415,9 @@ impl Machine {
                 then,
                 ..
             } => {
-                if *then == AfterStop::Restart {
+                if *then != AfterStop::Halt {
+                    // A restart in progress (operator's, or after an unhealthy verdict)
+                    // becomes a plain stop: the operator wants the program down.
                     *then = AfterStop::Halt;
                 } else if !*killed {
                     // A second stop request means "now": do not make the operator wait.
@@ -444,7 +481,7 @@ impl Machine {
                     uptime,
                 }));
                 out.push(Action::KillTree);
-                self.after_run(exit, uptime, now, out);
+                self.decide(exit, None, uptime, now, out);
             }
             Phase::Stopping {
                 pid, since, then, ..
@@ -457,34 +494,48 @@ impl Machine {
                 }));
                 out.push(Action::ClearTimer);
                 out.push(Action::KillTree);
-                self.last_exit = Some(LastExit {
-                    exit,
-                    at: now,
-                    uptime,
-                });
                 match then {
                     AfterStop::Halt => {
+                        self.record_exit(exit, uptime, now);
                         self.phase = Phase::Stopped;
                         out.push(Action::Notify(Notice::Stopped));
                     }
-                    AfterStop::Restart => self.spawn(out),
+                    AfterStop::Restart => {
+                        self.record_exit(exit, uptime, now);
+                        self.spawn(out);
+                    }
+                    AfterStop::Fail(reason) => {
+                        self.decide(exit, Some(reason), uptime, now, out);
+                    }
                 }
             }
             _ => {}
         }
     }
 
-    /// The restart decision after a run ended on its own (or could not start).
-    fn after_run(&mut self, exit: Exit, uptime: Duration, now: Instant, out: &mut Vec<Action>) {
+    fn record_exit(&mut self, exit: Exit, uptime: Duration, now: Instant) {
         self.last_exit = Some(LastExit {
-            exit: exit.clone(),
+            exit,
             at: now,
             uptime,
         });
+    }
+
+    /// The restart decision after a run ended on its own, could not start, or was stopped
+    /// for being `unhealthy` (then it failed, whatever its exit code says).
+    fn decide(
+        &mut self,
+        exit: Exit,
+        unhealthy: Option<String>,
+        uptime: Duration,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.record_exit(exit.clone(), uptime, now);
         if uptime >= self.restart.reset_after {
             self.ledger.reset();
         }
-        let success = exit.is_success(&self.restart);
+        let success = unhealthy.is_none() && exit.is_success(&self.restart);
         let restart = match self.restart.policy {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => !success,
@@ -495,10 +546,10 @@ impl Machine {
                 exit: exit.clone(),
                 policy: self.restart.policy,
             }));
-            self.phase = if success {
-                Phase::Stopped
-            } else {
-                Phase::Failed(FailReason::Exited(exit))
+            self.phase = match unhealthy {
+                _ if success => Phase::Stopped,
+                Some(reason) => Phase::Failed(FailReason::Unhealthy { reason, exit }),
+                None => Phase::Failed(FailReason::Exited(exit)),
             };
             return;
         }
@@ -508,6 +559,7 @@ impl Machine {
                 restarts: self.ledger.in_window(&self.restart, now),
                 window: self.restart.limit_window,
                 last_exit: exit,
+                unhealthy,
             };
             out.push(Action::Notify(Notice::GaveUp(gave_up.clone())));
             out.push(Action::RunGiveUpHook(gave_up.clone()));

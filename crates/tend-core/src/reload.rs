@@ -1,8 +1,9 @@
 //! What a reloaded config changes, decided without touching anything.
 //!
 //! Settings the program itself sees (command, arguments, environment, working directory)
-//! take a graceful restart of the program to apply. Restart, stop and log settings apply
-//! live to the running supervisor. Install-level settings (`[service]`, names shown by the
+//! take a graceful restart of the program to apply. Restart, stop and log settings, and the
+//! watching around the program (`[health]`, `[limits]`, `[notify]`, `[metrics]`), apply live
+//! to the running supervisor: the program keeps running. Install-level settings (`[service]`, names shown by the
 //! OS) need `tend install` again and are reported, not applied.
 
 use crate::ServiceSpec;
@@ -16,6 +17,14 @@ pub struct ReloadPlan {
     pub logs_changed: bool,
     /// `[restart]` or `[stop]` changed (applied live).
     pub policy_changed: bool,
+    /// `[health]` changed (applied live: checks start over with a new start period).
+    pub health_changed: bool,
+    /// `[limits]` changed (applied live: sampling starts over).
+    pub limits_changed: bool,
+    /// `[notify]` changed (applied live: alerts already queued still go to the old target).
+    pub notify_changed: bool,
+    /// `[metrics]` changed (applied live: the listener is bound again).
+    pub metrics_changed: bool,
     /// Readable changes, one per line, for the operator.
     pub changes: Vec<String>,
     /// Changes that a reload cannot apply (they need `tend install`).
@@ -81,6 +90,23 @@ pub fn diff(old: &ServiceSpec, new: &ServiceSpec) -> Result<ReloadPlan, ReloadEr
         plan.logs_changed = true;
         plan.changes.push("[logs] changed (applied live)".into());
     }
+    // The watching around the program: nothing the program sees, so never a restart.
+    if old.health != new.health {
+        plan.health_changed = true;
+        plan.changes.push("[health] changed (applied live)".into());
+    }
+    if old.limits != new.limits {
+        plan.limits_changed = true;
+        plan.changes.push("[limits] changed (applied live)".into());
+    }
+    if old.notify != new.notify {
+        plan.notify_changed = true;
+        plan.changes.push("[notify] changed (applied live)".into());
+    }
+    if old.metrics != new.metrics {
+        plan.metrics_changed = true;
+        plan.changes.push("[metrics] changed (applied live)".into());
+    }
     if old.service != new.service {
         plan.not_applied
             .push("[service] changed: run `tend install` again to apply it".into());
@@ -95,6 +121,7 @@ pub fn diff(old: &ServiceSpec, new: &ServiceSpec) -> Result<ReloadPlan, ReloadEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::{HealthSpec, LimitsSpec, MetricsSpec, NotifySpec};
     use crate::{
         CommandSpec, InstallSpec, LogSpec, Program, RestartSpec, ServiceName, StartMode, StopSpec,
     };
@@ -117,6 +144,10 @@ mod tests {
             stop: StopSpec::default(),
             logs: LogSpec::with_dir("/var/log/tend/svc".into()),
             service: InstallSpec::default(),
+            health: None,
+            limits: None,
+            notify: None,
+            metrics: None,
         }
     }
 
@@ -178,6 +209,73 @@ mod tests {
             assert_eq!(p.logs_changed, logs, "{what}");
             assert_eq!(p.not_applied.len(), not_applied, "{what}");
             assert_eq!(p.is_empty(), what == "nothing", "{what}");
+        }
+    }
+
+    #[test]
+    fn watching_changes_apply_live_without_a_restart() {
+        type Edit = fn(&mut ServiceSpec);
+        type Flag = fn(&ReloadPlan) -> bool;
+        let cases: [(&str, Edit, Flag); 6] = [
+            (
+                "[health] added",
+                |s| {
+                    s.health = Some(HealthSpec {
+                        silence: Some(Duration::from_secs(60)),
+                        ..HealthSpec::default()
+                    });
+                },
+                |p| p.health_changed,
+            ),
+            (
+                "[health] removed",
+                |s| s.health = None,
+                |p| p.health_changed,
+            ),
+            (
+                "[limits]",
+                |s| {
+                    s.limits = Some(LimitsSpec {
+                        memory: Some(1 << 20),
+                        ..LimitsSpec::default()
+                    });
+                },
+                |p| p.limits_changed,
+            ),
+            (
+                "[notify]",
+                |s| s.notify = Some(NotifySpec::default()),
+                |p| p.notify_changed,
+            ),
+            (
+                "[metrics]",
+                |s| s.metrics = Some(MetricsSpec::default()),
+                |p| p.metrics_changed,
+            ),
+            (
+                "[health] interval",
+                |s| {
+                    if let Some(h) = &mut s.health {
+                        h.interval = Duration::from_secs(1);
+                    }
+                },
+                |p| p.health_changed,
+            ),
+        ];
+        for (what, edit, flag) in cases {
+            let mut old = spec();
+            old.health = Some(HealthSpec {
+                silence: Some(Duration::from_secs(5)),
+                ..HealthSpec::default()
+            });
+            let mut new = old.clone();
+            edit(&mut new);
+            let p = diff(&old, &new).unwrap();
+            assert!(flag(&p), "{what}: {p:?}");
+            assert!(!p.restart_program, "{what}");
+            assert!(!p.policy_changed && !p.logs_changed, "{what}");
+            assert_eq!(p.changes.len(), 1, "{what}: {:?}", p.changes);
+            assert!(p.changes[0].ends_with("(applied live)"), "{what}");
         }
     }
 

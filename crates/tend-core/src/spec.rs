@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ServiceName;
+use crate::health::{HealthSpec, LimitsSpec, MetricsSpec, NotifySpec};
 
 /// Everything tend needs to know to supervise one program.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,14 @@ pub struct ServiceSpec {
     pub logs: LogSpec,
     /// How the OS service is installed (`[service]`).
     pub service: InstallSpec,
+    /// Health checks and the hang watchdog (`[health]`); `None` without the section.
+    pub health: Option<HealthSpec>,
+    /// Resource limits and sampling of the process tree (`[limits]`); `None` without it.
+    pub limits: Option<LimitsSpec>,
+    /// Alerts (`[notify]`); `None` without the section.
+    pub notify: Option<NotifySpec>,
+    /// Prometheus metrics (`[metrics]`); `None` without the section.
+    pub metrics: Option<MetricsSpec>,
 }
 
 /// `[service] start`: when the OS starts the service.

@@ -9,7 +9,6 @@
 //! `Connection: close`, no redirects, no keep-alive, no chunked bodies, the whole exchange
 //! bounded by one timeout.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,131 +17,12 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::fmt::duration as human;
-use crate::spec::{TargetError, check_host, parse_port, split_host_port};
+
+// The URL type is pure and parsed at config time, so it lives in tend-core.
+pub use tend_core::health::{HttpUrl, UrlError};
 
 /// How much of a response (or request) head is read before giving up on it.
 const MAX_HEAD: usize = 8 * 1024;
-
-/// A parsed `http://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    host: String,
-    port: u16,
-    /// Path and query, starting with `/`.
-    target: String,
-}
-
-/// Why a URL is not acceptable. Checked at config time.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    /// `https://`.
-    #[error(
-        "`{0}`: https is not supported yet (tend speaks plain HTTP only; health endpoints are \
-         local). Use an http:// URL, or for a remote webhook a notify.command such as curl"
-    )]
-    TlsUnsupported(String),
-    /// Another scheme, or none.
-    #[error("`{0}` is not an http:// URL")]
-    NotHttp(String),
-    /// `user:pass@host`.
-    #[error("`{0}`: credentials in the URL are not supported (they would end up in logs)")]
-    UserInfo(String),
-    /// Bad host or port.
-    #[error("`{url}`: {problem}")]
-    Authority {
-        /// the URL
-        url: String,
-        /// what is wrong with host or port
-        problem: TargetError,
-    },
-    /// Spaces, control characters or non-ASCII in the path.
-    #[error("`{0}`: the path must be ASCII without spaces (percent-encode other characters)")]
-    BadPath(String),
-}
-
-impl HttpUrl {
-    /// Parses `http://host[:port][/path][?query]`; a fragment is dropped.
-    ///
-    /// # Errors
-    /// `https://` ([`UrlError::TlsUnsupported`]), other schemes, credentials, a bad host or
-    /// port, or a path that is not plain ASCII.
-    pub fn parse(url: &str) -> Result<Self, UrlError> {
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(UrlError::NotHttp(url.into()));
-        };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(UrlError::TlsUnsupported(url.into()));
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(UrlError::NotHttp(url.into()));
-        }
-        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, target) = rest.split_at(split);
-        if authority.contains('@') {
-            return Err(UrlError::UserInfo(url.into()));
-        }
-        let authority_err = |problem| UrlError::Authority {
-            url: url.into(),
-            problem,
-        };
-        let (host, port) = match split_host_port(authority) {
-            Some((h, p)) => (
-                h,
-                parse_port(p).ok_or_else(|| authority_err(TargetError::BadPort(p.into())))?,
-            ),
-            None => (authority, 80),
-        };
-        let host = check_host(host, authority).map_err(authority_err)?;
-        if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-            return Err(UrlError::BadPath(url.into()));
-        }
-        let target = if target.starts_with('/') {
-            target.to_owned()
-        } else {
-            format!("/{target}")
-        };
-        Ok(Self { host, port, target })
-    }
-
-    /// The host, without brackets for IPv6.
-    #[must_use]
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port (80 unless given).
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Path and query, starting with `/`.
-    #[must_use]
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
-    /// The `Host` header value: the authority as written, port only when not 80.
-    fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.host_header(), self.target)
-    }
-}
 
 /// What went wrong with a connection or an exchange. The `Display` text is what a probe
 /// reports as its reason, so it is written for the operator.
@@ -414,52 +294,6 @@ pub(crate) fn parse_request_line(line: &str) -> Option<RequestLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        let ok = [
-            (
-                "http://127.0.0.1:8080/health",
-                "127.0.0.1",
-                8080,
-                "/health",
-                "127.0.0.1:8080",
-            ),
-            ("http://localhost/", "localhost", 80, "/", "localhost"),
-            ("http://localhost", "localhost", 80, "/", "localhost"),
-            ("HTTP://h:81?x=1", "h", 81, "/?x=1", "h:81"),
-            ("http://h/a/b?c=d#frag", "h", 80, "/a/b?c=d", "h"),
-            ("http://[::1]:9/x", "::1", 9, "/x", "[::1]:9"),
-            ("http://[::1]/x", "::1", 80, "/x", "[::1]"),
-        ];
-        for (input, host, port, target, header) in ok {
-            let u = HttpUrl::parse(input).unwrap();
-            assert_eq!(
-                (u.host(), u.port(), u.target()),
-                (host, port, target),
-                "{input}"
-            );
-            assert_eq!(u.host_header(), header, "{input}");
-        }
-        let bad = [
-            ("https://example.com/hook", "https is not supported yet"),
-            ("HTTPS://example.com", "https is not supported yet"),
-            ("ftp://h/", "not an http:// URL"),
-            ("127.0.0.1:8080/health", "not an http:// URL"),
-            ("http://user:pw@h/", "credentials"),
-            ("http://h:0/", "not a valid port"),
-            ("http://h:x/", "not a valid port"),
-            ("http:///path", "has no host"),
-            ("http://h/a b", "percent-encode"),
-            ("http://h/é", "percent-encode"),
-            ("http://::1/", "not a valid host"),
-            ("http://[x]/", "not a valid host"),
-        ];
-        for (input, want) in bad {
-            let e = HttpUrl::parse(input).unwrap_err().to_string();
-            assert!(e.contains(want), "{input}: {e}");
-        }
-    }
 
     #[test]
     fn status_lines() {

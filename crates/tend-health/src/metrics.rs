@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -219,34 +219,7 @@ pub fn write_textfile(dir: &Path, service: &str, text: &str) -> io::Result<PathB
     result.map(|()| target)
 }
 
-/// Checks `metrics.listen` at config time: `ip:port` (or `localhost:port`), loopback only
-/// unless `allow_remote`.
-///
-/// # Errors
-/// A readable message when the address does not parse or is not loopback while remote
-/// access is not allowed.
-pub fn validate_listen(addr: &str, allow_remote: bool) -> Result<SocketAddr, String> {
-    let parsed = match addr.strip_prefix("localhost:") {
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)),
-        None => addr.parse::<SocketAddr>().ok(),
-    };
-    let Some(parsed) = parsed else {
-        return Err(format!(
-            "`{addr}` is not an address: write ip:port, e.g. \"127.0.0.1:9464\""
-        ));
-    };
-    if !allow_remote && !parsed.ip().is_loopback() {
-        return Err(format!(
-            "`{addr}` is not a loopback address, so the metrics would be readable from the \
-             network: use 127.0.0.1:{}, or set metrics.allow_remote = true",
-            parsed.port()
-        ));
-    }
-    Ok(parsed)
-}
+pub use tend_core::health::validate_listen;
 
 /// Connections served at once; more are closed at once (a scraper needs one).
 const MAX_CONNECTIONS: usize = 8;
@@ -267,6 +240,22 @@ impl MetricsServer {
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
+        })
+    }
+
+    /// Binds `addr` at once, without awaiting: for a caller that is not async itself (the
+    /// supervisor applying a reload) but runs inside the tokio runtime that will serve it.
+    ///
+    /// # Errors
+    /// When the address cannot be bound (in use, not local).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn bind_now(addr: SocketAddr) -> io::Result<Self> {
+        let std = std::net::TcpListener::bind(addr)?;
+        std.set_nonblocking(true)?;
+        Ok(Self {
+            listener: TcpListener::from_std(std)?,
         })
     }
 
@@ -383,37 +372,6 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_addresses() {
-        let ok = [
-            ("127.0.0.1:9464", false, "127.0.0.1:9464"),
-            ("localhost:9464", false, "127.0.0.1:9464"),
-            ("[::1]:9464", false, "[::1]:9464"),
-            ("127.1.2.3:80", false, "127.1.2.3:80"),
-            ("0.0.0.0:9464", true, "0.0.0.0:9464"),
-            ("192.0.2.10:9464", true, "192.0.2.10:9464"),
-        ];
-        for (input, remote, want) in ok {
-            assert_eq!(
-                validate_listen(input, remote).unwrap().to_string(),
-                want,
-                "{input}"
-            );
-        }
-        let bad = [
-            ("0.0.0.0:9464", "not a loopback address"),
-            ("[::]:9464", "not a loopback address"),
-            ("192.0.2.10:9464", "metrics.allow_remote = true"),
-            ("9464", "not an address"),
-            ("localhost", "not an address"),
-            ("example.com:9464", "not an address"),
-        ];
-        for (input, want) in bad {
-            let e = validate_listen(input, false).unwrap_err();
-            assert!(e.contains(want), "{input}: {e}");
-        }
-    }
 
     #[test]
     fn escaping() {

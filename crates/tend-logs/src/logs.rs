@@ -701,6 +701,24 @@ impl ServiceLogs {
         }
     }
 
+    /// For a clean exit: flushes, then waits up to `within` for background compression to
+    /// finish, so that no half-written `.gz.tmp` is left behind by a process that exits right
+    /// after. Returns how many compressions were still pending (they are redone at the next
+    /// open, from the intact rotated file).
+    pub fn close(&self, within: std::time::Duration) -> usize {
+        self.flush();
+        let end = std::time::Instant::now() + within;
+        loop {
+            let pending = self.shared.compress_jobs.load(Ordering::SeqCst);
+            if pending == 0 || std::time::Instant::now() >= end {
+                return pending;
+            }
+            // Shutdown only, once: a short poll is simpler than a completion channel from
+            // the housekeeper for this one caller.
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// The counters.
     #[must_use]
     pub fn stats(&self) -> LogStats {

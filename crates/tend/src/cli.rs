@@ -24,45 +24,81 @@ pub(crate) enum Command {
         /// The service's TOML config file.
         config: PathBuf,
     },
-    /// Install the config as an OS service (Windows SCM): validate, copy the config to a
-    /// protected place, create or update the service. Re-run to apply changes.
+    /// Install the config as an OS service (Windows SCM, systemd, launchd): validate, copy
+    /// the config to a protected place, create or update the service. Re-run to apply
+    /// changes: it shows what changed, and a running service reloads (systemd).
     Install {
         /// The service's TOML config file.
         config: PathBuf,
+        /// Install for the current user only, without root or Administrator: a systemd
+        /// user unit, a launchd agent, or a Windows logon Run entry.
+        #[arg(long)]
+        user: bool,
     },
     /// Stop and remove an installed service and its config copy (logs stay).
     Uninstall {
         /// The service name.
         name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// Start an installed service and wait until it runs.
     Start {
         /// The service name.
         name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// Stop an installed service gracefully and wait until it is stopped.
     Stop {
         /// The service name.
         name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// Stop, then start an installed service.
     Restart {
         /// The service name.
         name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Make a running service re-read its installed config (systemd: `systemctl reload`,
+    /// launchd: SIGHUP); what cannot change live restarts the program gracefully.
+    Reload {
+        /// The service name.
+        name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// What the OS service manager runs for an installed service (not for interactive use).
     Service {
         /// The service name.
         name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+        /// Internal (Windows --user): already started without a console window.
+        #[arg(long, hide = true)]
+        detached: bool,
     },
-    /// Show what the supervisor and the OS say about a service (all services without an
-    /// argument). Exit code: 0 running, 1 failed, 3 stopped, 4 unknown or not installed.
+    /// Show what the supervisor and the OS say about a service (all installed services
+    /// without an argument). Exit code: 0 running, 1 failed, 3 stopped, 4 unknown or not
+    /// installed.
     Status {
         /// A config file, or the name of an installed service.
         target: Option<PathBuf>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+        /// Services installed with `install --user` (without a target: list those).
+        #[arg(long)]
+        user: bool,
     },
     /// Print the last lines of the program's logs, and follow them with -f.
     Logs {

@@ -28,8 +28,15 @@ pub(crate) enum CliError {
     #[error("{0}")]
     Invalid(String),
     #[error("service `{0}` is not installed")]
-    #[cfg_attr(not(windows), allow(dead_code, reason = "raised by the OS backends"))]
     NotInstalled(String),
+    /// The verb needs rights tend does not have (system scope without root or
+    /// Administrator); the message says what to do instead.
+    #[error("{0}")]
+    #[cfg_attr(
+        windows,
+        allow(dead_code, reason = "the SCM's access denied arrives as Io")
+    )]
+    Permission(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -50,6 +57,7 @@ impl CliError {
         ExitCode::from(match self {
             Self::Config(_) | Self::Invalid(_) => code::INVALID,
             Self::NotInstalled(_) => code::NOT_INSTALLED,
+            Self::Permission(_) => code::PERMISSION,
             Self::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied
                     || source.raw_os_error() == Some(5) =>

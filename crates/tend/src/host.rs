@@ -1,10 +1,13 @@
 //! One way to supervise a service, shared by `tend run` (foreground) and `tend service`
 //! (under the OS service manager): the same core, logs, status file and policies.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tend_core::ServiceSpec;
+use tend_health::OutputClock;
+use tend_health::metrics::LogStreamMetrics;
 use tend_logs::{LogEvent, ServiceLogs, Stream};
 use tokio::sync::mpsc;
 
@@ -24,6 +27,29 @@ pub(crate) struct Host {
 struct LogCapture {
     logs: Arc<ServiceLogs>,
     reporter: Reporter,
+    /// Stamped on every chunk the program writes, for the silence watchdog.
+    output: Arc<OutputClock>,
+    /// Reader threads still alive, drained (bounded) at exit so the end of the output is
+    /// written before tend goes.
+    readers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+/// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
+/// here keeps tend-logs unaware of health checks, and costs one clock read and one atomic
+/// store per read (not per line).
+struct Stamped<R> {
+    inner: R,
+    clock: Arc<OutputClock>,
+}
+
+impl<R: Read> Read for Stamped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.clock.touch();
+        }
+        Ok(n)
+    }
 }
 
 impl Capture for LogCapture {
@@ -38,8 +64,20 @@ impl Capture for LogCapture {
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped and the
             // program sees EPIPE, which is loud rather than a silent hang.
-            if let Err(e) = self.logs.capture(stream, pipe) {
-                self.reporter.line(&format!("cannot capture {stream}: {e}"));
+            let pipe = Stamped {
+                inner: pipe,
+                clock: self.output.clone(),
+            };
+            match self.logs.capture(stream, pipe) {
+                Ok(handle) => {
+                    let mut readers = self
+                        .readers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    readers.retain(|h| !h.is_finished());
+                    readers.push(handle);
+                }
+                Err(e) => self.reporter.line(&format!("cannot capture {stream}: {e}")),
             }
         }
     }
@@ -79,19 +117,56 @@ impl Host {
         controls: mpsc::UnboundedReceiver<Control>,
     ) -> Outcome {
         let status_file = crate::status::path(&self.state_dir, self.spec.name.as_str());
+        let output = Arc::new(OutputClock::new());
+        let readers = Arc::new(std::sync::Mutex::new(Vec::new()));
         let capture = LogCapture {
             logs: logs.clone(),
             reporter: self.reporter.clone(),
+            output: output.clone(),
+            readers: readers.clone(),
         };
+        let counters = logs.clone();
+        let log_metrics: crate::supervisor::LogMetrics = Arc::new(move || {
+            let stats = counters.stats();
+            [("out", stats.out), ("err", stats.err)]
+                .into_iter()
+                .map(|(stream, s)| LogStreamMetrics {
+                    stream: stream.to_owned(),
+                    bytes_total: s.bytes_written,
+                    dropped_bytes_total: s.dropped_bytes,
+                })
+                .collect()
+        });
         let sup = Supervisor::new(
             self.spec.clone(),
             self.reporter.clone(),
             Some(Box::new(capture)),
         )
         .with_status(status_file, logs.stats().active_files)
+        .with_output(output, log_metrics)
         .with_loader(loader);
         let outcome = sup.run(controls).await;
-        logs.flush();
+        // The tree is gone (killed after its last run), so the pipes reach EOF: let the
+        // readers write the last bytes. Bounded, in case a process escaped the tree and
+        // still holds a pipe.
+        let drain_until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let readers = std::mem::take(
+            &mut *readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for r in readers {
+            while !r.is_finished() && std::time::Instant::now() < drain_until {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            }
+        }
+        let pending = logs.close(std::time::Duration::from_secs(10));
+        if pending > 0 {
+            self.reporter.line(&format!(
+                "logs: {pending} rotated file(s) not compressed yet; they will be at the next start"
+            ));
+        }
         outcome
     }
 }

@@ -6,12 +6,17 @@ mod error;
 mod host;
 mod os;
 mod paths;
+mod place;
 mod proc;
 mod report;
+#[cfg(unix)]
+mod sd_notify;
 #[cfg(windows)]
 mod service_host;
 mod status;
 mod supervisor;
+#[cfg(unix)]
+mod unix_host;
 
 use std::process::ExitCode;
 

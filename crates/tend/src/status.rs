@@ -43,6 +43,43 @@ pub(crate) struct Snapshot {
     pub(crate) last_reload_error: Option<String>,
     /// When this snapshot was written (RFC 3339).
     pub(crate) updated_at: String,
+    /// `[health]`: the program's health; absent without the section. (Fields from here on
+    /// were added later: `default` lets an older tend's file still be read.)
+    #[serde(default)]
+    pub(crate) health: Option<HealthStatus>,
+    /// `[limits]`: memory of the program's whole tree at the last sample, in bytes.
+    #[serde(default)]
+    pub(crate) memory_bytes: Option<u64>,
+    /// `[limits]`: CPU use of the tree between the last two samples, in percent of one
+    /// core (200 = two busy cores).
+    #[serde(default)]
+    pub(crate) cpu_percent: Option<f64>,
+}
+
+/// What `[health]` says about the program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HealthStatus {
+    /// starting, healthy, unhealthy; stopped while the program does not run.
+    pub(crate) state: String,
+    /// Why it is unhealthy.
+    pub(crate) reason: Option<String>,
+    /// Counted failed checks in a row in this run.
+    pub(crate) consecutive_failures: u32,
+    /// The latest check of this run, counted or not.
+    pub(crate) last_probe: Option<ProbeStatus>,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProbeStatus {
+    /// It passed.
+    pub(crate) healthy: bool,
+    /// What it found, e.g. "HTTP 503 after 12 ms".
+    pub(crate) text: String,
+    /// How long it took, in milliseconds.
+    pub(crate) took_ms: u64,
+    /// When it finished (RFC 3339).
+    pub(crate) at: Option<String>,
 }
 
 /// The end of the last run.
@@ -105,34 +142,36 @@ pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)
 }
 
-/// Writes snapshots on a thread of its own, so that file I/O (a rename can take
-/// milliseconds, a stalled disk forever) never delays a restart or a stop on the
-/// supervisor's thread. Only the newest snapshot matters: bursts are coalesced.
-pub(crate) struct Writer {
-    tx: Option<std::sync::mpsc::Sender<Snapshot>>,
+/// Writes the newest of a stream of values on a thread of its own, so that file I/O (a
+/// rename can take milliseconds, a stalled disk forever) never delays a restart or a stop on
+/// the supervisor's thread. Only the newest value matters: bursts are coalesced.
+pub(crate) struct Background<T> {
+    tx: Option<std::sync::mpsc::Sender<T>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Writer {
-    /// Starts the writer; `on_error` is told about a failure once per run of failures.
-    pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<Snapshot>();
+impl<T: Send + 'static> Background<T> {
+    /// Starts the thread `name`; `write` stores one value; `on_error` is told about a
+    /// failure once per run of failures.
+    pub(crate) fn spawn(
+        name: &str,
+        write: impl Fn(&T) -> std::io::Result<()> + Send + 'static,
+        on_error: impl Fn(String) + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<T>();
         let thread = std::thread::Builder::new()
-            .name("tend-status".into())
+            .name(name.into())
             .spawn(move || {
                 let mut broken = false;
-                while let Ok(mut snap) = rx.recv() {
+                while let Ok(mut value) = rx.recv() {
                     while let Ok(newer) = rx.try_recv() {
-                        snap = newer;
+                        value = newer;
                     }
-                    match write(&file, &snap) {
+                    match write(&value) {
                         Ok(()) => broken = false,
                         Err(e) if !broken => {
                             broken = true;
-                            on_error(format!(
-                                "cannot write status file `{}`: {e}",
-                                file.display()
-                            ));
+                            on_error(e.to_string());
                         }
                         Err(_) => {}
                     }
@@ -145,19 +184,44 @@ impl Writer {
         }
     }
 
-    /// Queues a snapshot; never blocks.
-    pub(crate) fn publish(&self, snap: Snapshot) {
+    /// Queues a value; never blocks.
+    pub(crate) fn publish(&self, value: T) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(snap);
+            let _ = tx.send(value);
         }
     }
 
-    /// Writes what is queued and stops the thread (at exit, so the last state is on disk).
+    /// Writes what is queued and stops the thread (at exit, so the last value is on disk).
     pub(crate) fn finish(mut self) {
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The status file's writer.
+pub(crate) struct Writer(Background<Snapshot>);
+
+impl Writer {
+    /// Starts the writer; `on_error` is told about a failure once per run of failures.
+    pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
+        let shown = file.display().to_string();
+        Self(Background::spawn(
+            "tend-status",
+            move |snap: &Snapshot| write(&file, snap),
+            move |e| on_error(format!("cannot write status file `{shown}`: {e}")),
+        ))
+    }
+
+    /// Queues a snapshot; never blocks.
+    pub(crate) fn publish(&self, snap: Snapshot) {
+        self.0.publish(snap);
+    }
+
+    /// Writes what is queued and stops the thread (at exit, so the last state is on disk).
+    pub(crate) fn finish(self) {
+        self.0.finish();
     }
 }
 

@@ -1,19 +1,28 @@
 //! The runtime around [`tend_core::Machine`]: it owns the child, the timer and the hooks,
 //! turns what happens into events, and carries out the machine's actions. No restart, stop
-//! or backoff decision is made here.
+//! or backoff decision is made here; the health and limit decisions are tend-health's, run
+//! by [`watch`], and reach the machine as [`Event::Unhealthy`].
+
+mod watch;
 
 use std::collections::VecDeque;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-use tend_core::{Action, Event, Exit, FailReason, GiveUp, Machine, Phase, ServiceSpec};
+use tend_core::machine::AfterStop;
+use tend_core::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase, ServiceSpec};
+use tend_health::metrics::ServiceMetrics;
+use tend_health::{Alert, AlertKind, OutputClock};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::proc::{self, Launch, Output, Tree};
-use crate::report::{Reporter, describe_exit, human};
+use crate::report::{Reporter, describe, describe_exit, human};
 use crate::status::{self, Snapshot};
+
+pub(crate) use watch::LogMetrics;
+use watch::Watch;
 
 /// What the operator (signals, SCM, control socket) asks of a running supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +76,32 @@ pub(crate) struct Supervisor {
     generation: u64,
     /// Why the last reload was rejected, until one succeeds.
     last_reload_error: Option<String>,
+    /// Health checks, limits, alerts, metrics.
+    watch: Watch,
+}
+
+/// How the run that is ending came to an end, as the phase before its exit tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// It exited (or failed to start) on its own.
+    OnItsOwn,
+    /// tend stopped it because it was unhealthy.
+    Unhealthy,
+    /// Someone asked for the stop (operator, reload).
+    Requested,
+}
+
+impl Ending {
+    fn of(phase: &Phase) -> Self {
+        match phase {
+            Phase::Stopping {
+                then: AfterStop::Fail(_),
+                ..
+            } => Self::Unhealthy,
+            Phase::Stopping { .. } => Self::Requested,
+            _ => Self::OnItsOwn,
+        }
+    }
 }
 
 impl Supervisor {
@@ -76,9 +111,11 @@ impl Supervisor {
         capture: Option<Box<dyn Capture>>,
     ) -> Self {
         let machine = Machine::new(spec.restart.clone(), spec.stop.clone());
+        let watch = Watch::new(&spec, reporter.clone());
         Self {
             spec,
             machine,
+            watch,
             reporter,
             capture,
             child: None,
@@ -105,6 +142,14 @@ impl Supervisor {
         self
     }
 
+    /// The clock the log capture stamps on output (the silence watchdog reads it), and the
+    /// log counters for metrics.
+    pub(crate) fn with_output(mut self, clock: Arc<OutputClock>, logs: LogMetrics) -> Self {
+        self.watch.set_output_clock(clock);
+        self.watch.set_log_metrics(logs);
+        self
+    }
+
     /// Enables reload: `loader` reads and validates the config again.
     pub(crate) fn with_loader(mut self, loader: Loader) -> Self {
         self.loader = Some(loader);
@@ -114,10 +159,24 @@ impl Supervisor {
     /// Starts the program and supervises it until the machine settles (stopped on request,
     /// completed, or gave up), then waits for hooks still running.
     pub(crate) async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
+        self.watch.start(&self.spec);
         self.feed(Event::Start);
         let mut controls_open = true;
         while !self.machine.is_settled() {
             let timer = self.timer.map(tokio::time::Instant::from_std);
+            // The watch's timers: each is armed only when its section is configured and the
+            // program runs, so without them the loop sleeps until something happens. Not
+            // while it is being stopped either: a verdict is in, or the operator decided.
+            let running = matches!(self.machine.phase(), Phase::Running { .. });
+            let when =
+                |at: Option<Instant>| at.filter(|_| running).map(tokio::time::Instant::from_std);
+            let probe_at = when(self.watch.next_probe_at());
+            let check_at = when(self.watch.next_check_at());
+            let sample_at = when(self.watch.next_sample_at());
+            let refresh_at = self
+                .watch
+                .next_refresh_at()
+                .map(tokio::time::Instant::from_std);
             let event = tokio::select! {
                 ctl = controls.recv(), if controls_open => match ctl {
                     Some(Control::Stop) => Event::Stop,
@@ -139,6 +198,33 @@ impl Supervisor {
                     self.timer = None;
                     Event::Timer
                 },
+                () = sleep_until(probe_at), if probe_at.is_some() => {
+                    self.watch.begin_probe();
+                    continue;
+                },
+                Some(done) = self.watch.probe_rx.recv() => {
+                    // A result that arrives while the program is being stopped judges a
+                    // run that is ending anyway.
+                    if matches!(self.machine.phase(), Phase::Running { .. }) {
+                        let restart = self.watch.probe_finished(done, Instant::now());
+                        self.after_watch(restart);
+                    }
+                    continue;
+                },
+                () = sleep_until(check_at), if check_at.is_some() => {
+                    let restart = self.watch.check(Instant::now());
+                    self.after_watch(restart);
+                    continue;
+                },
+                () = sleep_until(sample_at), if sample_at.is_some() => {
+                    let restart = self.watch.sample(self.tree.as_ref(), Instant::now());
+                    self.after_watch(restart);
+                    continue;
+                },
+                () = sleep_until(refresh_at), if refresh_at.is_some() => {
+                    self.publish();
+                    continue;
+                },
             };
             self.feed(event);
         }
@@ -147,6 +233,8 @@ impl Supervisor {
         if let Some(w) = self.status.take() {
             w.finish();
         }
+        // Queued alerts (the `gave_up` that ended this) get a bounded chance to go out.
+        self.watch.finish().await;
         match self.machine.phase() {
             Phase::Failed(_) => Outcome::Failed,
             _ => Outcome::Stopped,
@@ -158,13 +246,74 @@ impl Supervisor {
     fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
-            for action in self.machine.step(event, Instant::now()) {
-                if let Some(next) = self.apply(action) {
+            let ending = Ending::of(self.machine.phase());
+            let now = Instant::now();
+            let actions = self.machine.step(event, now);
+            // Alerts raised by these actions carry the count including this step's restart.
+            self.watch.restarts_total = self.machine.restarts_total();
+            for action in actions {
+                if let Some(next) = self.apply(action, &ending, now) {
                     queue.push_back(next);
                 }
             }
         }
         self.publish();
+    }
+
+    /// After a health check, a deadline or a sample: restart the program if it must be,
+    /// otherwise publish what changed.
+    fn after_watch(&mut self, restart: Option<String>) {
+        match restart {
+            Some(reason) => self.feed(Event::Unhealthy { reason }),
+            None => {
+                if self.watch.publish_due(Instant::now()) {
+                    self.publish();
+                }
+            }
+        }
+    }
+
+    /// What the watch needs to know about a notice, and the alerts it stands for.
+    fn observe(&mut self, n: &Notice, ending: &Ending, now: Instant) {
+        match n {
+            Notice::Started { pid } => self.watch.program_started(*pid, now),
+            Notice::Exited { exit, .. } => {
+                let crashed = *ending == Ending::OnItsOwn && !exit.is_success(&self.spec.restart);
+                if crashed {
+                    self.watch.crashed(exit);
+                }
+                self.watch
+                    .program_exited(crashed || *ending == Ending::Unhealthy);
+            }
+            Notice::SpawnFailed { error } => {
+                self.watch.crashed(&Exit::SpawnFailed(error.clone()));
+                self.watch.program_exited(true);
+            }
+            Notice::Restarting { .. } => {
+                let mut alert = Alert::new(AlertKind::Restarting, SystemTime::now());
+                if let Some(l) = self.machine.last_exit() {
+                    watch::set_exit(&mut alert, &l.exit);
+                }
+                alert.reason = Some(describe(n));
+                self.watch.send(alert);
+            }
+            Notice::GaveUp(g) => {
+                let mut alert = Alert::new(AlertKind::GaveUp, SystemTime::now());
+                watch::set_exit(&mut alert, &g.last_exit);
+                let why = match (&g.unhealthy, &alert.reason) {
+                    (Some(u), _) => format!("; the last run was unhealthy: {u}"),
+                    (None, Some(spawn)) => format!("; {spawn}"),
+                    (None, None) => String::new(),
+                };
+                alert.reason = Some(format!(
+                    "gave up after {} restarts in {}{why}",
+                    g.restarts,
+                    human(g.window)
+                ));
+                self.watch.send(alert);
+            }
+            _ => {}
+        }
     }
 
     fn reload(&mut self) {
@@ -205,6 +354,11 @@ impl Supervisor {
             self.machine
                 .update_policy(new.restart.clone(), new.stop.clone());
         }
+        let pid = match self.machine.phase() {
+            Phase::Running { pid, .. } => Some(*pid),
+            _ => None,
+        };
+        self.watch.reconfigure(&new, &plan, pid, Instant::now());
         if plan.is_empty() {
             self.reporter.line("reloaded: no changes");
         }
@@ -222,9 +376,26 @@ impl Supervisor {
     }
 
     fn publish(&mut self) {
+        self.watch.restarts_total = self.machine.restarts_total();
         if let Some(w) = &self.status {
             w.publish(self.snapshot());
         }
+        let base = ServiceMetrics {
+            service: self.spec.name.to_string(),
+            up: matches!(
+                self.machine.phase(),
+                Phase::Running { .. } | Phase::Stopping { .. }
+            ),
+            restarts_total: self.machine.restarts_total(),
+            last_exit_code: self.machine.last_exit().and_then(|l| match l.exit {
+                Exit::Code(c) => Some(i64::from(c)),
+                // As shells report a death by signal N.
+                Exit::Signal(s) => Some(128 + i64::from(s)),
+                Exit::SpawnFailed(_) => None,
+            }),
+            ..ServiceMetrics::default()
+        };
+        self.watch.publish_metrics(base, Instant::now());
     }
 
     /// What the machine knows, in wall-clock terms.
@@ -241,15 +412,26 @@ impl Supervisor {
             _ => None,
         };
         let failed_reason = match self.machine.phase() {
-            Phase::Failed(FailReason::GaveUp(g)) => Some(format!(
-                "gave up after {} restarts in {} (last: {})",
-                g.restarts,
-                human(g.window),
-                describe_exit(&g.last_exit)
-            )),
+            Phase::Failed(FailReason::GaveUp(g)) => Some(match &g.unhealthy {
+                Some(reason) => format!(
+                    "gave up after {} restarts in {} (last: stopped for being unhealthy: {reason})",
+                    g.restarts,
+                    human(g.window),
+                ),
+                None => format!(
+                    "gave up after {} restarts in {} (last: {})",
+                    g.restarts,
+                    human(g.window),
+                    describe_exit(&g.last_exit)
+                ),
+            }),
             Phase::Failed(FailReason::Exited(e)) => Some(format!(
                 "{} and restart.policy = \"{}\"",
                 describe_exit(e),
+                self.spec.restart.policy.as_str()
+            )),
+            Phase::Failed(FailReason::Unhealthy { reason, .. }) => Some(format!(
+                "stopped for being unhealthy ({reason}) and restart.policy = \"{}\"",
                 self.spec.restart.policy.as_str()
             )),
             _ => None,
@@ -292,10 +474,13 @@ impl Supervisor {
             config_generation: self.generation,
             last_reload_error: self.last_reload_error.clone(),
             updated_at: status::rfc3339(std::time::SystemTime::now()),
+            health: self.watch.health_status(),
+            memory_bytes: self.watch.memory_bytes(),
+            cpu_percent: self.watch.cpu_percent(),
         }
     }
 
-    fn apply(&mut self, action: Action) -> Option<Event> {
+    fn apply(&mut self, action: Action, ending: &Ending, now: Instant) -> Option<Event> {
         match action {
             Action::Spawn => Some(self.spawn()),
             Action::SignalStop => {
@@ -326,6 +511,7 @@ impl Supervisor {
             }
             Action::Notify(n) => {
                 self.reporter.notice(&n);
+                self.observe(&n, ending, now);
                 None
             }
             Action::RunGiveUpHook(g) => {

@@ -51,6 +51,10 @@ enum Kind {
     FailCode,
     Signal,
     SpawnFail,
+    /// Stopped for being unhealthy; it then exits cleanly (code 0 after SIGTERM).
+    UnhealthyClean,
+    /// Stopped for being unhealthy; it ignores the stop and is killed at the deadline.
+    UnhealthyKilled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +72,7 @@ enum Outcome {
     RestartAfter(u64),
     Stopped,
     FailedExit,
+    FailedUnhealthy,
     GaveUp,
 }
 
@@ -131,13 +136,37 @@ fn decide(policy: RestartPolicy, kind: Kind, limit: Limit) -> Outcome {
             },
             now,
         ),
+        Kind::UnhealthyClean | Kind::UnhealthyKilled => {
+            let a = m.step(
+                Event::Unhealthy {
+                    reason: "HTTP 503".into(),
+                },
+                now,
+            );
+            assert!(a.contains(&Action::SignalStop), "{a:?}");
+            let exit = if kind == Kind::UnhealthyKilled {
+                let deadline = timer(&a).expect("stop deadline");
+                now = deadline;
+                assert_eq!(m.step(Event::Timer, now).last(), Some(&Action::KillTree));
+                Exit::Signal(9)
+            } else {
+                Exit::Code(0)
+            };
+            m.step(Event::Exited { exit }, now)
+        }
     };
     match m.phase() {
         Phase::Backoff { until } => Outcome::RestartAfter(until.duration_since(now).as_secs()),
         Phase::Stopped => Outcome::Stopped,
         Phase::Failed(FailReason::Exited(_)) => Outcome::FailedExit,
-        Phase::Failed(FailReason::GaveUp(_)) => {
+        Phase::Failed(FailReason::Unhealthy { reason, .. }) => {
+            assert_eq!(reason, "HTTP 503");
+            Outcome::FailedUnhealthy
+        }
+        Phase::Failed(FailReason::GaveUp(g)) => {
             assert!(a.iter().any(|x| matches!(x, Action::RunGiveUpHook(_))));
+            let unhealthy = matches!(kind, Kind::UnhealthyClean | Kind::UnhealthyKilled);
+            assert_eq!(g.unhealthy.is_some(), unhealthy, "{g:?}");
             Outcome::GaveUp
         }
         other => panic!("unexpected phase {other:?} after {a:?}"),
@@ -181,6 +210,19 @@ fn policy_by_exit_by_limit_matrix() {
         (Never, FailCode, Fresh, FailedExit),
         (Never, Signal, Fresh, FailedExit),
         (Never, SpawnFail, Fresh, FailedExit),
+        // An unhealthy run is a failed run whatever its exit code: a clean exit after the
+        // stop signal still counts, backs off and gives up exactly like a crash.
+        (Always, UnhealthyClean, Fresh, RestartAfter(1)),
+        (Always, UnhealthyKilled, Fresh, RestartAfter(1)),
+        (Always, UnhealthyClean, Reached, GaveUp),
+        (Always, UnhealthyClean, Disabled, RestartAfter(60)),
+        (OnFailure, UnhealthyClean, Fresh, RestartAfter(1)),
+        (OnFailure, UnhealthyKilled, Fresh, RestartAfter(1)),
+        (OnFailure, UnhealthyClean, Reached, GaveUp),
+        (OnFailure, UnhealthyKilled, Reached, GaveUp),
+        (OnFailure, UnhealthyClean, Disabled, RestartAfter(60)),
+        (Never, UnhealthyClean, Fresh, FailedUnhealthy),
+        (Never, UnhealthyKilled, Fresh, FailedUnhealthy),
     ];
     for (policy, kind, limit, want) in table {
         assert_eq!(
@@ -580,4 +622,240 @@ fn live_policy_update_applies_to_next_decision() {
         t0,
     );
     assert_eq!(timer(&a), Some(t0 + secs(7)));
+}
+
+fn unhealthy(reason: &str) -> Event {
+    Event::Unhealthy {
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn unhealthy_program_is_stopped_gracefully_then_restarted_as_a_failed_run() {
+    let mut m = machine(RestartPolicy::OnFailure, 5);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    let a = m.step(unhealthy("health check failed 3 times in a row"), t0 + secs(40));
+    assert_eq!(
+        a,
+        vec![
+            Action::Notify(Notice::Stopping {
+                pid: 7,
+                timeout: secs(10)
+            }),
+            Action::SignalStop,
+            Action::SetTimer(t0 + secs(50)),
+        ]
+    );
+    // The program honours the stop signal and exits 0: still a failed run.
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        t0 + secs(41),
+    );
+    assert_eq!(
+        a,
+        vec![
+            Action::Notify(Notice::Exited {
+                pid: 7,
+                exit: Exit::Code(0),
+                uptime: secs(41)
+            }),
+            Action::ClearTimer,
+            Action::KillTree,
+            Action::Notify(Notice::Restarting {
+                delay: secs(1),
+                in_window: 1,
+                limit: 5
+            }),
+            Action::SetTimer(t0 + secs(42)),
+        ]
+    );
+    assert_eq!(m.phase(), &Phase::Backoff { until: t0 + secs(42) });
+    assert_eq!(m.restarts_total(), 1);
+    assert_eq!(m.last_exit().map(|l| &l.exit), Some(&Exit::Code(0)));
+}
+
+#[test]
+fn unhealthy_program_that_ignores_the_stop_is_killed_then_counted() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(unhealthy("no output for 5m"), t0);
+    let a = m.step(Event::Timer, t0 + secs(10));
+    assert_eq!(a.last(), Some(&Action::KillTree));
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Signal(9),
+        },
+        t0 + secs(10),
+    );
+    assert_eq!(timer(&a), Some(t0 + secs(11)));
+    assert_eq!(m.restarts_total(), 1);
+}
+
+#[test]
+fn unhealthy_outside_a_running_program_is_ignored() {
+    let t0 = Instant::now();
+    let idle = machine(RestartPolicy::Always, 0);
+    let mut starting = machine(RestartPolicy::Always, 0);
+    starting.step(Event::Start, t0);
+    let mut backoff = machine(RestartPolicy::Always, 0);
+    start(&mut backoff, t0, 1);
+    backoff.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        t0,
+    );
+    let mut stopping = machine(RestartPolicy::Always, 0);
+    start(&mut stopping, t0, 1);
+    stopping.step(Event::Stop, t0);
+    let mut restarting = machine(RestartPolicy::Always, 0);
+    start(&mut restarting, t0, 1);
+    restarting.step(Event::Restart, t0);
+    let mut already = machine(RestartPolicy::Always, 0);
+    start(&mut already, t0, 1);
+    already.step(unhealthy("first"), t0);
+    let mut stopped = machine(RestartPolicy::Always, 0);
+    stopped.step(Event::Stop, t0);
+    let mut failed = machine(RestartPolicy::Never, 0);
+    start(&mut failed, t0, 1);
+    failed.step(
+        Event::Exited {
+            exit: Exit::Code(1),
+        },
+        t0,
+    );
+    let cases = [
+        ("idle", idle),
+        ("starting", starting),
+        ("backoff", backoff),
+        ("stopping on request", stopping),
+        ("operator restart", restarting),
+        ("already stopping for being unhealthy", already),
+        ("stopped", stopped),
+        ("failed", failed),
+    ];
+    for (what, mut m) in cases {
+        let before = m.phase().clone();
+        assert!(
+            m.step(unhealthy("late"), t0 + secs(1)).is_empty(),
+            "{what}"
+        );
+        assert_eq!(m.phase(), &before, "{what}");
+    }
+}
+
+#[test]
+fn operator_stop_during_an_unhealthy_stop_is_a_plain_stop() {
+    let mut m = machine(RestartPolicy::Always, 0);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(unhealthy("HTTP 503"), t0);
+    assert!(m.step(Event::Stop, t0).is_empty(), "no second signal yet");
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        t0 + secs(1),
+    );
+    assert!(notices(&a).contains(&&Notice::Stopped));
+    assert_eq!(m.phase(), &Phase::Stopped);
+    assert_eq!(m.restarts_total(), 0, "a requested stop is not a restart");
+    // A further stop kills at once, as for any stop.
+    let mut m = machine(RestartPolicy::Always, 0);
+    start(&mut m, t0, 7);
+    m.step(unhealthy("HTTP 503"), t0);
+    m.step(Event::Stop, t0);
+    assert_eq!(m.step(Event::Stop, t0).last(), Some(&Action::KillTree));
+}
+
+#[test]
+fn unhealthy_under_policy_never_stays_down_as_failed() {
+    let mut m = machine(RestartPolicy::Never, 5);
+    let t0 = Instant::now();
+    start(&mut m, t0, 7);
+    m.step(unhealthy("memory above the limit"), t0);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Signal(15),
+        },
+        t0 + secs(1),
+    );
+    assert!(notices(&a).contains(&&Notice::NotRestarting {
+        exit: Exit::Signal(15),
+        policy: RestartPolicy::Never
+    }));
+    assert_eq!(
+        m.phase(),
+        &Phase::Failed(FailReason::Unhealthy {
+            reason: "memory above the limit".into(),
+            exit: Exit::Signal(15)
+        })
+    );
+    assert!(m.is_settled());
+}
+
+#[test]
+fn unhealthy_after_every_start_backs_off_and_gives_up_once() {
+    let mut m = machine(RestartPolicy::OnFailure, 3);
+    let mut now = Instant::now();
+    start(&mut m, now, 100);
+    let mut delays = Vec::new();
+    let mut hooks = Vec::new();
+    for pid in 101..110 {
+        now += secs(2);
+        let a = m.step(unhealthy("HTTP 503"), now);
+        assert!(a.contains(&Action::SignalStop));
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(0),
+            },
+            now,
+        );
+        hooks.extend(a.iter().filter_map(|x| match x {
+            Action::RunGiveUpHook(g) => Some(g.clone()),
+            _ => None,
+        }));
+        let Some(due) = timer(&a) else { break };
+        delays.push(due.duration_since(now).as_secs());
+        now = due;
+        assert_eq!(m.step(Event::Timer, now), vec![Action::Spawn]);
+        m.step(Event::Spawned { pid }, now);
+    }
+    assert_eq!(delays, [1, 2, 4]);
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].unhealthy.as_deref(), Some("HTTP 503"));
+    assert_eq!(hooks[0].last_exit, Exit::Code(0));
+    assert!(matches!(m.phase(), Phase::Failed(FailReason::GaveUp(_))));
+}
+
+#[test]
+fn a_long_healthy_run_before_the_unhealthy_verdict_resets_the_backoff() {
+    let mut m = machine(RestartPolicy::OnFailure, 3);
+    let mut now = Instant::now();
+    start(&mut m, now, 1);
+    for pid in 2..4 {
+        let a = m.step(
+            Event::Exited {
+                exit: Exit::Code(1),
+            },
+            now,
+        );
+        now = timer(&a).expect("scheduled");
+        m.step(Event::Timer, now);
+        m.step(Event::Spawned { pid }, now);
+    }
+    now += secs(300);
+    m.step(unhealthy("HTTP 503"), now);
+    let a = m.step(
+        Event::Exited {
+            exit: Exit::Code(0),
+        },
+        now,
+    );
+    assert_eq!(timer(&a), Some(now + secs(1)));
+    assert_eq!(m.restarts_in_window(now), 1);
 }

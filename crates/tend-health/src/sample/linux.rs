@@ -3,8 +3,9 @@
 //!
 //! Prefer [`Cgroup`] when tend runs as its own systemd service (`Cgroup::own_service`
 //! finds it): the kernel already sums the whole tree, including descendants that left the
-//! process group, for the price of two small reads. It also counts tend itself (a few MiB)
-//! and the page cache the tree caused, which is what the OOM killer looks at too. Without
+//! process group, for the price of a few small reads. It also counts tend itself (a few
+//! MiB) and the page cache in active use; the inactive file cache, which the kernel
+//! reclaims first, is left out (see [`Cgroup::sample`]). Without
 //! such a cgroup (`tend run` in a terminal, another service manager), [`ProcessGroup`] scans
 //! `/proc`: Linux has no "members of process group N" query, so every sample reads
 //! `/proc/<pid>/stat` of every process on the machine (a few microseconds each: about 1 ms
@@ -182,7 +183,14 @@ impl Cgroup {
         &self.dir
     }
 
-    /// Reads `memory.current`, `cpu.stat` (`usage_usec`) and counts `cgroup.procs`.
+    /// Reads `memory.current` minus the reclaimable `inactive_file` of `memory.stat` (the
+    /// "working set", as container runtimes report it), `cpu.stat` (`usage_usec`), and counts
+    /// `cgroup.procs`.
+    ///
+    /// Why not `memory.current` alone: it includes page cache, and tend writes the
+    /// program's logs from inside the same cgroup. A chatty program would grow towards its
+    /// memory limit on cache the kernel drops at will; inactive file pages are exactly the
+    /// part it reclaims first.
     ///
     /// # Errors
     /// When a file cannot be read or does not have the expected content.
@@ -198,10 +206,21 @@ impl Cgroup {
             path: self.dir.join(name).display().to_string(),
             detail: detail.into(),
         };
-        let memory_bytes = read("memory.current")?
+        let current = read("memory.current")?
             .trim()
             .parse::<u64>()
             .map_err(|_| parse_err("memory.current", "not a number"))?;
+        // Missing (an old kernel, a controller not enabled): count everything rather than
+        // fail the sample.
+        let inactive_file = read("memory.stat")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("inactive_file "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let memory_bytes = current.saturating_sub(inactive_file);
         let usage_usec = read("cpu.stat")?
             .lines()
             .find_map(|l| l.strip_prefix("usage_usec "))
@@ -279,10 +298,17 @@ mod tests {
         .unwrap();
         fs::write(dir.path().join("cgroup.procs"), "10\n11\n12\n").unwrap();
         let s = Cgroup::at(dir.path()).sample().unwrap();
+        assert_eq!(s.memory_bytes, 50 * 1024 * 1024, "no memory.stat: everything");
+        fs::write(
+            dir.path().join("memory.stat"),
+            "anon 41943040\nfile 10485760\nactive_file 2097152\ninactive_file 8388608\n",
+        )
+        .unwrap();
+        let s = Cgroup::at(dir.path()).sample().unwrap();
         assert_eq!(
             s,
             Sample {
-                memory_bytes: 50 * 1024 * 1024,
+                memory_bytes: 42 * 1024 * 1024,
                 cpu_time: Duration::from_millis(2500),
                 processes: Some(3)
             }

@@ -6,7 +6,7 @@
 //! | source | OS | cost per sample | memory means |
 //! |---|---|---|---|
 //! | `linux::ProcessGroup` | Linux | a scan of `/proc/*/stat` (one small read per process on the machine) | sum of RSS of the group's processes |
-//! | `linux::Cgroup` | Linux, cgroup v2 | two small file reads, whatever the tree's size | `memory.current` (RSS + page cache + kernel memory of the cgroup) |
+//! | `linux::Cgroup` | Linux, cgroup v2 | three small file reads, whatever the tree's size | `memory.current` minus `inactive_file`: the cgroup's working set (RSS + kernel memory + page cache in active use) |
 //! | `windows::sample_job` | Windows | one job query, then one open + query per process in the job | sum of working sets |
 //!
 //! Elsewhere (macOS) there is no sampler yet; `[limits]` should be refused there at config

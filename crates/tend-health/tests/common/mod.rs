@@ -7,6 +7,8 @@
     reason = "each test file uses a different subset"
 )]
 
+pub mod prom;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -17,7 +17,16 @@
 //! --counter PATH        append one line per start to PATH (counts restarts)
 //! --stamp PATH          append "start <ns>" when main begins and "exit <ns>" just before
 //!                       exiting (wall clock, ns since the epoch; for latency benchmarks)
+//! --serve-health PORT   answer HTTP on 127.0.0.1:PORT: 200 "ok", or 503 once unhealthy
+//! --unhealthy-after DUR start answering 503 this long after start (default: never)
+//! --request-log PATH    append "<pid> <status> <ms since start>" per health request
+//! --silent-after DUR    stop the --print-every lines this long after start
+//! --alloc MIB           allocate and touch MIB MiB of memory (resident), then free it
+//! --alloc-after DUR     ... this long after start (default 0)
+//! --alloc-for DUR       ... and keep it this long (default: until exit)
 //! ```
+//!
+//! --serve-health, --print-every and --alloc keep the program running like --sleep.
 
 use std::io::Write;
 use std::time::Duration;
@@ -40,6 +49,13 @@ struct Opts {
     generate: Option<u64>,
     counter: Option<String>,
     stamp: Option<String>,
+    serve_health: Option<u16>,
+    request_log: Option<String>,
+    unhealthy_after: Option<Duration>,
+    silent_after: Option<Duration>,
+    alloc_mib: Option<usize>,
+    alloc_after: Duration,
+    alloc_for: Option<Duration>,
 }
 
 fn now_ns() -> u128 {
@@ -101,6 +117,15 @@ fn parse() -> Opts {
             }
             "--counter" => o.counter = Some(val()),
             "--stamp" => o.stamp = Some(val()),
+            "--serve-health" => {
+                o.serve_health = Some(val().parse().unwrap_or_else(|_| die("bad port")))
+            }
+            "--request-log" => o.request_log = Some(val()),
+            "--unhealthy-after" => o.unhealthy_after = Some(parse_duration(&val())),
+            "--silent-after" => o.silent_after = Some(parse_duration(&val())),
+            "--alloc" => o.alloc_mib = Some(val().parse().unwrap_or_else(|_| die("bad --alloc"))),
+            "--alloc-after" => o.alloc_after = parse_duration(&val()),
+            "--alloc-for" => o.alloc_for = Some(parse_duration(&val())),
             other => die(&format!("unknown flag {other}")),
         }
     }
@@ -181,11 +206,18 @@ fn main() {
         let _ = writeln!(std::io::stderr().lock(), "err {i}");
     }
     let _ = stdout.lock().flush();
-    if o.exit_after.is_none() && !o.sleep && o.print_every.is_none() {
+    let keeps_running =
+        o.sleep || o.print_every.is_some() || o.serve_health.is_some() || o.alloc_mib.is_some();
+    if o.exit_after.is_none() && !keeps_running {
         exit(o.exit.unwrap_or(0));
     }
     let start = std::time::Instant::now();
+    if let Some(port) = o.serve_health {
+        health::serve(port, start, o.unhealthy_after, o.request_log.clone());
+    }
     let mut n = 0u64;
+    let mut held: Option<Vec<u8>> = None;
+    let mut allocated = false;
     loop {
         let tick = o.print_every.unwrap_or(Duration::from_millis(50));
         if let Some(after) = o.exit_after
@@ -193,11 +225,89 @@ fn main() {
         {
             exit(o.exit.unwrap_or(0));
         }
+        if let Some(mib) = o.alloc_mib {
+            let elapsed = start.elapsed();
+            if !allocated && elapsed >= o.alloc_after {
+                allocated = true;
+                held = Some(touched(mib));
+                let _ = writeln!(stdout.lock(), "fixture: holding {mib} MiB");
+            }
+            if held.is_some() && o.alloc_for.is_some_and(|f| elapsed >= o.alloc_after + f) {
+                held = None;
+                let _ = writeln!(stdout.lock(), "fixture: freed {mib} MiB");
+            }
+        }
         std::thread::sleep(tick);
-        if o.print_every.is_some() {
+        if o.print_every.is_some() && o.silent_after.is_none_or(|s| start.elapsed() < s) {
             n += 1;
             let _ = writeln!(stdout.lock(), "tick {n}");
         }
+    }
+}
+
+/// `mib` MiB, every page written so it is resident (a fresh allocation is only reserved).
+fn touched(mib: usize) -> Vec<u8> {
+    let mut v = vec![0u8; mib << 20];
+    for i in (0..v.len()).step_by(4096) {
+        v[i] = 1;
+    }
+    std::hint::black_box(v)
+}
+
+/// A tiny HTTP responder for health-check tests.
+mod health {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    /// Answers every request on 127.0.0.1:`port` on a thread of its own: 200 until
+    /// `unhealthy_after` has passed since `start`, 503 after.
+    pub(super) fn serve(
+        port: u16,
+        start: Instant,
+        unhealthy_after: Option<Duration>,
+        log: Option<String>,
+    ) {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| super::die(&format!("--serve-health {port}: {e}")));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                // Read the request head; its content does not matter.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 512];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let sick = unhealthy_after.is_some_and(|d| start.elapsed() >= d);
+                let (status, body) = if sick {
+                    ("503 Service Unavailable", "sick\n")
+                } else {
+                    ("200 OK", "ok\n")
+                };
+                if let Some(path) = &log {
+                    super::append(
+                        path,
+                        &format!(
+                            "{} {} {}\n",
+                            std::process::id(),
+                            &status[..3],
+                            start.elapsed().as_millis()
+                        ),
+                    );
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
     }
 }
 

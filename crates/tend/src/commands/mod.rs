@@ -10,18 +10,26 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
+use crate::place::Scope;
 
 pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
-        Command::Install { config } => service::install(&config),
-        Command::Uninstall { name } => service::uninstall(&name),
-        Command::Start { name } => service::start(&name),
-        Command::Stop { name } => service::stop(&name),
-        Command::Restart { name } => service::restart(&name),
-        Command::Service { name } => service::service(&name),
-        Command::Status { target, json } => status::status(target.as_deref(), json),
+        Command::Install { config, user } => service::install(&config, Scope::from_user_flag(user)),
+        Command::Uninstall { name, user } => service::uninstall(&name, Scope::from_user_flag(user)),
+        Command::Start { name, user } => service::start(&name, Scope::from_user_flag(user)),
+        Command::Stop { name, user } => service::stop(&name, Scope::from_user_flag(user)),
+        Command::Restart { name, user } => service::restart(&name, Scope::from_user_flag(user)),
+        Command::Reload { name, user } => service::reload(&name, Scope::from_user_flag(user)),
+        Command::Service {
+            name,
+            user,
+            detached,
+        } => service::service(&name, Scope::from_user_flag(user), detached),
+        Command::Status { target, json, user } => {
+            status::status(target.as_deref(), json, Scope::from_user_flag(user))
+        }
         Command::Logs {
             config,
             lines,

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::os::{self, OsStatus};
+use crate::place::{self, Scope};
 use crate::report::human;
 use crate::status::{self, Snapshot};
 
@@ -35,11 +36,15 @@ struct Report {
     os: Option<OsStatus>,
 }
 
-pub(crate) fn status(target: Option<&Path>, json: bool) -> Result<ExitCode, CliError> {
+pub(crate) fn status(
+    target: Option<&Path>,
+    json: bool,
+    scope: Scope,
+) -> Result<ExitCode, CliError> {
     let Some(target) = target else {
-        return list_all(json);
+        return list_all(json, scope);
     };
-    let report = report_for(target)?;
+    let report = report_for(target, scope)?;
     let code = exit_code(&report.state);
     let mut out = std::io::stdout().lock();
     if json {
@@ -61,21 +66,21 @@ fn exit_code(state: &str) -> u8 {
 }
 
 /// A path to a config file (as for `tend run`) or the name of an installed service.
-fn report_for(target: &Path) -> Result<Report, CliError> {
+fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
     let as_config = target.extension().is_some_and(|e| e == "toml") || target.is_file();
     if as_config {
         let loaded = tend_config::load(target, &tend_config::LoadOptions::default())?;
         let name = loaded.spec.name.to_string();
-        let os = os::query(&name);
+        let os = os::query(&name, scope);
         let file = if os.as_ref().is_some_and(|o| o.installed) {
-            status::path(&crate::paths::state_dir(&name), &name)
+            status_file(scope, &name)
         } else {
-            status::path(&loaded.spec.logs.dir, &name)
+            Some(status::path(&loaded.spec.logs.dir, &name))
         };
-        return Ok(build(name, &file, os));
+        return Ok(build(name, file.as_deref(), os));
     }
     let name = target.to_string_lossy().into_owned();
-    let os = os::query(&name);
+    let os = os::query(&name, scope);
     // Asked by name, the service is what the OS has installed: a status file left behind
     // by an uninstalled service is history, not state.
     if os.as_ref().is_some_and(|o| !o.installed) {
@@ -87,12 +92,20 @@ fn report_for(target: &Path) -> Result<Report, CliError> {
             os,
         });
     }
-    let file = status::path(&crate::paths::state_dir(&name), &name);
-    Ok(build(name, &file, os))
+    let file = status_file(scope, &name);
+    Ok(build(name, file.as_deref(), os))
 }
 
-fn build(service: String, file: &Path, os: Option<OsStatus>) -> Report {
-    let supervisor = status::read(file).ok().flatten();
+/// The status file of installed service `name` in `scope`; `None` for a name no service
+/// can have.
+fn status_file(scope: Scope, name: &str) -> Option<PathBuf> {
+    let name = place::service_name(name).ok()?;
+    let p = place::place(scope, &name).ok()?;
+    Some(status::path(&p.state_dir, name.as_str()))
+}
+
+fn build(service: String, file: Option<&Path>, os: Option<OsStatus>) -> Report {
+    let supervisor = file.and_then(|f| status::read(f).ok().flatten());
     let supervisor_alive = supervisor
         .as_ref()
         .is_some_and(|s| crate::proc::pid_alive(s.supervisor_pid));
@@ -102,6 +115,8 @@ fn build(service: String, file: &Path, os: Option<OsStatus>) -> Report {
         (Some(s), true) => s.state.clone(),
         // It ended: its last word stands for stopped/failed; anything else is stale.
         (Some(s), false) if s.state == "failed" || s.state == "stopped" => s.state.clone(),
+        // The OS saw tend itself fail (crashed, killed, or exited with an error).
+        (_, false) if os.as_ref().is_some_and(|o| o.failed && !o.active) => "failed".to_owned(),
         (Some(_), false) => "stopped".to_owned(),
         (None, _) if installed => os
             .as_ref()
@@ -162,6 +177,15 @@ fn render(r: &Report) -> String {
         if let Some(at) = &sn.next_restart_at {
             row("next restart", at.clone());
         }
+        if let Some(h) = &sn.health {
+            row("health", describe_health(h));
+        }
+        if let Some(m) = sn.memory_bytes {
+            row("memory", format!("{} (whole process tree)", bytes(m)));
+        }
+        if let Some(c) = sn.cpu_percent {
+            row("cpu", format!("{c:.1}% of one core"));
+        }
         if let Some(f) = &sn.failed_reason {
             row("failed", f.clone());
         }
@@ -194,10 +218,40 @@ fn render(r: &Report) -> String {
     s
 }
 
-fn list_all(json: bool) -> Result<ExitCode, CliError> {
-    let dir = crate::paths::installed_config("x")
-        .parent()
-        .map_or_else(PathBuf::new, Path::to_path_buf);
+/// `healthy (HTTP 200 after 1 ms)`, `unhealthy: <reason>`, `starting (last check: ...)`.
+fn describe_health(h: &status::HealthStatus) -> String {
+    let last = h.last_probe.as_ref().map(|p| p.text.as_str());
+    match (h.state.as_str(), &h.reason, last) {
+        ("unhealthy", Some(reason), _) => format!("unhealthy: {reason}"),
+        (state, _, Some(text)) if h.consecutive_failures > 0 => format!(
+            "{state} (last check: {text}, {} failed in a row)",
+            h.consecutive_failures
+        ),
+        ("healthy", _, Some(text)) => format!("healthy ({text})"),
+        ("starting", _, Some(text)) => format!("starting (last check: {text})"),
+        (state, _, _) => state.to_owned(),
+    }
+}
+
+/// `512 B`, `1.5 KiB`, `600.0 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    // Display only: one decimal is shown, far above the float's precision loss.
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+fn list_all(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
+    let dir = place::config_dir(scope)?;
     let mut names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(Result::ok)
@@ -216,9 +270,9 @@ fn list_all(json: bool) -> Result<ExitCode, CliError> {
     let reports: Vec<Report> = names
         .into_iter()
         .map(|n| {
-            let os = os::query(&n);
-            let file = status::path(&crate::paths::state_dir(&n), &n);
-            build(n, &file, os)
+            let os = os::query(&n, scope);
+            let file = status_file(scope, &n);
+            build(n, file.as_deref(), os)
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -228,16 +282,17 @@ fn list_all(json: bool) -> Result<ExitCode, CliError> {
     } else if reports.is_empty() {
         let _ = writeln!(
             out,
-            "no tend services installed (configs live in `{}`)",
+            "no tend{} services installed (configs live in `{}`)",
+            scope.flag(),
             dir.display()
         );
     } else {
-        let _ = writeln!(out, "{:<24}{:<12}{:<10}RESTARTS", "SERVICE", "STATE", "PID");
+        let _ = writeln!(out, "{:<24}{:<15}{:<10}RESTARTS", "SERVICE", "STATE", "PID");
         for r in &reports {
             let sn = r.supervisor.as_ref();
             let _ = writeln!(
                 out,
-                "{:<24}{:<12}{:<10}{}",
+                "{:<24}{:<15}{:<10}{}",
                 r.service,
                 r.state,
                 sn.and_then(|s| s.pid)
@@ -247,4 +302,54 @@ fn list_all(json: bool) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{HealthStatus, ProbeStatus};
+
+    fn health(state: &str, reason: Option<&str>, last: Option<&str>, failed: u32) -> HealthStatus {
+        HealthStatus {
+            state: state.into(),
+            reason: reason.map(Into::into),
+            consecutive_failures: failed,
+            last_probe: last.map(|t| ProbeStatus {
+                healthy: t.contains("200"),
+                text: t.into(),
+                took_ms: 1,
+                at: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn health_rows() {
+        let cases = [
+            (
+                health("healthy", None, Some("HTTP 200 after 1 ms"), 0),
+                "healthy (HTTP 200 after 1 ms)",
+            ),
+            (
+                health("unhealthy", Some("no output for 5m"), None, 0),
+                "unhealthy: no output for 5m",
+            ),
+            (
+                health("starting", None, Some("connect refused (127.0.0.1:1)"), 0),
+                "starting (last check: connect refused (127.0.0.1:1))",
+            ),
+            (
+                health("healthy", None, Some("HTTP 503 after 2 ms"), 2),
+                "healthy (last check: HTTP 503 after 2 ms, 2 failed in a row)",
+            ),
+            (health("starting", None, None, 0), "starting"),
+            (health("stopped", None, None, 0), "stopped"),
+        ];
+        for (h, want) in cases {
+            assert_eq!(describe_health(&h), want);
+        }
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(600 << 20), "600.0 MiB");
+    }
 }

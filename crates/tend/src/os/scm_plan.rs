@@ -228,6 +228,10 @@ mod tests {
             stop: StopSpec::default(),
             logs: LogSpec::with_dir("C:/logs".into()),
             service,
+            health: None,
+            limits: None,
+            notify: None,
+            metrics: None,
         }
     }
 

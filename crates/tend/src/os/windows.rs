@@ -300,6 +300,24 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
             warn(&format!("cannot create `{}`", dir.display()), &e);
         }
     }
+    // Who may touch what (os/acl.rs). Only paths tend owns under ProgramData: a custom
+    // `[logs] dir` keeps the ACL its owner gave it.
+    let sid = super::acl::account_sid(&spec.service.account, name);
+    let mut acls = vec![
+        (config_path.parent().map(Path::to_path_buf), super::acl::services_dir()),
+        (Some(config_path.clone()), super::acl::config_file(sid.as_deref())),
+        (Some(crate::paths::state_dir(name)), super::acl::writable_dir(sid.as_deref())),
+    ];
+    if spec.logs.dir == crate::paths::log_dir(name) {
+        acls.push((Some(spec.logs.dir.clone()), super::acl::writable_dir(sid.as_deref())));
+    }
+    for (path, sddl) in acls {
+        if let Some(path) = path
+            && let Err(e) = set_dacl(&path, &sddl)
+        {
+            warn(&format!("cannot set the access rules of `{}`", path.display()), &e);
+        }
+    }
     match old_plan {
         None => {
             let _ = writeln!(
@@ -311,18 +329,29 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
             );
         }
         Some(old) => {
-            let mut changes = scm_plan::changes(&old, &plan);
-            if previous.as_deref() != Some(text.as_str()) {
-                changes.push("config file changed".into());
-            }
-            if changes.is_empty() {
+            let scm_changes = scm_plan::changes(&old, &plan);
+            let config_changed = previous.as_deref() != Some(text.as_str());
+            if scm_changes.is_empty() && !config_changed {
                 let _ = writeln!(out, "service `{name}` is installed and unchanged");
             } else {
                 let _ = writeln!(out, "updated service `{name}`:");
-                for c in changes {
+                for c in &scm_changes {
                     let _ = writeln!(out, "  {c}");
                 }
-                let _ = writeln!(out, "restart it to apply: tend restart {name}");
+                if config_changed {
+                    let _ = writeln!(out, "  config file changed");
+                }
+                let running = svc.query_status().map(|s| s.current_state).ok()
+                    == Some(ServiceState::Running);
+                if !scm_changes.is_empty() && running {
+                    let _ = writeln!(out, "restart it to apply: tend restart {name}");
+                } else if config_changed && running {
+                    drop(out);
+                    // What tend supervises lives in the config: a reload applies it (and
+                    // restarts the program gracefully only if its command or env changed).
+                    reload(name)?;
+                    return Ok(());
+                }
             }
         }
     }
@@ -499,6 +528,79 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
         std::io::stdout(),
         "uninstalled service `{name}`; its logs remain in `{}`",
         crate::paths::log_dir(name).display()
+    );
+    Ok(())
+}
+
+/// Replaces the DACL of `path` with the (protected) one in `sddl`.
+fn set_dacl(path: &Path, sddl: &str) -> std::io::Result<()> {
+    use std::os::windows::ffi::OsStrExt as _;
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
+    use windows_sys::Win32::Security::{
+        DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+        SetFileSecurityW,
+    };
+    const SDDL_REVISION_1: u32 = 1;
+    let wide_sddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+    let wide_path: Vec<u16> = path.as_os_str().encode_wide().chain(std::iter::once(0)).collect();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: NUL-terminated SDDL; on success the system allocates `sd`, freed below with
+    // LocalFree as documented.
+    #[allow(unsafe_code)]
+    unsafe {
+        if ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            wide_sddl.as_ptr(),
+            SDDL_REVISION_1,
+            &raw mut sd,
+            std::ptr::null_mut(),
+        ) == 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ok = SetFileSecurityW(
+            wide_path.as_ptr(),
+            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+            sd,
+        );
+        let err = std::io::Error::last_os_error();
+        LocalFree(sd.cast());
+        if ok == 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// `tend reload <name>`: SERVICE_CONTROL_PARAMCHANGE, which `tend service` turns into the
+/// same reload as SIGHUP on Unix. The result (applied or rejected) is in `tend status` and
+/// the service's log; the SCM only says the control was delivered.
+pub(crate) fn reload(name: &str) -> Result<(), CliError> {
+    use windows_sys::Win32::System::Services::{
+        ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS,
+    };
+    let svc = open(name, ServiceAccess::PAUSE_CONTINUE | ServiceAccess::QUERY_STATUS)?;
+    if svc.query_status().map(|s| s.current_state).ok() != Some(ServiceState::Running) {
+        return Err(CliError::Invalid(format!(
+            "service `{name}` is not running: nothing to reload (start it with `tend start {name}`)"
+        )));
+    }
+    // windows-service has no call for PARAMCHANGE; its raw handle does it.
+    // SAFETY: the handle is valid for the life of `svc`; `status` is a local out parameter.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        let mut status: SERVICE_STATUS = std::mem::zeroed();
+        ControlService(svc.raw_handle(), SERVICE_CONTROL_PARAMCHANGE, &raw mut status)
+    };
+    if ok == 0 {
+        return Err(CliError::io(
+            format!("cannot send a reload to service `{name}`"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "reload sent to service `{name}`; `tend status {name}` shows whether it was applied"
     );
     Ok(())
 }

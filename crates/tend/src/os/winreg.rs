@@ -24,10 +24,6 @@ fn check(code: u32, what: &str) -> io::Result<()> {
 }
 
 /// A value to store.
-#[allow(
-    dead_code,
-    reason = "REG_SZ is for the per-user Run value (install --user)"
-)]
 pub(crate) enum Value<'a> {
     /// REG_SZ
     Str(&'a str),
@@ -105,7 +101,6 @@ pub(crate) fn delete_tree(root: HKEY, path: &str) -> io::Result<()> {
 }
 
 /// Deletes one value under `root\path`. A missing value or key is fine.
-#[allow(dead_code, reason = "for the per-user Run value (uninstall --user)")]
 pub(crate) fn delete_value(root: HKEY, path: &str, name: &str) -> io::Result<()> {
     use windows_sys::Win32::System::Registry::RegDeleteKeyValueW;
     let (p, n) = (wide(path), wide(name));
@@ -119,4 +114,54 @@ pub(crate) fn delete_value(root: HKEY, path: &str, name: &str) -> io::Result<()>
         rc,
         &format!("cannot delete registry value `{path}\\{name}`"),
     )
+}
+
+/// Reads a REG_SZ (or REG_EXPAND_SZ, unexpanded) value under `root\path`; `None` when the
+/// key or the value does not exist.
+pub(crate) fn get_str(root: HKEY, path: &str, name: &str) -> io::Result<Option<String>> {
+    use windows_sys::Win32::System::Registry::{
+        RRF_NOEXPAND, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ, RegGetValueW,
+    };
+    let (p, n) = (wide(path), wide(name));
+    let flags = RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ | RRF_NOEXPAND;
+    let mut size = 0u32;
+    // SAFETY: a size query: null data pointer, `size` is a valid out pointer.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        RegGetValueW(
+            root,
+            p.as_ptr(),
+            n.as_ptr(),
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &raw mut size,
+        )
+    };
+    if rc == windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND {
+        return Ok(None);
+    }
+    check(rc, &format!("cannot read registry value `{path}\\{name}`"))?;
+    // `size` is in bytes and includes the terminating NUL.
+    let mut buf = vec![0u16; (size as usize).div_ceil(2) + 1];
+    let mut bytes = u32::try_from(buf.len() * 2).unwrap_or(u32::MAX);
+    // SAFETY: `buf` holds `bytes` bytes and outlives the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        RegGetValueW(
+            root,
+            p.as_ptr(),
+            n.as_ptr(),
+            flags,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr().cast(),
+            &raw mut bytes,
+        )
+    };
+    if rc == windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND {
+        return Ok(None);
+    }
+    check(rc, &format!("cannot read registry value `{path}\\{name}`"))?;
+    let len = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    Ok(Some(String::from_utf16_lossy(&buf[..len])))
 }

@@ -11,7 +11,7 @@ pub(crate) use unix::Tree;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{Tree, raise_console_event};
+pub(crate) use windows::{Tree, hide_program_consoles, raise_console_event};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -77,6 +77,12 @@ pub(crate) fn resolve(launch: &Launch<'_>) -> Result<PathBuf, String> {
     }
 }
 
+/// Variables of tend's own environment that the program must not inherit: systemd's
+/// notification socket and watchdog are addressed to tend (the unit's main process), and a
+/// program that answered on them would speak for tend. The config's `env` can still set
+/// them explicitly.
+const NOT_INHERITED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
 /// The common part of building the command.
 fn command(
     launch: &Launch<'_>,
@@ -84,8 +90,11 @@ fn command(
 ) -> std::io::Result<(tokio::process::Command, Pipes)> {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(&launch.command.args)
-        .current_dir(launch.working_dir)
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(launch.working_dir);
+    for var in NOT_INHERITED {
+        cmd.env_remove(var);
+    }
+    cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
         // A service has no input; a terminal's input must not be shared with it either.
         .stdin(Stdio::null())
         .kill_on_drop(false);

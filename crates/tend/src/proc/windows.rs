@@ -18,7 +18,8 @@ use windows_sys::Win32::System::JobObjects::{
     SetInformationJobObject, TerminateJobObject,
 };
 use windows_sys::Win32::System::Threading::{
-    CREATE_NEW_CONSOLE, CREATE_SUSPENDED, OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
+    CREATE_NEW_CONSOLE, CREATE_NO_WINDOW, CREATE_SUSPENDED, OpenThread, ResumeThread,
+    THREAD_SUSPEND_RESUME,
 };
 
 /// Exit code the job's processes get when tend terminates it.
@@ -66,6 +67,15 @@ impl Tree {
             }
             WindowsStop::None => Ok(()),
         }
+    }
+
+    /// Memory and CPU time of every process in the job (`[limits]`).
+    pub(crate) fn sample(&self) -> Result<tend_health::Sample, tend_health::SampleError> {
+        // SAFETY: the job handle is owned by `self` and closed only when `self` is dropped,
+        // which the borrow of `self` rules out while the borrowed handle is in use.
+        #[allow(unsafe_code)]
+        let job = unsafe { std::os::windows::io::BorrowedHandle::borrow_raw(self.job.0) };
+        tend_health::sample::windows::sample_job(job)
     }
 
     /// Terminates every process in the job.
@@ -157,13 +167,29 @@ fn resume_threads(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the program's console is created without a window (see [`hide_program_consoles`]).
+static NO_WINDOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, the program gets its console (still its own, still the target of console
+/// control events) without a window. For a `--user` service, which runs in the user's
+/// desktop session: a new console there would pop up a window per program start. Under
+/// the SCM there is no desktop to show one on, and `tend run` keeps its visible consoles.
+pub(crate) fn hide_program_consoles() {
+    NO_WINDOW.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub(super) fn spawn(
     cmd: &mut tokio::process::Command,
 ) -> io::Result<(tokio::process::Child, Tree)> {
     // Suspended until it is in the job, so not even its first grandchild can escape. A new
     // console of its own is what console control events are aimed at (a service has none,
     // and tend's own console must not receive the program's Ctrl+C).
-    cmd.creation_flags(CREATE_SUSPENDED | CREATE_NEW_CONSOLE);
+    let console = if NO_WINDOW.load(std::sync::atomic::Ordering::Relaxed) {
+        CREATE_NO_WINDOW
+    } else {
+        CREATE_NEW_CONSOLE
+    };
+    cmd.creation_flags(CREATE_SUSPENDED | console);
     let job = new_job()?;
     let mut child = cmd.spawn()?;
     let pid = child.id().unwrap_or_default();

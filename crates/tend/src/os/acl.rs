@@ -1,0 +1,102 @@
+//! Who may touch a Windows service's files, as SDDL strings (pure, tested everywhere).
+//!
+//! - The installed config is what the service runs: only SYSTEM and Administrators may
+//!   change it; the service's own account may read it.
+//! - The log and state directories are written by the service: its account may modify
+//!   them; SYSTEM and Administrators have full control.
+//! - Everything is *protected* (no inheritance from `%ProgramData%`, whose default lets
+//!   every user create files), so no ordinary user can plant or edit anything.
+#![allow(dead_code, reason = "applied on Windows only; tested everywhere")]
+
+use tend_core::Account;
+
+/// The SID of `NT SERVICE\<name>`: `S-1-5-80-` and the SHA-1 of the upper-cased name in
+/// UTF-16LE, as five little-endian 32-bit numbers. Computed rather than looked up, because
+/// it is defined this way and the lookup needs the service to exist already.
+pub(crate) fn service_sid(name: &str) -> String {
+    let utf16: Vec<u8> = name
+        .to_uppercase()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let digest = sha1_smol::Sha1::from(&utf16).digest().bytes();
+    let parts: Vec<String> = digest
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_string())
+        .collect();
+    format!("S-1-5-80-{}", parts.join("-"))
+}
+
+/// The SID (or SDDL alias) the service's own account has, when tend can name it.
+pub(crate) fn account_sid(account: &Account, service: &str) -> Option<String> {
+    match account {
+        Account::Isolated => Some(service_sid(service)),
+        Account::LocalService => Some("LS".into()),
+        Account::NetworkService => Some("NS".into()),
+        // LocalSystem is SY, already granted; a named user is granted by name at install
+        // time where the OS can resolve it (not expressible in SDDL without its SID).
+        Account::System | Account::User { .. } => None,
+    }
+}
+
+/// File generic read + execute, and modify (read, write, delete, no ownership change).
+const READ: &str = "FR";
+const MODIFY: &str = "0x1301bf";
+
+/// A protected DACL: SYSTEM and Administrators full control, plus `extra` for `sid`.
+/// `container` adds object+container inheritance (for directories).
+fn dacl(sid: Option<&str>, rights: &str, container: bool) -> String {
+    let inherit = if container { "OICI" } else { "" };
+    let mut s = format!("D:P(A;{inherit};FA;;;SY)(A;{inherit};FA;;;BA)");
+    if let Some(sid) = sid {
+        s.push_str(&format!("(A;{inherit};{rights};;;{sid})"));
+    }
+    s
+}
+
+/// For `%ProgramData%\tend\services` (the directory of installed configs).
+pub(crate) fn services_dir() -> String {
+    dacl(None, READ, true)
+}
+
+/// For one installed config file.
+pub(crate) fn config_file(account_sid: Option<&str>) -> String {
+    dacl(account_sid, READ, false)
+}
+
+/// For the log and state directories of a service.
+pub(crate) fn writable_dir(account_sid: Option<&str>) -> String {
+    dacl(account_sid, MODIFY, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_sids_match_windows() {
+        // Well-known: NT SERVICE\TrustedInstaller.
+        assert_eq!(
+            service_sid("TrustedInstaller"),
+            "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+        );
+        // Case does not matter (the SCM upper-cases the name).
+        assert_eq!(service_sid("trustedinstaller"), service_sid("TRUSTEDINSTALLER"));
+    }
+
+    #[test]
+    fn dacls_are_protected_and_least_privilege() {
+        assert_eq!(services_dir(), "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+        assert_eq!(
+            config_file(Some("S-1-5-80-1")),
+            "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;S-1-5-80-1)"
+        );
+        assert_eq!(
+            writable_dir(Some("NS")),
+            "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;NS)"
+        );
+        assert_eq!(account_sid(&Account::System, "x"), None);
+        assert_eq!(account_sid(&Account::Isolated, "TrustedInstaller").as_deref(),
+            Some("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"));
+    }
+}

@@ -1,0 +1,1326 @@
+//! systemd (Linux) and launchd (macOS) behind `tend install`, `uninstall`, `start`, `stop`,
+//! `restart`, `reload` and `status`.
+//!
+//! tend-os builds every file and every command line as data; this module decides when to
+//! run them: it checks rights and ownership before anything changes, carries the plan out,
+//! and says what happened. The backend is a runtime value ([`backend`] picks the OS's) and
+//! everything that touches the machine goes through a seam ([`Runner`] for `systemctl` /
+//! `launchctl`, [`Fs`] for files), so the tests below exercise both backends on Linux with
+//! a [`tend_os::testing::FakeRunner`] and in-memory files.
+
+use std::io::{self, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
+use tend_os::{
+    Applied, ApplyError, Backend, Files, Layout, OwnershipError, RunState, Runner, Step,
+    SystemRunner, UserContext, launchd, systemd,
+};
+
+use super::Report;
+use super::installed::{diff_lines, installed_text};
+use crate::error::CliError;
+use crate::place::Scope;
+
+/// This OS's service manager.
+pub(crate) fn backend() -> Backend {
+    if cfg!(target_os = "macos") {
+        Backend::Launchd
+    } else {
+        Backend::Systemd
+    }
+}
+
+/// tend-os's scope for the CLI's: the per-user scope needs the user's directories.
+pub(crate) fn os_scope(scope: Scope) -> Result<tend_os::Scope, CliError> {
+    Ok(match scope {
+        Scope::System => tend_os::Scope::System,
+        Scope::User => tend_os::Scope::User(user_context()?),
+    })
+}
+
+fn user_context() -> Result<UserContext, CliError> {
+    let abs = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let home = abs("HOME").ok_or_else(|| {
+        CliError::Invalid(
+            "--user needs $HOME set to an absolute path: a per-user service's files live under it"
+                .to_owned(),
+        )
+    })?;
+    Ok(UserContext {
+        uid: nix::unistd::getuid().as_raw(),
+        home,
+        xdg_config_home: abs("XDG_CONFIG_HOME"),
+        xdg_state_home: abs("XDG_STATE_HOME"),
+    })
+}
+
+/// The error for a verb on a system service run without root (exit code 4).
+pub(crate) fn need_root(verb: &str) -> CliError {
+    CliError::Permission(format!(
+        "`tend {verb}` of a system service needs root: run it as root (sudo tend {verb} ...) or use --user for a service of your own"
+    ))
+}
+
+/// The file operations of a plan, plus reading what is there before it runs.
+pub(crate) trait Fs: Files {
+    /// The file's text; `None` when it does not exist.
+    fn read(&self, path: &Path) -> io::Result<Option<String>>;
+}
+
+/// The real files: every write is a temporary file in the same directory, renamed over the
+/// target, so systemd or launchd never reads half a file; modes are set explicitly (not
+/// left to the umask); owners are changed only where the plan names one.
+pub(crate) struct RealFs;
+
+impl Files for RealFs {
+    fn create_dir(&self, path: &Path, mode: u32, owner: Option<&str>) -> io::Result<()> {
+        std::fs::create_dir_all(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if let Some(owner) = owner {
+            chown_to_user(path, owner)?;
+        }
+        Ok(())
+    }
+
+    fn write_file(&self, path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+        let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{}` is not a file path", path.display()),
+            ));
+        };
+        let tmp = dir.join(format!(".{}.tend-tmp", file.to_string_lossy()));
+        let _ = std::fs::remove_file(&tmp);
+        let result = (|| {
+            // Created with the final mode, so a private file is never readable by others,
+            // not even for the moment before the rename.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)?;
+            f.write_all(contents.as_bytes())?;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+}
+
+impl Fs for RealFs {
+    fn read(&self, path: &Path) -> io::Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `chown owner:<owner's primary group> path`; `owner` is a user name or a numeric uid.
+fn chown_to_user(path: &Path, owner: &str) -> io::Result<()> {
+    let user = match owner.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
+        Err(_) => nix::unistd::User::from_name(owner),
+    }
+    .map_err(io::Error::from)?;
+    let (uid, gid) = match (user, owner.parse::<u32>()) {
+        (Some(u), _) => (u.uid.as_raw(), Some(u.gid.as_raw())),
+        // A numeric uid without a passwd entry is still a valid owner.
+        (None, Ok(uid)) => (uid, None),
+        (None, Err(_)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("there is no user named `{owner}`"),
+            ));
+        }
+    };
+    std::os::unix::fs::chown(path, Some(uid), gid)
+}
+
+/// Everything a verb touches on the machine.
+pub(crate) struct Unix<'a> {
+    pub(crate) backend: Backend,
+    pub(crate) scope: tend_os::Scope,
+    pub(crate) runner: &'a dyn Runner,
+    pub(crate) fs: &'a dyn Fs,
+    /// Whether tend runs as root (system services need it).
+    pub(crate) is_root: bool,
+    /// The tend binary the OS manager will run.
+    pub(crate) tend_exe: PathBuf,
+    /// Between two looks at launchd, which answers `kill` and `kickstart` at once.
+    pub(crate) poll: Duration,
+}
+
+/// Runs `f` against the real machine: this OS's backend, `systemctl`/`launchctl`, files.
+pub(crate) fn with_real<R>(
+    scope: Scope,
+    f: impl FnOnce(&Unix<'_>) -> Result<R, CliError>,
+) -> Result<R, CliError> {
+    let u = Unix {
+        backend: backend(),
+        scope: os_scope(scope)?,
+        runner: &SystemRunner,
+        fs: &RealFs,
+        is_root: nix::unistd::geteuid().is_root(),
+        // An empty path fails rendering with "not absolute", which says enough.
+        tend_exe: std::env::current_exe().unwrap_or_default(),
+        poll: Duration::from_millis(100),
+    };
+    f(&u)
+}
+
+/// How long `tend start` waits for launchd to report tend running.
+const LAUNCHD_START_WAIT: Duration = Duration::from_secs(15);
+
+impl Unix<'_> {
+    fn layout(&self, name: &ServiceName) -> Layout {
+        Layout::new(self.backend, &self.scope, name)
+    }
+
+    fn manager(&self) -> &'static str {
+        match self.backend {
+            Backend::Systemd => "systemd",
+            Backend::Launchd => "launchd",
+        }
+    }
+
+    /// `tend <verb> [--user] <name>`, for messages.
+    fn cmd(&self, verb: &str, name: &ServiceName) -> String {
+        let flag = if self.scope.is_user() { " --user" } else { "" };
+        format!("tend {verb}{flag} {name}")
+    }
+
+    fn require_root(&self, verb: &str) -> Result<(), CliError> {
+        if self.scope.is_user() || self.is_root {
+            return Ok(());
+        }
+        Err(need_root(verb))
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<String>, CliError> {
+        self.fs
+            .read(path)
+            .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))
+    }
+
+    /// What the OS manager says about `name`.
+    pub(crate) fn query(&self, name: &ServiceName) -> Result<tend_os::OsStatus, CliError> {
+        let answer = match self.backend {
+            Backend::Systemd => systemd::status(self.runner, name, &self.scope),
+            Backend::Launchd => {
+                let plist_exists = self
+                    .fs
+                    .read(&self.layout(name).service_file)
+                    .ok()
+                    .flatten()
+                    .is_some();
+                launchd::status(self.runner, name, &self.scope, plist_exists)
+            }
+        };
+        answer.map_err(|e| {
+            let hint = match (self.backend, self.scope.is_user()) {
+                (Backend::Systemd, true) => {
+                    " (systemctl --user needs your user manager: a login session, not `sudo -u`)"
+                }
+                (Backend::Systemd, false) => " (is systemd running?)",
+                (Backend::Launchd, true) => " (a --user agent needs a GUI login session)",
+                (Backend::Launchd, false) => "",
+            };
+            CliError::io(
+                format!("cannot ask {} about `{name}`{hint}", self.manager()),
+                io::Error::other(e),
+            )
+        })
+    }
+
+    /// The installed config's `start`, for `tend status` where the OS cannot tell
+    /// (launchd has no "enabled" state of its own).
+    pub(crate) fn installed_start(&self, name: &ServiceName) -> Option<&'static str> {
+        self.installed_spec(&self.layout(name))
+            .map(|s| start_word(s.service.start))
+    }
+
+    fn apply(&self, what: &str, steps: &[Step]) -> Result<Applied, CliError> {
+        tend_os::apply(steps, self.runner, self.fs).map_err(|e| {
+            let kind = match &e {
+                ApplyError::Io { source, .. } => source.kind(),
+                ApplyError::Run { .. } => io::ErrorKind::Other,
+            };
+            CliError::io(what.to_owned(), io::Error::new(kind, e))
+        })
+    }
+
+    /// The installed config, read back through [`Fs`]; `None` if it is missing or does not
+    /// load (then callers fall back to defaults).
+    fn installed_spec(&self, layout: &Layout) -> Option<ServiceSpec> {
+        let text = self.fs.read(&layout.config).ok()??;
+        let opts = tend_config::LoadOptions {
+            log_dir: tend_config::LogDirDefault::Under(layout.log_dir.parent()?.to_owned()),
+        };
+        tend_config::parse(&text, &layout.config, &opts)
+            .ok()
+            .map(|l| l.spec)
+    }
+
+    /// The OS status of a service tend installed; [`CliError::NotInstalled`] when there is
+    /// none, and a refusal when the name belongs to a service tend did not write.
+    fn ours(&self, name: &ServiceName) -> Result<(Layout, tend_os::OsStatus), CliError> {
+        let layout = self.layout(name);
+        let status = self.query(name)?;
+        let text = self.read(&layout.service_file)?;
+        if !status.installed && text.is_none() {
+            return Err(CliError::NotInstalled(name.to_string()));
+        }
+        tend_os::check_ownership(self.backend, &layout, &status, text.as_deref()).map_err(|e| {
+            match e {
+                OwnershipError::Foreign { path } => CliError::Invalid(format!(
+                    "service `{name}` was not installed by tend ({}); tend leaves it alone",
+                    path.display()
+                )),
+                e @ OwnershipError::NotGenerated { .. } => {
+                    CliError::Invalid(format!("service `{name}`: {e}"))
+                }
+            }
+        })?;
+        Ok((layout, status))
+    }
+
+    /// `tend install [--user]`: every check before anything changes; on a first install
+    /// that fails half-way, the files written are removed again.
+    pub(crate) fn install(
+        &self,
+        spec: &ServiceSpec,
+        original: &str,
+        r: &mut Report,
+    ) -> Result<(), CliError> {
+        self.require_root("install")?;
+        let name = &spec.name;
+        let layout = self.layout(name);
+        let text = installed_text(spec, original)?;
+        let render = |e: tend_os::RenderError| {
+            CliError::Invalid(format!(
+                "not installing `{name}`: {e} (nothing was changed)"
+            ))
+        };
+        let (steps, definition) = match self.backend {
+            Backend::Systemd => {
+                let input = systemd::UnitInput::from_spec(spec, &self.tend_exe, self.scope.clone());
+                r.warnings.extend(systemd::warnings(&input));
+                let unit = systemd::render_unit(&input).map_err(render)?;
+                (systemd::install(&input, &text).map_err(render)?, unit)
+            }
+            Backend::Launchd => {
+                let input =
+                    launchd::PlistInput::from_spec(spec, &self.tend_exe, self.scope.clone());
+                r.warnings.extend(launchd::warnings(&input));
+                let plist = launchd::render_plist(&input).map_err(render)?;
+                (launchd::install(&input, &text).map_err(render)?, plist)
+            }
+        };
+        r.warnings
+            .extend(env_file_warning(spec, original, self.scope.is_user()));
+        let status = self.query(name)?;
+        let old_definition = self.read(&layout.service_file)?;
+        tend_os::check_ownership(self.backend, &layout, &status, old_definition.as_deref())
+            .map_err(|e| CliError::Invalid(format!("not installing `{name}`: {e}")))?;
+        let old_config = self.read(&layout.config)?;
+        let was_installed = status.installed || old_definition.is_some();
+        let config_diff = diff_lines(old_config.as_deref().unwrap_or(""), &text);
+        let definition_diff = diff_lines(old_definition.as_deref().unwrap_or(""), &definition);
+        let unchanged = was_installed && config_diff.is_empty() && definition_diff.is_empty();
+        let loaded = status.raw_state != "not loaded";
+
+        // From here on, things change. Re-applying an unchanged launchd job would boot it
+        // out and back in, which restarts a running service for nothing.
+        let skip = unchanged && self.backend == Backend::Launchd && loaded;
+        if !skip && let Err(e) = self.apply(&format!("cannot install `{name}`"), &steps) {
+            if !was_installed {
+                self.roll_back(&layout, old_config.is_some());
+            }
+            return Err(e);
+        }
+
+        let def_word = match self.backend {
+            Backend::Systemd => "unit",
+            Backend::Launchd => "plist",
+        };
+        if !was_installed {
+            r.say(format!(
+                "installed service `{name}` ({}{}, start {}, account {})",
+                self.manager(),
+                if self.scope.is_user() { " --user" } else { "" },
+                start_word(spec.service.start),
+                account_word(&spec.service.account),
+            ));
+            r.say(format!("  config copy: {}", layout.config.display()));
+            r.say(format!("  {def_word}: {}", layout.service_file.display()));
+            r.say(format!("  logs: {}", spec.logs.dir.display()));
+            r.say(self.after_first_install(spec));
+            return Ok(());
+        }
+        if unchanged {
+            r.say(format!("service `{name}` is installed and unchanged"));
+            return Ok(());
+        }
+        r.say(format!("updated service `{name}`:"));
+        for (what, path, diff) in [
+            ("config copy", &layout.config, &config_diff),
+            (def_word, &layout.service_file, &definition_diff),
+        ] {
+            if !diff.is_empty() {
+                r.say(format!("  {what} {}:", path.display()));
+                r.lines.extend(diff.iter().map(|l| format!("    {l}")));
+            }
+        }
+        let changed = Changed {
+            config: !config_diff.is_empty(),
+            definition: !definition_diff.is_empty(),
+        };
+        self.after_update(spec, &status, changed, r);
+        Ok(())
+    }
+
+    fn after_first_install(&self, spec: &ServiceSpec) -> String {
+        let name = &spec.name;
+        match (self.backend, spec.service.start) {
+            (_, StartMode::Disabled) => format!(
+                "it is disabled (start = \"disabled\"): `{}` refuses it until the config says otherwise",
+                self.cmd("start", name)
+            ),
+            (Backend::Launchd, StartMode::Auto | StartMode::DelayedAuto) => format!(
+                "launchd started it (RunAtLoad); see: {}",
+                self.cmd("status", name)
+            ),
+            _ => format!("start it with: {}", self.cmd("start", name)),
+        }
+    }
+
+    /// After a reinstall that changed something: a running service picks the change up.
+    fn after_update(
+        &self,
+        spec: &ServiceSpec,
+        before: &tend_os::OsStatus,
+        changed: Changed,
+        r: &mut Report,
+    ) {
+        let name = &spec.name;
+        if !before.active() {
+            let starts_on_load = self.backend == Backend::Launchd
+                && matches!(spec.service.start, StartMode::Auto | StartMode::DelayedAuto);
+            if spec.service.start != StartMode::Disabled && !starts_on_load {
+                r.say(format!(
+                    "it is not running; start it with: {}",
+                    self.cmd("start", name)
+                ));
+            }
+            return;
+        }
+        match self.backend {
+            Backend::Systemd => {
+                if changed.config {
+                    // ExecReload= sends SIGHUP: tend re-reads its config copy.
+                    match self.apply("reload", &systemd::reload(name, &self.scope)) {
+                        Ok(_) => r.say("reloaded: tend re-reads the config (SIGHUP)".to_owned()),
+                        Err(e) => r.warn(format!(
+                            "cannot reload `{name}`: {e}; restart it to apply: {}",
+                            self.cmd("restart", name)
+                        )),
+                    }
+                }
+                if changed.definition {
+                    // The unit (account, timeouts, dependencies) applies only when systemd
+                    // starts tend again.
+                    r.say(format!(
+                        "the unit changed: it applies at the next restart: {}",
+                        self.cmd("restart", name)
+                    ));
+                }
+            }
+            Backend::Launchd => match spec.service.start {
+                // bootout stopped it; RunAtLoad started it again with the new config.
+                StartMode::Auto | StartMode::DelayedAuto => {
+                    r.say("launchd restarted it with the new config".to_owned());
+                }
+                // bootout stopped it and loading does not start a manual job: start it
+                // again, so a reinstall never leaves a running service stopped.
+                StartMode::Manual => {
+                    match self.apply("restart", &launchd::start(name, &self.scope)) {
+                        Ok(_) => r.say("restarted it with the new config".to_owned()),
+                        Err(e) => r.warn(format!(
+                            "it was stopped to load the new config and could not be started again: {e}; start it with: {}",
+                            self.cmd("start", name)
+                        )),
+                    }
+                }
+                StartMode::Disabled => r.say("it is now disabled and stopped".to_owned()),
+            },
+        }
+    }
+
+    /// Removes what a failed first install wrote (best effort: the error being reported
+    /// matters more).
+    fn roll_back(&self, layout: &Layout, config_existed: bool) {
+        let _ = self.fs.remove_file(&layout.service_file);
+        if !config_existed {
+            let _ = self.fs.remove_file(&layout.config);
+        }
+        if self.backend == Backend::Systemd {
+            let mut argv = vec!["systemctl"];
+            if self.scope.is_user() {
+                argv.push("--user");
+            }
+            argv.push("daemon-reload");
+            let _ = self.runner.run(&argv);
+        }
+    }
+
+    /// `tend uninstall [--user]`: stop, remove the definition and the config copy. Logs
+    /// and state stay.
+    pub(crate) fn uninstall(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+        self.require_root("uninstall")?;
+        let layout = self.layout(name);
+        let status = self.query(name)?;
+        let definition = self.read(&layout.service_file)?;
+        let config = self.read(&layout.config)?;
+        if !status.installed && definition.is_none() {
+            if config.is_some() {
+                // Only the config copy is left (an earlier uninstall was interrupted).
+                self.apply(
+                    &format!("cannot uninstall `{name}`"),
+                    &[Step::RemoveFile {
+                        path: layout.config.clone(),
+                    }],
+                )?;
+                r.say(format!(
+                    "removed the leftover config copy `{}`",
+                    layout.config.display()
+                ));
+                return Ok(());
+            }
+            return Err(CliError::NotInstalled(name.to_string()));
+        }
+        let (layout, status) = self.ours(name)?;
+        let logs = self
+            .installed_spec(&layout)
+            .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
+        let steps = match (self.backend, status.installed) {
+            (Backend::Systemd, true) => systemd::uninstall(name, &self.scope),
+            // systemd does not know the unit (it was never loaded): only files to remove.
+            (Backend::Systemd, false) => {
+                let mut argv = vec!["systemctl".to_owned()];
+                if self.scope.is_user() {
+                    argv.push("--user".to_owned());
+                }
+                argv.push("daemon-reload".to_owned());
+                vec![
+                    Step::RemoveFile {
+                        path: layout.service_file.clone(),
+                    },
+                    Step::RemoveFile {
+                        path: layout.config.clone(),
+                    },
+                    Step::Run {
+                        argv,
+                        may_fail: true,
+                    },
+                ]
+            }
+            (Backend::Launchd, _) => launchd::uninstall(name, &self.scope),
+        };
+        self.apply(&format!("cannot uninstall `{name}`"), &steps)?;
+        r.say(format!(
+            "uninstalled service `{name}`; its logs remain in `{}`",
+            logs.display()
+        ));
+        Ok(())
+    }
+
+    /// Refuses to start a service whose installed config says `start = "disabled"`, with
+    /// a clearer message than the OS manager's.
+    fn refuse_disabled(&self, layout: &Layout, name: &ServiceName) -> Result<(), CliError> {
+        if self
+            .installed_spec(layout)
+            .is_some_and(|s| s.service.start == StartMode::Disabled)
+        {
+            return Err(CliError::Invalid(format!(
+                "service `{name}` is disabled (start = \"disabled\"): set another start mode in its config and run `tend install` again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `tend start [--user]`: returns once tend runs (systemd: once it sent READY=1).
+    pub(crate) fn start(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+        self.require_root("start")?;
+        let (layout, status) = self.ours(name)?;
+        if status.active() {
+            r.say(format!("service `{name}` is already running"));
+            return Ok(());
+        }
+        self.refuse_disabled(&layout, name)?;
+        let what = format!("cannot start `{name}`");
+        let now = match self.backend {
+            Backend::Systemd => {
+                self.apply(&what, &systemd::start(name, &self.scope))?;
+                self.query(name)?
+            }
+            Backend::Launchd => {
+                self.apply(&what, &launchd::start(name, &self.scope))?;
+                self.wait_running(name, &layout)?
+            }
+        };
+        r.say(running_line(name, &now));
+        Ok(())
+    }
+
+    /// `tend stop [--user]`: returns once tend has exited.
+    pub(crate) fn stop(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+        self.require_root("stop")?;
+        let (layout, status) = self.ours(name)?;
+        if !status.active() {
+            r.say(format!("service `{name}` is already stopped"));
+            return Ok(());
+        }
+        let what = format!("cannot stop `{name}`");
+        match self.backend {
+            // systemctl stop waits for tend to exit (at most TimeoutStopSec).
+            Backend::Systemd => {
+                self.apply(&what, &systemd::stop(name, &self.scope))?;
+            }
+            // launchctl kill returns at once: wait for tend to be gone.
+            Backend::Launchd => {
+                self.apply(&what, &launchd::stop(name, &self.scope))?;
+                let budget = self.stop_budget(&layout);
+                self.wait_for(name, budget, "stop", |s| !s.active())?;
+            }
+        }
+        r.say(format!("service `{name}` is stopped"));
+        Ok(())
+    }
+
+    /// `tend restart [--user]`.
+    pub(crate) fn restart(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+        self.require_root("restart")?;
+        let (layout, _) = self.ours(name)?;
+        self.refuse_disabled(&layout, name)?;
+        let what = format!("cannot restart `{name}`");
+        let now = match self.backend {
+            Backend::Systemd => {
+                self.apply(&what, &systemd::restart(name, &self.scope))?;
+                self.query(name)?
+            }
+            Backend::Launchd => {
+                self.apply(&what, &launchd::restart(name, &self.scope))?;
+                self.wait_running(name, &layout)?
+            }
+        };
+        r.say(running_line(name, &now));
+        Ok(())
+    }
+
+    /// `tend reload [--user]`: SIGHUP to tend, which re-reads its config copy.
+    pub(crate) fn reload(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+        self.require_root("reload")?;
+        let (_, status) = self.ours(name)?;
+        if !status.active() {
+            return Err(CliError::Invalid(format!(
+                "service `{name}` is not running, so there is nothing to reload; start it with: {}",
+                self.cmd("start", name)
+            )));
+        }
+        let steps = match self.backend {
+            Backend::Systemd => systemd::reload(name, &self.scope),
+            Backend::Launchd => launchd::reload(name, &self.scope),
+        };
+        self.apply(&format!("cannot reload `{name}`"), &steps)?;
+        r.say(format!(
+            "asked `{name}` to reload: tend re-reads its config (see: {})",
+            self.cmd("status", name)
+        ));
+        Ok(())
+    }
+
+    /// The installed config's stop timeout plus the OS manager's margin and a little more.
+    fn stop_budget(&self, layout: &Layout) -> Duration {
+        self.installed_spec(layout)
+            .map_or(Duration::from_secs(10), |s| s.stop.timeout)
+            + tend_os::STOP_MARGIN
+            + Duration::from_secs(5)
+    }
+
+    fn wait_running(
+        &self,
+        name: &ServiceName,
+        layout: &Layout,
+    ) -> Result<tend_os::OsStatus, CliError> {
+        self.wait_for(name, LAUNCHD_START_WAIT, "start", |s| {
+            s.state == RunState::Running
+        })
+        .map_err(|e| match &layout.stdio_log {
+            Some(log) => CliError::Invalid(format!("{e}; see `{}`", log.display())),
+            None => e,
+        })
+    }
+
+    /// Polls the OS manager until `done` holds or `within` passes.
+    fn wait_for(
+        &self,
+        name: &ServiceName,
+        within: Duration,
+        verb: &str,
+        done: impl Fn(&tend_os::OsStatus) -> bool,
+    ) -> Result<tend_os::OsStatus, CliError> {
+        let end = Instant::now() + within;
+        loop {
+            let s = self.query(name)?;
+            if done(&s) {
+                return Ok(s);
+            }
+            if Instant::now() >= end {
+                let exit = s
+                    .last_exit
+                    .map(|c| format!(", last exit code {c}"))
+                    .unwrap_or_default();
+                return Err(CliError::io(
+                    format!(
+                        "`{name}` did not {verb} within {}s ({} says: {}{exit})",
+                        within.as_secs(),
+                        self.manager(),
+                        s.raw_state
+                    ),
+                    io::Error::from(io::ErrorKind::TimedOut),
+                ));
+            }
+            std::thread::sleep(self.poll);
+        }
+    }
+}
+
+/// What a reinstall changed.
+#[derive(Debug, Clone, Copy)]
+struct Changed {
+    config: bool,
+    definition: bool,
+}
+
+fn running_line(name: &ServiceName, s: &tend_os::OsStatus) -> String {
+    match s.pid {
+        Some(pid) => format!("service `{name}` is running (tend pid {pid})"),
+        None => format!("service `{name}` is {}", s.raw_state),
+    }
+}
+
+fn start_word(s: StartMode) -> &'static str {
+    StartMode::ALL
+        .iter()
+        .find(|(m, _)| *m == s)
+        .map_or("auto", |(_, w)| w)
+}
+
+fn account_word(a: &Account) -> String {
+    match a {
+        Account::Isolated => "isolated".to_owned(),
+        Account::System => "system".to_owned(),
+        Account::LocalService => "local-service".to_owned(),
+        Account::NetworkService => "network-service".to_owned(),
+        Account::User { name, .. } => name.clone(),
+    }
+}
+
+/// Secrets belong in `env_file`, which stays where the operator keeps it (tend reads it
+/// through `base_dir` when the service starts; it is not copied, so there is one copy of
+/// each secret). Warns when its mode does not fit the account that must read it.
+fn env_file_warning(spec: &ServiceSpec, original: &str, user_scope: bool) -> Option<String> {
+    let table: toml::Table = toml::from_str(original).ok()?;
+    let rel = table.get("env_file")?.as_str()?;
+    let path = spec.base_dir.join(rel);
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+    let isolated_system = !user_scope && spec.service.account == Account::Isolated;
+    if isolated_system && mode & 0o004 == 0 {
+        Some(format!(
+            "env_file `{}` (mode {mode:04o}) cannot be read by the service's dynamic user (account = \"isolated\"), so the service will not start; for secrets, run it as a named account that owns the file (account = \"<user>\", file mode 0600)",
+            path.display()
+        ))
+    } else if !isolated_system && mode & 0o077 != 0 {
+        Some(format!(
+            "env_file `{}` (mode {mode:04o}) can be read by other users; secrets belong in a file only the service's account can read: chmod 600 it",
+            path.display()
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::Mutex;
+
+    use tend_os::testing::{FakeRunner, MemFiles, Reply};
+    use tend_os::{RunError, RunOutput};
+
+    use super::*;
+
+    /// In-memory files, readable.
+    #[derive(Default)]
+    struct MemFs(MemFiles);
+
+    impl Files for MemFs {
+        fn create_dir(&self, path: &Path, mode: u32, owner: Option<&str>) -> io::Result<()> {
+            self.0.create_dir(path, mode, owner)
+        }
+        fn write_file(&self, path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+            self.0.write_file(path, contents, mode)
+        }
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            self.0.remove_file(path)
+        }
+    }
+
+    impl Fs for MemFs {
+        fn read(&self, path: &Path) -> io::Result<Option<String>> {
+            Ok(self.0.file(path).map(|(text, _)| text))
+        }
+    }
+
+    /// A runner whose answer to an argv can change from call to call (launchd is polled):
+    /// each argv answers from its queue, repeating the last reply; anything else as
+    /// [`FakeRunner`] (success, empty output).
+    #[derive(Default)]
+    struct Scripted {
+        inner: FakeRunner,
+        queues: Mutex<BTreeMap<Vec<String>, VecDeque<Reply>>>,
+    }
+
+    impl Scripted {
+        fn then(&self, argv: &[&str], replies: &[Reply]) {
+            let key = argv.iter().map(|s| (*s).to_owned()).collect();
+            self.queues
+                .lock()
+                .unwrap()
+                .insert(key, replies.iter().cloned().collect());
+        }
+        fn calls(&self) -> Vec<String> {
+            self.inner.calls().iter().map(|c| c.join(" ")).collect()
+        }
+    }
+
+    impl Runner for Scripted {
+        fn run(&self, argv: &[&str]) -> Result<RunOutput, RunError> {
+            let key: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+            let next = {
+                let mut q = self.queues.lock().unwrap();
+                q.get_mut(&key).and_then(|q| {
+                    if q.len() > 1 {
+                        q.pop_front()
+                    } else {
+                        q.front().cloned()
+                    }
+                })
+            };
+            if let Some(reply) = next {
+                self.inner.reply(argv, reply);
+            }
+            self.inner.run(argv)
+        }
+    }
+
+    const SHOW: &str = "systemctl show web.service --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath --no-pager";
+
+    fn argv(s: &str) -> Vec<&str> {
+        s.split(' ').collect()
+    }
+
+    fn show(runner: &Scripted, replies: &[&str]) {
+        let r: Vec<Reply> = replies.iter().map(|s| Reply::ok(s)).collect();
+        runner.then(&argv(SHOW), &r);
+    }
+
+    const NOT_FOUND: &str = "LoadState=not-found\nActiveState=inactive\n";
+    const ACTIVE: &str = "LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\nMainPID=4242\nFragmentPath=/etc/systemd/system/web.service\n";
+    const INACTIVE: &str = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=enabled\nMainPID=0\nFragmentPath=/etc/systemd/system/web.service\n";
+
+    fn unix<'a>(
+        backend: Backend,
+        scope: tend_os::Scope,
+        runner: &'a Scripted,
+        fs: &'a MemFs,
+    ) -> Unix<'a> {
+        Unix {
+            backend,
+            scope,
+            runner,
+            fs,
+            is_root: true,
+            tend_exe: "/usr/local/bin/tend".into(),
+            poll: Duration::from_millis(1),
+        }
+    }
+
+    fn spec(dir: &Path, extra: &str) -> (ServiceSpec, String) {
+        let text = format!("name = \"web\"\ncommand = [\"/bin/sh\", \"-c\", \"sleep 1\"]\n{extra}");
+        let path = dir.join("web.toml");
+        std::fs::write(&path, &text).unwrap();
+        let opts = tend_config::LoadOptions {
+            log_dir: tend_config::LogDirDefault::Under("/var/log/tend".into()),
+        };
+        (tend_config::load(&path, &opts).unwrap().spec, text)
+    }
+
+    #[test]
+    fn system_install_needs_root_and_changes_nothing_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.is_root = false;
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(matches!(e, CliError::Permission(_)), "{e}");
+        assert!(e.to_string().contains("run it as root"), "{e}");
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(4));
+        assert!(runner.calls().is_empty());
+        assert!(fs.read(Path::new("/etc/tend/web.toml")).unwrap().is_none());
+    }
+
+    #[test]
+    fn systemd_first_install_writes_copy_and_unit_then_enables() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert_eq!(
+            runner.calls(),
+            [
+                SHOW,
+                "systemctl daemon-reload",
+                "systemctl enable web.service"
+            ]
+        );
+        let (copy, mode) = fs.0.file("/etc/tend/web.toml").unwrap();
+        assert_eq!(mode, 0o644);
+        assert!(
+            copy.contains(&format!("base_dir = '{}'", dir.path().display())),
+            "{copy}"
+        );
+        assert!(copy.ends_with(&text));
+        let (unit, _) = fs.0.file("/etc/systemd/system/web.service").unwrap();
+        assert!(systemd::is_generated_by_tend(&unit));
+        assert!(unit.contains("ExecStart=/usr/local/bin/tend service web"));
+        let out = r.lines.join("\n");
+        assert!(
+            out.contains("installed service `web` (systemd, start auto, account isolated)"),
+            "{out}"
+        );
+        assert!(out.contains("start it with: tend start web"), "{out}");
+    }
+
+    #[test]
+    fn systemd_reinstall_shows_the_diff_and_reloads_a_running_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old_spec, old_text) = spec(dir.path(), "[stop]\ntimeout = \"5s\"\n");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.install(&old_spec, &old_text, &mut Report::default())
+            .unwrap();
+
+        let (spec, text) = spec(dir.path(), "[stop]\ntimeout = \"20s\"\n");
+        let runner = Scripted::default();
+        show(&runner, &[ACTIVE]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        let out = r.lines.join("\n");
+        assert!(out.contains("updated service `web`:"), "{out}");
+        assert!(
+            out.contains("    - timeout = \"5s\"\n    + timeout = \"20s\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("    - TimeoutStopSec=15s\n    + TimeoutStopSec=30s"),
+            "{out}"
+        );
+        assert!(out.contains("reloaded"), "{out}");
+        assert_eq!(
+            runner.calls(),
+            [
+                SHOW,
+                "systemctl daemon-reload",
+                "systemctl enable web.service",
+                "systemctl reload web.service"
+            ]
+        );
+
+        // Again with the same config: nothing to say, nothing reloaded.
+        let runner = Scripted::default();
+        show(&runner, &[ACTIVE]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
+        assert!(!runner.calls().iter().any(|c| c.contains("reload web")));
+    }
+
+    #[test]
+    fn install_refuses_a_unit_tend_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(
+            &runner,
+            &[
+                "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
+            ],
+        );
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("/lib/systemd/system/web.service"),
+            "{e}"
+        );
+        assert_eq!(runner.calls(), [SHOW]);
+        assert!(fs.0.file("/etc/tend/web.toml").is_none());
+
+        // A hand-written file at tend's own path.
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        fs.write_file(
+            Path::new("/etc/systemd/system/web.service"),
+            "[Unit]\n",
+            0o644,
+        )
+        .unwrap();
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(e.to_string().contains("was not written by tend"), "{e}");
+        assert_eq!(runner.calls(), [SHOW]);
+    }
+
+    #[test]
+    fn a_failed_first_install_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        runner.then(
+            &["systemctl", "enable", "web.service"],
+            &[Reply::exit(1, "Failed to enable unit")],
+        );
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(e.to_string().contains("Failed to enable unit"), "{e}");
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(5));
+        assert!(fs.0.file("/etc/tend/web.toml").is_none());
+        assert!(fs.0.file("/etc/systemd/system/web.service").is_none());
+        assert_eq!(runner.calls().last().unwrap(), "systemctl daemon-reload");
+    }
+
+    #[test]
+    fn systemd_verbs_run_systemctl_and_check_state_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        for verb in [
+            Unix::start,
+            Unix::stop,
+            Unix::restart,
+            Unix::reload,
+            Unix::uninstall,
+        ] {
+            let e = verb(&u, &spec.name, &mut r).unwrap_err();
+            assert!(matches!(e, CliError::NotInstalled(_)), "{e}");
+            assert_eq!(e.exit_code(), std::process::ExitCode::from(3));
+        }
+        u.install(&spec, &text, &mut r).unwrap();
+
+        let runner = Scripted::default();
+        // reload's look, start's look before and after.
+        show(&runner, &[INACTIVE, INACTIVE, ACTIVE]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        let e = u.reload(&spec.name, &mut r).unwrap_err();
+        assert!(e.to_string().contains("not running"), "{e}");
+        u.start(&spec.name, &mut r).unwrap();
+        assert_eq!(r.lines, ["service `web` is running (tend pid 4242)"]);
+        assert_eq!(
+            runner.calls()[2..],
+            [
+                "systemctl reset-failed web.service",
+                "systemctl start web.service",
+                SHOW
+            ]
+        );
+
+        let runner = Scripted::default();
+        show(&runner, &[ACTIVE]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        u.reload(&spec.name, &mut r).unwrap();
+        u.stop(&spec.name, &mut r).unwrap();
+        u.uninstall(&spec.name, &mut r).unwrap();
+        let calls = runner.calls();
+        assert!(calls.contains(&"systemctl reload web.service".to_owned()));
+        assert!(calls.contains(&"systemctl stop web.service".to_owned()));
+        assert!(calls.contains(&"systemctl disable web.service".to_owned()));
+        assert!(fs.0.was_removed("/etc/systemd/system/web.service"));
+        assert!(fs.0.was_removed("/etc/tend/web.toml"));
+        assert!(
+            r.lines
+                .last()
+                .unwrap()
+                .contains("its logs remain in `/var/log/tend/web`"),
+            "{:?}",
+            r.lines
+        );
+
+        // Someone else's unit of that name is left alone.
+        let runner = Scripted::default();
+        show(
+            &runner,
+            &[
+                "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
+            ],
+        );
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.stop(&spec.name, &mut r).unwrap_err();
+        assert!(e.to_string().contains("was not installed by tend"), "{e}");
+        assert_eq!(runner.calls(), [SHOW]);
+    }
+
+    fn user() -> tend_os::Scope {
+        tend_os::Scope::User(UserContext::new(501, "/Users/ann"))
+    }
+
+    const PRINT: &str = "launchctl print gui/501/dev.tend.web";
+    const PLIST: &str = "/Users/ann/Library/LaunchAgents/dev.tend.web.plist";
+
+    fn print(state: &str, exit: &str) -> Reply {
+        Reply::ok(&format!(
+            "gui/501/dev.tend.web = {{\n\tpath = {PLIST}\n\tstate = {state}\n\tlast exit code = {exit}\n}}\n"
+        ))
+    }
+
+    #[test]
+    fn launchd_user_install_bootstraps_the_agent_and_needs_no_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
+        let mut u = unix(Backend::Launchd, user(), &runner, &fs);
+        u.is_root = false;
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert_eq!(
+            runner.calls(),
+            [
+                PRINT.to_owned(),
+                "launchctl bootout gui/501/dev.tend.web".to_owned(),
+                "launchctl enable gui/501/dev.tend.web".to_owned(),
+                format!("launchctl bootstrap gui/501 {PLIST}"),
+            ]
+        );
+        let (copy, mode) = fs.0.file("/Users/ann/.config/tend/web.toml").unwrap();
+        assert_eq!(mode, 0o600);
+        assert!(copy.contains("base_dir = "));
+        let (plist, _) = fs.0.file(PLIST).unwrap();
+        assert!(plist.contains("<string>--user</string>"), "{plist}");
+        let out = r.lines.join("\n");
+        assert!(out.contains("launchd started it (RunAtLoad)"), "{out}");
+        assert!(out.contains("tend status --user web"), "{out}");
+
+        // Unchanged and loaded: the job is not booted out (that would restart it).
+        let runner = Scripted::default();
+        runner.then(&argv(PRINT), &[print("running", "(never exited)")]);
+        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert_eq!(runner.calls(), [PRINT]);
+        assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
+    }
+
+    #[test]
+    fn launchd_stop_and_start_wait_for_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "[service]\nstart = \"manual\"\n");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
+        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert!(
+            r.lines
+                .join("\n")
+                .contains("start it with: tend start --user web")
+        );
+
+        // Running, still running after the SIGTERM, then gone.
+        let runner = Scripted::default();
+        runner.then(
+            &argv(PRINT),
+            &[
+                print("running", "(never exited)"),
+                print("running", "(never exited)"),
+                print("not running", "0"),
+            ],
+        );
+        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut r = Report::default();
+        u.stop(&spec.name, &mut r).unwrap();
+        assert_eq!(r.lines, ["service `web` is stopped"]);
+        assert_eq!(
+            runner.calls(),
+            [
+                PRINT,
+                "launchctl kill SIGTERM gui/501/dev.tend.web",
+                PRINT,
+                PRINT
+            ]
+        );
+
+        let runner = Scripted::default();
+        runner.then(
+            &argv(PRINT),
+            &[
+                print("not running", "0"),
+                print("spawn scheduled", "0"),
+                Reply::ok("state = running\npid = 77\n"),
+            ],
+        );
+        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut r = Report::default();
+        u.start(&spec.name, &mut r).unwrap();
+        assert_eq!(r.lines, ["service `web` is running (tend pid 77)"]);
+        assert!(
+            runner
+                .calls()
+                .contains(&"launchctl kickstart gui/501/dev.tend.web".to_owned())
+        );
+
+        // A tend that does not come up: the error names launchd's state and tend's log.
+        let runner = Scripted::default();
+        runner.then(&argv(PRINT), &[print("not running", "2")]);
+        let mut u = unix(Backend::Launchd, user(), &runner, &fs);
+        u.poll = Duration::from_millis(50);
+        let started = Instant::now();
+        let e = u
+            .wait_for(&spec.name, Duration::from_millis(300), "start", |s| {
+                s.state == RunState::Running
+            })
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(e.to_string().contains("last exit code 2"), "{e}");
+    }
+
+    #[test]
+    fn launchd_reinstall_of_a_running_manual_job_starts_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(
+            dir.path(),
+            "[service]\nstart = \"manual\"\naccount = \"system\"\n",
+        );
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        runner.then(
+            &["launchctl", "print", "system/dev.tend.web"],
+            &[Reply::exit(113, "Could not find service")],
+        );
+        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        u.install(&spec, &text, &mut Report::default()).unwrap();
+
+        let (spec, text) = super::tests::spec(
+            dir.path(),
+            "[service]\nstart = \"manual\"\naccount = \"system\"\n[stop]\ntimeout = \"30s\"\n",
+        );
+        let runner = Scripted::default();
+        runner.then(
+            &["launchctl", "print", "system/dev.tend.web"],
+            &[Reply::ok(
+                "state = running\npid = 9\npath = /Library/LaunchDaemons/dev.tend.web.plist\n",
+            )],
+        );
+        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        let out = r.lines.join("\n");
+        assert!(out.contains("<integer>20</integer>"), "{out}");
+        assert!(out.contains("<integer>40</integer>"), "{out}");
+        assert!(out.contains("restarted it with the new config"), "{out}");
+        assert_eq!(
+            runner.calls()[1..],
+            [
+                "launchctl bootout system/dev.tend.web",
+                "launchctl enable system/dev.tend.web",
+                "launchctl bootstrap system /Library/LaunchDaemons/dev.tend.web.plist",
+                "launchctl kickstart system/dev.tend.web",
+            ]
+        );
+    }
+
+    #[test]
+    fn real_files_are_written_atomically_with_their_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/b");
+        RealFs.create_dir(&sub, 0o700, None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&sub), 0o700);
+        let f = sub.join("web.toml");
+        RealFs.write_file(&f, "one\n", 0o600).unwrap();
+        RealFs.write_file(&f, "two\n", 0o644).unwrap();
+        assert_eq!(RealFs.read(&f).unwrap().as_deref(), Some("two\n"));
+        assert_eq!(mode(&f), 0o644);
+        assert_eq!(
+            std::fs::read_dir(&sub).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        assert_eq!(RealFs.read(&sub.join("none")).unwrap(), None);
+        let e = RealFs
+            .create_dir(&sub, 0o755, Some("no-such-user-tend-test"))
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    }
+
+    #[test]
+    fn env_file_modes_are_checked_against_the_account() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("secrets.env");
+        std::fs::write(&env, "TOKEN=x\n").unwrap();
+        let (spec, text) = spec(dir.path(), "env_file = \"secrets.env\"\n");
+        let set = |m| std::fs::set_permissions(&env, std::fs::Permissions::from_mode(m)).unwrap();
+        set(0o644);
+        let w = env_file_warning(&spec, &text, true).unwrap();
+        assert!(w.contains("chmod 600"), "{w}");
+        assert_eq!(
+            env_file_warning(&spec, &text, false),
+            None,
+            "isolated needs it readable"
+        );
+        set(0o600);
+        assert_eq!(env_file_warning(&spec, &text, true), None);
+        let w = env_file_warning(&spec, &text, false).unwrap();
+        assert!(w.contains("dynamic user"), "{w}");
+    }
+}

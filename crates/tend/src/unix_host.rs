@@ -1,0 +1,163 @@
+//! `tend service [--user] <name>` on Linux and macOS: what systemd or launchd starts.
+//!
+//! It reads the installed config copy (where [`tend_os::Layout`] puts it for the scope),
+//! keeps its status file and logs where the layout says, and supervises exactly as
+//! `tend run` does ([`crate::host::Host`]). What it adds is talking to the OS manager:
+//!
+//! - `READY=1` when the first notice of the supervisor arrives: the program was started,
+//!   or its first start failed and tend's restart policy took over. Either way tend is
+//!   supervising, which is what systemd waits for (`Type=notify`): a program that cannot
+//!   start is tend's to retry and report, not a reason to fail `systemctl start` after
+//!   `TimeoutStartSec=` (which systemd would then count as a failure of tend itself);
+//! - `STATUS=<what just happened>` for every supervisor notice (`systemctl status` shows it);
+//! - `STOPPING=1` as soon as SIGTERM or SIGINT arrives;
+//! - `WATCHDOG=1` every half `$WATCHDOG_USEC`, when the unit has `WatchdogSec=` (e.g. from a
+//!   drop-in). The pets come from the same single-threaded runtime as the supervision, so
+//!   a supervisor that hangs stops petting and systemd restarts tend.
+//!
+//! SIGHUP (`systemctl reload`, `launchctl kill SIGHUP`) reloads the config copy.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::error::CliError;
+use crate::host::Host;
+use crate::place::{self, Scope};
+use crate::report::{LineSink, Reporter};
+use crate::sd_notify::{self, Notifier};
+use crate::supervisor::{Control, Outcome};
+
+pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+    let name = place::service_name(name)?;
+    let place = place::place(scope, &name)?;
+    let opts = place::load_options(scope)?;
+    let notifier = match Notifier::from_env() {
+        None => None,
+        Some(Ok(n)) => Some(Arc::new(n)),
+        Some(Err(e)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "tend[{name}]: cannot use NOTIFY_SOCKET, not notifying the service manager: {e}"
+            );
+            None
+        }
+    };
+    let watchdog = sd_notify::watchdog_interval(
+        std::env::var_os("WATCHDOG_USEC").as_deref(),
+        std::env::var_os("WATCHDOG_PID").as_deref(),
+    );
+    let loaded = match tend_config::load(&place.config, &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(n) = &notifier {
+                let _ = n.status(&format!("cannot load the config: {e}"));
+            }
+            // Exit code 2: systemd and launchd leave a tend with a bad config down.
+            return Err(e.into());
+        }
+    };
+    // systemd puts stderr in the journal, where tend's own lines belong (`journalctl -u`);
+    // launchd puts it in a file meant for early errors only, and the lines are in
+    // `<name>.tend.log` anyway.
+    let to_stderr = crate::os::unix::backend() == tend_os::Backend::Systemd;
+    let reporter = Reporter::new(name.as_str(), to_stderr);
+    for w in &loaded.warnings {
+        reporter.line(&w.display_in(&loaded.spec.config_path).to_string());
+    }
+    if let Some(n) = &notifier {
+        reporter.add_sink(notify_sink(n.clone()));
+    }
+    // systemd creates it for system units (StateDirectory=), `tend install` for the
+    // others; if it is missing anyway, the status writer reports it.
+    let _ = std::fs::create_dir_all(&place.state_dir);
+    let spec = Arc::new(loaded.spec);
+    let rt = crate::host::runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
+    let outcome = rt.block_on(async {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // In place before the program starts: an early SIGTERM is a graceful stop.
+        forward_signals(tx, reporter.clone(), notifier.clone())?;
+        if let (Some(n), Some(every)) = (notifier.clone(), watchdog) {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let _ = n.notify("WATCHDOG=1");
+                }
+            });
+        }
+        let host = Host {
+            spec: spec.clone(),
+            reporter: reporter.clone(),
+            state_dir: place.state_dir.clone(),
+        };
+        let logs = host.open_logs()?;
+        let loader = crate::host::loader(place.config.clone(), opts, reporter.clone());
+        Ok::<_, CliError>(host.supervise(logs, loader, rx).await)
+    })?;
+    // Exit codes the units and plists rely on: 0 stays stopped, 1 (gave up) is not
+    // restarted by the OS manager either (see tend_os::EXIT_GAVE_UP).
+    Ok(ExitCode::from(match outcome {
+        Outcome::Stopped => crate::error::code::OK,
+        Outcome::Failed => crate::error::code::PROGRAM_FAILED,
+    }))
+}
+
+/// Forwards supervisor notices to the service manager: `STATUS=` each, `READY=1` with the
+/// first.
+fn notify_sink(n: Arc<Notifier>) -> LineSink {
+    let ready = AtomicBool::new(false);
+    Arc::new(move |text: &str, notice| {
+        if notice.is_none() {
+            return;
+        }
+        let status = sd_notify::status_message(text);
+        let msg = if ready.swap(true, Ordering::Relaxed) {
+            status
+        } else {
+            format!("READY=1\n{status}")
+        };
+        let _ = n.notify(&msg);
+    })
+}
+
+fn forward_signals(
+    tx: mpsc::UnboundedSender<Control>,
+    reporter: Reporter,
+    notifier: Option<Arc<Notifier>>,
+) -> Result<(), CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mk = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| CliError::io(format!("cannot handle {name}"), e))
+    };
+    let mut term = mk(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = mk(SignalKind::interrupt(), "SIGINT")?;
+    let mut hup = mk(SignalKind::hangup(), "SIGHUP")?;
+    tokio::spawn(async move {
+        loop {
+            let (ctl, sig) = tokio::select! {
+                _ = term.recv() => (Control::Stop, "SIGTERM"),
+                _ = int.recv() => (Control::Stop, "SIGINT"),
+                _ = hup.recv() => (Control::Reload, "SIGHUP"),
+            };
+            if ctl == Control::Stop {
+                reporter.line(&format!("{sig} received: stopping"));
+                if let Some(n) = &notifier {
+                    let _ = n.notify(&format!(
+                        "STOPPING=1\n{}",
+                        sd_notify::status_message(&format!("stopping ({sig})"))
+                    ));
+                }
+            } else {
+                reporter.line(&format!("{sig} received: reloading the config"));
+            }
+            if tx.send(ctl).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

@@ -119,6 +119,9 @@ pub(crate) enum Command {
         /// tend's own log (`<name>.tend.log`) instead of the program's.
         #[arg(long, conflicts_with = "out")]
         tend: bool,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// Internal (Windows): raise a console control event on another process's console.
     /// tend runs this as a short-lived helper for a graceful stop.

@@ -11,6 +11,7 @@ use tend_logs::LogKind;
 use tend_logs::tail::{Follower, last_lines};
 
 use crate::error::CliError;
+use crate::place::Scope;
 
 /// Which files to show.
 pub(crate) struct Selection {
@@ -21,17 +22,17 @@ pub(crate) struct Selection {
 
 /// Finds the service's log directory, name and mode: from a config file (as `tend run` uses
 /// it), or from the installed config of a service name.
-fn locate(target: &Path) -> Result<(PathBuf, String, LogMode), CliError> {
+fn locate(target: &Path, scope: Scope) -> Result<(PathBuf, String, LogMode), CliError> {
     let is_config = target.extension().is_some_and(|e| e == "toml") || target.is_file();
     let loaded = if is_config {
         tend_config::load(target, &tend_config::LoadOptions::default())?
     } else {
-        let name = target.to_string_lossy();
-        let installed = crate::paths::installed_config(&name);
+        let name = crate::place::service_name(&target.to_string_lossy())?;
+        let installed = crate::place::place(scope, &name)?.config;
         if !installed.exists() {
-            return Err(CliError::NotInstalled(name.into_owned()));
+            return Err(CliError::NotInstalled(name.to_string()));
         }
-        tend_config::load(&installed, &crate::paths::installed_load_options())?
+        tend_config::load(&installed, &crate::place::load_options(scope)?)?
     };
     let spec = loaded.spec;
     Ok((spec.logs.dir, spec.name.to_string(), spec.logs.mode))
@@ -57,8 +58,9 @@ pub(crate) fn logs(
     n: usize,
     follow: bool,
     sel: &Selection,
+    scope: Scope,
 ) -> Result<ExitCode, CliError> {
-    let (dir, name, mode) = locate(target)?;
+    let (dir, name, mode) = locate(target, scope)?;
     let kinds = kinds(mode, sel);
     let many = kinds.len() > 1;
     let mut out = std::io::stdout().lock();

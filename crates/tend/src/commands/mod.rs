@@ -37,7 +37,14 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             out,
             err,
             tend,
-        } => logs::logs(&config, lines, follow, &logs::Selection { out, err, tend }),
+            user,
+        } => logs::logs(
+            &config,
+            lines,
+            follow,
+            &logs::Selection { out, err, tend },
+            crate::place::Scope::from_user_flag(user),
+        ),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
     }
 }

@@ -81,7 +81,10 @@ mod tests {
             "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
         );
         // Case does not matter (the SCM upper-cases the name).
-        assert_eq!(service_sid("trustedinstaller"), service_sid("TRUSTEDINSTALLER"));
+        assert_eq!(
+            service_sid("trustedinstaller"),
+            service_sid("TRUSTEDINSTALLER")
+        );
     }
 
     #[test]
@@ -96,7 +99,9 @@ mod tests {
             "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;NS)"
         );
         assert_eq!(account_sid(&Account::System, "x"), None);
-        assert_eq!(account_sid(&Account::Isolated, "TrustedInstaller").as_deref(),
-            Some("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"));
+        assert_eq!(
+            account_sid(&Account::Isolated, "TrustedInstaller").as_deref(),
+            Some("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464")
+        );
     }
 }

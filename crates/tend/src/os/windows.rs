@@ -304,18 +304,33 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
     // `[logs] dir` keeps the ACL its owner gave it.
     let sid = super::acl::account_sid(&spec.service.account, name);
     let mut acls = vec![
-        (config_path.parent().map(Path::to_path_buf), super::acl::services_dir()),
-        (Some(config_path.clone()), super::acl::config_file(sid.as_deref())),
-        (Some(crate::paths::state_dir(name)), super::acl::writable_dir(sid.as_deref())),
+        (
+            config_path.parent().map(Path::to_path_buf),
+            super::acl::services_dir(),
+        ),
+        (
+            Some(config_path.clone()),
+            super::acl::config_file(sid.as_deref()),
+        ),
+        (
+            Some(crate::paths::state_dir(name)),
+            super::acl::writable_dir(sid.as_deref()),
+        ),
     ];
     if spec.logs.dir == crate::paths::log_dir(name) {
-        acls.push((Some(spec.logs.dir.clone()), super::acl::writable_dir(sid.as_deref())));
+        acls.push((
+            Some(spec.logs.dir.clone()),
+            super::acl::writable_dir(sid.as_deref()),
+        ));
     }
     for (path, sddl) in acls {
         if let Some(path) = path
             && let Err(e) = set_dacl(&path, &sddl)
         {
-            warn(&format!("cannot set the access rules of `{}`", path.display()), &e);
+            warn(
+                &format!("cannot set the access rules of `{}`", path.display()),
+                &e,
+            );
         }
     }
     match old_plan {
@@ -341,8 +356,8 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
                 if config_changed {
                     let _ = writeln!(out, "  config file changed");
                 }
-                let running = svc.query_status().map(|s| s.current_state).ok()
-                    == Some(ServiceState::Running);
+                let running =
+                    svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Running);
                 if !scm_changes.is_empty() && running {
                     let _ = writeln!(out, "restart it to apply: tend restart {name}");
                 } else if config_changed && running {
@@ -543,7 +558,11 @@ fn set_dacl(path: &Path, sddl: &str) -> std::io::Result<()> {
     };
     const SDDL_REVISION_1: u32 = 1;
     let wide_sddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
-    let wide_path: Vec<u16> = path.as_os_str().encode_wide().chain(std::iter::once(0)).collect();
+    let wide_path: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: NUL-terminated SDDL; on success the system allocates `sd`, freed below with
     // LocalFree as documented.
@@ -579,7 +598,10 @@ pub(crate) fn reload(name: &str) -> Result<(), CliError> {
     use windows_sys::Win32::System::Services::{
         ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS,
     };
-    let svc = open(name, ServiceAccess::PAUSE_CONTINUE | ServiceAccess::QUERY_STATUS)?;
+    let svc = open(
+        name,
+        ServiceAccess::PAUSE_CONTINUE | ServiceAccess::QUERY_STATUS,
+    )?;
     if svc.query_status().map(|s| s.current_state).ok() != Some(ServiceState::Running) {
         return Err(CliError::Invalid(format!(
             "service `{name}` is not running: nothing to reload (start it with `tend start {name}`)"
@@ -590,7 +612,11 @@ pub(crate) fn reload(name: &str) -> Result<(), CliError> {
     #[allow(unsafe_code)]
     let ok = unsafe {
         let mut status: SERVICE_STATUS = std::mem::zeroed();
-        ControlService(svc.raw_handle(), SERVICE_CONTROL_PARAMCHANGE, &raw mut status)
+        ControlService(
+            svc.raw_handle(),
+            SERVICE_CONTROL_PARAMCHANGE,
+            &raw mut status,
+        )
     };
     if ok == 0 {
         return Err(CliError::io(

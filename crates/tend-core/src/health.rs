@@ -637,5 +637,4 @@ mod tests {
             assert!(e.contains(want), "{input}: {e}");
         }
     }
-
 }

@@ -349,7 +349,13 @@ impl Machine {
                     out.push(Action::Notify(Notice::SpawnFailed {
                         error: error.clone(),
                     }));
-                    self.decide(Exit::SpawnFailed(error), None, Duration::ZERO, now, &mut out);
+                    self.decide(
+                        Exit::SpawnFailed(error),
+                        None,
+                        Duration::ZERO,
+                        now,
+                        &mut out,
+                    );
                 }
             }
             Event::Exited { exit } => self.on_exited(exit, now, &mut out),

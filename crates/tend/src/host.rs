@@ -151,7 +151,9 @@ impl Host {
         // still holds a pipe.
         let drain_until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let readers = std::mem::take(
-            &mut *readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            &mut *readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         for r in readers {
             while !r.is_finished() && std::time::Instant::now() < drain_until {

@@ -635,7 +635,10 @@ fn unhealthy_program_is_stopped_gracefully_then_restarted_as_a_failed_run() {
     let mut m = machine(RestartPolicy::OnFailure, 5);
     let t0 = Instant::now();
     start(&mut m, t0, 7);
-    let a = m.step(unhealthy("health check failed 3 times in a row"), t0 + secs(40));
+    let a = m.step(
+        unhealthy("health check failed 3 times in a row"),
+        t0 + secs(40),
+    );
     assert_eq!(
         a,
         vec![
@@ -672,7 +675,12 @@ fn unhealthy_program_is_stopped_gracefully_then_restarted_as_a_failed_run() {
             Action::SetTimer(t0 + secs(42)),
         ]
     );
-    assert_eq!(m.phase(), &Phase::Backoff { until: t0 + secs(42) });
+    assert_eq!(
+        m.phase(),
+        &Phase::Backoff {
+            until: t0 + secs(42)
+        }
+    );
     assert_eq!(m.restarts_total(), 1);
     assert_eq!(m.last_exit().map(|l| &l.exit), Some(&Exit::Code(0)));
 }
@@ -740,10 +748,7 @@ fn unhealthy_outside_a_running_program_is_ignored() {
     ];
     for (what, mut m) in cases {
         let before = m.phase().clone();
-        assert!(
-            m.step(unhealthy("late"), t0 + secs(1)).is_empty(),
-            "{what}"
-        );
+        assert!(m.step(unhealthy("late"), t0 + secs(1)).is_empty(), "{what}");
         assert_eq!(m.phase(), &before, "{what}");
     }
 }

@@ -298,7 +298,11 @@ mod tests {
         .unwrap();
         fs::write(dir.path().join("cgroup.procs"), "10\n11\n12\n").unwrap();
         let s = Cgroup::at(dir.path()).sample().unwrap();
-        assert_eq!(s.memory_bytes, 50 * 1024 * 1024, "no memory.stat: everything");
+        assert_eq!(
+            s.memory_bytes,
+            50 * 1024 * 1024,
+            "no memory.stat: everything"
+        );
         fs::write(
             dir.path().join("memory.stat"),
             "anon 41943040\nfile 10485760\nactive_file 2097152\ninactive_file 8388608\n",

@@ -199,3 +199,69 @@ pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, reporter: Re
         Err(e) => Err(e.to_string()),
     })
 }
+
+/// Turns the process's own stop and reload signals into [`Control`]s, shared by `tend run`
+/// and the Unix service host. `on_stop` is told which signal asked for the stop (the
+/// systemd host sends `STOPPING=1` from it). Handlers are installed before the program
+/// starts, so an early Ctrl+C stops it gracefully instead of killing tend.
+#[cfg(unix)]
+pub(crate) fn forward_signals(
+    tx: mpsc::UnboundedSender<Control>,
+    reporter: Reporter,
+    on_stop: impl Fn(&str) + Send + 'static,
+) -> Result<(), CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mk = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| CliError::io(format!("cannot handle {name}"), e))
+    };
+    let mut term = mk(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = mk(SignalKind::interrupt(), "SIGINT")?;
+    let mut hup = mk(SignalKind::hangup(), "SIGHUP")?;
+    tokio::spawn(async move {
+        loop {
+            let (ctl, sig) = tokio::select! {
+                _ = term.recv() => (Control::Stop, "SIGTERM"),
+                _ = int.recv() => (Control::Stop, "SIGINT"),
+                _ = hup.recv() => (Control::Reload, "SIGHUP"),
+            };
+            if ctl == Control::Stop {
+                reporter.line(&format!("{sig} received: stopping"));
+                on_stop(sig);
+            } else {
+                reporter.line(&format!("{sig} received: reloading the config"));
+            }
+            if tx.send(ctl).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Windows console events (Ctrl+C, Ctrl+Break, console close) as stop requests.
+#[cfg(windows)]
+pub(crate) fn forward_signals(
+    tx: mpsc::UnboundedSender<Control>,
+    reporter: Reporter,
+    on_stop: impl Fn(&str) + Send + 'static,
+) -> Result<(), CliError> {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    let mut c = ctrl_c().map_err(|e| CliError::io("cannot handle Ctrl+C", e))?;
+    let mut b = ctrl_break().map_err(|e| CliError::io("cannot handle Ctrl+Break", e))?;
+    let mut close = ctrl_close().map_err(|e| CliError::io("cannot handle console close", e))?;
+    tokio::spawn(async move {
+        loop {
+            let what = tokio::select! {
+                _ = c.recv() => "Ctrl+C",
+                _ = b.recv() => "Ctrl+Break",
+                _ = close.recv() => "console close",
+            };
+            reporter.line(&format!("{what} received: stopping"));
+            on_stop(what);
+            if tx.send(Control::Stop).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 /// service sees `ProgramData=C:\users\Public`), and install and service must agree.
 pub(crate) fn program_data() -> PathBuf {
     #[cfg(windows)]
-    if let Some(p) = known_program_data() {
+    if let Some(p) = known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_ProgramData) {
         return p.join("tend");
     }
     std::env::var_os("ProgramData")
@@ -26,17 +26,18 @@ pub(crate) fn program_data() -> PathBuf {
         .join("tend")
 }
 
+/// A Windows known folder (`FOLDERID_*`), as the shell resolves it for this process.
 #[cfg(windows)]
-fn known_program_data() -> Option<PathBuf> {
+pub(crate) fn known_folder(id: &windows_sys::core::GUID) -> Option<PathBuf> {
     use std::os::windows::ffi::OsStringExt as _;
     use windows_sys::Win32::System::Com::CoTaskMemFree;
-    use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, SHGetKnownFolderPath};
+    use windows_sys::Win32::UI::Shell::SHGetKnownFolderPath;
     let mut p: windows_sys::core::PWSTR = std::ptr::null_mut();
     // SAFETY: a known-folder query with an out pointer to a local; on success the shell
     // allocates a NUL-terminated string that we read once and free with CoTaskMemFree.
     #[allow(unsafe_code)]
     unsafe {
-        let hr = SHGetKnownFolderPath(&FOLDERID_ProgramData, 0, std::ptr::null_mut(), &raw mut p);
+        let hr = SHGetKnownFolderPath(id, 0, std::ptr::null_mut(), &raw mut p);
         if hr != 0 || p.is_null() {
             CoTaskMemFree(p.cast());
             return None;

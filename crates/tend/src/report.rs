@@ -134,31 +134,7 @@ pub(crate) fn signal_name(sig: i32) -> String {
 
 /// Durations the way operators read them: `250ms`, `3.2s`, `2m5s`, `1h`.
 pub(crate) fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if ms < 60_000 {
-        let tenths = ms / 100;
-        return if tenths.is_multiple_of(10) {
-            format!("{}s", tenths / 10)
-        } else {
-            format!("{}.{}s", tenths / 10, tenths % 10)
-        };
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    if s > 0 {
-        let _ = write!(out, "{s}s");
-    }
-    out
+    tend_core::fmt::duration(d)
 }
 
 /// Prints a CLI error, with every source in the chain, to stderr.
@@ -181,24 +157,6 @@ pub(crate) fn print_error(e: &CliError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_durations() {
-        let cases = [
-            (0, "0ms"),
-            (250, "250ms"),
-            (1000, "1s"),
-            (3200, "3.2s"),
-            (59_900, "59.9s"),
-            (60_000, "1m"),
-            (125_000, "2m5s"),
-            (3_600_000, "1h"),
-            (3_661_000, "1h1m1s"),
-        ];
-        for (ms, want) in cases {
-            assert_eq!(human(Duration::from_millis(ms)), want);
-        }
-    }
 
     #[test]
     fn notices_read_well() {

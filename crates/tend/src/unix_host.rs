@@ -29,7 +29,7 @@ use crate::host::Host;
 use crate::place::{self, Scope};
 use crate::report::{LineSink, Reporter};
 use crate::sd_notify::{self, Notifier};
-use crate::supervisor::{Control, Outcome};
+use crate::supervisor::Outcome;
 
 pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     let name = place::service_name(name)?;
@@ -79,7 +79,15 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     let outcome = rt.block_on(async {
         let (tx, rx) = mpsc::unbounded_channel();
         // In place before the program starts: an early SIGTERM is a graceful stop.
-        forward_signals(tx, reporter.clone(), notifier.clone())?;
+        let stopping = notifier.clone();
+        crate::host::forward_signals(tx, reporter.clone(), move |sig| {
+            if let Some(n) = &stopping {
+                let _ = n.notify(&format!(
+                    "STOPPING=1\n{}",
+                    sd_notify::status_message(&format!("stopping ({sig})"))
+                ));
+            }
+        })?;
         if let (Some(n), Some(every)) = (notifier.clone(), watchdog) {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
@@ -122,42 +130,4 @@ fn notify_sink(n: Arc<Notifier>) -> LineSink {
         };
         let _ = n.notify(&msg);
     })
-}
-
-fn forward_signals(
-    tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
-    notifier: Option<Arc<Notifier>>,
-) -> Result<(), CliError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mk = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| CliError::io(format!("cannot handle {name}"), e))
-    };
-    let mut term = mk(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = mk(SignalKind::interrupt(), "SIGINT")?;
-    let mut hup = mk(SignalKind::hangup(), "SIGHUP")?;
-    tokio::spawn(async move {
-        loop {
-            let (ctl, sig) = tokio::select! {
-                _ = term.recv() => (Control::Stop, "SIGTERM"),
-                _ = int.recv() => (Control::Stop, "SIGINT"),
-                _ = hup.recv() => (Control::Reload, "SIGHUP"),
-            };
-            if ctl == Control::Stop {
-                reporter.line(&format!("{sig} received: stopping"));
-                if let Some(n) = &notifier {
-                    let _ = n.notify(&format!(
-                        "STOPPING=1\n{}",
-                        sd_notify::status_message(&format!("stopping ({sig})"))
-                    ));
-                }
-            } else {
-                reporter.line(&format!("{sig} received: reloading the config"));
-            }
-            if tx.send(ctl).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
 }

@@ -181,7 +181,10 @@ fn render(r: &Report) -> String {
             row("health", describe_health(h));
         }
         if let Some(m) = sn.memory_bytes {
-            row("memory", format!("{} (whole process tree)", bytes(m)));
+            row(
+                "memory",
+                format!("{} (whole process tree)", tend_core::fmt::bytes(m)),
+            );
         }
         if let Some(c) = sn.cpu_percent {
             row("cpu", format!("{c:.1}% of one core"));
@@ -231,23 +234,6 @@ fn describe_health(h: &status::HealthStatus) -> String {
         ("starting", _, Some(text)) => format!("starting (last check: {text})"),
         (state, _, _) => state.to_owned(),
     }
-}
-
-/// `512 B`, `1.5 KiB`, `600.0 MiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    // Display only: one decimal is shown, far above the float's precision loss.
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 fn list_all(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
@@ -348,8 +334,5 @@ mod tests {
         for (h, want) in cases {
             assert_eq!(describe_health(&h), want);
         }
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(600 << 20), "600.0 MiB");
     }
 }

@@ -85,24 +85,7 @@ pub(crate) fn local_app_data() -> Result<PathBuf, CliError> {
 }
 
 fn known_local_app_data() -> Option<PathBuf> {
-    use std::os::windows::ffi::OsStringExt as _;
-    use windows_sys::Win32::System::Com::CoTaskMemFree;
-    use windows_sys::Win32::UI::Shell::{FOLDERID_LocalAppData, SHGetKnownFolderPath};
-    let mut p: windows_sys::core::PWSTR = std::ptr::null_mut();
-    // SAFETY: a known-folder query with an out pointer to a local; on success the shell
-    // allocates a NUL-terminated string that we read once and free with CoTaskMemFree.
-    #[allow(unsafe_code)]
-    unsafe {
-        let hr = SHGetKnownFolderPath(&FOLDERID_LocalAppData, 0, std::ptr::null_mut(), &raw mut p);
-        if hr != 0 || p.is_null() {
-            CoTaskMemFree(p.cast());
-            return None;
-        }
-        let len = (0..).take_while(|&i| *p.add(i) != 0).count();
-        let s = std::ffi::OsString::from_wide(std::slice::from_raw_parts(p, len));
-        CoTaskMemFree(p.cast());
-        Some(PathBuf::from(s))
-    }
+    crate::paths::known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData)
 }
 
 fn run_value(name: &ServiceName) -> Result<Option<String>, CliError> {

@@ -30,6 +30,17 @@ pub(crate) fn install(config: &Path, scope: Scope) -> Result<ExitCode, CliError>
             loaded.spec.name
         )));
     }
+    if scope == Scope::System {
+        // Not fatal: access can be granted after install; but say it now, not at start.
+        let mut err = std::io::stderr().lock();
+        for (key, msg) in super::validate::account_warnings(&loaded.spec) {
+            let _ = writeln!(
+                err,
+                "warning: {}: {key}: {msg}",
+                loaded.spec.config_path.display()
+            );
+        }
+    }
     let original = std::fs::read_to_string(config)
         .map_err(|e| CliError::io(format!("cannot read `{}`", config.display()), e))?;
     let mut r = Report::default();

@@ -69,6 +69,38 @@ pub(crate) fn writable_dir(account_sid: Option<&str>) -> String {
     dacl(account_sid, MODIFY, true)
 }
 
+/// Warnings for an `isolated` service whose program or working directory lies in a user's
+/// profile (`C:\Users\...`): a virtual account `NT SERVICE\<name>` cannot read other
+/// users' profiles by default, so the service would fail to start. A heuristic rather than
+/// an effective-access check, which Windows cannot answer reliably for a virtual account
+/// that does not exist yet; it catches the common case (a program unpacked in Downloads or
+/// on the Desktop). Paths compare case-insensitively, as on Windows.
+pub(crate) fn profile_warnings(
+    profiles: &std::path::Path,
+    service: &str,
+    paths: &[(&str, &std::path::Path)],
+) -> Vec<(String, String)> {
+    let root = profiles.to_string_lossy().to_lowercase();
+    let root = root.trim_end_matches(['\\', '/']);
+    paths
+        .iter()
+        .filter(|(_, p)| {
+            let p = p.to_string_lossy().to_lowercase();
+            p.strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with(['\\', '/']))
+        })
+        .map(|(key, p)| {
+            (
+                (*key).to_owned(),
+                format!(
+                    "`{}` is inside a user profile, which the service account NT SERVICE\\{service} cannot read by default; move it (e.g. under C:\\Program Files) or grant access: icacls \"<dir>\" /grant \"NT SERVICE\\{service}\":(RX)",
+                    p.display()
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +135,23 @@ mod tests {
             account_sid(&Account::Isolated, "TrustedInstaller").as_deref(),
             Some("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464")
         );
+    }
+
+    #[test]
+    fn programs_in_user_profiles_are_flagged() {
+        use std::path::Path;
+        let root = Path::new(r"C:\Users");
+        let w = profile_warnings(
+            root,
+            "api",
+            &[
+                ("command[0]", Path::new(r"c:\users\ann\Downloads\api.exe")),
+                ("working_dir", Path::new(r"C:\Program Files\api")),
+                ("base_dir", Path::new(r"C:\UsersOther\x")),
+            ],
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].0, "command[0]");
+        assert!(w[0].1.contains(r"NT SERVICE\api"));
     }
 }

@@ -83,10 +83,20 @@ w() { timeout 120 wine "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 tend() { w "$TEND" "$@"; }
 sc_state() { w sc query "$1" | awk '/STATE/ {print $4}'; }
 state_is() { [ "$(sc_state "$1")" = "$2" ]; }
-# Linux-side view of Wine processes; defunct ones have exited.
-procs() { pgrep -af "$1" | grep -v defunct | grep -v pgrep || true; }
+# Linux-side view of this prefix's Wine processes (other prefixes on the machine, e.g. a
+# developer's, must not count); defunct ones have exited.
+procs() {
+    local pid
+    for pid in $(pgrep -f "$1"); do
+        grep -qa "defunct" "/proc/$pid/stat" 2>/dev/null && continue
+        [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && continue
+        tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" || continue
+        echo "$pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+    done
+}
 none_left() { [ -z "$(procs 'gosvc[.]exe')" ]; }
 some_running() { [ -n "$(procs 'gosvc[.]exe')" ]; }
+two_running() { [ "$(procs 'gosvc[.]exe' | wc -l)" -ge 2 ]; }
 has() { grep -q -- "$2" "$1" 2>/dev/null; }
 json_field() { tend status gosvc --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
@@ -127,7 +137,7 @@ check "tend status exit code 0 (LSB running)" tend status gosvc
 check "numbered lines in the log dir" wait_until "$E2E_WAIT" has "$LOGS/gosvc.out.log" 'gosvc line 3$'
 check "supervisor log in the log dir" has "$LOGS/gosvc.tend.log" 'started pid'
 check "/health answers" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$PORT/health"
-check "program and its child run" wait_until "$E2E_WAIT" bash -c "[ \$(pgrep -af 'gosvc[.]exe' | grep -vc defunct) -ge 2 ]"
+check "program and its child run" wait_until "$E2E_WAIT" two_running
 
 # ------------------------------------------------------------------ restart by policy
 echo "== restart by policy"
@@ -149,7 +159,7 @@ check "tend status exit code 3 (LSB stopped)" bash -c "timeout 60 wine '$TEND' s
 # ------------------------------------------------------------------ taskkill /F of tend.exe
 echo "== taskkill /F tend.exe"
 tend start gosvc >/dev/null
-check "running before the kill" wait_until "$E2E_WAIT" bash -c "[ \$(pgrep -af 'gosvc[.]exe' | grep -vc defunct) -ge 2 ]"
+check "running before the kill" wait_until "$E2E_WAIT" two_running
 tpid=$(json_field 'd["os"]["pid"]' 2>/dev/null)
 check "taskkill /F of tend.exe (pid $tpid)" w taskkill /F /PID "$tpid"
 check "the program's tree is gone too (Job Object)" wait_until "$E2E_WAIT" none_left

@@ -156,8 +156,10 @@ impl Host {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         for r in readers {
+            // An async wait, so the runtime's other tasks (signal forwarding, the metrics
+            // listener) stay responsive on this one thread meanwhile.
             while !r.is_finished() && std::time::Instant::now() < drain_until {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
             if r.is_finished() {
                 let _ = r.join();

@@ -100,7 +100,12 @@ pub(crate) fn describe(n: &Notice) -> String {
             "gave up after {} restarts in {} (last: {}); fix the program, then start it again",
             g.restarts,
             human(g.window),
-            describe_exit(&g.last_exit)
+            // A run stopped for being unhealthy exits the way a requested stop does; the
+            // reason is what the operator needs.
+            g.unhealthy.as_ref().map_or_else(
+                || describe_exit(&g.last_exit),
+                |reason| format!("unhealthy: {reason}")
+            )
         ),
         Notice::Stopping { pid, timeout } => {
             format!("stopping pid {pid} (timeout {})", human(*timeout))
@@ -145,18 +150,42 @@ pub(crate) fn print_error(e: &CliError) {
             let _ = writeln!(stderr, "{}", p.display_in(path));
         }
     }
+    let _ = writeln!(stderr, "error: {}", chain(e));
+}
+
+/// An error and its sources on one line. Many error types already show their source in
+/// their own message (`cannot read x: No such file`); a source is appended only when the
+/// text so far does not contain it, so nothing is said twice and nothing is lost.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(s) = src {
-        let _ = write!(msg, ": {s}");
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            let _ = write!(msg, ": {text}");
+        }
         src = s.source();
     }
-    let _ = writeln!(stderr, "error: {msg}");
+    msg
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chains_say_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        // A message that already names its source...
+        let e = CliError::io("cannot read `x`", io);
+        assert_eq!(chain(&e), "cannot read `x`: no such file");
+        // ...and one that does not.
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(chain(&e), "outer: inner");
+    }
 
     #[test]
     fn notices_read_well() {

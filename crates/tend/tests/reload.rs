@@ -38,13 +38,26 @@ fn running(env: &Env, n: usize) -> bool {
 }
 
 #[test]
-fn live_log_change_keeps_the_same_pid() {
+fn live_log_change_takes_effect_with_the_same_pid() {
+    // A program that keeps writing; with max_size = 1MiB it would take minutes to rotate.
     let env = Env::new();
-    let cfg = env.config(BASE);
+    let text = r#"
+name = "live"
+command = ["{fixture}", "--print-every", "2ms", "--pid-file", "pids"]
+[logs]
+timestamps = false
+max_size = "1MiB"
+"#;
+    let cfg = env.config(text);
     let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
     assert!(wait_until(Duration::from_secs(10), || running(&env, 1)));
     let pid = env.pids("pids")[0].1;
-    env.config(&BASE.replace("1MiB", "2MiB"));
+    let rotated = || {
+        tend_logs::rotated_files(&env.path("logs"), "live", tend_logs::LogKind::Out)
+            .map_or(0, |r| r.len())
+    };
+    assert_eq!(rotated(), 0);
+    env.config(&text.replace("1MiB", "4KiB"));
     tend.signal(Signal::SIGHUP);
     assert!(
         tend.wait_stderr(
@@ -53,6 +66,11 @@ fn live_log_change_keeps_the_same_pid() {
         ),
         "{}",
         tend.stderr()
+    );
+    // The new size is in force: the active file rotates at 4 KiB from now on.
+    assert!(
+        wait_until(Duration::from_secs(10), || rotated() >= 2),
+        "no rotation after max_size shrank"
     );
     assert!(wait_until(Duration::from_secs(5), || status_json(
         &env, &cfg

@@ -575,19 +575,11 @@ impl Unix<'_> {
             return Ok(());
         }
         self.refuse_disabled(&layout, name)?;
-        let what = format!("cannot start `{name}`");
-        let now = match self.backend {
-            Backend::Systemd => {
-                self.apply(&what, &systemd::start(name, &self.scope))?;
-                self.query(name)?
-            }
-            Backend::Launchd => {
-                self.apply(&what, &launchd::start(name, &self.scope))?;
-                self.wait_running(name, &layout)?
-            }
+        let plan = match self.backend {
+            Backend::Systemd => systemd::start(name, &self.scope),
+            Backend::Launchd => launchd::start(name, &self.scope),
         };
-        r.say(running_line(name, &now));
-        Ok(())
+        self.until_running(name, &layout, "start", &plan, r)
     }
 
     /// `tend stop [--user]`: returns once tend has exited.
@@ -620,19 +612,11 @@ impl Unix<'_> {
         self.require_root("restart")?;
         let (layout, _) = self.ours(name)?;
         self.refuse_disabled(&layout, name)?;
-        let what = format!("cannot restart `{name}`");
-        let now = match self.backend {
-            Backend::Systemd => {
-                self.apply(&what, &systemd::restart(name, &self.scope))?;
-                self.query(name)?
-            }
-            Backend::Launchd => {
-                self.apply(&what, &launchd::restart(name, &self.scope))?;
-                self.wait_running(name, &layout)?
-            }
+        let plan = match self.backend {
+            Backend::Systemd => systemd::restart(name, &self.scope),
+            Backend::Launchd => launchd::restart(name, &self.scope),
         };
-        r.say(running_line(name, &now));
-        Ok(())
+        self.until_running(name, &layout, "restart", &plan, r)
     }
 
     /// `tend reload [--user]`: SIGHUP to tend, which re-reads its config copy.
@@ -663,6 +647,25 @@ impl Unix<'_> {
             .map_or(Duration::from_secs(10), |s| s.stop.timeout)
             + tend_os::STOP_MARGIN
             + Duration::from_secs(5)
+    }
+
+    /// Carries out a plan that (re)starts tend and reports it running. `systemctl` returns
+    /// once tend sent READY=1; `launchctl` returns at once, so launchd is polled.
+    fn until_running(
+        &self,
+        name: &ServiceName,
+        layout: &Layout,
+        verb: &str,
+        plan: &[tend_os::Step],
+        r: &mut Report,
+    ) -> Result<(), CliError> {
+        self.apply(&format!("cannot {verb} `{name}`"), plan)?;
+        let now = match self.backend {
+            Backend::Systemd => self.query(name)?,
+            Backend::Launchd => self.wait_running(name, layout)?,
+        };
+        r.say(running_line(name, &now));
+        Ok(())
     }
 
     fn wait_running(

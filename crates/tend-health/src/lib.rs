@@ -30,3 +30,31 @@ pub use spec::{
     AlertKind, CheckSpec, HealthSpec, LimitsSpec, MetricsSpec, NotifySpec, Reaction, TcpTarget,
 };
 pub use tracker::{HealthState, HealthTracker, Step, Verdict};
+
+/// Starts Winsock for this process, once, and says so if it cannot (Windows; elsewhere
+/// nothing to do).
+///
+/// tokio's sockets (through mio) rely on std having started Winsock and drop any error from
+/// that; under Wine a test process was seen failing every later bind with WSANOTINITIALISED
+/// (10093). An explicit, checked WSAStartup first makes that impossible and, if it ever
+/// fails, names the real cause. WSAStartup is reference-counted, so std's own call later is
+/// harmless.
+pub fn init_network() -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Networking::WinSock::{WSADATA, WSAStartup};
+        static STARTED: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+        let rc = *STARTED.get_or_init(|| {
+            // SAFETY: WSADATA is plain data that WSAStartup fills in; version 2.2.
+            #[allow(unsafe_code)]
+            unsafe {
+                let mut data: WSADATA = std::mem::zeroed();
+                WSAStartup(0x0202, &raw mut data)
+            }
+        });
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+    }
+    Ok(())
+}

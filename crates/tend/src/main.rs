@@ -23,6 +23,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Probes, webhooks and the metrics listener use sockets: start Winsock explicitly so a
+    // failure is reported once, here, rather than as WSANOTINITIALISED on every connect.
+    if let Err(e) = tend_health::init_network() {
+        report::print_error(&error::CliError::io(
+            "cannot start Windows networking (WSAStartup)",
+            e,
+        ));
+    }
     let cli = cli::Cli::parse();
     match commands::dispatch(cli) {
         Ok(code) => code,

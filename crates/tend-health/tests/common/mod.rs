@@ -62,6 +62,7 @@ pub async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
 pub async fn http_server(
     responses: Vec<&'static str>,
 ) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+    tend_health::init_network().expect("WSAStartup");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -82,6 +83,7 @@ pub async fn http_server(
 
 /// A server that accepts connections and never answers (holding them open).
 pub async fn silent_server() -> SocketAddr {
+    tend_health::init_network().expect("WSAStartup");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -95,6 +97,7 @@ pub async fn silent_server() -> SocketAddr {
 
 /// A loopback port with nothing listening (bound, then released).
 pub fn closed_port() -> SocketAddr {
+    tend_health::init_network().expect("WSAStartup");
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     drop(l);

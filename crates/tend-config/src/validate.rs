@@ -11,8 +11,9 @@ use tend_core::health::{
     TcpTarget, validate_listen,
 };
 use tend_core::{
-    Account, CommandSpec, InstallSpec, LogMode, LogSpec, Program, RestartPolicy, RestartSpec,
-    RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal, StopSpec, WindowsStop,
+    Account, CommandSpec, Hardening, InstallSpec, LogMode, LogSpec, Program, RestartPolicy,
+    RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal, StopSpec,
+    WindowsStop,
 };
 
 use crate::envfile::{check_env_key, parse_env_file};
@@ -807,12 +808,14 @@ fn read_service(cx: &mut Ctx<'_>, t: Option<&Table>) -> InstallSpec {
         );
     }
     let preshutdown_timeout = s.duration(cx, "preshutdown_timeout", d.preshutdown_timeout);
+    let hardening = s.choice(cx, "hardening", &Hardening::ALL, d.hardening);
     s.finish(cx);
     InstallSpec {
         start,
         depends_on,
         account,
         preshutdown_timeout,
+        hardening,
     }
 }
 

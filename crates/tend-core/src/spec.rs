@@ -70,6 +70,25 @@ impl StartMode {
     ];
 }
 
+/// `[service] hardening`: how tightly the OS fences the service in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hardening {
+    /// What the account implies (systemd `DynamicUser=yes` for `isolated`; the service SID
+    /// on Windows), nothing more: every program works.
+    Basic,
+    /// Opt-in: the OS sandbox a typical network service (a Go HTTP server) still runs in.
+    /// systemd: the directives in docs/linux.md (`systemd-analyze security` below 4.0 for an
+    /// isolated service); Windows: a restricted service SID and only the privileges a
+    /// service needs.
+    Strict,
+}
+
+impl Hardening {
+    /// Every level with its config spelling.
+    pub const ALL: [(Self, &'static str); 2] = [(Self::Basic, "basic"), (Self::Strict, "strict")];
+}
+
 /// `[service] account`: who the service runs as.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -104,6 +123,8 @@ pub struct InstallSpec {
     pub account: Account,
     /// `preshutdown_timeout`: how long Windows waits for tend at shutdown.
     pub preshutdown_timeout: Duration,
+    /// `hardening`.
+    pub hardening: Hardening,
 }
 
 impl Default for InstallSpec {
@@ -113,6 +134,7 @@ impl Default for InstallSpec {
             depends_on: Vec::new(),
             account: Account::Isolated,
             preshutdown_timeout: Duration::from_secs(30),
+            hardening: Hardening::Basic,
         }
     }
 }

@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         ));
     }
     let cli = cli::Cli::parse();
-    match commands::dispatch(cli) {
+    let result = commands::dispatch(cli);
+    // tend's last event lines (stopped, gave up) are queued for the output thread: out
+    // they go, before an error that follows them.
+    report::flush(std::time::Duration::from_secs(2));
+    match result {
         Ok(code) => code,
         Err(e) => {
             report::print_error(&e);

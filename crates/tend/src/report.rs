@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use tend_core::{Exit, Notice};
@@ -11,29 +12,157 @@ use tend_core::{Exit, Notice};
 use crate::error::CliError;
 
 /// Where supervisor lines go besides stderr (the `<name>.tend.log` file, the Windows Event
-/// Log). Kept as a callback so the supervisor does not care. The notice, when the line is
-/// one, lets a sink pick an event ID and a level.
+/// Log, sd_notify). Kept as a callback so the supervisor does not care. The notice, when the
+/// line is one, lets a sink pick an event ID and a level.
+///
+/// Sinks run on the output thread only, never on the thread that reported the line; a sink
+/// may report lines itself (the log pipeline reports its own disk trouble): those are queued
+/// behind the current one.
 pub(crate) type LineSink = Arc<dyn Fn(&str, Option<&Notice>) + Send + Sync>;
 
+/// Lines waiting for the output thread. Past this the newest are dropped and counted: a
+/// stalled stderr or log disk must never stall supervision.
+const QUEUE: usize = 4096;
+
 /// Writes tend's own event lines: `2026-11-21T14:05:09.123+01:00 tend[demo]: started pid 42`.
+///
+/// Reporting only queues the line: one output thread per process writes stderr and calls
+/// the sinks. So no producer ever calls a consumer, or holds a lock a consumer needs (a
+/// sink that reports back, as the log pipeline does on a full disk, cannot deadlock), and a
+/// slow consumer costs a counted drop, said once, never a blocked supervisor.
 #[derive(Clone)]
 pub(crate) struct Reporter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     name: String,
     to_stderr: bool,
-    sinks: Arc<Mutex<Vec<LineSink>>>,
+    sinks: Mutex<Vec<LineSink>>,
+}
+
+enum Msg {
+    Line {
+        from: Arc<Shared>,
+        at: chrono::DateTime<chrono::Local>,
+        text: String,
+        notice: Option<Notice>,
+    },
+    Flush(mpsc::SyncSender<()>),
+}
+
+struct Output {
+    tx: mpsc::SyncSender<Msg>,
+    /// Lines dropped because the queue was full, said with the next line that goes out.
+    dropped: AtomicU64,
+    thread: std::thread::ThreadId,
+}
+
+/// The one output thread of the process, started with the first reporter.
+fn output() -> &'static Output {
+    static OUTPUT: OnceLock<Output> = OnceLock::new();
+    OUTPUT.get_or_init(|| {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tend-output".into())
+            .stack_size(256 * 1024)
+            .spawn(move || deliver(&rx))
+            .map_or_else(|_| std::thread::current().id(), |h| h.thread().id());
+        Output {
+            tx,
+            dropped: AtomicU64::new(0),
+            thread,
+        }
+    })
+}
+
+fn deliver(rx: &mpsc::Receiver<Msg>) {
+    for msg in rx {
+        match msg {
+            Msg::Line {
+                from,
+                at,
+                text,
+                notice,
+            } => {
+                let dropped = output().dropped.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    let warn = format!(
+                        "{dropped} event line(s) were dropped: stderr or a log sink was too slow"
+                    );
+                    write_line(&from, at, &warn, None);
+                }
+                write_line(&from, at, &text, notice.as_ref());
+            }
+            Msg::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+fn write_line(
+    from: &Shared,
+    at: chrono::DateTime<chrono::Local>,
+    text: &str,
+    notice: Option<&Notice>,
+) {
+    if from.to_stderr {
+        let now = at.format("%Y-%m-%dT%H:%M:%S%.3f%:z");
+        // One write per line so lines never interleave with anything else on stderr.
+        let line = format!("{now} tend[{}]: {text}\n", from.name);
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+    // Cloned out so that a sink adding a sink, or reporting, never waits on this lock.
+    let sinks = from
+        .sinks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for sink in &sinks {
+        sink(text, notice);
+    }
+}
+
+/// Waits (at most `within`) until every line reported so far has been written. Called
+/// before tend exits, so its last words are not lost.
+pub(crate) fn flush(within: Duration) {
+    let out = output();
+    if std::thread::current().id() == out.thread {
+        return;
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    // A full queue is waited for here (bounded), unlike when reporting: at exit there is
+    // nothing left to keep responsive.
+    let deadline = std::time::Instant::now() + within;
+    let mut msg = Msg::Flush(tx);
+    loop {
+        match out.tx.try_send(msg) {
+            Ok(()) => break,
+            Err(mpsc::TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                msg = m;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
 }
 
 impl Reporter {
     pub(crate) fn new(name: &str, to_stderr: bool) -> Self {
         Self {
-            name: name.to_owned(),
-            to_stderr,
-            sinks: Arc::default(),
+            shared: Arc::new(Shared {
+                name: name.to_owned(),
+                to_stderr,
+                sinks: Mutex::default(),
+            }),
         }
     }
 
     pub(crate) fn add_sink(&self, sink: LineSink) {
-        self.sinks
+        self.shared
+            .sinks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(sink);
@@ -41,28 +170,24 @@ impl Reporter {
 
     /// Reports one event line.
     pub(crate) fn line(&self, msg: &str) {
-        self.emit(msg, None);
+        self.emit(msg.to_owned(), None);
     }
 
-    fn emit(&self, msg: &str, notice: Option<&Notice>) {
-        if self.to_stderr {
-            let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z");
-            // One write per line so lines from several threads never interleave.
-            let line = format!("{now} tend[{}]: {msg}\n", self.name);
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        }
-        for sink in self
-            .sinks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            sink(msg, notice);
+    fn emit(&self, text: String, notice: Option<Notice>) {
+        let out = output();
+        let msg = Msg::Line {
+            from: self.shared.clone(),
+            at: chrono::Local::now(),
+            text,
+            notice,
+        };
+        if out.tx.try_send(msg).is_err() {
+            out.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn notice(&self, n: &Notice) {
-        self.emit(&describe(n), Some(n));
+        self.emit(describe(n), Some(n.clone()));
     }
 }
 

@@ -172,3 +172,68 @@ limit = 0
         assert!(seen.elapsed() < Duration::from_secs(1));
     }
 }
+
+/// `GET /metrics` on `port`: the body, or None when nothing answers.
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.contains("tend_up").then_some(body)
+}
+
+#[test]
+fn a_metrics_reload_keeps_the_listener_unless_its_address_changes() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("m1")).unwrap();
+    std::fs::create_dir(env.path("m2")).unwrap();
+    let (port, other) = (common::free_port(), common::free_port());
+    let text = format!("{BASE}[metrics]\nlisten = \"127.0.0.1:{port}\"\ntextfile = \"m1\"\n");
+    let cfg = env.config(&text);
+    let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || scrape(port).is_some()));
+
+    // Another [metrics] key changes, the address stays: same listener, no rebind.
+    env.config(&text.replace("\"m1\"", "\"m2\""));
+    tend.signal(Signal::SIGHUP);
+    assert!(
+        tend.wait_stderr("reloaded: [metrics] changed", Duration::from_secs(10)),
+        "{}",
+        tend.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || env
+            .path("m2/tend_live.prom")
+            .exists()),
+        "the new textfile is written"
+    );
+    assert!(scrape(port).is_some(), "/metrics is still served");
+    assert!(
+        !tend.stderr().contains("cannot listen"),
+        "{}",
+        tend.stderr()
+    );
+    assert_eq!(
+        tend.stderr().matches("metrics: serving").count(),
+        1,
+        "bound once: {}",
+        tend.stderr()
+    );
+
+    // The address changes: served at the new one only.
+    env.config(&text.replace(&port.to_string(), &other.to_string()));
+    tend.signal(Signal::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || scrape(other).is_some()),
+        "{}",
+        tend.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || scrape(port).is_none()),
+        "the old address is let go"
+    );
+    assert_eq!(env.pids("pids").len(), 1, "the program was not restarted");
+}

@@ -343,44 +343,29 @@ impl Watch {
         });
     }
 
+    /// Applies `[metrics]`. The listener is kept when its address is unchanged: binding the
+    /// same port again while the old socket is open fails ("address already in use"), and
+    /// scrapers must not see a gap for a change they did not cause.
     fn set_metrics(&mut self, spec: Option<&MetricsSpec>) {
-        if let Some(old) = self.metrics.take() {
-            if let Some(server) = old.server {
-                server.abort();
+        let (mut kept, old_listen) = match self.metrics.take() {
+            Some(old) => {
+                if let Some(writer) = old.textfile {
+                    writer.finish();
+                }
+                (old.server, old.spec.listen)
             }
-            if let Some(writer) = old.textfile {
-                writer.finish();
-            }
+            None => (None, None),
+        };
+        if spec.map(|s| s.listen) != Some(old_listen)
+            && let Some(server) = kept.take()
+        {
+            server.abort();
         }
         let Some(spec) = spec else { return };
-        let server = spec
-            .listen
-            .and_then(|addr| match MetricsServer::bind_now(addr) {
-                Ok(server) => {
-                    let shown = server.local_addr().map_or(addr, |a| a);
-                    self.reporter
-                        .line(&format!("metrics: serving http://{shown}/metrics"));
-                    let shared = self.shared.clone();
-                    let logs = self.log_metrics.clone();
-                    Some(tokio::spawn(server.serve(move || {
-                        let mut m = shared
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .clone();
-                        if let Some(logs) = &logs {
-                            m.logs = logs();
-                        }
-                        tend_health::metrics::render(&[m])
-                    })))
-                }
-                Err(e) => {
-                    // Metrics are an add-on: supervising goes on without the listener.
-                    self.reporter.line(&format!(
-                        "metrics: cannot listen on {addr}: {e}; /metrics is not served"
-                    ));
-                    None
-                }
-            });
+        let server = match kept {
+            Some(server) => Some(server),
+            None => spec.listen.and_then(|addr| self.serve_metrics(addr)),
+        };
         let textfile = spec.textfile.clone().map(|dir| {
             let name = self.name.clone();
             let reporter = self.reporter.clone();
@@ -408,6 +393,36 @@ impl Watch {
             textfile,
             last_textfile: None,
         });
+    }
+
+    /// Binds the `/metrics` listener and serves it on a task of its own.
+    fn serve_metrics(&self, addr: std::net::SocketAddr) -> Option<tokio::task::JoinHandle<()>> {
+        match MetricsServer::bind_now(addr) {
+            Ok(server) => {
+                let shown = server.local_addr().map_or(addr, |a| a);
+                self.reporter
+                    .line(&format!("metrics: serving http://{shown}/metrics"));
+                let shared = self.shared.clone();
+                let logs = self.log_metrics.clone();
+                Some(tokio::spawn(server.serve(move || {
+                    let mut m = shared
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    if let Some(logs) = &logs {
+                        m.logs = logs();
+                    }
+                    tend_health::metrics::render(&[m])
+                })))
+            }
+            Err(e) => {
+                // Metrics are an add-on: supervising goes on without the listener.
+                self.reporter.line(&format!(
+                    "metrics: cannot listen on {addr}: {e}; /metrics is not served"
+                ));
+                None
+            }
+        }
     }
 
     /// Applies a reload's changes to the sections here; `pid`: the program's, if it runs.
@@ -451,22 +466,7 @@ impl Watch {
             self.set_notify(new.notify.as_ref());
         }
         if plan.metrics_changed {
-            let same_listener = self.metrics.as_ref().map(|m| m.spec.listen)
-                == new.metrics.as_ref().map(|m| m.listen);
-            if same_listener && let (Some(m), Some(spec)) = (&mut self.metrics, &new.metrics) {
-                // Keep the bound listener (rebinding the same port could race the old
-                // socket); only the textfile target changes.
-                let server = m.server.take();
-                self.set_metrics(Some(spec));
-                if let Some(m) = &mut self.metrics {
-                    if let Some(fresh) = m.server.take() {
-                        fresh.abort();
-                    }
-                    m.server = server;
-                }
-            } else {
-                self.set_metrics(new.metrics.as_ref());
-            }
+            self.set_metrics(new.metrics.as_ref());
         }
     }
 

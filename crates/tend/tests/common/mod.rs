@@ -96,6 +96,11 @@ pub struct Tend {
 }
 
 impl Tend {
+    /// A `tend` started some other way (e.g. under `unshare`) whose stderr goes to `err`.
+    pub fn from_child(child: Child, err: PathBuf) -> Self {
+        Self { child, err }
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.err).unwrap_or_default()
     }

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tend_core::ServiceSpec;
 use tend_health::OutputClock;
@@ -32,6 +33,8 @@ struct LogCapture {
     /// Reader threads still alive, drained (bounded) at exit so the end of the output is
     /// written before tend goes.
     readers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// See [`Stamped::waiting`].
+    waiting: Arc<AtomicUsize>,
 }
 
 /// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
@@ -40,11 +43,17 @@ struct LogCapture {
 struct Stamped<R> {
     inner: R,
     clock: Arc<OutputClock>,
+    /// Readers waiting in `read` right now (not writing what they read): at exit, a pipe
+    /// whose reader waits and that stays quiet is held by a stray process, not busy.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl<R: Read> Read for Stamped<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let n = self.inner.read(buf);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let n = n?;
         if n > 0 {
             self.clock.touch();
         }
@@ -67,6 +76,7 @@ impl Capture for LogCapture {
             let pipe = Stamped {
                 inner: pipe,
                 clock: self.output.clone(),
+                waiting: self.waiting.clone(),
             };
             match self.logs.capture(stream, pipe) {
                 Ok(handle) => {
@@ -119,11 +129,13 @@ impl Host {
         let status_file = crate::status::path(&self.state_dir, self.spec.name.as_str());
         let output = Arc::new(OutputClock::new());
         let readers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let capture = LogCapture {
             logs: logs.clone(),
             reporter: self.reporter.clone(),
             output: output.clone(),
             readers: readers.clone(),
+            waiting: waiting.clone(),
         };
         let counters = logs.clone();
         let log_metrics: crate::supervisor::LogMetrics = Arc::new(move || {
@@ -143,28 +155,10 @@ impl Host {
             Some(Box::new(capture)),
         )
         .with_status(status_file, logs.stats().active_files)
-        .with_output(output, log_metrics)
+        .with_output(output.clone(), log_metrics)
         .with_loader(loader);
         let outcome = sup.run(controls).await;
-        // The tree is gone (killed after its last run), so the pipes reach EOF: let the
-        // readers write the last bytes. Bounded, in case a process escaped the tree and
-        // still holds a pipe.
-        let drain_until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let readers = std::mem::take(
-            &mut *readers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for r in readers {
-            // An async wait, so the runtime's other tasks (signal forwarding, the metrics
-            // listener) stay responsive on this one thread meanwhile.
-            while !r.is_finished() && std::time::Instant::now() < drain_until {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            if r.is_finished() {
-                let _ = r.join();
-            }
-        }
+        drain(&readers, &output, &waiting).await;
         let pending = logs.close(std::time::Duration::from_secs(10));
         if pending > 0 {
             self.reporter.line(&format!(
@@ -172,6 +166,47 @@ impl Host {
             ));
         }
         outcome
+    }
+}
+
+/// After the last run: the tree is gone (killed after its main process exited), so the
+/// pipes reach EOF and the readers write the last bytes. A process that escaped the tree
+/// (a daemonising grandchild) may hold a pipe open for ever, so the wait ends once every
+/// reader left waits on a pipe that has been quiet for a moment (a reader still writing
+/// to a slow disk is waited for), and in any case after a few seconds: the stop ends when
+/// the tree is gone, not when a stray holder lets go.
+async fn drain(
+    readers: &std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    output: &OutputClock,
+    waiting: &AtomicUsize,
+) {
+    use std::time::{Duration, Instant};
+    const QUIET: Duration = Duration::from_millis(200);
+    const AT_MOST: Duration = Duration::from_secs(5);
+    let began = Instant::now();
+    let readers = std::mem::take(
+        &mut *readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    // An async wait, so the runtime's other tasks (signal forwarding, the metrics
+    // listener) stay responsive on this one thread meanwhile.
+    loop {
+        let open = readers.iter().filter(|r| !r.is_finished()).count();
+        let now = Instant::now();
+        let quiet = now.duration_since(output.last().unwrap_or(began).max(began)) >= QUIET;
+        if open == 0
+            || now.duration_since(began) >= AT_MOST
+            || (quiet && waiting.load(Ordering::SeqCst) >= open)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for r in readers {
+        if r.is_finished() {
+            let _ = r.join();
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! --stop-delay DUR      on SIGTERM/SIGINT, wait this long before exiting
 //! --on-signal-exit N    exit code after a graceful signal (default 0)
 //! --spawn-grandchild    start a child of its own (same flags for signals) that sleeps
+//! --escape-grandchild  the same, but in a process group of its own (as a daemonising
+//!                       program does), still holding stdout and stderr; role "escaped"
 //! --pid-file PATH       append "<role> <pid>" lines (role: child / grandchild)
 //! --print N             print N numbered lines to stdout at start
 //! --print-err N         print N numbered lines to stderr at start
@@ -40,6 +42,7 @@ struct Opts {
     stop_delay: Duration,
     on_signal_exit: i32,
     spawn_grandchild: bool,
+    escape_grandchild: bool,
     pid_file: Option<String>,
     role: String,
     print: u64,
@@ -106,6 +109,7 @@ fn parse() -> Opts {
                 o.on_signal_exit = val().parse().unwrap_or_else(|_| die("bad code"))
             }
             "--spawn-grandchild" => o.spawn_grandchild = true,
+            "--escape-grandchild" => o.escape_grandchild = true,
             "--pid-file" => o.pid_file = Some(val()),
             "--role" => o.role = val(),
             "--print" => o.print = val().parse().unwrap_or_else(|_| die("bad --print")),
@@ -166,11 +170,20 @@ fn main() {
     if let Some(path) = &o.pid_file {
         append(path, &format!("{} {}\n", o.role, std::process::id()));
     }
-    if o.spawn_grandchild {
+    if o.spawn_grandchild || o.escape_grandchild {
         let mut cmd = std::process::Command::new(
             std::env::current_exe().unwrap_or_else(|e| die(&e.to_string())),
         );
-        cmd.args(["--sleep", "--role", "grandchild"]);
+        let role = if o.escape_grandchild {
+            "escaped"
+        } else {
+            "grandchild"
+        };
+        cmd.args(["--sleep", "--role", role]);
+        #[cfg(unix)]
+        if o.escape_grandchild {
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
         if o.ignore_sigterm {
             cmd.arg("--ignore-sigterm");
         }

@@ -35,6 +35,7 @@
 
 mod clock;
 mod error;
+mod follow;
 mod frame;
 mod logs;
 mod maintain;

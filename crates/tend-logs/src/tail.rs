@@ -1,14 +1,16 @@
-//! Reading logs back for `tend logs`: the last lines, and following the active file across
-//! rotations like `tail -F`.
+//! Reading logs back for `tend logs`: the last lines of a family ([`last_lines`]), and
+//! following it across rotations ([`Follower`], in `follow.rs`).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::read::GzDecoder;
 use memchr::memrchr_iter;
 
-use crate::naming::{LogKind, rotated_files};
+use crate::naming::{LogKind, RotatedFile, rotated_files};
+
+pub use crate::follow::Follower;
 
 /// Where the last `n` lines of `bytes` start, and how many lines that is (fewer than `n` if
 /// `bytes` has fewer). An unterminated last line counts as a line.
@@ -26,10 +28,10 @@ fn suffix_start(bytes: &[u8], n: usize) -> (usize, usize, bool) {
 
 const BLOCK: u64 = 64 * 1024;
 
-/// The last `n` lines of a plain file, read backwards so a big file costs only its tail.
-fn tail_file(mut f: File, n: usize) -> io::Result<(Vec<u8>, usize)> {
-    let len = f.metadata()?.len();
-    let mut pos = len;
+/// The last `n` lines of a plain file up to byte `end`, read backwards so a big file costs
+/// only its tail.
+fn tail_file(mut f: &File, end: u64, n: usize) -> io::Result<(Vec<u8>, usize)> {
+    let mut pos = end;
     let mut buf: Vec<u8> = Vec::new();
     loop {
         let step = BLOCK.min(pos);
@@ -79,19 +81,38 @@ pub fn last_lines(dir: &Path, name: &str, kind: LogKind, n: usize) -> io::Result
     if n == 0 {
         return Ok(Vec::new());
     }
+    let active = match File::open(kind.active_path(dir, name)) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let end = match &active {
+        Some(f) => f.metadata()?.len(),
+        None => 0,
+    };
+    last_lines_of(active.as_ref(), end, &rotated_files(dir, name, kind)?, n)
+}
+
+/// The last `n` lines of the active file up to byte `end` and, before it, of `older`
+/// (rotated files, oldest first).
+pub(crate) fn last_lines_of(
+    active: Option<&File>,
+    end: u64,
+    older: &[RotatedFile],
+    n: usize,
+) -> io::Result<Vec<u8>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let mut parts = Vec::new();
     let mut need = n;
-    match File::open(kind.active_path(dir, name)) {
-        Ok(f) => {
-            let (bytes, lines) = tail_file(f, need)?;
-            need -= lines;
-            parts.push(bytes);
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    if let Some(f) = active {
+        let (bytes, lines) = tail_file(f, end, need)?;
+        need -= lines;
+        parts.push(bytes);
     }
     if need > 0 {
-        for rf in rotated_files(dir, name, kind)?.iter().rev() {
+        for rf in older.iter().rev() {
             let f = match File::open(&rf.path) {
                 Ok(f) => f,
                 // Deleted by retention since the listing.
@@ -101,7 +122,8 @@ pub fn last_lines(dir: &Path, name: &str, kind: LogKind, n: usize) -> io::Result
             let (bytes, lines) = if rf.compressed {
                 tail_reader(GzDecoder::new(f), need)?
             } else {
-                tail_file(f, need)?
+                let end = f.metadata()?.len();
+                tail_file(&f, end, need)?
             };
             need -= lines;
             parts.push(bytes);
@@ -120,122 +142,10 @@ pub fn last_lines(dir: &Path, name: &str, kind: LogKind, n: usize) -> io::Result
     Ok(out)
 }
 
-/// Follows one log file across rotations, like `tail -F`. Poll it every few hundred
-/// milliseconds.
-///
-/// A rotation is noticed by a change of file identity (Unix), or because the file at the
-/// path is shorter than what was read so far or longer than the open file (everywhere).
-/// The old file is read to its end before switching, so nothing written before the rotation
-/// is missed; only a file rotated in and out again entirely between two polls is skipped.
-#[derive(Debug)]
-pub struct Follower {
-    path: PathBuf,
-    file: Option<File>,
-    pos: u64,
-    from_end: bool,
-}
-
-#[cfg(unix)]
-fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> Option<bool> {
-    use std::os::unix::fs::MetadataExt;
-    Some(a.dev() == b.dev() && a.ino() == b.ino())
-}
-
-#[cfg(not(unix))]
-fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> Option<bool> {
-    None
-}
-
-impl Follower {
-    /// Follows `path` from its beginning.
-    #[must_use]
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            file: None,
-            pos: 0,
-            from_end: false,
-        }
-    }
-
-    /// Follows `path` from its current end: only output written from now on.
-    #[must_use]
-    pub fn from_end(path: impl Into<PathBuf>) -> Self {
-        let mut f = Self::new(path);
-        f.from_end = true;
-        // Open now so "the end" means now, not the first poll.
-        let _ = f.open();
-        f
-    }
-
-    /// The followed path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn open(&mut self) -> io::Result<bool> {
-        match File::open(&self.path) {
-            Ok(f) => {
-                self.pos = if self.from_end {
-                    f.metadata()?.len()
-                } else {
-                    0
-                };
-                self.from_end = false;
-                self.file = Some(f);
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn drain(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        let Some(f) = self.file.as_mut() else {
-            return Ok(0);
-        };
-        f.seek(SeekFrom::Start(self.pos))?;
-        let n = f.read_to_end(out)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-
-    /// Appends whatever was written since the last poll to `out`; returns how many bytes.
-    pub fn poll(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        if self.file.is_none() && !self.open()? {
-            return Ok(0);
-        }
-        let mut total = self.drain(out)?;
-        // Stat the path before the open file: if they are the same growing file, the open
-        // file can then only look longer, never shorter.
-        let at_path = match fs::metadata(&self.path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(total),
-            Err(e) => return Err(e),
-        };
-        let Some(file) = self.file.as_ref() else {
-            return Ok(total);
-        };
-        let open = file.metadata()?;
-        let replaced = match same_file(&at_path, &open) {
-            Some(same) => !same || at_path.len() < self.pos,
-            None => at_path.len() < self.pos || at_path.len() > open.len(),
-        };
-        if replaced {
-            total += self.drain(out)?;
-            self.file = None;
-            if self.open()? {
-                total += self.drain(out)?;
-            }
-        }
-        Ok(total)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn suffix_counts_lines() {
@@ -256,14 +166,16 @@ mod tests {
             data.extend_from_slice(format!("line {i}\n").as_bytes());
         }
         fs::write(&p, &data).unwrap();
-        let (a, n) = tail_file(File::open(&p).unwrap(), 3).unwrap();
+        let f = File::open(&p).unwrap();
+        let len = data.len() as u64;
+        let (a, n) = tail_file(&f, len, 3).unwrap();
         assert_eq!(
             (a.as_slice(), n),
             (&b"line 99997\nline 99998\nline 99999\n"[..], 3)
         );
         let (b, n) = tail_reader(data.as_slice(), 3).unwrap();
         assert_eq!((b, n), (a, 3));
-        let (all, n) = tail_file(File::open(&p).unwrap(), 1_000_000).unwrap();
+        let (all, n) = tail_file(&f, len, 1_000_000).unwrap();
         assert_eq!((all.len(), n), (data.len(), 100_000));
     }
 }

@@ -96,3 +96,141 @@ impl WriteAllExt for fs::File {
         std::io::Write::write_all(&mut self, b).unwrap();
     }
 }
+
+/// Writes `data` into a pipe that the logs capture, in chunks of uneven sizes, polling the
+/// follower between chunks, so that anywhere from none to dozens of rotations (and
+/// compressions) fall between two polls; then polls once more after everything is on disk.
+fn follow_while_writing(
+    logs: &std::sync::Arc<tend_logs::ServiceLogs>,
+    follower: &mut Follower,
+    data: &[u8],
+) -> Vec<u8> {
+    use std::io::Write as _;
+    let (r, mut w) = std::io::pipe().unwrap();
+    let reader = logs.capture(Stream::Out, r).unwrap();
+    let mut seen = Vec::new();
+    let mut rest = data;
+    let mut step = 1usize;
+    while !rest.is_empty() {
+        step = (step * 7919 + 13) % 20_000 + 1;
+        let n = step.min(rest.len());
+        w.write_all(&rest[..n]).unwrap();
+        rest = &rest[n..];
+        follower.poll(&mut seen).unwrap();
+    }
+    drop(w);
+    reader.join().unwrap();
+    wait_until("compression done", || logs.stats().compress_pending == 0);
+    follower.poll(&mut seen).unwrap();
+    seen
+}
+
+/// Asserts two texts are equal, showing only where they part (they are large).
+fn assert_same(got: &[u8], want: &[u8]) {
+    if got == want {
+        return;
+    }
+    let at = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+    let from = at.saturating_sub(120);
+    panic!(
+        "they part at byte {at} of {} (want {}):\n got: {:?}\nwant: {:?}",
+        got.len(),
+        want.len(),
+        String::from_utf8_lossy(&got[from..(at + 120).min(got.len())]),
+        String::from_utf8_lossy(&want[from..(at + 120).min(want.len())]),
+    );
+}
+
+#[test]
+fn family_follower_reads_every_line_once_however_many_rotations_fall_between_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 512;
+    s.compress = true;
+    let logs = open(s);
+    // Started before the first file exists: everything from the first file on.
+    let mut follower = Follower::family(dir.path(), NAME, LogKind::Out, 10);
+    let data = numbered(6000);
+    let seen = follow_while_writing(&logs, &mut follower, &data);
+    assert!(logs.stats().rotations > 500, "{:?}", logs.stats());
+    assert_same(&seen, &history(dir.path(), LogKind::Out));
+    assert_same(&seen, &data);
+}
+
+#[test]
+fn family_follower_tells_identical_files_apart() {
+    // Every file starts with the same bytes (a program that logs the same line over and
+    // over, no timestamps), so only identity and order can tell them apart.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 100;
+    s.compress = true;
+    let logs = open(s);
+    feed(&logs, Stream::Out, b"before\n");
+    let mut follower = Follower::family(dir.path(), NAME, LogKind::Out, 1);
+    let data = b"GET /health 200\n".repeat(3000);
+    let seen = follow_while_writing(&logs, &mut follower, &data);
+    assert!(logs.stats().rotations > 300, "{:?}", logs.stats());
+    assert_eq!(seen.len(), b"before\n".len() + data.len());
+    assert!(seen.starts_with(b"before\n"));
+}
+
+#[test]
+fn family_follower_starts_with_the_last_lines_and_goes_on_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 300;
+    s.compress = true;
+    let logs = open(s);
+    let data = numbered(400);
+    // Split at a line's end: a capture that ends mid-line ends that line.
+    let mid = data.len() / 2
+        + data[data.len() / 2..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap()
+        + 1;
+    let (first, second) = data.split_at(mid);
+    feed(&logs, Stream::Out, first);
+    wait_until("compression done", || logs.stats().compress_pending == 0);
+    // The last lines come from the rotated (compressed) files when the active one has
+    // fewer: 50 lines is several files.
+    let mut follower = Follower::family(dir.path(), NAME, LogKind::Out, 50);
+    let seen = follow_while_writing(&logs, &mut follower, second);
+    let tail_of_first = last_n_lines(first, 50);
+    assert_same(&seen, &[tail_of_first, second].concat());
+}
+
+#[test]
+fn family_follower_under_retention_never_repeats_and_keeps_order() {
+    // keep = 2: files are deleted soon after rotation, some before the follower gets to
+    // them. What it prints must still be in order and never twice.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 256;
+    s.keep = 2;
+    s.compress = true;
+    let logs = open(s);
+    let mut follower = Follower::family(dir.path(), NAME, LogKind::Out, 0);
+    let data = numbered(4000);
+    let seen = follow_while_writing(&logs, &mut follower, &data);
+    let nums: Vec<usize> = String::from_utf8(seen)
+        .unwrap()
+        .lines()
+        .map(|l| l[..8].parse().unwrap())
+        .collect();
+    assert!(nums.windows(2).all(|w| w[0] < w[1]), "in order, no repeats");
+    assert_eq!(nums.last(), Some(&3999), "the end is there");
+}
+
+fn last_n_lines(data: &[u8], n: usize) -> &[u8] {
+    let body = &data[..data.len() - 1];
+    let start = body
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .map_or(0, |(i, _)| i + 1);
+    &data[start..]
+}

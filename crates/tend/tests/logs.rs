@@ -161,3 +161,58 @@ compress = false
         );
     }
 }
+
+#[test]
+fn tend_logs_follow_prints_every_line_in_order_however_fast_files_rotate() {
+    let env = Env::new();
+    let n = 100_000; // 100-byte lines at 4 KiB: about 2,500 rotations in a second or two.
+    let cfg = env.config(&format!(
+        r#"
+name = "fast"
+command = ["{{fixture}}", "--generate", "{n}"]
+[restart]
+policy = "never"
+[logs]
+timestamps = false
+max_size = "4KiB"
+keep = 0
+max_age = "0s"
+max_total = "0"
+"#
+    ));
+    // The follower starts first, before the log file exists.
+    let out = std::fs::File::create(env.path("follow.out")).unwrap();
+    let mut follow = std::process::Command::new(common::TEND)
+        .args(["logs", cfg.to_str().unwrap(), "-n", "0", "-f", "--out"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let seen = || {
+        env.read("follow.out")
+            .lines()
+            .filter_map(|l| l.get(..12)?.parse::<usize>().ok())
+            .collect::<Vec<_>>()
+    };
+    let complete = wait_until(Duration::from_secs(60), || seen().len() >= n);
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let lines = seen();
+    let gaps: Vec<String> = std::iter::once(None)
+        .chain(lines.iter().map(Some))
+        .zip(lines.iter())
+        .filter(|(prev, next)| prev.map_or(0, |p| p + 1) != **next)
+        .map(|(prev, next)| format!("{prev:?} -> {next}"))
+        .take(10)
+        .collect();
+    assert!(
+        complete,
+        "the follower printed {} of {n} lines; gaps: {gaps:?}",
+        lines.len()
+    );
+    assert_eq!(lines.len(), n, "no line repeated");
+    for (i, num) in lines.iter().enumerate() {
+        assert_eq!(*num, i, "line {i} in order");
+    }
+}

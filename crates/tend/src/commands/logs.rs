@@ -64,6 +64,9 @@ pub(crate) fn logs(
     let kinds = kinds(mode, sel);
     let many = kinds.len() > 1;
     let mut out = std::io::stdout().lock();
+    if follow {
+        return follow_logs(&dir, &name, &kinds, n, &mut out);
+    }
     for kind in &kinds {
         let path = kind.active_path(&dir, &name);
         let bytes = last_lines(&dir, &name, *kind, n)
@@ -77,12 +80,23 @@ pub(crate) fn logs(
         }
     }
     let _ = out.flush();
-    if !follow {
-        return Ok(ExitCode::SUCCESS);
-    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The last `n` lines of each family, then every line that follows, across rotations:
+/// each follower hands out its own last lines first, so none is missed or shown twice
+/// between the two.
+fn follow_logs(
+    dir: &Path,
+    name: &str,
+    kinds: &[LogKind],
+    n: usize,
+    out: &mut impl std::io::Write,
+) -> Result<ExitCode, CliError> {
+    let many = kinds.len() > 1;
     let mut followers: Vec<Follower> = kinds
         .iter()
-        .map(|k| Follower::from_end(k.active_path(&dir, &name)))
+        .map(|k| Follower::family(dir, name, *k, n))
         .collect();
     let mut buf = Vec::new();
     let mut last_shown: Option<usize> = None;

@@ -37,7 +37,8 @@ pub(crate) enum Command {
     },
     /// Stop and remove an installed service and its config copy (logs stay).
     Uninstall {
-        /// The service name.
+        /// The service name, or its config file (an argument with a `/` or ending in
+        /// `.toml` is a file).
         name: String,
         /// A service installed with `install --user`.
         #[arg(long)]
@@ -45,7 +46,8 @@ pub(crate) enum Command {
     },
     /// Start an installed service and wait until it runs.
     Start {
-        /// The service name.
+        /// The service name, or its config file (an argument with a `/` or ending in
+        /// `.toml` is a file).
         name: String,
         /// A service installed with `install --user`.
         #[arg(long)]
@@ -53,7 +55,8 @@ pub(crate) enum Command {
     },
     /// Stop an installed service gracefully and wait until it is stopped.
     Stop {
-        /// The service name.
+        /// The service name, or its config file (an argument with a `/` or ending in
+        /// `.toml` is a file).
         name: String,
         /// A service installed with `install --user`.
         #[arg(long)]
@@ -61,7 +64,8 @@ pub(crate) enum Command {
     },
     /// Stop, then start an installed service.
     Restart {
-        /// The service name.
+        /// The service name, or its config file (an argument with a `/` or ending in
+        /// `.toml` is a file).
         name: String,
         /// A service installed with `install --user`.
         #[arg(long)]
@@ -70,7 +74,8 @@ pub(crate) enum Command {
     /// Make a running service re-read its installed config (systemd: `systemctl reload`,
     /// launchd: SIGHUP); what cannot change live restarts the program gracefully.
     Reload {
-        /// The service name.
+        /// The service name, or its config file (an argument with a `/` or ending in
+        /// `.toml` is a file).
         name: String,
         /// A service installed with `install --user`.
         #[arg(long)]
@@ -91,7 +96,8 @@ pub(crate) enum Command {
     /// without an argument). Exit code: 0 running, 1 failed, 3 stopped, 4 unknown or not
     /// installed.
     Status {
-        /// A config file, or the name of an installed service.
+        /// The name of an installed service, or a config file (an argument with a `/` or
+        /// ending in `.toml` is a file).
         target: Option<PathBuf>,
         /// Print JSON for scripts.
         #[arg(long)]
@@ -102,7 +108,8 @@ pub(crate) enum Command {
     },
     /// Print the last lines of the program's logs, and follow them with -f.
     Logs {
-        /// A config file, or the name of an installed service.
+        /// The name of an installed service, or a config file (an argument with a `/` or
+        /// ending in `.toml` is a file).
         config: PathBuf,
         /// How many lines to print.
         #[arg(short = 'n', long, default_value_t = 20)]

@@ -216,3 +216,34 @@ max_total = "0"
         assert_eq!(*num, i, "line {i} in order");
     }
 }
+
+#[test]
+fn a_bare_word_is_a_service_name_even_when_a_file_of_that_name_is_here() {
+    // One rule for every verb (docs/cli.md): a path separator or `.toml` makes a config
+    // file; a file called `svc` in the current directory does not turn `svc` into one.
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "svc"
+command = ["{fixture}", "--partial", "hello"]
+[restart]
+policy = "never"
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::copy(&cfg, env.path("svc")).unwrap();
+    // `./svc` is the file: its logs.
+    let (code, out, err) = env.run(&["logs", "./svc", "--out"]);
+    assert!(
+        code == 0 && out.trim_end().ends_with(" hello"),
+        "{code} {out:?} {err}"
+    );
+    // `svc` is a service name, whatever is in the directory: and it is not installed.
+    let (code, _, err) = env.run(&["logs", "svc", "--out"]);
+    assert_ne!(code, 0, "a name, not the file: {err}");
+    assert!(err.contains("svc"), "{err}");
+    let (_, out, _) = env.run(&["status", "svc", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(v["state"], "stopped", "not the file's status: {out}");
+}

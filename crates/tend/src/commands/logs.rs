@@ -10,6 +10,7 @@ use tend_core::LogMode;
 use tend_logs::LogKind;
 use tend_logs::tail::{Follower, last_lines};
 
+use super::target::Target;
 use crate::error::CliError;
 use crate::place::Scope;
 
@@ -21,11 +22,10 @@ pub(crate) struct Selection {
 }
 
 /// Finds the service's log directory, name and mode: from a config file (as `tend run` uses
-/// it), or from the installed config of a service name.
+/// it), or from the installed config of a service name, by the rule of [`Target`].
 fn locate(target: &Path, scope: Scope) -> Result<(PathBuf, String, LogMode), CliError> {
-    let is_config = target.extension().is_some_and(|e| e == "toml") || target.is_file();
-    let loaded = if is_config {
-        tend_config::load(target, &tend_config::LoadOptions::default())?
+    let loaded = if let Target::Config(path) = Target::parse(target.as_os_str()) {
+        tend_config::load(&path, &tend_config::LoadOptions::default())?
     } else {
         let name = crate::place::service_name(&target.to_string_lossy())?;
         let installed = crate::place::place(scope, &name)?.config;

@@ -4,6 +4,7 @@ mod logs;
 mod run;
 mod service;
 mod status;
+mod target;
 mod validate;
 
 use std::process::ExitCode;
@@ -11,17 +12,31 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 use crate::place::Scope;
+use target::Target;
+
+/// The service a name verb acts on: named, or named by its config file.
+fn named(arg: &str) -> Result<String, CliError> {
+    Ok(Target::parse(arg.as_ref()).service_name()?.to_string())
+}
 
 pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
         Command::Install { config, user } => service::install(&config, Scope::from_user_flag(user)),
-        Command::Uninstall { name, user } => service::uninstall(&name, Scope::from_user_flag(user)),
-        Command::Start { name, user } => service::start(&name, Scope::from_user_flag(user)),
-        Command::Stop { name, user } => service::stop(&name, Scope::from_user_flag(user)),
-        Command::Restart { name, user } => service::restart(&name, Scope::from_user_flag(user)),
-        Command::Reload { name, user } => service::reload(&name, Scope::from_user_flag(user)),
+        Command::Uninstall { name, user } => {
+            service::uninstall(&named(&name)?, Scope::from_user_flag(user))
+        }
+        Command::Start { name, user } => {
+            service::start(&named(&name)?, Scope::from_user_flag(user))
+        }
+        Command::Stop { name, user } => service::stop(&named(&name)?, Scope::from_user_flag(user)),
+        Command::Restart { name, user } => {
+            service::restart(&named(&name)?, Scope::from_user_flag(user))
+        }
+        Command::Reload { name, user } => {
+            service::reload(&named(&name)?, Scope::from_user_flag(user))
+        }
         Command::Service {
             name,
             user,

@@ -15,6 +15,8 @@ use crate::place::{self, Scope};
 use crate::report::human;
 use crate::status::{self, Snapshot};
 
+use super::target::Target;
+
 /// LSB status exit codes.
 pub(crate) mod lsb {
     pub(crate) const RUNNING: u8 = 0;
@@ -65,11 +67,11 @@ fn exit_code(state: &str) -> u8 {
     }
 }
 
-/// A path to a config file (as for `tend run`) or the name of an installed service.
+/// A path to a config file (as for `tend run`) or the name of an installed service, by the
+/// rule of [`Target`].
 fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
-    let as_config = target.extension().is_some_and(|e| e == "toml") || target.is_file();
-    if as_config {
-        let loaded = tend_config::load(target, &tend_config::LoadOptions::default())?;
+    if let Target::Config(target) = Target::parse(target.as_os_str()) {
+        let loaded = tend_config::load(&target, &tend_config::LoadOptions::default())?;
         let name = loaded.spec.name.to_string();
         let os = os::query(&name, scope);
         let file = if os.as_ref().is_some_and(|o| o.installed) {

@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod fmt;
 pub mod health;
+pub mod last_lines;
 pub mod machine;
 pub mod name;
 pub mod reload;

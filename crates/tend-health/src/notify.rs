@@ -8,10 +8,11 @@
 //! reported through a callback so the runtime can log them; they never stop supervision.
 //!
 //! Payload (JSON object, also on the command's stdin):
-//! `{"service","host","event","time","restarts","exit_code","signal","reason","text"}`;
-//! absent values are `null`. The command also gets `TEND_SERVICE`, `TEND_HOST`,
+//! `{"service","host","event","time","restarts","exit_code","signal","reason","last_stderr",
+//! "text"}`; absent values are `null`, `last_stderr` is a list of lines (empty when the
+//! program wrote nothing to stderr). The command also gets `TEND_SERVICE`, `TEND_HOST`,
 //! `TEND_EVENT`, `TEND_TIME`, `TEND_RESTARTS` and, when known, `TEND_EXIT_CODE`,
-//! `TEND_SIGNAL`, `TEND_REASON`.
+//! `TEND_SIGNAL`, `TEND_REASON`, `TEND_LAST_STDERR` (the lines, newline-separated).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -43,6 +44,9 @@ pub struct Alert {
     pub reason: Option<String>,
     /// Restarts so far (lifetime total of this supervisor).
     pub restarts: u64,
+    /// The last lines the program wrote to stderr before it exited (bounded), for
+    /// `crashed`, `restarting` and `gave_up`: usually why it died.
+    pub last_stderr: Vec<String>,
 }
 
 impl Alert {
@@ -56,6 +60,7 @@ impl Alert {
             signal: None,
             reason: None,
             restarts: 0,
+            last_stderr: Vec::new(),
         }
     }
 }
@@ -402,6 +407,7 @@ pub fn payload(service: &str, host: &str, alert: &Alert) -> serde_json::Value {
         "exit_code": alert.exit_code,
         "signal": alert.signal,
         "reason": alert.reason,
+        "last_stderr": alert.last_stderr,
         "text": summary(service, host, alert),
     })
 }
@@ -418,6 +424,10 @@ fn summary(service: &str, host: &str, alert: &Alert) -> String {
     if let Some(reason) = &alert.reason {
         s.push_str(": ");
         s.push_str(reason);
+    }
+    if let Some(last) = alert.last_stderr.last() {
+        s.push_str("; last stderr: ");
+        s.push_str(last);
     }
     s
 }
@@ -438,6 +448,9 @@ fn env_vars(service: &str, host: &str, alert: &Alert) -> Vec<(String, String)> {
     }
     if let Some(r) = &alert.reason {
         env.push(("TEND_REASON".into(), r.clone()));
+    }
+    if !alert.last_stderr.is_empty() {
+        env.push(("TEND_LAST_STDERR".into(), alert.last_stderr.join("\n")));
     }
     env
 }
@@ -505,6 +518,32 @@ mod tests {
         let env = env_vars("web", "box1", &unhealthy);
         assert!(env.contains(&("TEND_REASON".into(), "HTTP 503 after 2 ms".into())));
         assert!(!env.iter().any(|(k, _)| k == "TEND_EXIT_CODE"));
+        assert!(!env.iter().any(|(k, _)| k == "TEND_LAST_STDERR"));
+        assert_eq!(
+            payload("web", "box1", &unhealthy)["last_stderr"],
+            serde_json::json!([])
+        );
+
+        // The program's last words travel with a crash.
+        let crashed = Alert {
+            exit_code: Some(1),
+            last_stderr: vec!["starting".into(), "bind: address already in use".into()],
+            ..Alert::new(AlertKind::Crashed, t)
+        };
+        let v = payload("web", "box1", &crashed);
+        assert_eq!(
+            v["last_stderr"],
+            serde_json::json!(["starting", "bind: address already in use"])
+        );
+        assert_eq!(
+            v["text"],
+            "web on box1: crashed (exit code 1); last stderr: bind: address already in use"
+        );
+        let env = env_vars("web", "box1", &crashed);
+        assert!(env.contains(&(
+            "TEND_LAST_STDERR".into(),
+            "starting\nbind: address already in use".into()
+        )));
     }
 
     #[test]

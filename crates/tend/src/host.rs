@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::report::Reporter;
-use crate::supervisor::{Capture, Control, Loader, Outcome, Supervisor};
+use crate::supervisor::{Capture, Control, Loader, Outcome, StderrTail, Supervisor};
 
 /// What a host needs besides the spec.
 pub(crate) struct Host {
@@ -46,6 +46,9 @@ struct Stamped<R> {
     /// Readers waiting in `read` right now (not writing what they read): at exit, a pipe
     /// whose reader waits and that stays quiet is held by a stray process, not busy.
     waiting: Arc<AtomicUsize>,
+    /// stderr only: its end, for the exit line, status and alerts (a copy of at most the
+    /// last 2 KiB of each read).
+    tail: Option<Arc<StderrTail>>,
 }
 
 impl<R: Read> Read for Stamped<R> {
@@ -53,9 +56,26 @@ impl<R: Read> Read for Stamped<R> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let n = self.inner.read(buf);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let n = n?;
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(t) = &self.tail
+                    && e.kind() != std::io::ErrorKind::Interrupted
+                {
+                    t.ended();
+                }
+                return Err(e);
+            }
+        };
         if n > 0 {
             self.clock.touch();
+        }
+        if let Some(t) = &self.tail {
+            if n == 0 {
+                t.ended();
+            } else {
+                t.push(&buf[..n]);
+            }
         }
         Ok(n)
     }
@@ -68,7 +88,12 @@ impl Capture for LogCapture {
             .map_err(|e| e.to_string())
     }
 
-    fn attach(&self, stdout: std::io::PipeReader, stderr: std::io::PipeReader) {
+    fn attach(
+        &self,
+        stdout: std::io::PipeReader,
+        stderr: std::io::PipeReader,
+    ) -> Option<Arc<StderrTail>> {
+        let tail = Arc::new(StderrTail::default());
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped and the
@@ -77,6 +102,7 @@ impl Capture for LogCapture {
                 inner: pipe,
                 clock: self.output.clone(),
                 waiting: self.waiting.clone(),
+                tail: (stream == Stream::Err).then(|| tail.clone()),
             };
             match self.logs.capture(stream, pipe) {
                 Ok(handle) => {
@@ -90,6 +116,7 @@ impl Capture for LogCapture {
                 Err(e) => self.reporter.line(&format!("cannot capture {stream}: {e}")),
             }
         }
+        Some(tail)
     }
 }
 

@@ -186,8 +186,9 @@ impl Reporter {
         }
     }
 
-    pub(crate) fn notice(&self, n: &Notice) {
-        self.emit(describe(n), Some(n.clone()));
+    /// A notice, with `more` said after its own words (the program's last stderr lines).
+    pub(crate) fn notice_with(&self, n: &Notice, more: &str) {
+        self.emit(format!("{}{more}", describe(n)), Some(n.clone()));
     }
 }
 

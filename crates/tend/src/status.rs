@@ -97,6 +97,10 @@ pub(crate) struct LastExit {
     pub(crate) at: String,
     /// How long the run lasted, in seconds.
     pub(crate) after_secs: f64,
+    /// The last lines it wrote to stderr (at most 5, 600 bytes), oldest first: usually why
+    /// it died.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stderr: Vec<String>,
 }
 
 /// RFC 3339 local time with milliseconds.

@@ -10,6 +10,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use tend_core::last_lines::{self, Bound, LastLines};
 use tend_core::machine::AfterStop;
 use tend_core::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase, ServiceSpec};
 use tend_health::metrics::ServiceMetrics;
@@ -51,9 +52,60 @@ pub(crate) enum Outcome {
 
 /// Receives the program's output pipes after each spawn (the log pipeline).
 pub(crate) trait Capture {
-    fn attach(&self, stdout: std::io::PipeReader, stderr: std::io::PipeReader);
+    /// Takes this run's pipes; returns the end of its stderr as it is read.
+    fn attach(
+        &self,
+        stdout: std::io::PipeReader,
+        stderr: std::io::PipeReader,
+    ) -> Option<Arc<StderrTail>>;
     /// Applies new `[logs]` settings live; on error nothing changed.
     fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String>;
+}
+
+/// How long an exit waits for the end of the program's stderr (its reader reaching end of
+/// file) so the exit line can say the program's last words. The pipe closes when the
+/// program exits, so this is normally microseconds; a process that escaped the tree and
+/// still holds the pipe costs at most this, once per exit.
+const LAST_WORDS_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The end of one run's stderr, fed by the thread that reads the pipe.
+#[derive(Debug, Default)]
+pub(crate) struct StderrTail {
+    lines: std::sync::Mutex<LastLines>,
+    ended: std::sync::atomic::AtomicBool,
+    end: tokio::sync::Notify,
+}
+
+impl StderrTail {
+    /// What the program wrote next.
+    pub(crate) fn push(&self, bytes: &[u8]) {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(bytes);
+    }
+
+    /// The pipe reached its end (or failed): nothing more will come.
+    pub(crate) fn ended(&self) {
+        if !self.ended.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // A stored permit: a waiter that comes later returns at once.
+            self.end.notify_one();
+        }
+    }
+
+    /// Waits (at most `within`) until everything the program wrote has been read.
+    async fn settle(&self, within: std::time::Duration) {
+        if !self.ended.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = tokio::time::timeout(within, self.end.notified()).await;
+        }
+    }
+
+    fn snapshot(&self) -> LastLines {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 pub(crate) struct Supervisor {
@@ -78,6 +130,10 @@ pub(crate) struct Supervisor {
     last_reload_error: Option<String>,
     /// Health checks, limits, alerts, metrics.
     watch: Watch,
+    /// The end of the current run's stderr.
+    stderr_tail: Option<Arc<StderrTail>>,
+    /// The end of the last run's stderr, once it exited: its last words.
+    last_words: LastLines,
 }
 
 /// How the run that is ending came to an end, as the phase before its exit tells.
@@ -127,6 +183,8 @@ impl Supervisor {
             loader: None,
             generation: 1,
             last_reload_error: None,
+            stderr_tail: None,
+            last_words: LastLines::new(),
         }
     }
 
@@ -192,6 +250,13 @@ impl Supervisor {
                 },
                 status = wait(&mut self.child) => {
                     self.child = None;
+                    self.last_words = match self.stderr_tail.take() {
+                        Some(tail) => {
+                            tail.settle(LAST_WORDS_WAIT).await;
+                            tail.snapshot()
+                        }
+                        None => LastLines::new(),
+                    };
                     Event::Exited { exit: exit_of(status) }
                 },
                 () = sleep_until(timer), if timer.is_some() => {
@@ -280,13 +345,15 @@ impl Supervisor {
             Notice::Exited { exit, .. } => {
                 let crashed = *ending == Ending::OnItsOwn && !exit.is_success(&self.spec.restart);
                 if crashed {
-                    self.watch.crashed(exit);
+                    self.watch
+                        .crashed(exit, self.last_words.lines(Bound::STATUS));
                 }
                 self.watch
                     .program_exited(crashed || *ending == Ending::Unhealthy);
             }
             Notice::SpawnFailed { error } => {
-                self.watch.crashed(&Exit::SpawnFailed(error.clone()));
+                self.watch
+                    .crashed(&Exit::SpawnFailed(error.clone()), Vec::new());
                 self.watch.program_exited(true);
             }
             Notice::Restarting { .. } => {
@@ -295,6 +362,7 @@ impl Supervisor {
                     watch::set_exit(&mut alert, &l.exit);
                 }
                 alert.reason = Some(describe(n));
+                alert.last_stderr = self.last_words.lines(Bound::STATUS);
                 self.watch.send(alert);
             }
             Notice::GaveUp(g) => {
@@ -310,6 +378,7 @@ impl Supervisor {
                     g.restarts,
                     human(g.window)
                 ));
+                alert.last_stderr = self.last_words.lines(Bound::STATUS);
                 self.watch.send(alert);
             }
             _ => {}
@@ -452,6 +521,7 @@ impl Supervisor {
             description: describe_exit(&l.exit),
             at: status::rfc3339(status::wall(l.at)),
             after_secs: l.uptime.as_secs_f64(),
+            stderr: self.last_words.lines(Bound::STATUS),
         });
         Snapshot {
             service: self.spec.name.to_string(),
@@ -510,7 +580,8 @@ impl Supervisor {
                 None
             }
             Action::Notify(n) => {
-                self.reporter.notice(&n);
+                self.reporter
+                    .notice_with(&n, &self.last_words_for(&n, ending));
                 self.observe(&n, ending, now);
                 None
             }
@@ -519,6 +590,21 @@ impl Supervisor {
                 None
             }
         }
+    }
+
+    /// What the exit, give-up and not-restarting lines add: the program's last stderr lines,
+    /// unless someone asked for the stop (then they say nothing about a failure).
+    fn last_words_for(&self, n: &Notice, ending: &Ending) -> String {
+        let relevant = match n {
+            Notice::Exited { .. } => *ending != Ending::Requested,
+            Notice::GaveUp(_) | Notice::NotRestarting { .. } => true,
+            _ => false,
+        };
+        let lines = self.last_words.lines(Bound::LINE);
+        if !relevant || lines.is_empty() {
+            return String::new();
+        }
+        format!("; last stderr: {}", last_lines::one_line(&lines))
     }
 
     fn spawn(&mut self) -> Event {
@@ -534,14 +620,19 @@ impl Supervisor {
         };
         match proc::spawn(&launch) {
             Ok(s) => {
+                self.stderr_tail = None;
                 if let (Some(capture), Some(out), Some(err)) = (&self.capture, s.stdout, s.stderr) {
-                    capture.attach(out, err);
+                    self.stderr_tail = capture.attach(out, err);
                 }
                 self.child = Some(s.child);
                 self.tree = Some(s.tree);
                 Event::Spawned { pid: s.pid }
             }
-            Err(error) => Event::SpawnFailed { error },
+            Err(error) => {
+                self.stderr_tail = None;
+                self.last_words = LastLines::new();
+                Event::SpawnFailed { error }
+            }
         }
     }
 

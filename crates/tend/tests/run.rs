@@ -274,3 +274,89 @@ command = ["{fixture}", "--sleep", "--escape-grandchild", "--pid-file", "pids"]
         tend.stderr()
     );
 }
+
+#[test]
+fn the_programs_last_stderr_lines_are_in_the_exit_and_give_up_lines_status_and_alerts() {
+    // Why a service fails is what it said last on stderr: it belongs where the operator
+    // looks first, not only in the err log.
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "bind"
+command = ["{fixture}", "--print-err", "2", "--say-err", "listen tcp :8080: bind: address already in use", "--exit", "1"]
+[restart]
+delay = "10ms"
+limit = 1
+limit_window = "1m"
+[notify]
+command = ["sh", "-c", "printf '%s\n---\n' \"$TEND_EVENT $TEND_LAST_STDERR\" >> alerts.txt"]
+events = ["crashed", "gave_up"]
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let last = "listen tcp :8080: bind: address already in use";
+    let exit_line = err
+        .lines()
+        .find(|l| l.contains("exited with code 1"))
+        .unwrap_or_default();
+    assert!(
+        exit_line.ends_with(&format!("; last stderr: err 1 | err 2 | {last}")),
+        "{err}"
+    );
+    let give_up = err
+        .lines()
+        .find(|l| l.contains("gave up"))
+        .unwrap_or_default();
+    assert!(give_up.contains(last), "{err}");
+    // status: text and JSON.
+    let (_, out, _) = env.run(&["status", cfg.to_str().unwrap()]);
+    assert!(out.contains(&format!("last stderr  err 1")), "{out}");
+    assert!(out.contains(last), "{out}");
+    let (_, out, _) = env.run(&["status", cfg.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["supervisor"]["last_exit"]["stderr"],
+        serde_json::json!(["err 1", "err 2", last]),
+        "{out}"
+    );
+    // Alerts: the crash and the give-up both carry it.
+    assert!(
+        wait_until(Duration::from_secs(10), || env
+            .read("alerts.txt")
+            .contains("gave_up err 1")),
+        "{}",
+        env.read("alerts.txt")
+    );
+    let alerts = env.read("alerts.txt");
+    assert!(
+        alerts.contains(&format!("crashed err 1\nerr 2\n{last}\n---")),
+        "{alerts}"
+    );
+}
+
+#[test]
+fn a_requested_stop_does_not_quote_stderr_as_if_it_had_failed() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "calm"
+command = ["{fixture}", "--say-err", "serving on :8080", "--sleep"]
+"#,
+    );
+    let mut t = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(t.wait_stderr("started pid", Duration::from_secs(10)));
+    // Its line must be read before the stop for this test to mean anything.
+    assert!(wait_until(Duration::from_secs(10), || env
+        .read("logs/calm.err.log")
+        .contains("serving")));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(t.child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(t.wait_exit(Duration::from_secs(10)).is_some());
+    let err = t.stderr();
+    assert!(err.contains("exited"), "{err}");
+    assert!(!err.contains("last stderr"), "{err}");
+}

@@ -13,6 +13,7 @@
 //! --pid-file PATH       append "<role> <pid>" lines (role: child / grandchild)
 //! --print N             print N numbered lines to stdout at start
 //! --print-err N         print N numbered lines to stderr at start
+//! --say-err TEXT        then print TEXT and a newline to stderr (a program's last words)
 //! --print-every DUR     print a numbered line to stdout every DUR
 //! --partial TEXT        write TEXT to stdout without a newline at start
 //! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
@@ -47,6 +48,7 @@ struct Opts {
     role: String,
     print: u64,
     print_err: u64,
+    say_err: Option<String>,
     print_every: Option<Duration>,
     partial: Option<String>,
     generate: Option<u64>,
@@ -114,6 +116,7 @@ fn parse() -> Opts {
             "--role" => o.role = val(),
             "--print" => o.print = val().parse().unwrap_or_else(|_| die("bad --print")),
             "--print-err" => o.print_err = val().parse().unwrap_or_else(|_| die("bad --print-err")),
+            "--say-err" => o.say_err = Some(val()),
             "--print-every" => o.print_every = Some(parse_duration(&val())),
             "--partial" => o.partial = Some(val()),
             "--generate" => {
@@ -217,6 +220,9 @@ fn main() {
     }
     for i in 1..=o.print_err {
         let _ = writeln!(std::io::stderr().lock(), "err {i}");
+    }
+    if let Some(t) = &o.say_err {
+        let _ = writeln!(std::io::stderr().lock(), "{t}");
     }
     let _ = stdout.lock().flush();
     let keeps_running =

@@ -175,6 +175,10 @@ fn render(r: &Report) -> String {
                     l.at
                 ),
             );
+            // The program's last words: usually why it died.
+            for (i, line) in l.stderr.iter().enumerate() {
+                row(if i == 0 { "last stderr" } else { "" }, line.clone());
+            }
         }
         if let Some(at) = &sn.next_restart_at {
             row("next restart", at.clone());

@@ -749,9 +749,10 @@ impl Watch {
     }
 
     /// The program crashed (a failed exit not asked for, or it could not start).
-    pub(super) fn crashed(&mut self, exit: &Exit) {
+    pub(super) fn crashed(&mut self, exit: &Exit, last_stderr: Vec<String>) {
         let mut alert = Alert::new(AlertKind::Crashed, SystemTime::now());
         set_exit(&mut alert, exit);
+        alert.last_stderr = last_stderr;
         self.send(alert);
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
+use tend_core::{Account, Hardening, ServiceName, ServiceSpec, StartMode};
 
 use crate::layout::is_unix_absolute;
 use crate::plan::Step;
@@ -62,6 +62,8 @@ pub struct UnitInput {
     /// systemd kills and restarts it. `None` (the default of [`UnitInput::from_spec`]) until
     /// tend implements the keep-alive.
     pub watchdog: Option<Duration>,
+    /// `[service] hardening`: `strict` adds the sandbox of [`STRICT_DIRECTIVES`].
+    pub hardening: Hardening,
 }
 
 impl UnitInput {
@@ -81,6 +83,7 @@ impl UnitInput {
             account: spec.service.account.clone(),
             stop_timeout: spec.stop.timeout,
             watchdog: None,
+            hardening: spec.service.hardening,
         }
     }
 
@@ -200,6 +203,12 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
         line(&format!("StateDirectory=tend/{}", input.name));
         line(&format!("LogsDirectory=tend/{}", input.name));
     }
+    if input.hardening == Hardening::Strict && !user_scope {
+        line("# hardening = \"strict\": the sandbox of docs/linux.md#hardening.");
+        for (directive, _why) in STRICT_DIRECTIVES {
+            line(directive);
+        }
+    }
     line("");
     line("[Install]");
     line(if user_scope {
@@ -209,6 +218,107 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
     });
     Ok(u)
 }
+
+/// What `hardening = "strict"` adds to a system unit, each with the reason it is safe for
+/// tend and a typical network program (docs/linux.md#hardening explains each to users).
+/// A user manager cannot apply most of these (no capabilities to drop, no mount
+/// namespace without unprivileged user namespaces), so `--user` units get none.
+pub const STRICT_DIRECTIVES: [(&str, &str); 28] = [
+    (
+        "CapabilityBoundingSet=",
+        "no capabilities, also for root: tend and the program need none to serve on ports above 1023, write their logs and signal their own processes",
+    ),
+    ("AmbientCapabilities=", "none handed to the program either"),
+    (
+        "NoNewPrivileges=yes",
+        "setuid programs (sudo) cannot regain what was dropped",
+    ),
+    (
+        "ProtectSystem=strict",
+        "the whole file system is read-only except the state and log directories (StateDirectory=, LogsDirectory=) and the private /tmp",
+    ),
+    (
+        "ProtectHome=yes",
+        "/home, /root and /run/user are hidden: keep tend, the program and its files out of home directories (tend install checks)",
+    ),
+    (
+        "PrivateTmp=yes",
+        "a /tmp and /var/tmp of its own, emptied at every stop",
+    ),
+    (
+        "PrivateDevices=yes",
+        "only pseudo devices (/dev/null, /dev/urandom, ...) exist",
+    ),
+    (
+        "DevicePolicy=closed",
+        "and no other device node can be opened",
+    ),
+    (
+        "PrivateUsers=yes",
+        "a user namespace that maps only root and the service's own user: the other users' ids mean nothing inside",
+    ),
+    ("ProtectHostname=yes", "cannot change the host name"),
+    ("ProtectClock=yes", "cannot set the system clock"),
+    (
+        "ProtectKernelTunables=yes",
+        "/proc/sys and /sys are read-only",
+    ),
+    ("ProtectKernelModules=yes", "cannot load kernel modules"),
+    ("ProtectKernelLogs=yes", "cannot read the kernel log"),
+    (
+        "ProtectControlGroups=yes",
+        "the cgroup tree is read-only (tend only reads its own memory and CPU figures there)",
+    ),
+    (
+        "ProtectProc=invisible",
+        "/proc shows only the service's own processes, which are all tend has to signal and measure",
+    ),
+    (
+        "ProcSubset=pid",
+        "and of /proc only the process directories (tend reads /proc/<pid>/stat, nothing else)",
+    ),
+    (
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+        "IPv4 and IPv6 for the program, local sockets for tend's READY=1 to systemd, netlink for the C library's address lookups; no raw or packet sockets",
+    ),
+    (
+        "RestrictNamespaces=yes",
+        "cannot create namespaces (containers)",
+    ),
+    (
+        "RestrictRealtime=yes",
+        "no realtime scheduling that could starve the machine",
+    ),
+    (
+        "RestrictSUIDSGID=yes",
+        "cannot create setuid or setgid files",
+    ),
+    ("LockPersonality=yes", "cannot switch the execution domain"),
+    (
+        "RemoveIPC=yes",
+        "System V and POSIX IPC objects are removed when the service stops",
+    ),
+    (
+        "SystemCallArchitectures=native",
+        "no 32-bit system calls on a 64-bit machine",
+    ),
+    (
+        "SystemCallFilter=@system-service",
+        "only the system calls a service needs (the systemd allow list)",
+    ),
+    (
+        "SystemCallFilter=~@privileged @resources",
+        "and none of the privileged or resource-control ones; refused calls fail with EPERM rather than killing the program",
+    ),
+    (
+        "SystemCallErrorNumber=EPERM",
+        "(the EPERM of the line above)",
+    ),
+    (
+        "UMask=0077",
+        "files the service creates are its own user's alone (root still reads the logs)",
+    ),
+];
 
 /// What the unit's `User=`/`DynamicUser=` becomes.
 enum UnitAccount {
@@ -429,6 +539,11 @@ pub fn warnings(input: &UnitInput) -> Vec<String> {
         ));
     }
     if input.scope.is_user() {
+        if input.hardening == Hardening::Strict {
+            w.push(
+                "[service] hardening = \"strict\" is not applied to a --user service: a user manager cannot drop capabilities or build the sandbox; install it system-wide for that".to_owned(),
+            );
+        }
         if input.start == StartMode::DelayedAuto {
             w.push(
                 "[service] start = \"delayed-auto\" is the same as \"auto\" for a --user service: the user manager has no network-online.target".to_owned(),

@@ -40,6 +40,7 @@ fn unit_input(scope: Scope, start: StartMode, account: Account) -> UnitInput {
         account,
         stop_timeout: Duration::from_secs(10),
         watchdog: None,
+        hardening: tend_core::Hardening::Basic,
     }
 }
 

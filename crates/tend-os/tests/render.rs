@@ -390,3 +390,22 @@ fn descriptions_survive_systemd_parsing() {
         assert_eq!(description, expected, "{}", case.file);
     }
 }
+
+/// docs/linux.md explains every directive `hardening = "strict"` sets, and only those.
+#[test]
+fn every_strict_directive_is_documented() {
+    let doc = include_str!("../../../docs/linux.md");
+    let section = doc
+        .split("## Hardening")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/linux.md has a ## Hardening section");
+    let documented: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |"))
+        .map(|(d, _)| d)
+        .collect();
+    let set: Vec<&str> = systemd::STRICT_DIRECTIVES.iter().map(|(d, _)| *d).collect();
+    assert_eq!(documented, set, "the table in docs/linux.md#hardening");
+}

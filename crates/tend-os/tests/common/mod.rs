@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use tend_core::{Account, ServiceName, StartMode};
+use tend_core::{Account, Hardening, ServiceName, StartMode};
 use tend_os::launchd::PlistInput;
 use tend_os::systemd::UnitInput;
 use tend_os::{Scope, UserContext};
@@ -56,6 +56,7 @@ fn unit(
         account,
         stop_timeout: Duration::from_secs(10),
         watchdog: None,
+        hardening: Hardening::Basic,
     }
 }
 
@@ -73,6 +74,48 @@ pub fn unit_cases() -> Vec<UnitCase> {
                 StartMode::Auto,
                 Account::Isolated,
             ),
+        },
+        UnitCase {
+            file: "system-auto-isolated-strict.service",
+            input: UnitInput {
+                hardening: Hardening::Strict,
+                ..unit(
+                    "web",
+                    "/usr/local/bin/tend",
+                    Scope::System,
+                    "Web API",
+                    StartMode::Auto,
+                    Account::Isolated,
+                )
+            },
+        },
+        UnitCase {
+            file: "system-manual-root-strict.service",
+            input: UnitInput {
+                hardening: Hardening::Strict,
+                ..unit(
+                    "cron-like",
+                    "/usr/local/bin/tend",
+                    Scope::System,
+                    "Root, strict",
+                    StartMode::Manual,
+                    Account::System,
+                )
+            },
+        },
+        UnitCase {
+            file: "user-auto-strict.service",
+            input: UnitInput {
+                hardening: Hardening::Strict,
+                ..unit(
+                    "notes2",
+                    "/usr/bin/tend",
+                    user(),
+                    "",
+                    StartMode::Auto,
+                    Account::Isolated,
+                )
+            },
         },
         UnitCase {
             file: "system-delayed-auto-user.service",

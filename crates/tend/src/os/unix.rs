@@ -330,6 +330,11 @@ impl Unix<'_> {
                 let input =
                     launchd::PlistInput::from_spec(spec, &self.tend_exe, self.scope.clone());
                 r.warnings.extend(launchd::warnings(&input));
+                if spec.service.hardening == tend_core::Hardening::Strict {
+                    r.warn(
+                        "[service] hardening = \"strict\" has no effect on macOS: launchd has no sandbox a plist can switch on (see docs/macos.md)".to_owned(),
+                    );
+                }
                 let plist = launchd::render_plist(&input).map_err(render)?;
                 (launchd::install(&input, &text).map_err(render)?, plist)
             }

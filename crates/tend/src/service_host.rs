@@ -56,6 +56,19 @@ define_windows_service!(ffi_service_main, service_main);
 fn service_main(_args: Vec<OsString>) {
     let name = NAME.get().cloned().unwrap_or_default();
     let events = EventLog::open(&name).map(Arc::new);
+    // Only the SCM stops a service: no console event may end tend.exe (and with its Job
+    // Object the program, ungracefully). With no console to keep, tend raises the
+    // program's Ctrl+C itself, which also survives tend.exe being renamed or replaced.
+    if let Err(e) = crate::proc::detach_from_console()
+        && let Some(ev) = &events
+    {
+        ev.report(
+            windows_sys::Win32::System::EventLog::EVENTLOG_WARNING_TYPE,
+            event_id::SERVICE_ERROR,
+            &format!("tend service {name}: cannot ignore console control events: {e}"),
+        );
+    }
+    crate::proc::raise_console_events_in_process();
     if let Err(e) = serve(&name, events.as_ref())
         && let Some(ev) = &events
     {

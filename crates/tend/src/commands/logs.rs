@@ -1,6 +1,8 @@
 //! `tend logs <config-or-name> [-n N] [-f] [--out|--err] [--tend]`: the last lines of a
 //! service's logs, and with `-f` the lines that follow, across rotations (like `tail -F`).
 
+mod out;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,7 +65,7 @@ pub(crate) fn logs(
     let (dir, name, mode) = locate(target, scope)?;
     let kinds = kinds(mode, sel);
     let many = kinds.len() > 1;
-    let mut out = std::io::stdout().lock();
+    let mut out = out::Output::stdout();
     if follow {
         return follow_logs(&dir, &name, &kinds, n, &mut out);
     }
@@ -71,15 +73,22 @@ pub(crate) fn logs(
         let path = kind.active_path(&dir, &name);
         let bytes = last_lines(&dir, &name, *kind, n)
             .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))?;
-        if many {
-            let _ = writeln!(out, "==> {} <==", path.display());
-        }
-        // Bytes as they are: never decoded, so nothing is lost in transit.
-        if out.write_all(&bytes).is_err() {
-            return Ok(ExitCode::SUCCESS);
+        let header = if many {
+            format!("==> {} <==\n", path.display())
+        } else {
+            String::new()
+        };
+        // Bytes as they are (converted only for a Windows console): never stop at one.
+        if let Err(e) = out
+            .write_all(header.as_bytes())
+            .and_then(|()| out.write_all(&bytes))
+        {
+            return out::write_failed(e);
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.finish() {
+        return out::write_failed(e);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -109,12 +118,15 @@ fn follow_logs(
                 Ok(_) => {
                     any = true;
                     if many && last_shown != Some(i) {
-                        let _ = writeln!(out, "\n==> {} <==", f.path().display());
+                        if let Err(e) = writeln!(out, "\n==> {} <==", f.path().display()) {
+                            return out::write_failed(e);
+                        }
                         last_shown = Some(i);
                     }
-                    // A closed pipe (`tend logs -f | head`) ends the follow quietly.
-                    if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
-                        return Ok(ExitCode::SUCCESS);
+                    // A closed pipe (`tend logs -f | head`) ends the follow quietly; any
+                    // other write error is reported.
+                    if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
+                        return out::write_failed(e);
                     }
                 }
                 Err(e) => {

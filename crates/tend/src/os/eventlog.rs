@@ -11,7 +11,7 @@ use windows_sys::Win32::System::EventLog::{
 };
 use windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE;
 
-use super::scm_plan::event_id;
+use super::scm_plan::Level;
 use super::winreg;
 
 /// .NET's generic message file: every event ID renders as its first insertion string. It
@@ -91,29 +91,25 @@ impl EventLog {
         }
     }
 
-    /// A reporter sink that sends every line, with the notice's ID and level.
+    /// A reporter sink that sends every line, with the level and ID
+    /// [`EventLevels`](super::scm_plan::EventLevels) gives it.
     pub(crate) fn sink(self: Arc<Self>) -> crate::report::LineSink {
+        let levels = std::sync::Mutex::new(super::scm_plan::EventLevels::default());
         Arc::new(move |text: &str, notice: Option<&Notice>| {
-            let (level, id) = classify(notice);
-            self.report(level, id, text);
+            let (level, id) = levels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .classify(text, notice);
+            self.report(event_type(level), id, text);
         })
     }
 }
 
-/// The level and ID of a line.
-pub(crate) fn classify(notice: Option<&Notice>) -> (REPORT_EVENT_TYPE, u32) {
-    match notice {
-        None => (EVENTLOG_INFORMATION_TYPE, event_id::INFO),
-        Some(n) => match n {
-            Notice::Started { .. } => (EVENTLOG_INFORMATION_TYPE, event_id::STARTED),
-            Notice::Exited { .. } => (EVENTLOG_WARNING_TYPE, event_id::EXITED),
-            Notice::Restarting { .. } => (EVENTLOG_INFORMATION_TYPE, event_id::RESTARTING),
-            Notice::NotRestarting { .. } => (EVENTLOG_INFORMATION_TYPE, event_id::NOT_RESTARTING),
-            Notice::GaveUp(_) => (EVENTLOG_ERROR_TYPE, event_id::GAVE_UP),
-            Notice::Stopping { .. } => (EVENTLOG_INFORMATION_TYPE, event_id::STOPPING),
-            Notice::Killing { .. } => (EVENTLOG_WARNING_TYPE, event_id::KILLED),
-            Notice::Stopped => (EVENTLOG_INFORMATION_TYPE, event_id::STOPPED),
-            Notice::SpawnFailed { .. } => (EVENTLOG_ERROR_TYPE, event_id::SPAWN_FAILED),
-        },
+/// The Win32 event type of a level.
+fn event_type(level: Level) -> REPORT_EVENT_TYPE {
+    match level {
+        Level::Information => EVENTLOG_INFORMATION_TYPE,
+        Level::Warning => EVENTLOG_WARNING_TYPE,
+        Level::Error => EVENTLOG_ERROR_TYPE,
     }
 }

@@ -203,7 +203,87 @@ pub(crate) mod event_id {
     pub(crate) const NOT_RESTARTING: u32 = 1008;
     pub(crate) const CONFIG_ERROR: u32 = 1100;
     pub(crate) const SERVICE_ERROR: u32 = 1101;
+    /// tend could not do something it had to (signal, kill, capture, start).
+    pub(crate) const TEND_FAILED: u32 = 1102;
     pub(crate) const INFO: u32 = 1200;
+    /// A reload was rejected, or the log files are in trouble.
+    pub(crate) const TROUBLE: u32 = 1201;
+}
+
+/// An Event Log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// What the operator asked for happened (start, stop, reload).
+    Information,
+    /// The program did something unasked (crashed, exited) and tend coped (restart).
+    Warning,
+    /// The service is down for good (gave up, a failed exit not restarted), or tend itself
+    /// failed at something.
+    Error,
+}
+
+/// Levels and IDs of tend's lines in the Event Log. A line alone does not say whether an
+/// exit was asked for: the exit that ends a requested stop is routine, the same exit
+/// without a stop is a crash. So the classifier remembers whether a stop is under way.
+#[derive(Debug, Default)]
+pub(crate) struct EventLevels {
+    stopping: bool,
+}
+
+impl EventLevels {
+    pub(crate) fn classify(
+        &mut self,
+        text: &str,
+        notice: Option<&tend_core::Notice>,
+    ) -> (Level, u32) {
+        use tend_core::{Exit, Notice};
+        let Some(n) = notice else {
+            // Plain lines: tend's own trouble is said as "cannot ..."; everything else
+            // (reloads, health, hooks) is information unless it reports trouble.
+            return if text.starts_with("cannot ") {
+                (Level::Error, event_id::TEND_FAILED)
+            } else if text.starts_with("reload rejected") || text.starts_with("logs: ") {
+                (Level::Warning, event_id::TROUBLE)
+            } else {
+                (Level::Information, event_id::INFO)
+            };
+        };
+        match n {
+            Notice::Started { .. } => {
+                self.stopping = false;
+                (Level::Information, event_id::STARTED)
+            }
+            Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
+            Notice::Exited { .. } if self.stopping => (Level::Information, event_id::EXITED),
+            Notice::Exited { .. } => (Level::Warning, event_id::EXITED),
+            Notice::Restarting { .. } => {
+                self.stopping = false;
+                (Level::Warning, event_id::RESTARTING)
+            }
+            Notice::NotRestarting { exit, .. } => {
+                self.stopping = false;
+                if *exit == Exit::Code(0) {
+                    (Level::Information, event_id::NOT_RESTARTING)
+                } else {
+                    (Level::Error, event_id::NOT_RESTARTING)
+                }
+            }
+            Notice::GaveUp(_) => {
+                self.stopping = false;
+                (Level::Error, event_id::GAVE_UP)
+            }
+            Notice::Stopping { .. } => {
+                self.stopping = true;
+                (Level::Information, event_id::STOPPING)
+            }
+            // The graceful step did not work in time.
+            Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
+            Notice::Stopped => {
+                self.stopping = false;
+                (Level::Information, event_id::STOPPED)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -350,5 +430,114 @@ mod tests {
             changes(&a, &b),
             ["start: Auto -> Demand", "dependencies:  -> Tcpip"]
         );
+    }
+
+    #[test]
+    fn event_levels_mean_something() {
+        use Level::{Error, Information, Warning};
+        use std::time::Duration;
+        use tend_core::{Exit, GiveUp, Notice, RestartPolicy};
+        let exited = |code| Notice::Exited {
+            pid: 7,
+            exit: Exit::Code(code),
+            uptime: Duration::from_secs(3),
+        };
+        let stopping = Notice::Stopping {
+            pid: 7,
+            timeout: Duration::from_secs(10),
+        };
+        let restarting = Notice::Restarting {
+            delay: Duration::from_secs(1),
+            in_window: 1,
+            limit: 5,
+        };
+        let gave_up = Notice::GaveUp(GiveUp {
+            restarts: 5,
+            window: Duration::from_secs(60),
+            last_exit: Exit::Code(3),
+            unhealthy: None,
+        });
+        let not_restarting = |code| Notice::NotRestarting {
+            exit: Exit::Code(code),
+            policy: RestartPolicy::Never,
+        };
+        let started = Notice::Started { pid: 7 };
+        // Sequences as the supervisor reports them, each with the levels it must get.
+        type Step<'a> = (Option<Notice>, &'a str, Level);
+        let cases: Vec<(&str, Vec<Step>)> = vec![
+            (
+                "a requested stop is information from start to end",
+                vec![
+                    (Some(started.clone()), "started pid 7", Information),
+                    (Some(stopping.clone()), "stopping", Information),
+                    (Some(exited(0)), "pid 7 exited", Information),
+                    (Some(Notice::Stopped), "stopped", Information),
+                ],
+            ),
+            (
+                "a crash and its restart are warnings, the new start is information",
+                vec![
+                    (Some(started.clone()), "started", Information),
+                    (Some(exited(3)), "pid 7 exited with code 3", Warning),
+                    (Some(restarting.clone()), "restarting", Warning),
+                    (Some(started.clone()), "started", Information),
+                    (Some(exited(0)), "exited on its own", Warning),
+                ],
+            ),
+            (
+                "a stop whose graceful step timed out warns about the kill only",
+                vec![
+                    (Some(stopping.clone()), "stopping", Information),
+                    (
+                        Some(Notice::Killing {
+                            pid: 7,
+                            after: Duration::from_secs(10),
+                        }),
+                        "killing",
+                        Warning,
+                    ),
+                    (Some(exited(1)), "exited", Information),
+                    (Some(Notice::Stopped), "stopped", Information),
+                    (Some(exited(2)), "a later crash", Warning),
+                ],
+            ),
+            (
+                "giving up and failures of tend itself are errors",
+                vec![
+                    (Some(gave_up), "gave up", Error),
+                    (Some(not_restarting(3)), "not restarting", Error),
+                    (Some(not_restarting(0)), "not restarting", Information),
+                    (
+                        Some(Notice::SpawnFailed {
+                            error: "missing".into(),
+                        }),
+                        "cannot start the program",
+                        Error,
+                    ),
+                    (None, "cannot kill the process tree: denied", Error),
+                    (None, "cannot signal the program: no console", Error),
+                ],
+            ),
+            (
+                "plain lines: reloads are information, trouble a warning",
+                vec![
+                    (None, "reloaded: no changes", Information),
+                    (None, "SCM stop received: stopping", Information),
+                    (
+                        None,
+                        "reload rejected, the running config stays: x",
+                        Warning,
+                    ),
+                    (None, "logs: cannot write `x`: disk full", Warning),
+                ],
+            ),
+        ];
+        for (what, seq) in cases {
+            let mut levels = EventLevels::default();
+            for (notice, text, want) in seq {
+                let (got, _) = levels.classify(text, notice.as_ref());
+                assert_eq!(got, want, "{what}: {text}");
+            }
+        }
     }
 }

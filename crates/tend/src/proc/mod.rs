@@ -11,7 +11,10 @@ pub(crate) use unix::Tree;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{Tree, hide_program_consoles, raise_console_event};
+pub(crate) use windows::{
+    Tree, detach_from_console, hide_program_consoles, raise_console_event,
+    raise_console_events_in_process,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

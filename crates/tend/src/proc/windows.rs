@@ -57,8 +57,12 @@ pub(crate) struct Tree {
 
 impl Tree {
     /// The graceful step of `stop.windows`, aimed at the program's own console.
+    ///
+    /// A console event that cannot be delivered at all (no console, no helper) will not
+    /// arrive later either: the tree is killed at once rather than after `stop.timeout`,
+    /// and the error says why.
     pub(crate) fn signal_stop(&self, stop: &StopSpec) -> io::Result<()> {
-        match stop.windows {
+        let sent = match stop.windows {
             WindowsStop::CtrlC => console_event(self.pid, "ctrl-c"),
             WindowsStop::CtrlBreak => console_event(self.pid, "ctrl-break"),
             WindowsStop::CloseWindow => {
@@ -66,7 +70,14 @@ impl Tree {
                 Ok(())
             }
             WindowsStop::None => Ok(()),
-        }
+        };
+        sent.map_err(|e| match self.kill() {
+            Ok(()) => io::Error::other(format!(
+                "{e}; killed the process tree at once instead of waiting {}",
+                tend_core::fmt::duration(stop.timeout)
+            )),
+            Err(k) => io::Error::other(format!("{e}; and cannot kill the process tree: {k}")),
+        })
     }
 
     /// Memory and CPU time of every process in the job (`[limits]`).
@@ -210,54 +221,175 @@ pub(super) fn spawn(
     Ok((child, Tree { job, pid }))
 }
 
-/// Sends a console control event to the console of `pid`, from a short-lived copy of tend:
-/// AttachConsole is per process, and tend's own console (or the service's lack of one)
-/// must not change under it.
+/// Whether this process raises console events itself rather than through a helper.
+static IN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, console events are raised by this process itself: for the SCM host, which
+/// has no console of its own to lose (see [`detach_from_console`]). The helper process
+/// would have to be started from tend.exe's file, which an upgrade renames or replaces
+/// while the service runs.
+pub(crate) fn raise_console_events_in_process() {
+    IN_PROCESS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Leaves whatever console this process was given and ignores every console control
+/// event from now on: a service must stop only when the SCM says so. Without this, a
+/// Ctrl+C, close or shutdown event on a console tend.exe was started on ends tend.exe,
+/// and with its Job Object the program, without any graceful step.
+pub(crate) fn detach_from_console() -> io::Result<()> {
+    use windows_sys::Win32::System::Console::{FreeConsole, SetConsoleCtrlHandler};
+    // SAFETY: plain calls on this process's console state; `ignore` has the signature
+    // PHANDLER_ROUTINE requires and touches nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        // Fails only when there is no console, which is what is wanted.
+        FreeConsole();
+        if SetConsoleCtrlHandler(Some(ignore_console_event), 1) == 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A console control handler that handles every event by doing nothing. Unlike
+/// `SetConsoleCtrlHandler(NULL, TRUE)` this is not inherited by the programs tend starts,
+/// so they still get their Ctrl+C.
+#[allow(unsafe_code)]
+unsafe extern "system" fn ignore_console_event(_event: u32) -> windows_sys::core::BOOL {
+    1
+}
+
+/// Why a console event could not be delivered, in the operator's words.
+pub(crate) fn undeliverable(kind: &str, pid: u32, step: Step, os_code: Option<i32>) -> String {
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_INVALID_HANDLE: i32 = 6;
+    const ERROR_INVALID_PARAMETER: i32 = 87;
+    const ERROR_GEN_FAILURE: i32 = 31;
+    let why = match (step, os_code) {
+        (Step::Attach, Some(ERROR_INVALID_HANDLE)) => {
+            format!("pid {pid} has no console of its own (it freed it or was started detached)")
+        }
+        (Step::Attach, Some(ERROR_INVALID_PARAMETER)) => format!("pid {pid} no longer exists"),
+        (Step::Attach, Some(ERROR_ACCESS_DENIED)) => {
+            "the console could not be attached (access denied)".to_owned()
+        }
+        (Step::Raise, Some(ERROR_GEN_FAILURE | 1 | 50)) if kind == "ctrl-break" => {
+            "Ctrl+Break is not supported here (Wine does not implement it): use ctrl-c".to_owned()
+        }
+        (Step::Helper, _) => "the helper process could not be started".to_owned(),
+        (_, Some(code)) => format!("{} (os error {code})", io::Error::from_raw_os_error(code)),
+        (_, None) => "unknown error".to_owned(),
+    };
+    format!("cannot deliver {kind} to pid {pid}: {why}")
+}
+
+/// The step of delivering a console event that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Starting the helper process.
+    Helper,
+    /// AttachConsole to the program's console.
+    Attach,
+    /// GenerateConsoleCtrlEvent.
+    Raise,
+}
+
+/// Sends a console control event to the console of `pid`. In the SCM host, from this
+/// process (serialised: AttachConsole is per process); elsewhere (`tend run`, `--user`),
+/// whose own console must not change under it, from a short-lived copy of tend.
 fn console_event(pid: u32, kind: &str) -> io::Result<()> {
-    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    if IN_PROCESS.load(std::sync::atomic::Ordering::Relaxed) {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The ignoring handler installed by detach_from_console keeps this process alive
+        // through the event it raises on the program's console.
+        return attach_and_raise(pid, kind).map_err(|(step, e)| {
+            io::Error::other(undeliverable(kind, pid, step, e.raw_os_error()))
+        });
+    }
     let exe = std::env::current_exe()?;
-    let status = std::process::Command::new(exe)
+    let out = std::process::Command::new(&exe)
         .args(["console-event", &pid.to_string(), kind])
         .creation_flags(CREATE_NO_WINDOW)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "could not send {kind} to pid {pid} (helper exited with {status})"
-        )))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            let gone = if e.kind() == io::ErrorKind::NotFound {
+                format!(
+                    "; tend's own executable `{}` is gone (renamed or replaced while tend runs)",
+                    exe.display()
+                )
+            } else {
+                String::new()
+            };
+            io::Error::other(format!(
+                "{}: {e}{gone}",
+                undeliverable(kind, pid, Step::Helper, None)
+            ))
+        })?;
+    if out.status.success() {
+        return Ok(());
     }
+    // The helper says why on stderr (`error: <why>`).
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.lines().rev().find(|l| !l.trim().is_empty()).map(|l| {
+        let l = l.trim();
+        l.find("cannot deliver").map_or(l, |at| &l[at..]).to_owned()
+    });
+    Err(io::Error::other(said.unwrap_or_else(|| {
+        format!(
+            "cannot deliver {kind} to pid {pid}: the helper exited with {} and said nothing",
+            out.status
+        )
+    })))
 }
 
 /// The body of `tend console-event <pid> <ctrl-c|ctrl-break>`: attach to the program's
 /// console and raise the event there. Runs in its own process; see [`console_event`].
 pub(crate) fn raise_console_event(pid: u32, kind: &str) -> io::Result<()> {
+    use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+    // SAFETY: a short-lived helper that starts nothing may ignore Ctrl+C outright (the
+    // event goes to every process on that console, this one included).
+    #[allow(unsafe_code)]
+    unsafe {
+        SetConsoleCtrlHandler(None, 1);
+    }
+    attach_and_raise(pid, kind)
+        .map_err(|(step, e)| io::Error::other(undeliverable(kind, pid, step, e.raw_os_error())))
+}
+
+fn attach_and_raise(pid: u32, kind: &str) -> Result<(), (Step, io::Error)> {
     use windows_sys::Win32::System::Console::{
         AttachConsole, CTRL_BREAK_EVENT, CTRL_C_EVENT, FreeConsole, GenerateConsoleCtrlEvent,
-        SetConsoleCtrlHandler,
     };
     let event = match kind {
         "ctrl-c" => CTRL_C_EVENT,
         "ctrl-break" => CTRL_BREAK_EVENT,
-        other => return Err(io::Error::other(format!("unknown console event {other}"))),
+        other => {
+            return Err((
+                Step::Raise,
+                io::Error::other(format!("unknown console event {other}")),
+            ));
+        }
     };
-    // SAFETY: plain Win32 calls on this helper process's own console state; the helper
-    // exists so that doing this cannot disturb tend.
+    // SAFETY: plain Win32 calls on this process's own console state; callers make sure
+    // nothing else in this process uses a console meanwhile.
     #[allow(unsafe_code)]
     unsafe {
         FreeConsole();
         if AttachConsole(pid) == 0 {
-            return Err(io::Error::last_os_error());
+            return Err((Step::Attach, io::Error::last_os_error()));
         }
-        // Ignore the event ourselves: it goes to every process on that console.
-        SetConsoleCtrlHandler(None, 1);
-        if GenerateConsoleCtrlEvent(event, 0) == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let raised = GenerateConsoleCtrlEvent(event, 0);
+        let err = io::Error::last_os_error();
         FreeConsole();
+        if raised == 0 {
+            return Err((Step::Raise, err));
+        }
     }
     Ok(())
 }

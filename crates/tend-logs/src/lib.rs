@@ -41,6 +41,7 @@ mod logs;
 mod maintain;
 mod naming;
 mod sink;
+mod state;
 pub mod tail;
 
 pub use clock::{Clock, ManualClock, SystemClock};

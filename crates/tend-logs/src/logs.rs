@@ -1,15 +1,15 @@
 //! [`ServiceLogs`]: the per-service entry point that ties readers, files and housekeeping
 //! together.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use tend_core::{LogMode, LogSpec};
@@ -20,28 +20,11 @@ use crate::frame::{Framed, LineBuf, Prefixer, effective_max_line, frame, frame_i
 use crate::maintain;
 use crate::naming::LogKind;
 use crate::sink::{Cx, Effects, Sink};
+use crate::state::FsState;
+pub use crate::state::{FaultHook, FsOp, StreamStats};
 
 /// Receives [`LogEvent`]s. Wrap an `mpsc::Sender`, a tokio channel or a logger.
 pub type EventSink = Arc<dyn Fn(LogEvent) + Send + Sync>;
-
-/// Consulted before each file-system operation of the write path; an `Err` is treated as if
-/// the OS had returned it. For tests (here and in the supervisor) that need a full disk or a
-/// file locked by another process without having one.
-pub type FaultHook = Arc<dyn Fn(FsOp, &Path) -> io::Result<()> + Send + Sync>;
-
-/// The operation a [`FaultHook`] is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FsOp {
-    /// Opening (and creating) an active log file, including its directory.
-    Open,
-    /// One `write` call on an active log file.
-    Write,
-    /// Renaming the active file for a rotation.
-    Rename,
-    /// Deleting a rotated file for retention.
-    Remove,
-}
 
 /// Which output stream of the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,18 +94,6 @@ impl fmt::Debug for Options {
     }
 }
 
-/// Counters of one stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StreamStats {
-    /// Bytes written to log files for this stream, prefixes and markers included.
-    pub bytes_written: u64,
-    /// Bytes that could not be written (disk trouble), counted like `bytes_written`.
-    pub dropped_bytes: u64,
-    /// When output was last read from the stream (for a silence watchdog); for the
-    /// supervisor's log, when a line was last logged.
-    pub last_output: Option<SystemTime>,
-}
-
 /// A snapshot of the pipeline's counters, for `tend status` and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogStats {
@@ -154,47 +125,6 @@ impl LogStats {
     pub fn dropped_bytes(&self) -> u64 {
         self.out.dropped_bytes + self.err.dropped_bytes + self.supervisor.dropped_bytes
     }
-}
-
-pub(crate) struct StreamCounters {
-    pub(crate) bytes: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    /// Milliseconds since the epoch; `i64::MIN` for never.
-    last_output_ms: AtomicI64,
-}
-
-impl StreamCounters {
-    fn new() -> Self {
-        Self {
-            bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            last_output_ms: AtomicI64::new(i64::MIN),
-        }
-    }
-
-    fn snapshot(&self) -> StreamStats {
-        let ms = self.last_output_ms.load(Ordering::Relaxed);
-        StreamStats {
-            bytes_written: self.bytes.load(Ordering::Relaxed),
-            dropped_bytes: self.dropped.load(Ordering::Relaxed),
-            last_output: (ms != i64::MIN).then(|| {
-                let d = Duration::from_millis(ms.unsigned_abs());
-                if ms >= 0 {
-                    UNIX_EPOCH + d
-                } else {
-                    UNIX_EPOCH - d
-                }
-            }),
-        }
-    }
-}
-
-pub(crate) struct Counters {
-    pub(crate) streams: [StreamCounters; 3],
-    pub(crate) rotations: AtomicU64,
-    pub(crate) rotation_failures: AtomicU64,
-    pub(crate) delete_failures: AtomicU64,
-    pub(crate) compress_failures: AtomicU64,
 }
 
 /// The files currently in use and the spec they were opened with. Replaced as a whole on
@@ -268,43 +198,27 @@ enum Job {
     Wake,
 }
 
-/// State shared by the readers, the housekeeping thread and the [`ServiceLogs`] handle.
+/// State shared by the readers, the housekeeping thread and the [`ServiceLogs`] handle: the
+/// file-system state the writers and housekeeping share, plus what only this module uses.
 pub(crate) struct Shared {
-    pub(crate) name: String,
+    fs: FsState,
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
-    pub(crate) faults: Option<FaultHook>,
-    pub(crate) counters: Counters,
-    last_error: Mutex<Option<String>>,
-    fs_lock: Mutex<()>,
-    /// Rotated files queued for compression.
-    pending: Mutex<HashSet<PathBuf>>,
     /// Compression jobs not finished yet, including the retention run after each: what
     /// [`LogStats::compress_pending`] reports, so "0" means the directory is settled.
     compress_jobs: AtomicUsize,
     layout: RwLock<Arc<Layout>>,
 }
 
+impl std::ops::Deref for Shared {
+    type Target = FsState;
+
+    fn deref(&self) -> &FsState {
+        &self.fs
+    }
+}
+
 impl Shared {
-    pub(crate) fn fault(&self, op: FsOp, path: &Path) -> io::Result<()> {
-        self.faults.as_ref().map_or(Ok(()), |h| h(op, path))
-    }
-
-    pub(crate) fn set_error(&self, msg: String) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(msg);
-    }
-
-    pub(crate) fn fs_guard(&self) -> MutexGuard<'_, ()> {
-        self.fs_lock.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn pending_guard(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn layout(&self) -> Arc<Layout> {
         Arc::clone(&self.layout.read().unwrap_or_else(PoisonError::into_inner))
     }
@@ -526,24 +440,9 @@ impl ServiceLogs {
         let now = options.clock.now();
         let layout = Layout::open(name, spec, options.faults.as_ref(), &now, None)?;
         let shared = Arc::new(Shared {
-            name: name.to_owned(),
+            fs: FsState::new(name, options.faults),
             clock: options.clock,
             events: options.events,
-            faults: options.faults,
-            counters: Counters {
-                streams: [
-                    StreamCounters::new(),
-                    StreamCounters::new(),
-                    StreamCounters::new(),
-                ],
-                rotations: AtomicU64::new(0),
-                rotation_failures: AtomicU64::new(0),
-                delete_failures: AtomicU64::new(0),
-                compress_failures: AtomicU64::new(0),
-            },
-            last_error: Mutex::new(None),
-            fs_lock: Mutex::new(()),
-            pending: Mutex::new(HashSet::new()),
             compress_jobs: AtomicUsize::new(0),
             layout: RwLock::new(Arc::new(layout)),
         });

@@ -1,5 +1,5 @@
 //! Housekeeping of rotated files: retention, background compression and the clean-up of
-//! what a crash left behind. Serialised by `Shared::fs_lock` so retention never deletes a
+//! what a crash left behind. Serialised by `FsState::fs_guard` so retention never deletes a
 //! file that compression is about to publish, and vice versa.
 
 use std::fs::{self, File};
@@ -13,14 +13,14 @@ use flate2::write::GzEncoder;
 use tend_core::LogSpec;
 
 use crate::error::LogEvent;
-use crate::logs::{FsOp, Shared};
+use crate::naming::with_suffix;
 use crate::naming::{LogKind, dedup, scan};
-use crate::sink::with_suffix;
+use crate::state::{FsOp, FsState};
 
 /// Deletes rotated files of one family beyond `keep`, older than `max_age` or over
 /// `max_total`, oldest first. The active file is never a candidate: it has no rotated name.
 pub(crate) fn retention(
-    shared: &Shared,
+    shared: &FsState,
     spec: &LogSpec,
     kind: LogKind,
     now: &DateTime<FixedOffset>,
@@ -89,7 +89,7 @@ pub(crate) fn retention(
 
 /// Cleans up after a crash: unfinished compressions are deleted, a finished one whose source
 /// was not yet deleted wins over the source. Returns the uncompressed rotated files.
-pub(crate) fn recover(shared: &Shared, dir: &Path, kind: LogKind) -> Vec<std::path::PathBuf> {
+pub(crate) fn recover(shared: &FsState, dir: &Path, kind: LogKind) -> Vec<std::path::PathBuf> {
     let _fs = shared.fs_guard();
     let Ok(found) = scan(dir, &shared.name, kind) else {
         return Vec::new();
@@ -125,7 +125,7 @@ pub(crate) fn recover(shared: &Shared, dir: &Path, kind: LogKind) -> Vec<std::pa
 
 /// Gzips one rotated file to `<file>.gz` via `<file>.gz.tmp`, then deletes the original.
 /// Runs on the housekeeping thread, never under a file's write lock.
-pub(crate) fn compress(shared: &Shared, src: &Path, events: &mut Vec<LogEvent>) {
+pub(crate) fn compress(shared: &FsState, src: &Path, events: &mut Vec<LogEvent>) {
     let tmp = with_suffix(src, ".gz.tmp");
     let gz = with_suffix(src, ".gz");
     let result = gzip(src, &tmp);

@@ -199,6 +199,13 @@ pub fn rotated_files(dir: &Path, name: &str, kind: LogKind) -> io::Result<Vec<Ro
     Ok(dedup(scan(dir, name, kind)?.files))
 }
 
+/// `path` with `suffix` appended to its file name (`Path::with_extension` would replace).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

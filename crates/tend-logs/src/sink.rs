@@ -15,8 +15,9 @@ use tend_core::{LogSpec, RotateEvery};
 
 use crate::clock::{TS_LEN, format_ts, period_key};
 use crate::error::{LogError, LogEvent};
-use crate::logs::{FaultHook, FsOp, Shared};
+use crate::naming::with_suffix;
 use crate::naming::{LogKind, rotated_file_name, scan};
+use crate::state::{FaultHook, FsOp, FsState};
 
 /// How often a writer checks that its active file is still the one at its path. On Unix a
 /// deleted file (or directory) keeps accepting writes that nobody will ever see.
@@ -32,7 +33,7 @@ pub(crate) struct Effects {
 
 /// Everything a write needs besides the data.
 pub(crate) struct Cx<'a> {
-    pub(crate) shared: &'a Shared,
+    pub(crate) shared: &'a FsState,
     pub(crate) spec: &'a LogSpec,
     pub(crate) now: &'a DateTime<FixedOffset>,
     /// Index into the per-stream counters.
@@ -518,11 +519,4 @@ impl Sink {
             seq += 1;
         }
     }
-}
-
-/// `path` with `suffix` appended to its file name (`Path::with_extension` would replace).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }

@@ -3,6 +3,9 @@
 //! or backoff decision is made here; the health and limit decisions are tend-health's, run
 //! by [`watch`], and reach the machine as [`Event::Unhealthy`].
 
+mod program;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 use std::collections::VecDeque;
@@ -18,12 +21,19 @@ use tend_health::{Alert, AlertKind, OutputClock};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::proc::{self, Launch, Output, Tree};
+use crate::proc::{self, Launch, Output};
 use crate::report::{Reporter, describe, describe_exit, human};
 use crate::status::{self, Snapshot};
 
+use program::{ExitFuture, OsSpawner, ProcessTree, Spawner};
 pub(crate) use watch::LogMetrics;
 use watch::Watch;
+
+/// The runtime's clock: tokio's, so that tests with a paused clock move everything the
+/// supervisor decides by (in production it is the same monotonic clock as `Instant::now`).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// What the operator (signals, SCM, control socket) asks of a running supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,9 +123,11 @@ pub(crate) struct Supervisor {
     machine: Machine,
     reporter: Reporter,
     capture: Option<Box<dyn Capture>>,
-    child: Option<tokio::process::Child>,
+    spawner: Box<dyn Spawner>,
+    /// The current run's main process, until it exits.
+    child: Option<ExitFuture>,
     /// Outlives the child: leftovers of a run are killed after its main process exited.
-    tree: Option<Tree>,
+    tree: Option<Box<dyn ProcessTree>>,
     timer: Option<Instant>,
     hooks: JoinSet<()>,
     /// Where status snapshots go, if anywhere.
@@ -174,6 +186,7 @@ impl Supervisor {
             watch,
             reporter,
             capture,
+            spawner: Box::new(OsSpawner),
             child: None,
             tree: None,
             timer: None,
@@ -205,6 +218,13 @@ impl Supervisor {
     pub(crate) fn with_output(mut self, clock: Arc<OutputClock>, logs: LogMetrics) -> Self {
         self.watch.set_output_clock(clock);
         self.watch.set_log_metrics(logs);
+        self
+    }
+
+    /// Starts the program with `spawner` instead of real processes (tests).
+    #[cfg(test)]
+    pub(crate) fn with_spawner(mut self, spawner: Box<dyn Spawner>) -> Self {
+        self.spawner = spawner;
         self
     }
 
@@ -248,7 +268,7 @@ impl Supervisor {
                         continue;
                     }
                 },
-                status = wait(&mut self.child) => {
+                exit = wait(&mut self.child) => {
                     self.child = None;
                     self.last_words = match self.stderr_tail.take() {
                         Some(tail) => {
@@ -257,7 +277,7 @@ impl Supervisor {
                         }
                         None => LastLines::new(),
                     };
-                    Event::Exited { exit: exit_of(status) }
+                    Event::Exited { exit }
                 },
                 () = sleep_until(timer), if timer.is_some() => {
                     self.timer = None;
@@ -271,18 +291,19 @@ impl Supervisor {
                     // A result that arrives while the program is being stopped judges a
                     // run that is ending anyway.
                     if matches!(self.machine.phase(), Phase::Running { .. }) {
-                        let restart = self.watch.probe_finished(done, Instant::now());
+                        let restart = self.watch.probe_finished(done, now());
                         self.after_watch(restart);
                     }
                     continue;
                 },
                 () = sleep_until(check_at), if check_at.is_some() => {
-                    let restart = self.watch.check(Instant::now());
+                    let restart = self.watch.check(now());
                     self.after_watch(restart);
                     continue;
                 },
                 () = sleep_until(sample_at), if sample_at.is_some() => {
-                    let restart = self.watch.sample(self.tree.as_ref(), Instant::now());
+                    let tree = self.tree.as_ref().and_then(|t| t.os());
+                    let restart = self.watch.sample(tree, now());
                     self.after_watch(restart);
                     continue;
                 },
@@ -312,7 +333,7 @@ impl Supervisor {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let ending = Ending::of(self.machine.phase());
-            let now = Instant::now();
+            let now = now();
             let actions = self.machine.step(event, now);
             // Alerts raised by these actions carry the count including this step's restart.
             self.watch.restarts_total = self.machine.restarts_total();
@@ -331,7 +352,7 @@ impl Supervisor {
         match restart {
             Some(reason) => self.feed(Event::Unhealthy { reason }),
             None => {
-                if self.watch.publish_due(Instant::now()) {
+                if self.watch.publish_due(now()) {
                     self.publish();
                 }
             }
@@ -427,7 +448,7 @@ impl Supervisor {
             Phase::Running { pid, .. } => Some(*pid),
             _ => None,
         };
-        self.watch.reconfigure(&new, &plan, pid, Instant::now());
+        self.watch.reconfigure(&new, &plan, pid, now());
         if plan.is_empty() {
             self.reporter.line("reloaded: no changes");
         }
@@ -464,12 +485,12 @@ impl Supervisor {
             }),
             ..ServiceMetrics::default()
         };
-        self.watch.publish_metrics(base, Instant::now());
+        self.watch.publish_metrics(base, now());
     }
 
     /// What the machine knows, in wall-clock terms.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let now = Instant::now();
+        let now = now();
         let (pid, since) = match self.machine.phase() {
             Phase::Running { pid, since } | Phase::Stopping { pid, since, .. } => {
                 (Some(*pid), Some(*since))
@@ -618,15 +639,15 @@ impl Supervisor {
                 Output::Inherit
             },
         };
-        match proc::spawn(&launch) {
-            Ok(s) => {
+        match self.spawner.spawn(&launch) {
+            Ok(run) => {
                 self.stderr_tail = None;
-                if let (Some(capture), Some(out), Some(err)) = (&self.capture, s.stdout, s.stderr) {
+                if let (Some(capture), Some((out, err))) = (&self.capture, run.output) {
                     self.stderr_tail = capture.attach(out, err);
                 }
-                self.child = Some(s.child);
-                self.tree = Some(s.tree);
-                Event::Spawned { pid: s.pid }
+                self.child = Some(run.exit);
+                self.tree = Some(run.tree);
+                Event::Spawned { pid: run.pid }
             }
             Err(error) => {
                 self.stderr_tail = None;
@@ -684,9 +705,9 @@ impl Supervisor {
     }
 }
 
-async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
+async fn wait(child: &mut Option<ExitFuture>) -> Exit {
     match child {
-        Some(c) => c.wait().await,
+        Some(exit) => exit.as_mut().await,
         None => std::future::pending().await,
     }
 }

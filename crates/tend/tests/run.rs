@@ -311,7 +311,7 @@ events = ["crashed", "gave_up"]
     assert!(give_up.contains(last), "{err}");
     // status: text and JSON.
     let (_, out, _) = env.run(&["status", cfg.to_str().unwrap()]);
-    assert!(out.contains(&format!("last stderr  err 1")), "{out}");
+    assert!(out.contains("last stderr  err 1"), "{out}");
     assert!(out.contains(last), "{out}");
     let (_, out, _) = env.run(&["status", cfg.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -554,7 +554,7 @@ impl Watch {
     pub(super) fn next_refresh_at(&self) -> Option<Instant> {
         let m = self.metrics.as_ref()?;
         m.textfile.as_ref()?;
-        Some(m.last_textfile.map_or_else(Instant::now, |t| t + REFRESH))
+        Some(m.last_textfile.map_or_else(super::now, |t| t + REFRESH))
     }
 
     // ---- handlers; each returns a reason to restart the program, if it must be ----

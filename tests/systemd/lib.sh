@@ -11,15 +11,22 @@ box() { bash "$SDBOX" exec "$BOX" -- bash -c 'cd "$0" && exec "$@"' "$T" "$@"; }
 # boxsh 'shell text': the same through a shell.
 boxsh() { bash "$SDBOX" exec "$BOX" -- bash -c "cd '$T' && $1"; }
 
-# check DESC cmd...: PASS if cmd exits 0; on failure its output is shown.
+# check DESC cmd...: PASS if cmd exits 0; on failure its output is shown. The output of
+# the last checked command that is not `contains` stays in $T/last, for `contains "$T/last"`.
 check() {
     local d=$1; shift
     if "$@" > "$T/check.out" 2>&1; then ok "$d"; else bad "$d"; sed 's/^/      | /' "$T/check.out" | tail -25; fi
+    [ "$1" = contains ] || cp "$T/check.out" "$T/last"
 }
 # fails DESC cmd...: PASS if cmd exits non-zero.
 fails() {
     local d=$1; shift
     if "$@" > "$T/check.out" 2>&1; then bad "$d (exit 0)"; sed 's/^/      | /' "$T/check.out" | tail -25; else ok "$d"; fi
+    [ "$1" = contains ] || cp "$T/check.out" "$T/last"
+}
+# shows DESC TEXT: PASS if the last checked command's output has TEXT; else shows it.
+shows() {
+    if grep -qF -- "$2" "$T/last"; then ok "$1"; else bad "$1 (no '$2')"; sed 's/^/      | /' "$T/last" | tail -25; fi
 }
 # wait_until SECONDS cmd...: until cmd exits 0, at most SECONDS; then its last exit code.
 wait_until() {
@@ -42,3 +49,7 @@ cfg() {
 }
 http_ok() { box curl -fsS --max-time 2 "http://127.0.0.1:$1/health"; }
 main_pid() { box systemctl show -p MainPID --value "$1.service"; }
+# prop UNIT PROPERTY: one systemctl show property's value.
+prop() { box systemctl show -p "$2" --value "$1.service"; }
+# prop_is UNIT PROPERTY VALUE: exits 0 when it has that value.
+prop_is() { [ "$(prop "$1" "$2")" = "$3" ]; }

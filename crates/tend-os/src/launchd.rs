@@ -89,6 +89,19 @@ pub fn service_target(name: &ServiceName, scope: &Scope) -> String {
     format!("{}/{}", domain_target(scope), label(name))
 }
 
+/// The `launchctl print` targets a `depends_on` entry may mean: a label as given, or a tend
+/// service's (`dev.tend.<name>`). launchd ignores dependencies, but a name it knows under
+/// neither is most likely a typo, and `tend install` refuses it.
+#[must_use]
+pub fn dependency_targets(dep: &str, scope: &Scope) -> Vec<String> {
+    let domain = domain_target(scope);
+    let mut v = vec![format!("{domain}/{dep}")];
+    if let Ok(name) = ServiceName::new(dep) {
+        v.push(format!("{domain}/{}", label(&name)));
+    }
+    v
+}
+
 /// Whether a plist's text was written by tend.
 #[must_use]
 pub fn is_generated_by_tend(plist_text: &str) -> bool {

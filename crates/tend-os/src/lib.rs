@@ -17,6 +17,8 @@
 //! - [`Layout`] is the single table of where an installed service's config, unit/plist,
 //!   state and logs live, and [`check_ownership`] keeps `install` away from services tend
 //!   did not write.
+//! - [`reach::check`] decides, from path facts the CLI gathers, what the installed
+//!   service's account and sandbox will not be able to reach.
 //!
 //! The crate has no `cfg(unix)`: it compiles and its tests run on Windows too, because
 //! rendering never looks at the host (paths are built with `/`, never with the host's
@@ -27,6 +29,7 @@ pub mod launchd;
 mod layout;
 mod ownership;
 mod plan;
+pub mod reach;
 mod runner;
 mod status;
 pub mod systemd;

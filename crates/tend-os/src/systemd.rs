@@ -713,6 +713,20 @@ pub fn reload(name: &ServiceName, scope: &Scope) -> Vec<Step> {
     vec![run(scope, &["reload", &unit_name(name)])]
 }
 
+/// `systemctl [--user] show <unit> --property=LoadState --value`: whether systemd knows a
+/// unit (for `depends_on`); read with [`unit_exists`].
+#[must_use]
+pub fn unit_exists_argv(unit: &str, scope: &Scope) -> Vec<String> {
+    systemctl(scope, &["show", unit, "--property=LoadState", "--value"])
+}
+
+/// Whether [`unit_exists_argv`]'s output names a unit systemd has: anything but
+/// `not-found` (a masked unit exists; it just cannot start).
+#[must_use]
+pub fn unit_exists(output: &str) -> bool {
+    !matches!(output.trim(), "" | "not-found")
+}
+
 /// The properties [`status_argv`] asks for.
 pub const STATUS_PROPERTIES: &str =
     "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath";

@@ -34,6 +34,10 @@ pub(crate) enum Command {
         /// user unit, a launchd agent, or a Windows logon Run entry.
         #[arg(long)]
         user: bool,
+        /// Install even if the service's account or sandbox cannot reach the tend binary,
+        /// the program, working_dir, env_file or the log dir (each problem is a warning).
+        #[arg(long)]
+        no_access_check: bool,
     },
     /// Stop and remove an installed service and its config copy (logs stay).
     Uninstall {

@@ -23,7 +23,11 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
-        Command::Install { config, user } => service::install(&config, Scope::from_user_flag(user)),
+        Command::Install {
+            config,
+            user,
+            no_access_check,
+        } => service::install(&config, Scope::from_user_flag(user), !no_access_check),
         Command::Uninstall { name, user } => {
             service::uninstall(&named(&name)?, Scope::from_user_flag(user))
         }

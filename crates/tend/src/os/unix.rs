@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
+use tend_os::reach::{self, Need};
 use tend_os::{
     Applied, ApplyError, Backend, Files, Layout, OwnershipError, RunState, Runner, Step,
     SystemRunner, UserContext, launchd, systemd,
@@ -166,6 +167,21 @@ pub(crate) struct Unix<'a> {
     pub(crate) tend_exe: PathBuf,
     /// Between two looks at launchd, which answers `kill` and `kickstart` at once.
     pub(crate) poll: Duration,
+    /// What `install` does about paths the service will not reach.
+    pub(crate) access: Access,
+}
+
+/// `tend install`'s check of what the service's account and sandbox can reach
+/// ([`tend_os::reach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Refuse to install (the default).
+    Check,
+    /// Install anyway, with each problem as a warning (`--no-access-check`).
+    Warn,
+    /// Do not look (the backends' tests, whose files are in-memory).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Skip,
 }
 
 /// Runs `f` against the real machine: this OS's backend, `systemctl`/`launchctl`, files.
@@ -173,7 +189,12 @@ pub(crate) fn with_real<R>(
     scope: Scope,
     f: impl FnOnce(&Unix<'_>) -> Result<R, CliError>,
 ) -> Result<R, CliError> {
-    let u = Unix {
+    f(&real(scope)?)
+}
+
+/// The real machine, for `scope`.
+pub(crate) fn real(scope: Scope) -> Result<Unix<'static>, CliError> {
+    Ok(Unix {
         backend: backend(),
         scope: os_scope(scope)?,
         runner: &SystemRunner,
@@ -182,8 +203,8 @@ pub(crate) fn with_real<R>(
         // An empty path fails rendering with "not absolute", which says enough.
         tend_exe: std::env::current_exe().unwrap_or_default(),
         poll: Duration::from_millis(100),
-    };
-    f(&u)
+        access: Access::Check,
+    })
 }
 
 /// How long `tend start` waits for launchd to report tend running.
@@ -341,6 +362,8 @@ impl Unix<'_> {
         };
         r.warnings
             .extend(env_file_warning(spec, original, self.scope.is_user()));
+        self.check_access(spec, original, &layout, r)?;
+        self.check_dependencies(spec)?;
         let status = self.query(name)?;
         let old_definition = self.read(&layout.service_file)?;
         tend_os::check_ownership(self.backend, &layout, &status, old_definition.as_deref())
@@ -400,6 +423,156 @@ impl Unix<'_> {
         };
         self.after_update(spec, &status, changed, r);
         Ok(())
+    }
+
+    /// Refuses (or, with [`Access::Warn`], warns about) every path the service's account and
+    /// sandbox will not reach: the tend binary, the program, `working_dir`, `env_file` and
+    /// the log directory, judged by [`tend_os::reach::check`] on what root sees now.
+    fn check_access(
+        &self,
+        spec: &ServiceSpec,
+        original: &str,
+        layout: &Layout,
+        r: &mut Report,
+    ) -> Result<(), CliError> {
+        if self.access == Access::Skip {
+            return Ok(());
+        }
+        let name = &spec.name;
+        let (sandbox, mut problems) = self.sandbox(spec, layout);
+        let mut targets = vec![inspect("the tend binary", Need::Exec, &self.tend_exe)];
+        if let tend_core::Program::Path(p) = &spec.command.program {
+            targets.push(inspect("command", Need::Exec, p));
+        }
+        targets.push(inspect("working_dir", Need::Enter, &spec.working_dir));
+        if let Some(env) = env_file_path(spec, original) {
+            targets.push(inspect("env_file", Need::Read, &env));
+        }
+        targets.push(inspect("logs.dir", Need::Write, &spec.logs.dir));
+        problems.extend(
+            reach::check(&sandbox, &targets)
+                .iter()
+                .map(ToString::to_string),
+        );
+        if problems.is_empty() {
+            return Ok(());
+        }
+        if self.access == Access::Warn {
+            for p in problems {
+                r.warn(format!("{p} (installing anyway: --no-access-check)"));
+            }
+            return Ok(());
+        }
+        let mut err = io::stderr().lock();
+        for p in &problems {
+            let _ = writeln!(err, "error: {}: {p}", spec.config_path.display());
+        }
+        Err(CliError::Invalid(format!(
+            "not installing `{name}`: the service could not reach what it needs (above); fix that, or install anyway with --no-access-check (nothing was changed)"
+        )))
+    }
+
+    /// The sandbox the unit (or plist) will give the service, and a problem if its named
+    /// account does not exist (systemd would fail the start with 217/USER).
+    fn sandbox(&self, spec: &ServiceSpec, layout: &Layout) -> (reach::Sandbox, Vec<String>) {
+        let mut problems = Vec::new();
+        let user = match (&self.scope, &spec.service.account) {
+            (tend_os::Scope::User(_), _) => Some(current_identity()),
+            (tend_os::Scope::System, Account::User { name, .. }) => match lookup_user(name) {
+                Some(id) => Some(id),
+                None => {
+                    problems.push(format!(
+                        "[service] account = {name:?}: there is no such user on this machine; create it first (useradd --system {name}) or use account = \"isolated\""
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let sandbox = match self.backend {
+            Backend::Systemd => {
+                let mut writable = vec![layout.state_dir.clone(), layout.log_dir.clone()];
+                // A dynamic user's directories are symlinks: /var/log/tend/web points to
+                // /var/log/private/tend/web, which is what canonical paths show.
+                for dir in [&layout.state_dir, &layout.log_dir] {
+                    if let Some(base) = dir.ancestors().nth(2)
+                        && let Ok(rest) = dir.strip_prefix(base)
+                    {
+                        writable.push(base.join("private").join(rest));
+                    }
+                }
+                reach::Sandbox::systemd(
+                    &self.scope,
+                    &spec.service.account,
+                    spec.service.hardening,
+                    user,
+                    writable,
+                )
+            }
+            // launchd has no sandbox: only the account counts.
+            Backend::Launchd => reach::Sandbox {
+                identity: user.unwrap_or(reach::Identity::Root),
+                private_tmp: false,
+                protect_home: reach::ProtectHome::No,
+                read_only_system: false,
+                writable: vec![layout.state_dir.clone(), layout.log_dir.clone()],
+                because: String::new(),
+            },
+        };
+        (sandbox, problems)
+    }
+
+    /// Every `depends_on` entry must name a unit (job) the OS manager knows: a typo would
+    /// otherwise be installed silently (systemd ignores a `Wants=` of a missing unit).
+    fn check_dependencies(&self, spec: &ServiceSpec) -> Result<(), CliError> {
+        let name = &spec.name;
+        let mut missing = Vec::new();
+        for dep in &spec.service.depends_on {
+            let known = match self.backend {
+                Backend::Systemd => {
+                    let Ok(unit) = systemd::dependency_unit(dep) else {
+                        continue; // rendering already refused it
+                    };
+                    let argv = systemd::unit_exists_argv(&unit, &self.scope);
+                    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                    let out = self.runner.run(&argv).map_err(|e| {
+                        CliError::io(
+                            format!("cannot ask systemd about `{unit}` (depends_on of `{name}`)"),
+                            io::Error::other(e),
+                        )
+                    })?;
+                    systemd::unit_exists(&out.stdout).then_some(()).ok_or(unit)
+                }
+                Backend::Launchd => launchd::dependency_targets(dep, &self.scope)
+                    .iter()
+                    .any(|t| self.runner.run(&["launchctl", "print", t]).is_ok())
+                    .then_some(())
+                    .ok_or_else(|| dep.clone()),
+            };
+            if let Err(what) = known {
+                missing.push((dep.clone(), what));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let list = missing
+            .iter()
+            .map(|(dep, what)| {
+                if dep == what {
+                    format!("{dep:?}")
+                } else {
+                    format!("{dep:?} ({what})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(CliError::Invalid(format!(
+            "not installing `{name}`: {}: [service] depends_on names {list}, which {} does not know; install {} first, or fix the name (nothing was changed)",
+            spec.config_path.display(),
+            self.manager(),
+            if missing.len() == 1 { "it" } else { "them" },
+        )))
     }
 
     fn after_first_install(&self, spec: &ServiceSpec) -> String {
@@ -752,28 +925,100 @@ fn account_word(a: &Account) -> String {
     }
 }
 
-/// Secrets belong in `env_file`, which stays where the operator keeps it (tend reads it
-/// through `base_dir` when the service starts; it is not copied, so there is one copy of
-/// each secret). Warns when its mode does not fit the account that must read it.
-fn env_file_warning(spec: &ServiceSpec, original: &str, user_scope: bool) -> Option<String> {
+/// What root sees of `path`: each component of its canonical form (symlinks followed) from
+/// `/` down, as far as it exists.
+fn inspect(key: &str, need: Need, path: &Path) -> reach::Target {
+    use std::os::unix::fs::MetadataExt as _;
+    let (real, exists) = match std::fs::canonicalize(path) {
+        Ok(p) => (p, true),
+        Err(_) => (path.to_owned(), false),
+    };
+    let mut chain = Vec::new();
+    let mut acc = PathBuf::new();
+    for c in real.components() {
+        acc.push(c);
+        let Ok(m) = std::fs::metadata(&acc) else {
+            break;
+        };
+        let kind = if m.is_dir() {
+            reach::Kind::Dir
+        } else if m.is_file() {
+            reach::Kind::File
+        } else {
+            reach::Kind::Other
+        };
+        chain.push(reach::Entry {
+            path: acc.clone(),
+            kind,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        });
+    }
+    reach::Target {
+        key: key.to_owned(),
+        path: path.to_owned(),
+        need,
+        chain,
+        exists,
+    }
+}
+
+/// The ids of user `name` (a name or a numeric uid), with its supplementary groups.
+fn lookup_user(name: &str) -> Option<reach::Identity> {
+    let user = match name.parse::<u32>() {
+        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
+        Err(_) => nix::unistd::User::from_name(name),
+    }
+    .ok()??;
+    let groups = std::ffi::CString::new(user.name.clone())
+        .ok()
+        .and_then(|n| nix::unistd::getgrouplist(&n, user.gid).ok())
+        .unwrap_or_default();
+    Some(reach::Identity::User {
+        label: format!("user `{}`", user.name),
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        groups: groups.iter().map(|g| g.as_raw()).collect(),
+    })
+}
+
+/// The user running tend (a `--user` service runs as them).
+fn current_identity() -> reach::Identity {
+    reach::Identity::User {
+        label: "you".to_owned(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        groups: nix::unistd::getgroups()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| g.as_raw())
+            .collect(),
+    }
+}
+
+/// The config's `env_file`, resolved as the service will (against `base_dir`).
+fn env_file_path(spec: &ServiceSpec, original: &str) -> Option<PathBuf> {
     let table: toml::Table = toml::from_str(original).ok()?;
     let rel = table.get("env_file")?.as_str()?;
-    let path = spec.base_dir.join(rel);
+    Some(spec.base_dir.join(rel))
+}
+
+/// Secrets belong in `env_file`, which stays where the operator keeps it (tend reads it
+/// through `base_dir` when the service starts; it is not copied, so there is one copy of
+/// each secret). Warns when other users can read it. (A file the service's account cannot
+/// read at all is [`Unix::check_access`]'s refusal.)
+fn env_file_warning(spec: &ServiceSpec, original: &str, user_scope: bool) -> Option<String> {
+    let path = env_file_path(spec, original)?;
     let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+    // A dynamic user reads only world-readable files: nothing to warn about there.
     let isolated_system = !user_scope && spec.service.account == Account::Isolated;
-    if isolated_system && mode & 0o004 == 0 {
-        Some(format!(
-            "env_file `{}` (mode {mode:04o}) cannot be read by the service's dynamic user (account = \"isolated\"), so the service will not start; for secrets, run it as a named account that owns the file (account = \"<user>\", file mode 0600)",
-            path.display()
-        ))
-    } else if !isolated_system && mode & 0o077 != 0 {
-        Some(format!(
+    (!isolated_system && mode & 0o077 != 0).then(|| {
+        format!(
             "env_file `{}` (mode {mode:04o}) can be read by other users; secrets belong in a file only the service's account can read: chmod 600 it",
             path.display()
-        ))
-    } else {
-        None
-    }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -879,7 +1124,132 @@ mod tests {
             is_root: true,
             tend_exe: "/usr/local/bin/tend".into(),
             poll: Duration::from_millis(1),
+            access: Access::Skip,
         }
+    }
+
+    #[test]
+    fn depends_on_must_name_units_systemd_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(
+            dir.path(),
+            "[service]\ndepends_on = [\"postgresql\", \"network-online.target\"]\n",
+        );
+        let exists = |unit: &str| format!("systemctl show {unit} --property=LoadState --value");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        runner.then(
+            &argv(&exists("postgresql.service")),
+            &[Reply::ok("not-found\n")],
+        );
+        runner.then(
+            &argv(&exists("network-online.target")),
+            &[Reply::ok("loaded\n")],
+        );
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(
+                "depends_on names \"postgresql\" (postgresql.service), which systemd does not know"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("nothing was changed"), "{msg}");
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert!(fs.0.file("/etc/tend/web.toml").is_none());
+        assert!(fs.0.file("/etc/systemd/system/web.service").is_none());
+        assert!(!runner.calls().iter().any(|c| c.contains("daemon-reload")));
+
+        // Once it exists, the same config installs.
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        runner.then(
+            &argv(&exists("postgresql.service")),
+            &[Reply::ok("loaded\n")],
+        );
+        runner.then(
+            &argv(&exists("network-online.target")),
+            &[Reply::ok("loaded\n")],
+        );
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.install(&spec, &text, &mut Report::default()).unwrap();
+    }
+
+    #[test]
+    fn depends_on_must_name_jobs_launchd_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(
+            dir.path(),
+            "[service]\naccount = \"system\"\ndepends_on = [\"redis\", \"com.example.db\"]\n",
+        );
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        let gone = [Reply::exit(113, "Could not find service")];
+        runner.then(&["launchctl", "print", "system/dev.tend.web"], &gone);
+        runner.then(&["launchctl", "print", "system/redis"], &gone);
+        runner.then(&["launchctl", "print", "system/dev.tend.redis"], &gone);
+        runner.then(
+            &["launchctl", "print", "system/com.example.db"],
+            &[Reply::ok("state = running\n")],
+        );
+        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("depends_on names \"redis\", which launchd does not know"),
+            "{e}"
+        );
+        assert!(fs.0.file("/etc/tend/web.toml").is_none());
+    }
+
+    #[test]
+    fn install_refuses_what_the_service_cannot_reach() {
+        // The program in /tmp: an isolated unit gets a private /tmp, where it is not.
+        let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+        let prog = dir.path().join("server");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!(
+            "name = \"web\"\ncommand = [{:?}]\nworking_dir = \"/\"\n",
+            prog.display().to_string()
+        );
+        let path = dir.path().join("web.toml");
+        std::fs::write(&path, &text).unwrap();
+        let opts = tend_config::LoadOptions {
+            log_dir: tend_config::LogDirDefault::Under("/var/log/tend".into()),
+        };
+        let spec = tend_config::load(&path, &opts).unwrap().spec;
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.access = Access::Check;
+        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        assert!(e.to_string().contains("--no-access-check"), "{e}");
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert!(fs.0.file("/etc/tend/web.toml").is_none());
+        assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+
+        // --no-access-check: installed, with the problem as a warning.
+        u.access = Access::Warn;
+        let mut r = Report::default();
+        show(&runner, &[NOT_FOUND]);
+        u.install(&spec, &text, &mut r).unwrap();
+        let w = r.warnings.join("\n");
+        assert!(w.contains("command `"), "{w}");
+        assert!(w.contains("private /tmp"), "{w}");
+        assert!(fs.0.file("/etc/tend/web.toml").is_some());
+
+        // As root (account = "system") the same program is reachable.
+        let text = format!("{text}[service]\naccount = \"system\"\n");
+        std::fs::write(&path, &text).unwrap();
+        let spec = tend_config::load(&path, &opts).unwrap().spec;
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.access = Access::Check;
+        let mut r = Report::default();
+        u.install(&spec, &text, &mut r).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     fn spec(dir: &Path, extra: &str) -> (ServiceSpec, String) {
@@ -1328,7 +1698,10 @@ mod tests {
         );
         set(0o600);
         assert_eq!(env_file_warning(&spec, &text, true), None);
-        let w = env_file_warning(&spec, &text, false).unwrap();
-        assert!(w.contains("dynamic user"), "{w}");
+        assert_eq!(
+            env_file_warning(&spec, &text, false),
+            None,
+            "an unreadable file is check_access's refusal"
+        );
     }
 }

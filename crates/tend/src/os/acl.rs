@@ -8,7 +8,7 @@
 //!   every user create files), so no ordinary user can plant or edit anything.
 #![allow(dead_code, reason = "applied on Windows only; tested everywhere")]
 
-use tend_core::Account;
+use tend_core::{Account, Hardening};
 
 /// The SID of `NT SERVICE\<name>`: `S-1-5-80-` and the SHA-1 of the upper-cased name in
 /// UTF-16LE, as five little-endian 32-bit numbers. Computed rather than looked up, because
@@ -39,16 +39,28 @@ pub(crate) fn account_sid(account: &Account, service: &str) -> Option<String> {
     }
 }
 
+/// Who is granted access to the service's files: its account where tend can name it, and
+/// with `hardening = "strict"` also its service SID, because a write-restricted token can
+/// write only where that SID (or Everyone) may, whatever its account may.
+pub(crate) fn grantees(account: &Account, service: &str, hardening: Hardening) -> Vec<String> {
+    let mut out: Vec<String> = account_sid(account, service).into_iter().collect();
+    let sid = service_sid(service);
+    if hardening == Hardening::Strict && !out.contains(&sid) {
+        out.push(sid);
+    }
+    out
+}
+
 /// File generic read + execute, and modify (read, write, delete, no ownership change).
 const READ: &str = "FR";
 const MODIFY: &str = "0x1301bf";
 
-/// A protected DACL: SYSTEM and Administrators full control, plus `extra` for `sid`.
-/// `container` adds object+container inheritance (for directories).
-fn dacl(sid: Option<&str>, rights: &str, container: bool) -> String {
+/// A protected DACL: SYSTEM and Administrators full control, plus `rights` for each of
+/// `sids`. `container` adds object+container inheritance (for directories).
+fn dacl(sids: &[String], rights: &str, container: bool) -> String {
     let inherit = if container { "OICI" } else { "" };
     let mut s = format!("D:P(A;{inherit};FA;;;SY)(A;{inherit};FA;;;BA)");
-    if let Some(sid) = sid {
+    for sid in sids {
         s.push_str(&format!("(A;{inherit};{rights};;;{sid})"));
     }
     s
@@ -56,17 +68,17 @@ fn dacl(sid: Option<&str>, rights: &str, container: bool) -> String {
 
 /// For `%ProgramData%\tend\services` (the directory of installed configs).
 pub(crate) fn services_dir() -> String {
-    dacl(None, READ, true)
+    dacl(&[], READ, true)
 }
 
 /// For one installed config file.
-pub(crate) fn config_file(account_sid: Option<&str>) -> String {
-    dacl(account_sid, READ, false)
+pub(crate) fn config_file(grantees: &[String]) -> String {
+    dacl(grantees, READ, false)
 }
 
 /// For the log and state directories of a service.
-pub(crate) fn writable_dir(account_sid: Option<&str>) -> String {
-    dacl(account_sid, MODIFY, true)
+pub(crate) fn writable_dir(grantees: &[String]) -> String {
+    dacl(grantees, MODIFY, true)
 }
 
 /// Warnings for an `isolated` service whose program or working directory lies in a user's
@@ -123,11 +135,11 @@ mod tests {
     fn dacls_are_protected_and_least_privilege() {
         assert_eq!(services_dir(), "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
         assert_eq!(
-            config_file(Some("S-1-5-80-1")),
+            config_file(&["S-1-5-80-1".to_owned()]),
             "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;S-1-5-80-1)"
         );
         assert_eq!(
-            writable_dir(Some("NS")),
+            writable_dir(&["NS".to_owned()]),
             "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;NS)"
         );
         assert_eq!(account_sid(&Account::System, "x"), None);
@@ -135,6 +147,17 @@ mod tests {
             account_sid(&Account::Isolated, "TrustedInstaller").as_deref(),
             Some("S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464")
         );
+    }
+
+    #[test]
+    fn strict_also_grants_the_service_sid() {
+        let ti = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464";
+        let g = |a: &Account, h| grantees(a, "TrustedInstaller", h);
+        assert_eq!(g(&Account::Isolated, Hardening::Basic), [ti]);
+        assert_eq!(g(&Account::Isolated, Hardening::Strict), [ti]);
+        assert!(g(&Account::System, Hardening::Basic).is_empty());
+        assert_eq!(g(&Account::System, Hardening::Strict), [ti]);
+        assert_eq!(g(&Account::NetworkService, Hardening::Strict), ["NS", ti]);
     }
 
     #[test]

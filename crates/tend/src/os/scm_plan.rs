@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tend_core::{Account, ServiceSpec, StartMode};
+use tend_core::{Account, Hardening, ServiceSpec, StartMode};
 
 /// Service-specific exit codes `tend service` reports to the SCM (visible in `sc query` as
 /// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066). The same numbers as tend's CLI exit
@@ -32,6 +32,23 @@ pub(crate) enum StartType {
     Disabled,
 }
 
+/// SERVICE_SID_TYPE_*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SidType {
+    /// No service SID in the token.
+    None,
+    /// The service SID is added to the token (needed by `NT SERVICE\<name>`).
+    Unrestricted,
+    /// The service SID is added and the token is write-restricted: the service can write
+    /// only where its service SID, Everyone or the write-restricted SID may write.
+    Restricted,
+}
+
+/// What `hardening = "strict"` leaves a service's token: bypass traverse checking, which
+/// every program needs to open a path below a directory it cannot list. A service that
+/// needs more (impersonation, global objects) is not a candidate for `strict`.
+pub(crate) const STRICT_PRIVILEGES: [&str; 1] = ["SeChangeNotifyPrivilege"];
+
 /// One SCM failure action (all of tend's are "restart the service after `delay`").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Restart {
@@ -55,8 +72,12 @@ pub(crate) struct ScmPlan {
     pub(crate) account: Option<String>,
     /// Name of the environment variable holding the account's password.
     pub(crate) password_env: Option<String>,
-    /// Virtual accounts (`NT SERVICE\<name>`) need the service SID to exist.
-    pub(crate) unrestricted_sid: bool,
+    /// SERVICE_CONFIG_SERVICE_SID_INFO. Virtual accounts (`NT SERVICE\<name>`) need the
+    /// service SID to exist; `hardening = "strict"` makes it restricted.
+    pub(crate) sid_type: SidType,
+    /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO: the only privileges the service's token
+    /// keeps. Empty: all of the account's privileges (no restriction).
+    pub(crate) required_privileges: Vec<String>,
     pub(crate) preshutdown_timeout: Duration,
     /// The outer safety net: restart tend itself if it crashes or stops with an error.
     pub(crate) failure_actions: Vec<Restart>,
@@ -73,6 +94,66 @@ pub(crate) enum PlanError {
         "service.password_env: the environment variable `{0}` is not set; set it to the account's password for this `tend install`"
     )]
     PasswordMissing(String),
+    #[error(
+        "service.depends_on[{index}]: there is no service named `{name}` on this machine; install it first or remove it from depends_on (nothing was installed)"
+    )]
+    MissingDependency { index: usize, name: String },
+}
+
+/// Fails on the first `depends_on` entry naming a service that does not exist (the SCM
+/// would accept it, and the service would then never start). `exists` asks the SCM; load
+/// order groups (`+group`) are not services and are not checked.
+pub(crate) fn check_dependencies(
+    deps: &[String],
+    exists: impl Fn(&str) -> bool,
+) -> Result<(), PlanError> {
+    for (index, name) in deps.iter().enumerate() {
+        if !name.starts_with('+') && !exists(name) {
+            return Err(PlanError::MissingDependency {
+                index,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What the SCM says about the settings `ChangeServiceConfig2` holds, for an installed
+/// service; `None` where it cannot be read (a new service, or Wine, which cannot read most).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Installed {
+    pub(crate) delayed: Option<bool>,
+    pub(crate) sid_type: Option<SidType>,
+    pub(crate) required_privileges: Option<Vec<String>>,
+}
+
+/// One `ChangeServiceConfig2` call beyond those made on every install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Setting {
+    Delayed(bool),
+    SidType(SidType),
+    RequiredPrivileges(Vec<String>),
+}
+
+/// The settings to change: what the plan wants and the service does not have. A default
+/// (not delayed, no service SID, no privilege list) is written only over something else,
+/// so a plain install never asks for what it does not need (and Wine, which lacks some of
+/// these calls, warns only when a setting that matters cannot be made).
+pub(crate) fn settings(plan: &ScmPlan, installed: &Installed) -> Vec<Setting> {
+    let mut out = Vec::new();
+    let delayed = plan.start == StartType::Auto && plan.delayed;
+    if installed.delayed.unwrap_or(false) != delayed {
+        out.push(Setting::Delayed(delayed));
+    }
+    if installed.sid_type.unwrap_or(SidType::None) != plan.sid_type {
+        out.push(Setting::SidType(plan.sid_type));
+    }
+    if installed.required_privileges.clone().unwrap_or_default() != plan.required_privileges {
+        out.push(Setting::RequiredPrivileges(
+            plan.required_privileges.clone(),
+        ));
+    }
+    out
 }
 
 /// The account name the SCM gets for an [`Account`].
@@ -131,7 +212,15 @@ pub(crate) fn plan(
         dependencies: svc.depends_on.clone(),
         account: account_name(&svc.account, &name),
         password_env,
-        unrestricted_sid: svc.account == Account::Isolated,
+        sid_type: match (svc.hardening, &svc.account) {
+            (Hardening::Strict, _) => SidType::Restricted,
+            (Hardening::Basic, Account::Isolated) => SidType::Unrestricted,
+            (Hardening::Basic, _) => SidType::None,
+        },
+        required_privileges: match svc.hardening {
+            Hardening::Strict => STRICT_PRIVILEGES.map(str::to_owned).to_vec(),
+            Hardening::Basic => Vec::new(),
+        },
         preshutdown_timeout: svc.preshutdown_timeout,
         failure_actions: [5, 30, 60]
             .map(|s| Restart {
@@ -148,6 +237,18 @@ pub(crate) fn plan(
 /// Readable differences between what is installed and what would be, for `tend install`
 /// on an installed service.
 pub(crate) fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
+    // Delayed means something only for an auto start.
+    let describe = |p: &ScmPlan| {
+        format!(
+            "{:?}{}",
+            p.start,
+            if p.start == StartType::Auto && p.delayed {
+                " (delayed)"
+            } else {
+                ""
+            }
+        )
+    };
     let mut out = Vec::new();
     let mut cmp = |what: &str, a: String, b: String| {
         if a != b {
@@ -164,19 +265,7 @@ pub(crate) fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
         old.exe.display().to_string(),
         new.exe.display().to_string(),
     );
-    cmp(
-        "start",
-        format!(
-            "{:?}{}",
-            old.start,
-            if old.delayed { " (delayed)" } else { "" }
-        ),
-        format!(
-            "{:?}{}",
-            new.start,
-            if new.delayed { " (delayed)" } else { "" }
-        ),
-    );
+    cmp("start", describe(old), describe(new));
     cmp(
         "dependencies",
         old.dependencies.join(", "),
@@ -187,6 +276,19 @@ pub(crate) fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
         old.account.clone().unwrap_or_else(|| "LocalSystem".into()),
         new.account.clone().unwrap_or_else(|| "LocalSystem".into()),
     );
+    cmp(
+        "service SID",
+        format!("{:?}", old.sid_type),
+        format!("{:?}", new.sid_type),
+    );
+    let privileges = |p: &ScmPlan| {
+        if p.required_privileges.is_empty() {
+            "all of the account's".to_owned()
+        } else {
+            p.required_privileges.join(", ")
+        }
+    };
+    cmp("privileges", privileges(old), privileges(new));
     out
 }
 
@@ -323,7 +425,8 @@ mod tests {
         assert_eq!(pw, None);
         assert_eq!(p.args, ["service", "api"]);
         assert_eq!(p.account.as_deref(), Some(r"NT SERVICE\api"));
-        assert!(p.unrestricted_sid);
+        assert_eq!(p.sid_type, SidType::Unrestricted);
+        assert!(p.required_privileges.is_empty());
         assert_eq!((p.start, p.delayed), (StartType::Auto, false));
         assert_eq!(
             p.failure_actions
@@ -392,7 +495,7 @@ mod tests {
             });
             let (p, _) = plan(&s, Path::new(EXE), |_| None).unwrap();
             assert_eq!(p.account.as_deref(), want, "{account:?}");
-            assert!(!p.unrestricted_sid);
+            assert_eq!(p.sid_type, SidType::None);
         }
     }
 
@@ -539,5 +642,145 @@ mod tests {
                 assert_eq!(got, want, "{what}: {text}");
             }
         }
+    }
+
+    #[test]
+    fn hardening_strict_restricts_the_sid_and_drops_privileges() {
+        for account in [
+            Account::Isolated,
+            Account::System,
+            Account::LocalService,
+            Account::NetworkService,
+        ] {
+            let s = spec(InstallSpec {
+                account: account.clone(),
+                hardening: Hardening::Strict,
+                ..InstallSpec::default()
+            });
+            let (p, _) = plan(&s, Path::new(EXE), |_| None).unwrap();
+            assert_eq!(p.sid_type, SidType::Restricted, "{account:?}");
+            assert_eq!(p.required_privileges, ["SeChangeNotifyPrivilege"]);
+        }
+        let (basic, _) = plan(&spec(InstallSpec::default()), Path::new(EXE), |_| None).unwrap();
+        let strict = plan(
+            &spec(InstallSpec {
+                hardening: Hardening::Strict,
+                ..InstallSpec::default()
+            }),
+            Path::new(EXE),
+            |_| None,
+        )
+        .unwrap()
+        .0;
+        assert_eq!(
+            changes(&basic, &strict),
+            [
+                "service SID: Unrestricted -> Restricted",
+                "privileges: all of the account's -> SeChangeNotifyPrivilege"
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_change_only_what_differs() {
+        let base = |start, hardening, account| {
+            plan(
+                &spec(InstallSpec {
+                    start,
+                    hardening,
+                    account,
+                    ..InstallSpec::default()
+                }),
+                Path::new(EXE),
+                |_| None,
+            )
+            .unwrap()
+            .0
+        };
+        let new = Installed::default();
+        let strict_priv = || STRICT_PRIVILEGES.map(str::to_owned).to_vec();
+        let cases = [
+            // A plain auto service on a new install: nothing to ask (it used to warn
+            // "cannot set delayed auto-start" where the call is not supported).
+            (
+                base(StartMode::Auto, Hardening::Basic, Account::System),
+                new.clone(),
+                vec![],
+            ),
+            (
+                base(StartMode::DelayedAuto, Hardening::Basic, Account::System),
+                new.clone(),
+                vec![Setting::Delayed(true)],
+            ),
+            // delayed-auto -> auto: the flag is cleared.
+            (
+                base(StartMode::Auto, Hardening::Basic, Account::System),
+                Installed {
+                    delayed: Some(true),
+                    ..Installed::default()
+                },
+                vec![Setting::Delayed(false)],
+            ),
+            (
+                base(StartMode::Auto, Hardening::Basic, Account::Isolated),
+                new.clone(),
+                vec![Setting::SidType(SidType::Unrestricted)],
+            ),
+            (
+                base(StartMode::Manual, Hardening::Strict, Account::Isolated),
+                new.clone(),
+                vec![
+                    Setting::SidType(SidType::Restricted),
+                    Setting::RequiredPrivileges(strict_priv()),
+                ],
+            ),
+            // strict -> basic: back to the defaults, as far as they can be read.
+            (
+                base(StartMode::Manual, Hardening::Basic, Account::System),
+                Installed {
+                    delayed: Some(false),
+                    sid_type: Some(SidType::Restricted),
+                    required_privileges: Some(strict_priv()),
+                },
+                vec![
+                    Setting::SidType(SidType::None),
+                    Setting::RequiredPrivileges(vec![]),
+                ],
+            ),
+            // Already as planned: nothing.
+            (
+                base(StartMode::Manual, Hardening::Strict, Account::Isolated),
+                Installed {
+                    delayed: None,
+                    sid_type: Some(SidType::Restricted),
+                    required_privileges: Some(strict_priv()),
+                },
+                vec![],
+            ),
+        ];
+        for (i, (p, installed, want)) in cases.into_iter().enumerate() {
+            assert_eq!(settings(&p, &installed), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn dependencies_must_exist() {
+        let exists = |n: &str| n.eq_ignore_ascii_case("Tcpip");
+        assert_eq!(check_dependencies(&[], exists), Ok(()));
+        assert_eq!(
+            check_dependencies(&["Tcpip".into(), "+NetworkProvider".into()], exists),
+            Ok(())
+        );
+        let err = check_dependencies(&["tcpip".into(), "NoSuchSvc".into()], exists).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::MissingDependency {
+                index: 1,
+                name: "NoSuchSvc".into()
+            }
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with("service.depends_on[1]:"), "{msg}");
+        assert!(msg.contains("`NoSuchSvc`"), "{msg}");
     }
 }

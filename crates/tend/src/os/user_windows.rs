@@ -471,12 +471,22 @@ fn running_pid(place: &Place) -> Option<u32> {
     let name = place.config.file_stem()?.to_str()?;
     let s = status::read(&status::path(&place.state_dir, name)).ok()??;
     let pid = s.supervisor_pid;
-    if pid == std::process::id() || !crate::proc::pid_alive(pid) || !is_tend(pid) {
-        return None;
+    (pid != std::process::id() && is_supervisor(pid, &s.updated_at)).then_some(pid)
+}
+
+/// Whether `pid` is the tend that wrote a status snapshot at `updated_at`: alive, a
+/// tend.exe, and created no later than the snapshot was written. Pids are reused at once
+/// (under Wine especially), so a pid alone would make a killed supervisor look alive.
+pub(crate) fn is_supervisor(pid: u32, updated_at: &str) -> bool {
+    if !crate::proc::pid_alive(pid) || !is_tend(pid) {
+        return false;
     }
-    let written = chrono::DateTime::parse_from_rfc3339(&s.updated_at).ok()?;
-    let created = chrono::DateTime::<chrono::Utc>::from(created_at(pid)?);
-    (created <= written + chrono::TimeDelta::seconds(2)).then_some(pid)
+    let Ok(written) = chrono::DateTime::parse_from_rfc3339(updated_at) else {
+        return false;
+    };
+    created_at(pid).is_some_and(|c| {
+        chrono::DateTime::<chrono::Utc>::from(c) <= written + chrono::TimeDelta::seconds(2)
+    })
 }
 
 fn is_tend(pid: u32) -> bool {

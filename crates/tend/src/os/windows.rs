@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use tend_core::ServiceSpec;
 use windows_service::service::{
-    ServiceAccess, ServiceAction, ServiceActionType, ServiceDependency, ServiceErrorControl,
-    ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceSidType,
-    ServiceStartType, ServiceState, ServiceType,
+    Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceDependency,
+    ServiceErrorControl, ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo,
+    ServiceSidType, ServiceStartType, ServiceState, ServiceType,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 use super::OsStatus;
 use super::installed::installed_text;
-use super::scm_plan::{self, ScmPlan, StartType};
+use super::scm_plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use crate::error::CliError;
 
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
@@ -25,6 +25,20 @@ fn raw(e: &windows_service::Error) -> Option<i32> {
     match e {
         windows_service::Error::Winapi(io) => io.raw_os_error(),
         _ => None,
+    }
+}
+
+const ERROR_INVALID_LEVEL: i32 = 124;
+
+/// The OS error of a failed SCM call, readable: windows-service's own text for it is only
+/// "IO error in winapi call".
+fn os_error(e: &windows_service::Error) -> String {
+    match e {
+        windows_service::Error::Winapi(io) if io.raw_os_error() == Some(ERROR_INVALID_LEVEL) => {
+            format!("{io}: this Windows (or Wine) does not support the setting")
+        }
+        windows_service::Error::Winapi(io) => io.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -96,6 +110,7 @@ pub(crate) fn query(name: &str) -> Option<OsStatus> {
     let st = svc.query_status().ok()?;
     let start = svc.query_config().ok().map(|c| {
         match c.start_type {
+            ServiceStartType::AutoStart if query_delayed(&svc) == Some(true) => "delayed-auto",
             ServiceStartType::AutoStart => "auto",
             ServiceStartType::OnDemand => "manual",
             ServiceStartType::Disabled => "disabled",
@@ -190,6 +205,13 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
     }
     let text = installed_text(spec, original)?;
     let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    scm_plan::check_dependencies(&plan.dependencies, |dep| {
+        !matches!(
+            mgr.open_service(dep, ServiceAccess::QUERY_STATUS),
+            Err(e) if raw(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST)
+        )
+    })
+    .map_err(|e| CliError::Invalid(e.to_string()))?;
     let access = ServiceAccess::QUERY_CONFIG
         | ServiceAccess::CHANGE_CONFIG
         | ServiceAccess::QUERY_STATUS
@@ -200,6 +222,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
         Err(e) => return Err(scm_err(format!("cannot open service `{name}`"), e)),
     };
     let mut old_plan = None;
+    let mut installed = Installed::default();
     if let Some(svc) = &existing {
         let cfg = svc
             .query_config()
@@ -226,6 +249,22 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
             ServiceStartType::Disabled => StartType::Disabled,
             _ => StartType::Demand,
         };
+        installed = Installed {
+            delayed: query_delayed(svc),
+            sid_type: svc.get_config_service_sid_info().ok().map(|t| match t {
+                ServiceSidType::None => SidType::None,
+                ServiceSidType::Unrestricted => SidType::Unrestricted,
+                ServiceSidType::Restricted => SidType::Restricted,
+            }),
+            required_privileges: query_required_privileges(svc),
+        };
+        // What cannot be read is shown as unchanged rather than guessed.
+        p.delayed = installed.delayed.unwrap_or(plan.delayed);
+        p.sid_type = installed.sid_type.unwrap_or(plan.sid_type);
+        p.required_privileges = installed
+            .required_privileges
+            .clone()
+            .unwrap_or_else(|| plan.required_privileges.clone());
         old_plan = Some(p);
     }
 
@@ -253,23 +292,42 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
         let _ = writeln!(std::io::stderr(), "warning: {what}: {e}");
     };
     if let Err(e) = svc.set_description(&plan.description) {
-        warn("cannot set the description", &e);
-    }
-    if plan.start == StartType::Auto
-        && let Err(e) = svc.set_delayed_auto_start(plan.delayed)
-    {
-        warn("cannot set delayed auto-start", &e);
+        warn("cannot set the description", &os_error(&e));
     }
     if let Err(e) = svc.set_preshutdown_timeout(plan.preshutdown_timeout) {
-        warn("cannot set the preshutdown timeout", &e);
+        warn("cannot set the preshutdown timeout", &os_error(&e));
     }
-    if plan.unrestricted_sid
-        && let Err(e) = svc.set_config_service_sid_info(ServiceSidType::Unrestricted)
-    {
-        warn(
-            "cannot enable the service SID (needed by NT SERVICE accounts)",
-            &e,
-        );
+    for setting in scm_plan::settings(&plan, &installed) {
+        let (what, result) = match &setting {
+            Setting::Delayed(d) => (
+                "cannot set delayed auto-start",
+                svc.set_delayed_auto_start(*d),
+            ),
+            Setting::SidType(t) => (
+                match t {
+                    SidType::Restricted => {
+                        "cannot make the service SID restricted (hardening = \"strict\"): the service runs less hardened than configured"
+                    }
+                    _ => "cannot set the service SID type (NT SERVICE accounts need it)",
+                },
+                svc.set_config_service_sid_info(match t {
+                    SidType::None => ServiceSidType::None,
+                    SidType::Unrestricted => ServiceSidType::Unrestricted,
+                    SidType::Restricted => ServiceSidType::Restricted,
+                }),
+            ),
+            Setting::RequiredPrivileges(p) => (
+                if p.is_empty() {
+                    "cannot give the service back all of its account's privileges"
+                } else {
+                    "cannot drop the privileges the service does not need (hardening = \"strict\"): the service runs less hardened than configured"
+                },
+                set_required_privileges(&svc, p),
+            ),
+        };
+        if let Err(e) = result {
+            warn(what, &os_error(&e));
+        }
     }
     let actions = ServiceFailureActions {
         reset_period: ServiceFailureResetPeriod::After(plan.failure_reset),
@@ -286,11 +344,14 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
         ),
     };
     if let Err(e) = svc.update_failure_actions(actions) {
-        warn("cannot set failure actions", &e);
+        warn("cannot set failure actions", &os_error(&e));
     }
     if let Err(e) = svc.set_failure_actions_on_non_crash_failures(plan.failure_actions_on_non_crash)
     {
-        warn("cannot apply failure actions to non-crash failures", &e);
+        warn(
+            "cannot apply failure actions to non-crash failures",
+            &os_error(&e),
+        );
     }
     if let Err(e) = super::eventlog::register_source(name) {
         warn("cannot register the Event Log source", &e);
@@ -302,7 +363,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
     }
     // Who may touch what (os/acl.rs). Only paths tend owns under ProgramData: a custom
     // `[logs] dir` keeps the ACL its owner gave it.
-    let sid = super::acl::account_sid(&spec.service.account, name);
+    let grantees = super::acl::grantees(&spec.service.account, name, spec.service.hardening);
     let mut acls = vec![
         (
             config_path.parent().map(Path::to_path_buf),
@@ -310,17 +371,17 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
         ),
         (
             Some(config_path.clone()),
-            super::acl::config_file(sid.as_deref()),
+            super::acl::config_file(&grantees),
         ),
         (
             Some(crate::paths::state_dir(name)),
-            super::acl::writable_dir(sid.as_deref()),
+            super::acl::writable_dir(&grantees),
         ),
     ];
     if spec.logs.dir == crate::paths::log_dir(name) {
         acls.push((
             Some(spec.logs.dir.clone()),
-            super::acl::writable_dir(sid.as_deref()),
+            super::acl::writable_dir(&grantees),
         ));
     }
     for (path, sddl) in acls {
@@ -369,6 +430,108 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// SERVICE_CONFIG_DELAYED_AUTO_START_INFO, which windows-service cannot read.
+fn query_delayed(svc: &Service) -> Option<bool> {
+    use windows_sys::Win32::System::Services::{
+        QueryServiceConfig2W, SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+        SERVICE_DELAYED_AUTO_START_INFO,
+    };
+    let mut info = SERVICE_DELAYED_AUTO_START_INFO {
+        fDelayedAutostart: 0,
+    };
+    let mut needed = 0u32;
+    // SAFETY: the handle is valid for the life of `svc`; the buffer is the struct this
+    // info level fills, with its exact size.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        QueryServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            u32::try_from(std::mem::size_of_val(&info)).unwrap_or(u32::MAX),
+            &raw mut needed,
+        )
+    };
+    (ok != 0).then_some(info.fDelayedAutostart != 0)
+}
+
+/// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO as a list; empty when none is set.
+fn query_required_privileges(svc: &Service) -> Option<Vec<String>> {
+    use windows_sys::Win32::System::Services::{
+        QueryServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+        SERVICE_REQUIRED_PRIVILEGES_INFOW,
+    };
+    // u64s: aligned for the struct at the start, which points into the rest.
+    let mut buf = vec![0u64; 1024];
+    let mut needed = 0u32;
+    // SAFETY: the handle is valid for the life of `svc`; the buffer's size is passed.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        QueryServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+            buf.as_mut_ptr().cast(),
+            u32::try_from(buf.len() * 8).unwrap_or(u32::MAX),
+            &raw mut needed,
+        )
+    };
+    if ok == 0 {
+        return None;
+    }
+    // SAFETY: on success the buffer starts with the struct; its pointer is null or points
+    // to a double-NUL-terminated multi-string inside the buffer.
+    #[allow(unsafe_code)]
+    let list = unsafe {
+        let info = &*buf.as_ptr().cast::<SERVICE_REQUIRED_PRIVILEGES_INFOW>();
+        let mut out = Vec::new();
+        let mut p = info.pmszRequiredPrivileges.cast_const();
+        while !p.is_null() && *p != 0 {
+            let mut len = 0;
+            while *p.add(len) != 0 {
+                len += 1;
+            }
+            out.push(String::from_utf16_lossy(std::slice::from_raw_parts(p, len)));
+            p = p.add(len + 1);
+        }
+        out
+    };
+    Some(list)
+}
+
+/// Sets SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO (windows-service has no call for it). An
+/// empty list removes the restriction.
+fn set_required_privileges(svc: &Service, privileges: &[String]) -> windows_service::Result<()> {
+    use windows_sys::Win32::System::Services::{
+        ChangeServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+        SERVICE_REQUIRED_PRIVILEGES_INFOW,
+    };
+    let mut multi: Vec<u16> = Vec::new();
+    for p in privileges {
+        multi.extend(p.encode_utf16());
+        multi.push(0);
+    }
+    multi.extend([0, 0]);
+    let mut info = SERVICE_REQUIRED_PRIVILEGES_INFOW {
+        pmszRequiredPrivileges: multi.as_mut_ptr(),
+    };
+    // SAFETY: the handle is valid for the life of `svc`; `info` points to a
+    // double-NUL-terminated multi-string that outlives the call.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        ChangeServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+        )
+    };
+    if ok == 0 {
+        return Err(windows_service::Error::Winapi(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

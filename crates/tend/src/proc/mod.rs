@@ -166,6 +166,21 @@ use unix::spawn as platform_spawn;
 #[cfg(windows)]
 use windows::spawn as platform_spawn;
 
+/// Whether the supervisor that wrote a status snapshot (its pid, its `updated_at`) still
+/// runs. On Windows, where a pid is reused at once, the process must also be a tend that
+/// was started before the snapshot was written.
+pub(crate) fn supervisor_alive(pid: u32, updated_at: &str) -> bool {
+    #[cfg(windows)]
+    {
+        crate::os::user_windows::is_supervisor(pid, updated_at)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = updated_at;
+        pid_alive(pid)
+    }
+}
+
 /// Whether a process with this pid exists (and, on Unix, is not a zombie).
 pub(crate) fn pid_alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
-use tend_core::{Exit, Notice};
+use tend_core::{Exit, GiveUp, Notice};
 
 use crate::error::CliError;
 
@@ -222,17 +222,7 @@ pub(crate) fn describe(n: &Notice) -> String {
             describe_exit(exit),
             policy.as_str()
         ),
-        Notice::GaveUp(g) => format!(
-            "gave up after {} restarts in {} (last: {}); fix the program, then start it again",
-            g.restarts,
-            human(g.window),
-            // A run stopped for being unhealthy exits the way a requested stop does; the
-            // reason is what the operator needs.
-            g.unhealthy.as_ref().map_or_else(
-                || describe_exit(&g.last_exit),
-                |reason| format!("unhealthy: {reason}")
-            )
-        ),
+        Notice::GaveUp(g) => format!("{}; fix the program, then start it again", gave_up(g)),
         Notice::Stopping { pid, timeout } => {
             format!("stopping pid {pid} (timeout {})", human(*timeout))
         }
@@ -244,6 +234,22 @@ pub(crate) fn describe(n: &Notice) -> String {
         }
         Notice::Stopped => "stopped".to_owned(),
     }
+}
+
+/// The one wording of a give-up, for the event line, `status` and the `gave_up` alert:
+/// `gave up after 3 restarts in 1m (last: exited with code 3)`.
+pub(crate) fn gave_up(g: &GiveUp) -> String {
+    format!(
+        "gave up after {} restarts in {} (last: {})",
+        g.restarts,
+        human(g.window),
+        // A run stopped for being unhealthy exits the way a requested stop does; the
+        // reason is what the operator needs.
+        g.unhealthy.as_ref().map_or_else(
+            || describe_exit(&g.last_exit),
+            |reason| format!("unhealthy: {reason}")
+        )
+    )
 }
 
 pub(crate) fn describe_exit(exit: &Exit) -> String {

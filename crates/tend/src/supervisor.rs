@@ -389,16 +389,7 @@ impl Supervisor {
             Notice::GaveUp(g) => {
                 let mut alert = Alert::new(AlertKind::GaveUp, SystemTime::now());
                 watch::set_exit(&mut alert, &g.last_exit);
-                let why = match (&g.unhealthy, &alert.reason) {
-                    (Some(u), _) => format!("; the last run was unhealthy: {u}"),
-                    (None, Some(spawn)) => format!("; {spawn}"),
-                    (None, None) => String::new(),
-                };
-                alert.reason = Some(format!(
-                    "gave up after {} restarts in {}{why}",
-                    g.restarts,
-                    human(g.window)
-                ));
+                alert.reason = Some(crate::report::gave_up(g));
                 alert.last_stderr = self.last_words.lines(Bound::STATUS);
                 self.watch.send(alert);
             }
@@ -502,19 +493,7 @@ impl Supervisor {
             _ => None,
         };
         let failed_reason = match self.machine.phase() {
-            Phase::Failed(FailReason::GaveUp(g)) => Some(match &g.unhealthy {
-                Some(reason) => format!(
-                    "gave up after {} restarts in {} (last: stopped for being unhealthy: {reason})",
-                    g.restarts,
-                    human(g.window),
-                ),
-                None => format!(
-                    "gave up after {} restarts in {} (last: {})",
-                    g.restarts,
-                    human(g.window),
-                    describe_exit(&g.last_exit)
-                ),
-            }),
+            Phase::Failed(FailReason::GaveUp(g)) => Some(crate::report::gave_up(g)),
             Phase::Failed(FailReason::Exited(e)) => Some(format!(
                 "{} and restart.policy = \"{}\"",
                 describe_exit(e),

@@ -24,6 +24,13 @@ fails() {
     if "$@" > "$T/check.out" 2>&1; then bad "$d (exit 0)"; sed 's/^/      | /' "$T/check.out" | tail -25; else ok "$d"; fi
     [ "$1" = contains ] || cp "$T/check.out" "$T/last"
 }
+# exits CODE DESC cmd...: PASS if cmd exits with CODE.
+exits() {
+    local want=$1 d=$2 rc; shift 2
+    "$@" > "$T/check.out" 2>&1; rc=$?
+    if [ "$rc" = "$want" ]; then ok "$d"; else bad "$d (exit $rc, want $want)"; sed 's/^/      | /' "$T/check.out" | tail -25; fi
+    cp "$T/check.out" "$T/last"
+}
 # shows DESC TEXT: PASS if the last checked command's output has TEXT; else shows it.
 shows() {
     if grep -qF -- "$2" "$T/last"; then ok "$1"; else bad "$1 (no '$2')"; sed 's/^/      | /' "$T/last" | tail -25; fi

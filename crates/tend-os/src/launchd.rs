@@ -505,6 +505,9 @@ pub fn status(
                 Ok(OsStatus {
                     installed: true,
                     raw_state: "not loaded".to_owned(),
+                    restarts: None,
+                    result: None,
+                    last_signal: None,
                     ..OsStatus::not_installed()
                 })
             } else {
@@ -569,6 +572,9 @@ pub fn parse_print(output: &str) -> OsStatus {
         last_exit,
         definition: path,
         raw_state,
+        restarts: None,
+        result: None,
+        last_signal: None,
     }
 }
 
@@ -676,6 +682,9 @@ mod tests {
                 last_exit: None,
                 definition: Some("/Library/LaunchDaemons/dev.tend.web.plist".into()),
                 raw_state: "running".into(),
+                restarts: None,
+                result: None,
+                last_signal: None,
             }
         );
     }

@@ -123,6 +123,19 @@ impl Sandbox {
             _ => user.unwrap_or(Identity::Root),
         };
         let dynamic = identity == Identity::Dynamic;
+        let mut writable = writable;
+        if dynamic {
+            // A dynamic user's directories are symlinks: /var/log/tend/web points to
+            // /var/log/private/tend/web, which is what canonical paths show.
+            let private: Vec<PathBuf> = writable
+                .iter()
+                .filter_map(|dir| {
+                    let base = dir.ancestors().nth(2)?;
+                    Some(base.join("private").join(dir.strip_prefix(base).ok()?))
+                })
+                .collect();
+            writable.extend(private);
+        }
         let because = match (dynamic, strict) {
             (_, true) => "hardening = \"strict\"",
             (true, false) => "account = \"isolated\"",
@@ -311,6 +324,11 @@ fn check_one(sb: &Sandbox, t: &Target) -> Option<Problem> {
             format!("move it out of home directories, {place}, or set hardening = \"basic\""),
         );
     }
+    // systemd creates StateDirectory=/LogsDirectory= for the service's user, also when a
+    // dynamic user's real ones sit under /var/{lib,log}/private (mode 0700).
+    if t.need == Need::Write && sb.under_writable(real) {
+        return None;
+    }
     let who = sb.identity.describe();
     let (dirs, last) = match (t.exists, t.chain.split_last()) {
         (true, Some((last, dirs))) => (dirs, Some(last)),
@@ -351,9 +369,6 @@ fn check_one(sb: &Sandbox, t: &Target) -> Option<Problem> {
                         "use {place}, or a named account (account = \"<user>\") with hardening = \"basic\""
                     ),
                 );
-            }
-            if sb.under_writable(real) {
-                return None;
             }
             // tend creates a missing log directory: then its nearest parent must be writable.
             let dir = last.or(dirs.last())?;
@@ -696,6 +711,17 @@ mod tests {
                 "default log dir, isolated",
                 &isolated,
                 logs("/var/log/tend/web", false),
+                None,
+            ),
+            (
+                "default log dir after a first start: /var/log/private/tend/web",
+                &isolated,
+                {
+                    let mut t = logs("/var/log/private/tend/web", true);
+                    t.path = "/var/log/tend/web".into();
+                    t.chain[3].mode = 0o700;
+                    t
+                },
                 None,
             ),
             (

@@ -25,6 +25,14 @@ pub struct OsStatus {
     pub definition: Option<PathBuf>,
     /// The backend's own words, for display: `active (running)`, `running`.
     pub raw_state: String,
+    /// How often the OS manager restarted tend since the unit was last started by hand
+    /// (systemd `NRestarts`); `None` where the backend does not count.
+    pub restarts: Option<u32>,
+    /// Why tend's last run ended, in the backend's words (systemd `Result`: `exit-code`,
+    /// `signal`, `core-dump`, `timeout`, `start-limit-hit`, ...); `None` for success.
+    pub result: Option<String>,
+    /// The signal that killed tend the last time, if one did.
+    pub last_signal: Option<i32>,
 }
 
 impl OsStatus {
@@ -33,7 +41,11 @@ impl OsStatus {
     pub fn active(&self) -> bool {
         matches!(
             self.state,
-            RunState::Running | RunState::Starting | RunState::Reloading | RunState::Stopping
+            RunState::Running
+                | RunState::Starting
+                | RunState::Restarting
+                | RunState::Reloading
+                | RunState::Stopping
         )
     }
 
@@ -48,6 +60,9 @@ impl OsStatus {
             last_exit: None,
             definition: None,
             raw_state: "not installed".to_owned(),
+            restarts: None,
+            result: None,
+            last_signal: None,
         }
     }
 }
@@ -61,6 +76,9 @@ pub enum RunState {
     /// Starting: systemd `activating` (tend has not yet reported `READY=1`), launchd
     /// `spawn scheduled`.
     Starting,
+    /// tend failed and the OS manager will start it again (systemd `activating
+    /// (auto-restart)`, waiting out `RestartSec=`).
+    Restarting,
     /// systemd `reloading`.
     Reloading,
     /// systemd `deactivating`.

@@ -728,8 +728,7 @@ pub fn unit_exists(output: &str) -> bool {
 }
 
 /// The properties [`status_argv`] asks for.
-pub const STATUS_PROPERTIES: &str =
-    "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath";
+pub const STATUS_PROPERTIES: &str = "LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath,NRestarts,Result";
 
 /// `systemctl [--user] show <unit> --property=... --no-pager`: machine-readable
 /// `Key=Value` lines, never the human `systemctl status` text.
@@ -780,6 +779,7 @@ pub fn parse_status(show_output: &str) -> OsStatus {
     }
     let state = match active {
         "active" => RunState::Running,
+        "activating" if sub == "auto-restart" => RunState::Restarting,
         "activating" => RunState::Starting,
         "reloading" => RunState::Reloading,
         "deactivating" => RunState::Stopping,
@@ -799,6 +799,16 @@ pub fn parse_status(show_output: &str) -> OsStatus {
     } else {
         None
     };
+    let last_signal = if matches!(get("ExecMainCode"), "2" | "3") {
+        get("ExecMainStatus").parse::<i32>().ok()
+    } else {
+        None
+    };
+    let restarts = get("NRestarts").parse::<u32>().ok();
+    let result = match get("Result") {
+        "" | "success" => None,
+        r => Some(r.to_owned()),
+    };
     let definition = match get("FragmentPath") {
         "" => None,
         p => Some(PathBuf::from(p)),
@@ -816,6 +826,9 @@ pub fn parse_status(show_output: &str) -> OsStatus {
         last_exit,
         definition,
         raw_state,
+        restarts,
+        result,
+        last_signal,
     }
 }
 
@@ -932,6 +945,9 @@ mod tests {
                 last_exit: None,
                 definition: Some("/etc/systemd/system/web.service".into()),
                 raw_state: "active (running)".into(),
+                restarts: None,
+                result: None,
+                last_signal: None,
             }
         );
 
@@ -946,13 +962,22 @@ mod tests {
         assert_eq!(s.definition, Some("/x=y".into()));
         assert!(!s.active());
 
-        // Killed by a signal: ExecMainStatus is the signal number, not an exit code.
+        // Killed by a signal: ExecMainStatus is the signal number, not an exit code; systemd
+        // waits out RestartSec= before starting tend again.
         let killed = "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\n\
-            ExecMainCode=2\nExecMainStatus=9\n";
+            ExecMainCode=2\nExecMainStatus=9\nNRestarts=3\nResult=signal\n";
         let s = parse_status(killed);
         assert_eq!(s.last_exit, None);
-        assert_eq!(s.state, RunState::Starting);
+        assert_eq!(s.last_signal, Some(9));
+        assert_eq!(s.state, RunState::Restarting);
+        assert!(s.active(), "a stop must cancel the pending restart");
+        assert_eq!(s.restarts, Some(3));
+        assert_eq!(s.result.as_deref(), Some("signal"));
         assert_eq!(s.enabled, None);
+        let starting = "LoadState=loaded\nActiveState=activating\nSubState=start\nNRestarts=0\nResult=success\n";
+        let s = parse_status(starting);
+        assert_eq!(s.state, RunState::Starting);
+        assert_eq!((s.restarts, s.result), (Some(0), None));
 
         let missing = "LoadState=not-found\nActiveState=inactive\nSubState=dead\n\
             UnitFileState=\nMainPID=0\nFragmentPath=\n";

@@ -281,7 +281,7 @@ fn systemd_status_asks_show_and_parses_it() {
             "systemctl",
             "show",
             "web.service",
-            "--property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath",
+            "--property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath,NRestarts,Result",
             "--no-pager"
         ]
     );

@@ -53,8 +53,17 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     let loaded = match tend_config::load(&place.config, &opts) {
         Ok(l) => l,
         Err(e) => {
+            let why = config_error_text(&e);
             if let Some(n) = &notifier {
-                let _ = n.status(&format!("cannot load the config: {e}"));
+                let _ = n.status(&format!("cannot load the config: {why}"));
+            }
+            // `tend status` and `tend start` show this rather than the last run's give-up
+            // reason; a status file that cannot be written changes nothing about the exit.
+            let file = crate::status::path(&place.state_dir, name.as_str());
+            let _ = std::fs::create_dir_all(&place.state_dir);
+            let last = crate::status::read(&file).ok().flatten();
+            if let Some(snap) = config_failed(last, &name, &place.config, &why) {
+                let _ = crate::status::write(&file, &snap);
             }
             // Exit code 2: systemd and launchd leave a tend with a bad config down.
             return Err(e.into());
@@ -114,6 +123,53 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     }))
 }
 
+/// A config error on one line, each problem with its place in the file: what the journal,
+/// `tend status` and `tend start` show.
+pub(crate) fn config_error_text(e: &tend_config::ConfigError) -> String {
+    match e {
+        tend_config::ConfigError::Invalid { path, problems } => problems
+            .iter()
+            .filter(|p| p.severity == tend_config::Severity::Error)
+            .map(|p| p.display_in(path).to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => crate::report::chain(other),
+    }
+}
+
+/// The status snapshot of a tend that could not load its config: `failed`, with the
+/// config error as the reason. The last snapshot's other fields (restart counts, the
+/// program's last exit) are kept as history; its run is over.
+fn config_failed(
+    last: Option<crate::status::Snapshot>,
+    name: &tend_core::ServiceName,
+    config: &std::path::Path,
+    why: &str,
+) -> Option<crate::status::Snapshot> {
+    let now = crate::status::rfc3339(std::time::SystemTime::now());
+    let mut snap = match last {
+        Some(s) => s,
+        // Fields added to the snapshot later have defaults, so the ones of the first
+        // version are all a new document needs.
+        None => serde_json::from_value(serde_json::json!({
+            "service": name.as_str(), "state": "failed", "supervisor_pid": 0,
+            "restarts_total": 0, "restarts_in_window": 0, "restart_limit": 0,
+            "log_files": [], "config": config, "config_generation": 0, "updated_at": now,
+        }))
+        .ok()?,
+    };
+    snap.state = "failed".to_owned();
+    snap.pid = None;
+    snap.supervisor_pid = std::process::id();
+    snap.next_restart_at = None;
+    snap.failed_reason = Some(format!(
+        "the installed config is invalid: {why}; fix it and run `tend install` again"
+    ));
+    snap.config = config.to_owned();
+    snap.updated_at = now;
+    Some(snap)
+}
+
 /// Forwards supervisor notices to the service manager: `STATUS=` each, `READY=1` with the
 /// first.
 fn notify_sink(n: Arc<Notifier>) -> LineSink {
@@ -130,4 +186,36 @@ fn notify_sink(n: Arc<Notifier>) -> LineSink {
         };
         let _ = n.notify(&msg);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_error_replaces_the_last_runs_give_up_reason() {
+        let name = tend_core::ServiceName::new("web").unwrap();
+        let cfg = std::path::Path::new("/etc/tend/web.toml");
+        let fresh = config_failed(None, &name, cfg, "web.toml:3: error: command: missing").unwrap();
+        assert_eq!(fresh.state, "failed");
+        assert_eq!(
+            fresh.failed_reason.as_deref(),
+            Some(
+                "the installed config is invalid: web.toml:3: error: command: missing; fix it and run `tend install` again"
+            )
+        );
+        let mut gave_up = fresh.clone();
+        gave_up.failed_reason = Some("gave up after 5 restarts".into());
+        gave_up.restarts_total = 5;
+        gave_up.pid = Some(42);
+        let now = config_failed(Some(gave_up), &name, cfg, "bad").unwrap();
+        assert!(
+            now.failed_reason
+                .unwrap()
+                .contains("config is invalid: bad")
+        );
+        assert_eq!(now.restarts_total, 5, "history is kept");
+        assert_eq!(now.pid, None);
+        assert_eq!(now.supervisor_pid, std::process::id());
+    }
 }

@@ -45,6 +45,12 @@ pub(crate) struct OsStatus {
 }
 
 impl OsStatus {
+    /// The OS manager is restarting tend itself (systemd `activating (auto-restart)`): tend
+    /// crashed or could not start, so no supervisor is running.
+    pub(crate) fn restarting(&self) -> bool {
+        self.state.contains("(auto-restart)")
+    }
+
     pub(crate) fn describe(&self) -> String {
         let mut s = self.state.clone();
         if let Some(pid) = self.pid {
@@ -89,12 +95,49 @@ pub(crate) fn query(name: &str, scope: Scope) -> Option<OsStatus> {
     }
 }
 
+/// Why `name` is not a service tend installed (a distribution's unit, a hand-written file),
+/// or `None` when it is tend's, or not installed at all, or the OS cannot tell.
+pub(crate) fn not_tend_service(name: &str, scope: Scope) -> Option<String> {
+    #[cfg(windows)]
+    {
+        let _ = (name, scope);
+        None
+    }
+    #[cfg(unix)]
+    {
+        let name = crate::place::service_name(name).ok()?;
+        unix::with_real(scope, |u| Ok(u.foreign(&name))).ok()?
+    }
+}
+
+/// systemd's words, with what it knows about its own restarts of tend when it is in a
+/// restart loop (`activating (auto-restart)`): how many, and how the last run ended.
+#[cfg(unix)]
+fn unix_state(s: &tend_os::OsStatus) -> String {
+    if s.state != tend_os::RunState::Restarting {
+        return s.raw_state.clone();
+    }
+    let how = match (s.last_exit, s.last_signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => s.result.clone().unwrap_or_else(|| "unknown".to_owned()),
+    };
+    let times = s
+        .restarts
+        .map(|n| format!(", restarted {n} time{}", if n == 1 { "" } else { "s" }))
+        .unwrap_or_default();
+    format!(
+        "{}: tend failed ({how}) and systemd starts it again{times}",
+        s.raw_state
+    )
+}
+
 #[cfg(unix)]
 fn from_unix(s: &tend_os::OsStatus, backend: tend_os::Backend) -> OsStatus {
     OsStatus {
         installed: s.installed,
         active: s.active(),
-        state: s.raw_state.clone(),
+        state: unix_state(s),
         start: s
             .enabled
             .map(|e| if e { "enabled" } else { "disabled" }.to_owned()),

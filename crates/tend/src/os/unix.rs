@@ -323,6 +323,14 @@ impl Unix<'_> {
         Ok((layout, status))
     }
 
+    /// Why `name` is installed but not by tend (then tend leaves it alone), or `None`.
+    pub(crate) fn foreign(&self, name: &ServiceName) -> Option<String> {
+        match self.ours(name) {
+            Err(CliError::Invalid(why)) => Some(why),
+            _ => None,
+        }
+    }
+
     /// `tend install [--user]`: every check before anything changes; on a first install
     /// that fails half-way, the files written are removed again.
     pub(crate) fn install(
@@ -491,16 +499,7 @@ impl Unix<'_> {
         };
         let sandbox = match self.backend {
             Backend::Systemd => {
-                let mut writable = vec![layout.state_dir.clone(), layout.log_dir.clone()];
-                // A dynamic user's directories are symlinks: /var/log/tend/web points to
-                // /var/log/private/tend/web, which is what canonical paths show.
-                for dir in [&layout.state_dir, &layout.log_dir] {
-                    if let Some(base) = dir.ancestors().nth(2)
-                        && let Ok(rest) = dir.strip_prefix(base)
-                    {
-                        writable.push(base.join("private").join(rest));
-                    }
-                }
+                let writable = vec![layout.state_dir.clone(), layout.log_dir.clone()];
                 reach::Sandbox::systemd(
                     &self.scope,
                     &spec.service.account,
@@ -748,7 +747,8 @@ impl Unix<'_> {
     pub(crate) fn start(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
         self.require_root("start")?;
         let (layout, status) = self.ours(name)?;
-        if status.active() {
+        // Waiting out RestartSec= after tend failed is not running: start it now.
+        if status.active() && status.state != RunState::Restarting {
             r.say(format!("service `{name}` is already running"));
             return Ok(());
         }
@@ -837,13 +837,78 @@ impl Unix<'_> {
         plan: &[tend_os::Step],
         r: &mut Report,
     ) -> Result<(), CliError> {
-        self.apply(&format!("cannot {verb} `{name}`"), plan)?;
+        self.check_installed_config(name, layout)?;
+        let began = std::time::SystemTime::now();
+        self.apply(&format!("cannot {verb} `{name}`"), plan)
+            .map_err(|e| self.with_tends_reason(name, layout, began, e))?;
         let now = match self.backend {
             Backend::Systemd => self.query(name)?,
             Backend::Launchd => self.wait_running(name, layout)?,
         };
         r.say(running_line(name, &now));
         Ok(())
+    }
+
+    /// tend in the service would exit with code 2 on an installed config that no longer
+    /// loads (a file it names was removed, tend was upgraded): say so with tend's own
+    /// words (file, line, key, fix) instead of the OS manager's "job failed".
+    fn check_installed_config(&self, name: &ServiceName, layout: &Layout) -> Result<(), CliError> {
+        let Some(text) = self.read(&layout.config)? else {
+            return Err(CliError::Invalid(format!(
+                "service `{name}` has no config copy at `{}`: run `tend install` with its config again",
+                layout.config.display()
+            )));
+        };
+        let Some(logs) = layout.log_dir.parent() else {
+            return Ok(());
+        };
+        let opts = tend_config::LoadOptions {
+            log_dir: tend_config::LogDirDefault::Under(logs.to_owned()),
+        };
+        match tend_config::parse(&text, &layout.config, &opts) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let mut err = io::stderr().lock();
+                if let tend_config::ConfigError::Invalid { path, problems } = &e {
+                    for p in problems {
+                        let _ = writeln!(err, "{}", p.display_in(path));
+                    }
+                }
+                Err(CliError::Invalid(format!(
+                    "not starting `{name}`: its installed config `{}` is invalid (above); fix what it names, or fix the config and run `tend install` again",
+                    layout.config.display()
+                )))
+            }
+        }
+    }
+
+    /// A failed start with what tend itself wrote into its status file during this start
+    /// (a config it could not load as the service's account, say), not only the OS
+    /// manager's generic failure.
+    fn with_tends_reason(
+        &self,
+        name: &ServiceName,
+        layout: &Layout,
+        began: std::time::SystemTime,
+        e: CliError,
+    ) -> CliError {
+        let file = crate::status::path(&layout.state_dir, name.as_str());
+        let Ok(Some(snap)) = crate::status::read(&file) else {
+            return e;
+        };
+        // rfc3339 has whole milliseconds: a snapshot of this start is not older than a
+        // second before it began.
+        let written_now = crate::status::since(&snap.updated_at).is_some_and(|ago| {
+            began
+                .elapsed()
+                .is_ok_and(|since_began| ago <= since_began + Duration::from_secs(1))
+        });
+        match snap.failed_reason {
+            Some(why) if written_now && snap.state == "failed" => {
+                CliError::Invalid(format!("{}; tend says: {why}", crate::report::chain(&e)))
+            }
+            _ => e,
+        }
     }
 
     fn wait_running(
@@ -1095,7 +1160,7 @@ mod tests {
         }
     }
 
-    const SHOW: &str = "systemctl show web.service --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath --no-pager";
+    const SHOW: &str = "systemctl show web.service --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath,NRestarts,Result --no-pager";
 
     fn argv(s: &str) -> Vec<&str> {
         s.split(' ').collect()
@@ -1126,6 +1191,36 @@ mod tests {
             poll: Duration::from_millis(1),
             access: Access::Skip,
         }
+    }
+
+    #[test]
+    fn start_refuses_an_installed_config_that_no_longer_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        u.install(&spec, &text, &mut Report::default()).unwrap();
+        // The copy breaks (here: a key tend does not know; in life, an env_file removed).
+        fs.write_file(
+            Path::new("/etc/tend/web.toml"),
+            "name = \"web\"\ncommand = [\"/bin/true\"]\nrestart = 3\n",
+            0o644,
+        )
+        .unwrap();
+        let runner = Scripted::default();
+        show(&runner, &[INACTIVE]);
+        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let e = u.start(&spec.name, &mut Report::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("its installed config `/etc/tend/web.toml` is invalid"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert_eq!(runner.calls(), [SHOW], "systemctl start is not even tried");
+        let e = u.restart(&spec.name, &mut Report::default()).unwrap_err();
+        assert!(e.to_string().contains("is invalid"), "{e}");
     }
 
     #[test]

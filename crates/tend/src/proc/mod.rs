@@ -50,22 +50,31 @@ pub(crate) struct Launch<'a> {
 /// Finds the program, checking up front what the OS would only report vaguely (a missing
 /// working directory and a missing program both come back as "not found" from spawn).
 pub(crate) fn resolve(launch: &Launch<'_>) -> Result<PathBuf, String> {
-    if !launch.working_dir.is_dir() {
-        return Err(format!(
-            "working_dir `{}` is not an existing directory",
-            launch.working_dir.display()
-        ));
+    // `is_dir()` would turn "permission denied" into "not a directory": keep the OS's word.
+    match std::fs::metadata(launch.working_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "working_dir `{}` is not a directory",
+                launch.working_dir.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "working_dir `{}`: {e}",
+                launch.working_dir.display()
+            ));
+        }
     }
     match &launch.command.program {
-        Program::Path(p) => {
-            if p.is_file() {
-                Ok(p.clone())
-            } else if p.exists() {
-                Err(format!("`{}` is not a file", p.display()))
-            } else {
+        Program::Path(p) => match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => Ok(p.clone()),
+            Ok(_) => Err(format!("`{}` is not a file", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(format!("`{}` does not exist", p.display()))
             }
-        }
+            Err(e) => Err(format!("`{}`: {e}", p.display())),
+        },
         Program::Search(name) => {
             let path = launch
                 .env

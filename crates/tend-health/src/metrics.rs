@@ -13,12 +13,13 @@
 //! | `tend_cpu_seconds_total` | counter | CPU time of the whole tree |
 //! | `tend_log_bytes_total` | counter | bytes written to the logs, per stream |
 //! | `tend_log_dropped_bytes_total` | counter | bytes that could not be written, per stream |
+//! | `tend_build_info` | gauge | always 1; labels `version`, `commit`, `target`, `profile` (no `service`) |
 
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt as _;
@@ -59,6 +60,45 @@ pub struct ServiceMetrics {
     pub logs: Vec<LogStreamMetrics>,
 }
 
+/// Which tend is running, for `tend_build_info` (the usual Prometheus `*_build_info` gauge:
+/// join on it to see which version each target runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The version, e.g. `0.1.0`.
+    pub version: String,
+    /// The git commit it was built from.
+    pub commit: String,
+    /// The Rust target triple.
+    pub target: String,
+    /// `release` or `debug`.
+    pub profile: String,
+}
+
+static BUILD_INFO: OnceLock<BuildInfo> = OnceLock::new();
+
+/// Sets the build that every later [`render`] reports as `tend_build_info`; the first call
+/// wins. It is a constant of the process, so the binary sets it once at start instead of
+/// every producer of [`ServiceMetrics`] carrying it.
+pub fn set_build_info(info: BuildInfo) {
+    let _ = BUILD_INFO.set(info);
+}
+
+/// The `tend_build_info` family on its own.
+#[must_use]
+pub fn render_build_info(info: &BuildInfo) -> String {
+    format!(
+        "# HELP tend_build_info Which tend is running: version, commit, target and profile (always 1).\n\
+         # TYPE tend_build_info gauge\n\
+         tend_build_info{} 1\n",
+        labels(&[
+            ("version", &info.version),
+            ("commit", &info.commit),
+            ("target", &info.target),
+            ("profile", &info.profile),
+        ])
+    )
+}
+
 /// The content type of the text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -71,7 +111,8 @@ struct Family {
 }
 
 /// Renders the text exposition format: per metric family one `# HELP`, one `# TYPE`, then
-/// its samples; families without samples are left out.
+/// its samples; families without samples are left out. `tend_build_info` comes last, once
+/// [`set_build_info`] was called.
 #[must_use]
 pub fn render(services: &[ServiceMetrics]) -> String {
     let mut families = [
@@ -149,6 +190,9 @@ pub fn render(services: &[ServiceMetrics]) -> String {
         for (labels, value) in &f.samples {
             let _ = writeln!(out, "{}{labels} {value}", f.name);
         }
+    }
+    if let Some(info) = BUILD_INFO.get() {
+        out.push_str(&render_build_info(info));
     }
     out
 }
@@ -394,5 +438,21 @@ mod tests {
         assert!(!text.contains("tend_healthy"), "{text}");
         assert!(!text.contains("tend_log_bytes_total"), "{text}");
         assert_eq!(render(&[]), "");
+    }
+
+    #[test]
+    fn build_info_is_one_gauge_with_escaped_labels() {
+        let text = render_build_info(&BuildInfo {
+            version: "1.2.3".into(),
+            commit: "abc\"def".into(),
+            target: "x86_64-unknown-linux-musl".into(),
+            profile: "release".into(),
+        });
+        assert_eq!(
+            text,
+            "# HELP tend_build_info Which tend is running: version, commit, target and profile (always 1).\n\
+             # TYPE tend_build_info gauge\n\
+             tend_build_info{version=\"1.2.3\",commit=\"abc\\\"def\",target=\"x86_64-unknown-linux-musl\",profile=\"release\"} 1\n"
+        );
     }
 }

@@ -2,14 +2,29 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 
 /// Run a program as a supervised service from one TOML file.
+// The version flag is tend's own (not clap's) so that `--version --json` can print the
+// build as JSON; src/version.rs says what it prints.
 #[derive(Debug, Parser)]
-#[command(name = "tend", version, about, propagate_version = true)]
+#[command(
+    name = "tend",
+    version,
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
 pub(crate) struct Cli {
+    /// Print the version, the commit, the target and the build profile.
+    #[arg(short = 'V', long, action = ArgAction::SetTrue)]
+    pub(crate) version: bool,
+    /// With --version: print them as JSON.
+    #[arg(long, requires = "version")]
+    pub(crate) json: bool,
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +148,20 @@ pub(crate) enum Command {
         /// A service installed with `install --user`.
         #[arg(long)]
         user: bool,
+    },
+    /// Print a shell completion script for bash, zsh, fish or powershell (packages install
+    /// them; see docs/release.md).
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page tend(1) (roff), or write it and one page per verb into a directory.
+    #[command(hide = true)]
+    Man {
+        /// Write tend.1, tend-run.1, ... into this directory instead.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
     },
     /// Internal (Windows): raise a console control event on another process's console.
     /// tend runs this as a short-lived helper for a graceful stop.

@@ -17,6 +17,7 @@ mod status;
 mod supervisor;
 #[cfg(unix)]
 mod unix_host;
+mod version;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
             e,
         ));
     }
+    version::BUILD.register_metrics();
     let cli = cli::Cli::parse();
     let result = commands::dispatch(cli);
     // tend's last event lines (stopped, gave up) are queued for the output thread: out

@@ -20,7 +20,13 @@ fn named(arg: &str) -> Result<String, CliError> {
 }
 
 pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        // clap lets no subcommand through only with --version (arg_required_else_help).
+        let b = crate::version::BUILD;
+        println!("{}", if cli.json { b.json() } else { b.line() });
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::Run { config } => run::run(&config),
         Command::Validate { config } => validate::validate(&config),
         Command::Install {
@@ -65,7 +71,30 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             crate::place::Scope::from_user_flag(user),
         ),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tend", &mut std::io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
     }
+}
+
+/// `tend man`: tend(1) on stdout, or with `--out-dir` one page per verb as well
+/// (tend-run(1), ...), the set the packages install.
+fn man(out_dir: Option<&std::path::Path>) -> Result<ExitCode, CliError> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match out_dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(cmd, dir))
+            .map_err(|e| {
+                CliError::io(format!("cannot write man pages to `{}`", dir.display()), e)
+            })?,
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout().lock())
+            .map_err(|e| CliError::io("cannot print the man page", e))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(windows)]

@@ -38,6 +38,24 @@ struct Report {
     os: Option<OsStatus>,
 }
 
+/// A report as `--json` prints it: with `tend`, the build of the tend that answers
+/// (`tend --version --json`), so a script sees which version it talks to.
+#[derive(Serialize)]
+struct WithBuild<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    tend: crate::version::BuildInfo,
+}
+
+impl<'a> WithBuild<'a> {
+    fn new(report: &'a Report) -> Self {
+        Self {
+            report,
+            tend: crate::version::BUILD,
+        }
+    }
+}
+
 pub(crate) fn status(
     target: Option<&Path>,
     json: bool,
@@ -50,7 +68,7 @@ pub(crate) fn status(
     let code = exit_code(&report.state);
     let mut out = std::io::stdout().lock();
     if json {
-        let _ = serde_json::to_writer_pretty(&mut out, &report);
+        let _ = serde_json::to_writer_pretty(&mut out, &WithBuild::new(&report));
         let _ = writeln!(out);
     } else {
         let _ = out.write_all(render(&report).as_bytes());
@@ -269,6 +287,7 @@ fn list_all(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
+        let reports: Vec<_> = reports.iter().map(WithBuild::new).collect();
         let _ = serde_json::to_writer_pretty(&mut out, &reports);
         let _ = writeln!(out);
     } else if reports.is_empty() {

@@ -48,3 +48,12 @@ check "  uninstall" box "$TEND" uninstall named
 GOSVC_ARGS="\"-port\", \"$((PORT + 2))\"" cfg ghost '[service]' 'account = "no-such-user-x"'
 fails "missing account: install refused" box "$TEND" install ghost.toml
 shows "  names the account" 'account = "no-such-user-x": there is no such user'
+
+# depends_on must name units systemd knows (issue 11 item 8): a typo is refused.
+GOSVC_ARGS="\"-port\", \"$((PORT + 3))\"" cfg dep '[service]' 'depends_on = ["no-such-db", "network-online.target"]'
+fails "depends_on an unknown unit: install refused" box "$TEND" install dep.toml
+shows "  naming the key and the unit" 'depends_on names "no-such-db" (no-such-db.service), which systemd does not know'
+fails "  nothing was installed" box test -e /etc/systemd/system/dep.service
+GOSVC_ARGS="\"-port\", \"$((PORT + 3))\"" cfg dep2 '[service]' 'depends_on = ["systemd-journald", "network-online.target"]'
+check "depends_on known units: installs" box "$TEND" install dep2.toml
+check "  with After= and Wants=" box grep -qx 'Wants=systemd-journald.service network-online.target' /etc/systemd/system/dep2.service

@@ -287,6 +287,16 @@ TOML
 check "name taken by another service: exit 2, says so" fails_with 2 'already exists and is not managed by tend' install 'C:\My Apps\go svc\taken.toml'
 check "  ... and the other service is untouched" bash -c "timeout 60 wine sc qc taken 2>/dev/null | grep -qi notepad || timeout 60 wine sc query taken >/dev/null 2>&1"
 check "  ... and no config copy was written" test ! -e "$C/ProgramData/tend/services/taken.toml"
+# The service account NT SERVICE\reach cannot read a program only its owner may (Wine derives
+# the DACL from the unix mode: 0700 grants the owner alone).
+mkdir -p "$C/private app"; cp "$WORK/gosvc.exe" "$C/private app/gosvc.exe"; chmod 700 "$C/private app"; chmod 700 "$C/private app/gosvc.exe"
+cat > "$AD/reach.toml" <<'TOML'
+name = "reach"
+command = ['C:\private app\gosvc.exe']
+TOML
+check "isolated account that cannot run the program: exit 2, names it and the fix" fails_with 2 'command\[0\].*icacls' install 'C:\My Apps\go svc\reach.toml'
+check "  ... and nothing changed" unchanged reach
+timeout 60 wine "$TEND" uninstall reach >/dev/null 2>&1
 cat > "$AD/deps.toml" <<'TOML'
 name = "deps"
 command = ["./gosvc.exe"]
@@ -349,12 +359,14 @@ FOLLOWER=$!
 check "the follower is following" wait_until "$E2E_WAIT" grep -q '^ready' "$WORK/gen.follow"
 check "tend run: the program prints $N numbered lines into 4KiB files" bash -c "timeout 300 wine '$TEND' run '$GENCFG' >/dev/null 2>&1"
 check "  ... it rotated many times" bash -c "[ \$(ls '$AD/gen logs' | grep -c '^gen.out') -gt 100 ]"
-check "  ... the follower printed the last line" wait_until 120 grep -q "^$(printf '%012d' $((N - 1))) " "$WORK/gen.follow"
+# Each line is "<timestamp> <12-digit number> ... x" (tend stamps the lines it logs).
+check "  ... the follower printed the last line" wait_until 120 grep -q " $(printf '%012d' $((N - 1))) " "$WORK/gen.follow"
 kill "$FOLLOWER" 2>/dev/null
 check "  ... and all $N lines, in order, none twice" python3 - "$WORK/gen.follow" "$N" <<'PY'
 import sys
 lines = open(sys.argv[1], 'rb').read().split(b'\n')
-nums = [int(l[:12]) for l in lines if len(l) > 12 and l[:12].isdigit()]
+import re
+nums = [int(m.group(1)) for m in (re.search(rb' (\d{12}) +x$', l) for l in lines) if m]
 n = int(sys.argv[2])
 if nums != list(range(n)):
     missing = sorted(set(range(n)) - set(nums))

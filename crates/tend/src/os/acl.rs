@@ -113,6 +113,192 @@ pub(crate) fn profile_warnings(
         .collect()
 }
 
+/// One access control entry of a file's DACL, as read from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ace {
+    pub(crate) allow: bool,
+    /// `S-1-...`.
+    pub(crate) sid: String,
+    pub(crate) mask: u32,
+    /// INHERIT_ONLY_ACE: applies to children only, not to this object.
+    pub(crate) inherit_only: bool,
+}
+
+/// What the service needs of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Run a program: read and execute.
+    Run,
+    /// Read a file.
+    Read,
+    /// Enter a directory (the working directory).
+    Enter,
+    /// Create and write files in a directory (the log directory).
+    Write,
+}
+
+impl Need {
+    fn mask(self) -> u32 {
+        const READ_DATA: u32 = 0x1;
+        const ADD_FILE: u32 = 0x2;
+        const EXECUTE_OR_TRAVERSE: u32 = 0x20;
+        match self {
+            Self::Run => READ_DATA | EXECUTE_OR_TRAVERSE,
+            Self::Read => READ_DATA,
+            Self::Enter => EXECUTE_OR_TRAVERSE,
+            Self::Write => ADD_FILE,
+        }
+    }
+
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Run => ("run", "(RX)"),
+            Self::Read => ("read", "(R)"),
+            Self::Enter => ("enter", "(RX)"),
+            Self::Write => ("write in", "(OI)(CI)M"),
+        }
+    }
+}
+
+/// Generic rights as the file-specific rights they stand for.
+fn map_generic(mask: u32) -> u32 {
+    let mut m = mask & 0x0fff_ffff;
+    if mask & 0x8000_0000 != 0 {
+        m |= 0x0012_0089; // FILE_GENERIC_READ
+    }
+    if mask & 0x4000_0000 != 0 {
+        m |= 0x0012_0116; // FILE_GENERIC_WRITE
+    }
+    if mask & 0x2000_0000 != 0 {
+        m |= 0x0012_00a0; // FILE_GENERIC_EXECUTE
+    }
+    if mask & 0x1000_0000 != 0 {
+        m |= 0x001f_01ff; // FILE_ALL_ACCESS
+    }
+    m
+}
+
+/// The rights a DACL grants a token holding `sids`, as Windows evaluates it: entries in
+/// order, a right denied before it is allowed stays denied. `None` is a null DACL, which
+/// grants everything.
+pub(crate) fn granted(dacl: Option<&[Ace]>, sids: &[String]) -> u32 {
+    let Some(dacl) = dacl else {
+        return u32::MAX;
+    };
+    let (mut granted, mut denied) = (0u32, 0u32);
+    for ace in dacl
+        .iter()
+        .filter(|a| !a.inherit_only && sids.contains(&a.sid))
+    {
+        let m = map_generic(ace.mask);
+        if ace.allow {
+            granted |= m & !denied;
+        } else {
+            denied |= m & !granted;
+        }
+    }
+    granted
+}
+
+/// The SIDs in the token of a service running as `account` (what a DACL is checked
+/// against), and for a write-restricted token (`hardening = "strict"`) the SIDs a write
+/// must also be granted to. `None` where tend cannot know: LocalSystem (which may do
+/// anything) and named users (whose groups only their domain knows).
+pub(crate) fn token_sids(
+    account: &Account,
+    service: &str,
+    hardening: Hardening,
+) -> Option<(Vec<String>, Option<Vec<String>>)> {
+    let own = match account {
+        Account::Isolated => service_sid(service),
+        Account::LocalService => "S-1-5-19".to_owned(),
+        Account::NetworkService => "S-1-5-20".to_owned(),
+        Account::System | Account::User { .. } => return None,
+    };
+    let mut sids = vec![own];
+    // The service SID is in the token whenever the SID type is not none.
+    let with_sid = *account == Account::Isolated || hardening == Hardening::Strict;
+    if with_sid && !sids.contains(&service_sid(service)) {
+        sids.push(service_sid(service));
+    }
+    // NT SERVICE\ALL SERVICES, SERVICE, Authenticated Users, Users, Everyone, LOCAL.
+    for s in [
+        "S-1-5-80-0",
+        "S-1-5-6",
+        "S-1-5-11",
+        "S-1-5-32-545",
+        "S-1-1-0",
+        "S-1-2-0",
+    ] {
+        sids.push(s.to_owned());
+    }
+    let restricted = (hardening == Hardening::Strict).then(|| {
+        vec![
+            service_sid(service),
+            "S-1-1-0".to_owned(),
+            "S-1-5-33".to_owned(),
+        ]
+    });
+    Some((sids, restricted))
+}
+
+/// A path of the config, what the service needs of it, and its DACL as read
+/// (`Ok(None)`: a null DACL; `Err`: unreadable, which is not held against the path).
+pub(crate) type ReachItem<'a> = (
+    &'a str,
+    &'a std::path::Path,
+    Need,
+    Result<Option<Vec<Ace>>, String>,
+);
+
+/// What the service account cannot reach, as `(key, message with the fix)`. `items` are
+/// the config's paths with what the service needs of each and the DACL read from each
+/// (`Ok(None)`: a null DACL; `Err`: unreadable, which is not held against the path).
+pub(crate) fn reach_problems(
+    service: &str,
+    account: &Account,
+    hardening: Hardening,
+    items: &[ReachItem<'_>],
+) -> Vec<(String, String)> {
+    let Some((sids, restricted)) = token_sids(account, service, hardening) else {
+        return Vec::new();
+    };
+    let who = match account {
+        Account::Isolated => format!("NT SERVICE\\{service}"),
+        Account::LocalService => "NT AUTHORITY\\LocalService".to_owned(),
+        _ => "NT AUTHORITY\\NetworkService".to_owned(),
+    };
+    let mut out = Vec::new();
+    for (key, path, need, dacl) in items {
+        let Ok(dacl) = dacl else { continue };
+        let want = need.mask();
+        let mut ok = granted(dacl.as_deref(), &sids) & want == want;
+        if ok
+            && *need == Need::Write
+            && let Some(r) = &restricted
+        {
+            ok = granted(dacl.as_deref(), r) & want == want;
+        }
+        if !ok {
+            let (verb, rights) = need.words();
+            let grantee = if restricted.is_some() && *need == Need::Write {
+                format!("NT SERVICE\\{service}")
+            } else {
+                who.clone()
+            };
+            out.push((
+                (*key).to_owned(),
+                format!(
+                    "the service account {who} cannot {verb} `{}`; grant it: icacls \"{}\" /grant \"{grantee}\":{rights} (or move it, e.g. under C:\\Program Files)",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +362,106 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].0, "command[0]");
         assert!(w[0].1.contains(r"NT SERVICE\api"));
+    }
+
+    fn ace(allow: bool, sid: &str, mask: u32) -> Ace {
+        Ace {
+            allow,
+            sid: sid.into(),
+            mask,
+            inherit_only: false,
+        }
+    }
+
+    #[test]
+    fn dacl_evaluation_follows_windows_order() {
+        let sids = vec!["S-1-1-0".to_owned(), "S-1-5-32-545".to_owned()];
+        assert_eq!(granted(None, &sids), u32::MAX);
+        assert_eq!(granted(Some(&[]), &sids), 0);
+        // Generic read+execute for Users.
+        let d = [ace(true, "S-1-5-32-545", 0xa000_0000)];
+        assert_eq!(granted(Some(&d), &sids) & 0x21, 0x21);
+        // A deny before the allow wins; after it, it does not take back what was granted.
+        let d = [ace(false, "S-1-1-0", 0x1), ace(true, "S-1-1-0", 0x1f01ff)];
+        assert_eq!(granted(Some(&d), &sids) & 0x1, 0);
+        let d = [ace(true, "S-1-1-0", 0x1f01ff), ace(false, "S-1-1-0", 0x1)];
+        assert_eq!(granted(Some(&d), &sids) & 0x1, 0x1);
+        // Someone else's entry and an inherit-only entry grant nothing.
+        let mut io = ace(true, "S-1-1-0", 0x1f01ff);
+        io.inherit_only = true;
+        let d = [ace(true, "S-1-5-21-1-2-3-1000", 0x1f01ff), io];
+        assert_eq!(granted(Some(&d), &sids), 0);
+    }
+
+    #[test]
+    fn reachability_of_an_isolated_service() {
+        use std::path::Path;
+        let svc = "TrustedInstaller";
+        let sid = service_sid(svc);
+        let owner_only = Ok(Some(vec![
+            ace(true, "S-1-5-18", 0x1f01ff),
+            ace(true, "S-1-5-21-1-2-3-1000", 0x1f01ff),
+        ]));
+        let users_rx = Ok(Some(vec![ace(true, "S-1-5-32-545", 0x1200a9)]));
+        let service_modify = Ok(Some(vec![ace(true, &sid, 0x1301bf)]));
+        let everyone_modify = Ok(Some(vec![ace(true, "S-1-1-0", 0x1301bf)]));
+        let users_modify = Ok(Some(vec![ace(true, "S-1-5-32-545", 0x1301bf)]));
+        let items = [
+            (
+                "tend.exe",
+                Path::new(r"C:\Program Files\tend\tend.exe"),
+                Need::Run,
+                users_rx.clone(),
+            ),
+            (
+                "command[0]",
+                Path::new(r"C:\Users\ann\api.exe"),
+                Need::Run,
+                owner_only.clone(),
+            ),
+            (
+                "working_dir",
+                Path::new(r"C:\srv"),
+                Need::Enter,
+                users_rx.clone(),
+            ),
+            (
+                "env_file",
+                Path::new(r"C:\srv\api.env"),
+                Need::Read,
+                Err("unreadable".into()),
+            ),
+            (
+                "logs.dir",
+                Path::new(r"D:\logs"),
+                Need::Write,
+                users_modify.clone(),
+            ),
+        ];
+        let p = reach_problems(svc, &Account::Isolated, Hardening::Basic, &items);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "command[0]");
+        assert!(
+            p[0].1.contains(
+                r#"icacls "C:\Users\ann\api.exe" /grant "NT SERVICE\TrustedInstaller":(RX)"#
+            ),
+            "{}",
+            p[0].1
+        );
+        // strict: a write-restricted token writes only where the service SID or Everyone
+        // may, whatever Users may.
+        let strict = |dacl| {
+            reach_problems(
+                svc,
+                &Account::Isolated,
+                Hardening::Strict,
+                &[("logs.dir", Path::new(r"D:\logs"), Need::Write, dacl)],
+            )
+        };
+        assert_eq!(strict(users_modify).len(), 1);
+        assert!(strict(service_modify).is_empty());
+        assert!(strict(everyone_modify).is_empty());
+        // LocalSystem and named users are not judged.
+        assert!(reach_problems(svc, &Account::System, Hardening::Strict, &items).is_empty());
     }
 }

@@ -203,6 +203,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
     {
         check_account(account)?;
     }
+    check_reach(spec, &exe)?;
     let text = installed_text(spec, original)?;
     let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     scm_plan::check_dependencies(&plan.dependencies, |dep| {
@@ -432,6 +433,130 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// Refuses an install whose service account could not run tend or the program, enter the
+/// working directory or write a custom log directory (os/acl.rs decides from the DACLs).
+/// tend's own directories under ProgramData get their rules at install, so they are not
+/// asked about.
+fn check_reach(spec: &ServiceSpec, exe: &Path) -> Result<(), CliError> {
+    use super::acl::Need;
+    let mut paths: Vec<(&str, &Path, Need)> = vec![("tend.exe", exe, Need::Run)];
+    if let tend_core::Program::Path(p) = &spec.command.program {
+        paths.push(("command[0]", p, Need::Run));
+    }
+    paths.push(("working_dir", &spec.working_dir, Need::Enter));
+    if spec.logs.dir != crate::paths::log_dir(spec.name.as_str()) && spec.logs.dir.is_dir() {
+        paths.push(("logs.dir", &spec.logs.dir, Need::Write));
+    }
+    let items: Vec<_> = paths
+        .into_iter()
+        .map(|(k, p, n)| (k, p, n, read_dacl(p).map_err(|e| e.to_string())))
+        .collect();
+    let problems = super::acl::reach_problems(
+        spec.name.as_str(),
+        &spec.service.account,
+        spec.service.hardening,
+        &items,
+    );
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "not installing `{}`: its service account could not reach what it needs (nothing was changed):",
+        spec.name
+    );
+    for (key, p) in problems {
+        msg.push_str(&format!("\n  {key}: {p}"));
+    }
+    Err(CliError::Invalid(msg))
+}
+
+/// The DACL of `path` as [`Ace`](super::acl::Ace)s; `None` for a null DACL.
+fn read_dacl(path: &Path) -> std::io::Result<Option<Vec<super::acl::Ace>>> {
+    use std::os::windows::ffi::OsStrExt as _;
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSidToStringSidW, GetNamedSecurityInfoW, SE_FILE_OBJECT,
+    };
+    use windows_sys::Win32::Security::{
+        ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, DACL_SECURITY_INFORMATION, GetAce, INHERIT_ONLY_ACE,
+        PSECURITY_DESCRIPTOR,
+    };
+    const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+    const ACCESS_DENIED_ACE_TYPE: u8 = 1;
+    let wide: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: NUL-terminated path; on success `sd` is allocated by the system (freed with
+    // LocalFree below) and `dacl` points into it.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        GetNamedSecurityInfoW(
+            wide.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &raw mut dacl,
+            std::ptr::null_mut(),
+            &raw mut sd,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(
+            i32::try_from(rc).unwrap_or(i32::MAX),
+        ));
+    }
+    if dacl.is_null() {
+        // SAFETY: allocated by GetNamedSecurityInfoW, freed once.
+        #[allow(unsafe_code)]
+        unsafe {
+            LocalFree(sd.cast());
+        }
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    // SAFETY: `dacl` is valid while `sd` lives; each ACE is read through GetAce, and only
+    // allowed/denied ACEs (whose layout is ACCESS_ALLOWED_ACE) are interpreted.
+    #[allow(unsafe_code)]
+    unsafe {
+        for i in 0..u32::from((*dacl).AceCount) {
+            let mut p: *mut core::ffi::c_void = std::ptr::null_mut();
+            if GetAce(dacl, i, &raw mut p) == 0 {
+                continue;
+            }
+            let header = &*p.cast::<ACE_HEADER>();
+            if header.AceType != ACCESS_ALLOWED_ACE_TYPE && header.AceType != ACCESS_DENIED_ACE_TYPE
+            {
+                continue;
+            }
+            let ace = p.cast::<ACCESS_ALLOWED_ACE>();
+            let sid = (&raw const (*ace).SidStart).cast_mut().cast();
+            let mut s: windows_sys::core::PWSTR = std::ptr::null_mut();
+            if ConvertSidToStringSidW(sid, &raw mut s) == 0 {
+                continue;
+            }
+            let mut len = 0;
+            while *s.add(len) != 0 {
+                len += 1;
+            }
+            let text = String::from_utf16_lossy(std::slice::from_raw_parts(s, len));
+            LocalFree(s.cast());
+            out.push(super::acl::Ace {
+                allow: header.AceType == ACCESS_ALLOWED_ACE_TYPE,
+                sid: text,
+                mask: (*ace).Mask,
+                inherit_only: u32::from(header.AceFlags) & INHERIT_ONLY_ACE != 0,
+            });
+        }
+        LocalFree(sd.cast());
+    }
+    Ok(Some(out))
 }
 
 /// SERVICE_CONFIG_DELAYED_AUTO_START_INFO, which windows-service cannot read.

@@ -344,11 +344,10 @@ pub(crate) fn validate(
     let base_dir = top
         .string(&mut cx, "base_dir")
         .map(|_| config_dir.to_owned());
-    if base_dir.as_ref().is_some_and(|b| !b.is_dir()) {
-        cx.warn(
-            "base_dir",
-            format!("`{}` is not an existing directory", config_dir.display()),
-        );
+    if base_dir.is_some()
+        && let Some(why) = dir_problem(config_dir)
+    {
+        cx.warn("base_dir", why);
     }
     let display_name = top.string(&mut cx, "display_name").map(str::to_owned);
     let description = top.string(&mut cx, "description").map(str::to_owned);
@@ -382,13 +381,10 @@ pub(crate) fn validate(
     let metrics = metrics_t.map(|t| read_metrics(&mut cx, t));
     top.finish(&mut cx);
 
-    if !working_dir.is_dir() {
+    if let Some(why) = dir_problem(&working_dir) {
         cx.warn(
             "working_dir",
-            format!(
-                "`{}` is not an existing directory; the program cannot start until it is",
-                working_dir.display()
-            ),
+            format!("{why}; the program cannot start until that is fixed"),
         );
     }
     if let Some(cmd) = &command {
@@ -466,11 +462,16 @@ fn read_command(
 fn check_program(cx: &mut Ctx<'_>, key: &str, program: &Program, env: &[(String, String)]) {
     match program {
         Program::Path(p) => {
-            if !p.exists() {
+            if let Err(e) = std::fs::metadata(p) {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "does not exist".to_owned()
+                } else {
+                    format!("cannot be looked at: {e}")
+                };
                 cx.warn(
                     &format!("{key}[0]"),
                     format!(
-                        "`{}` does not exist; tend will retry by the restart policy",
+                        "`{}` {why}; tend will retry by the restart policy",
                         p.display()
                     ),
                 );
@@ -522,6 +523,19 @@ pub fn find_in_path(name: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBu
             (cand.is_file() && is_executable(&cand)).then_some(cand)
         })
     })
+}
+
+/// Why `p` cannot serve as a directory, with the OS's own error: `is_dir()` answers "no"
+/// to "permission denied" too, which then read as "does not exist".
+fn dir_problem(p: &Path) -> Option<String> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!("`{}` is not a directory", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("`{}` does not exist", p.display()))
+        }
+        Err(e) => Some(format!("`{}` cannot be looked at: {e}", p.display())),
+    }
 }
 
 #[cfg(unix)]
@@ -743,6 +757,9 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
     let max_age = s.duration(cx, "max_age", d.max_age);
     let max_total = s.size(cx, "max_total", d.max_total);
     let compress = s.bool(cx, "compress", d.compress);
+    let encoding = s
+        .string(cx, "encoding")
+        .and_then(|e| resolve_encoding(cx, e));
     let max_line = s.size(cx, "max_line", d.max_line as u64);
     if max_line < 1024 {
         cx.error("logs.max_line", "must be at least 1KiB");
@@ -766,7 +783,70 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
         max_total,
         compress,
         max_line: usize::try_from(max_line.max(1024)).unwrap_or(usize::MAX),
+        encoding,
     }
+}
+
+/// `logs.encoding`: a WHATWG label encoding_rs knows, or Windows' `oem` / `ansi`, which
+/// become the label of this system's code page (what the logs then use). `None` if the
+/// value is refused (the problem is recorded).
+fn resolve_encoding(cx: &mut Ctx<'_>, label: &str) -> Option<String> {
+    let lower = label.trim().to_ascii_lowercase();
+    if lower == "oem" || lower == "ansi" {
+        return match system_code_page(lower == "ansi") {
+            Ok(name) => Some(name.to_owned()),
+            Err(problem) => {
+                cx.error("logs.encoding", format!("\"{label}\": {problem}"));
+                None
+            }
+        };
+    }
+    match encoding_rs::Encoding::for_label(lower.as_bytes()) {
+        Some(_) => Some(lower),
+        None => {
+            cx.error(
+                "logs.encoding",
+                format!(
+                    "\"{label}\" is not an encoding tend knows (examples: \"utf-8\", \"gbk\", \
+                     \"gb18030\", \"utf-16le\", \"shift_jis\", \"windows-1252\", and on Windows \
+                     \"oem\" or \"ansi\")"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The name of the system's ANSI (`GetACP`) or OEM (`GetOEMCP`) code page as an
+/// encoding_rs label, or why it cannot be used.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn system_code_page(ansi: bool) -> Result<&'static str, String> {
+    use windows_sys::Win32::Globalization::{GetACP, GetOEMCP};
+    // SAFETY: both take nothing and only read the system's settings.
+    let cp = unsafe { if ansi { GetACP() } else { GetOEMCP() } };
+    u16::try_from(cp)
+        .ok()
+        .and_then(codepage::to_encoding)
+        .map(encoding_rs::Encoding::name)
+        .ok_or_else(|| {
+            format!(
+                "this system's {} code page is {cp}, which tend cannot decode (the DOS code \
+                 pages 437 and 850 among others); name the encoding instead, e.g. \
+                 \"windows-1252\"",
+                if ansi { "ANSI" } else { "OEM" }
+            )
+        })
+}
+
+/// Only Windows has system code pages.
+#[cfg(not(windows))]
+fn system_code_page(_ansi: bool) -> Result<&'static str, String> {
+    Err(
+        "that is a Windows code page; on this OS give the encoding itself, e.g. \"gbk\" or \
+         \"windows-1252\""
+            .to_owned(),
+    )
 }
 
 fn read_service(cx: &mut Ctx<'_>, t: Option<&Table>) -> InstallSpec {
@@ -1047,14 +1127,11 @@ fn read_metrics(cx: &mut Ctx<'_>, t: &Table) -> MetricsSpec {
     let mut s = Section::new("metrics", Some(t));
     let textfile = s.string(cx, "textfile").map(|p| cx.resolve(p));
     if let Some(dir) = &textfile
-        && !dir.is_dir()
+        && let Some(why) = dir_problem(dir)
     {
         cx.warn(
             "metrics.textfile",
-            format!(
-                "`{}` is not an existing directory; the metrics file cannot be written until it is",
-                dir.display()
-            ),
+            format!("{why}; the metrics file cannot be written until that is fixed"),
         );
     }
     // Read first: `listen` is judged by it.

@@ -579,6 +579,7 @@ mode = "both"
 max_size = "10 furlongs"
 keep = "3"
 max_line = 10
+encoding = "klingon"
 [service]
 start = "boot"
 password_env = "X"
@@ -602,6 +603,7 @@ http = "x"
             "logs.max_size",
             "logs.keep",
             "logs.max_line",
+            "logs.encoding",
             "service.start",
             "service.password_env",
             "health.http",
@@ -684,4 +686,45 @@ fn base_dir_anchors_relative_paths() {
     assert_eq!(s.working_dir, app);
     assert_eq!(s.logs.dir, app.join("logs"));
     assert_eq!(s.env, [("K".to_owned(), "v".to_owned())]);
+}
+
+#[test]
+fn logs_encoding_labels_and_system_code_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |enc: &str| {
+        tend_config::parse(
+            &format!("name = \"x\"\ncommand = [\"true\"]\n[logs]\nencoding = \"{enc}\"\n"),
+            &dir.path().join("x.toml"),
+            &LoadOptions::default(),
+        )
+    };
+    let spec = load("GBK").unwrap().spec;
+    assert_eq!(spec.logs.encoding.as_deref(), Some("gbk"));
+    assert_eq!(
+        load("UTF-16LE").unwrap().spec.logs.encoding.as_deref(),
+        Some("utf-16le")
+    );
+    // Windows' code pages become the label of this system's page, or a clear refusal
+    // naming the page; elsewhere they are refused with the hint to name the encoding.
+    match load("oem") {
+        Ok(l) => {
+            if !cfg!(windows) {
+                panic!("oem resolved off Windows");
+            }
+            let e = l.spec.logs.encoding.unwrap();
+            assert!(!e.is_empty() && e.is_ascii(), "{e}");
+        }
+        Err(e) => {
+            let text = match e {
+                ConfigError::Invalid { problems, .. } => format!("{problems:?}"),
+                other => panic!("{other}"),
+            };
+            assert!(text.contains("logs.encoding"), "{text}");
+            if cfg!(windows) {
+                assert!(text.contains("code page is"), "{text}");
+            } else {
+                assert!(text.contains("Windows code page"), "{text}");
+            }
+        }
+    }
 }

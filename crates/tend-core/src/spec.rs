@@ -387,6 +387,10 @@ pub struct LogSpec {
     pub compress: bool,
     /// `max_line`: longer lines are split, the pieces marked as continued.
     pub max_line: usize,
+    /// `encoding`: the encoding the program writes, transcoded to UTF-8 in the files (a
+    /// WHATWG label such as `gbk` or `utf-16le`, or `oem` / `ansi` on Windows); `None`
+    /// keeps the bytes as they are.
+    pub encoding: Option<String>,
 }
 
 impl LogSpec {
@@ -405,6 +409,7 @@ impl LogSpec {
             max_total: 1024 * 1024 * 1024,
             compress: true,
             max_line: 64 * 1024,
+            encoding: None,
         }
     }
 }

@@ -89,6 +89,15 @@ pub enum LogEvent {
         /// The error.
         error: String,
     },
+    /// With `encoding`: the program wrote bytes the encoding cannot map. They are written
+    /// as U+FFFD and counted ([`crate::StreamStats::replaced_bytes`]). Sent once per run of
+    /// the program and stream.
+    Unmappable {
+        /// `stdout` or `stderr`.
+        stream: String,
+        /// The configured encoding.
+        encoding: String,
+    },
 }
 
 impl fmt::Display for LogEvent {
@@ -121,6 +130,11 @@ impl fmt::Display for LogEvent {
             Self::CompressFailed { path, error } => {
                 write!(f, "cannot compress log file {}: {error}", path.display())
             }
+            Self::Unmappable { stream, encoding } => write!(
+                f,
+                "the program's {stream} is not all valid {encoding}: what cannot be mapped is \
+                 written as U+FFFD and counted"
+            ),
         }
     }
 }

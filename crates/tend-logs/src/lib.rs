@@ -43,11 +43,13 @@ mod naming;
 mod sink;
 mod state;
 pub mod tail;
+mod transcode;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{LogError, LogEvent};
 pub use logs::{EventSink, FaultHook, FsOp, LogStats, Options, ServiceLogs, Stream, StreamStats};
 pub use naming::{LogKind, RotatedFile, rotated_files};
+pub use transcode::encoding_for;
 
 /// Appended (before the newline) to each piece of a line cut at `max_line` bytes, except
 /// the last piece.

@@ -22,6 +22,7 @@ use crate::naming::LogKind;
 use crate::sink::{Cx, Effects, Sink};
 use crate::state::FsState;
 pub use crate::state::{FaultHook, FsOp, StreamStats};
+use crate::transcode::{Transcoder, encoding_for};
 
 /// Receives [`LogEvent`]s. Wrap an `mpsc::Sender`, a tokio channel or a logger.
 pub type EventSink = Arc<dyn Fn(LogEvent) + Send + Sync>;
@@ -481,13 +482,44 @@ impl ServiceLogs {
     ) -> Result<JoinHandle<()>, LogError> {
         let logs = Arc::clone(self);
         let thread = format!("tend-logs-{}-{}", self.shared.name, stream);
+        let pipe = self.decoded(stream, pipe);
         thread::Builder::new()
             .name(thread.clone())
             .spawn(move || logs.pump(stream, pipe))
             .map_err(|source| LogError::Spawn { thread, source })
     }
 
-    fn pump<R: Read>(&self, stream: Stream, mut pipe: R) {
+    /// `pipe` as it is, or (with `encoding`) decoded into UTF-8.
+    fn decoded<R: Read + Send + 'static>(
+        self: &Arc<Self>,
+        stream: Stream,
+        pipe: R,
+    ) -> Box<dyn Read + Send> {
+        let spec = self.shared.layout().spec.clone();
+        let Some((label, encoding)) = spec
+            .encoding
+            .as_deref()
+            .and_then(|l| Some((l.to_owned(), encoding_for(l)?)))
+        else {
+            return Box::new(pipe);
+        };
+        let logs = Arc::clone(self);
+        let say = move || {
+            logs.shared.emit(vec![LogEvent::Unmappable {
+                stream: stream.to_string(),
+                encoding: label,
+            }]);
+        };
+        let replaced = Arc::clone(&self.shared.counters.streams[stream.index()].replaced);
+        Box::new(Transcoder::new(
+            pipe,
+            encoding,
+            replaced,
+            Some(Box::new(say)),
+        ))
+    }
+
+    fn pump(&self, stream: Stream, mut pipe: Box<dyn Read + Send>) {
         let stat = stream.index();
         let mut input = LineBuf::new();
         let mut prefixer = Prefixer::new();

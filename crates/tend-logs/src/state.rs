@@ -39,11 +39,14 @@ pub struct StreamStats {
     /// When output was last read from the stream (for a silence watchdog); for the
     /// supervisor's log, when a line was last logged.
     pub last_output: Option<SystemTime>,
+    /// With `encoding`: bytes the encoding could not map, written as U+FFFD.
+    pub replaced_bytes: u64,
 }
 
 pub(crate) struct StreamCounters {
     pub(crate) bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) replaced: Arc<AtomicU64>,
     /// Milliseconds since the epoch; `i64::MIN` for never.
     pub(crate) last_output_ms: AtomicI64,
 }
@@ -53,6 +56,7 @@ impl StreamCounters {
         Self {
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            replaced: Arc::new(AtomicU64::new(0)),
             last_output_ms: AtomicI64::new(i64::MIN),
         }
     }
@@ -62,6 +66,7 @@ impl StreamCounters {
         StreamStats {
             bytes_written: self.bytes.load(Ordering::Relaxed),
             dropped_bytes: self.dropped.load(Ordering::Relaxed),
+            replaced_bytes: self.replaced.load(Ordering::Relaxed),
             last_output: (ms != i64::MIN).then(|| {
                 let d = Duration::from_millis(ms.unsigned_abs());
                 if ms >= 0 {

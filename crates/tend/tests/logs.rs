@@ -247,3 +247,68 @@ policy = "never"
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_ne!(v["state"], "stopped", "not the file's status: {out}");
 }
+
+/// Runs a fixture that writes `hex` to stdout under `[logs] encoding = enc` and returns the
+/// out log and tend's stderr.
+fn run_encoded(enc: &str, hex: &str) -> (String, String) {
+    let env = Env::new();
+    let cfg = env.config(&format!(
+        r#"
+name = "enc"
+command = ["{{fixture}}", "--raw-out", "{hex}"]
+[restart]
+policy = "never"
+[logs]
+timestamps = false
+encoding = "{enc}"
+"#
+    ));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(env.path("logs/enc.out.log")).unwrap();
+    (
+        String::from_utf8(bytes).expect("the log file is UTF-8"),
+        err,
+    )
+}
+
+#[test]
+fn gbk_and_utf16_output_is_written_as_utf8() {
+    // "你好，世界" in GBK, and "你好" in UTF-16LE with its byte order mark.
+    let (text, err) = run_encoded("gbk", "c4e3bac3a3accac0bde70a");
+    assert_eq!(text, "你好，世界\n", "{err}");
+    let (text, err) = run_encoded("utf-16le", "fffe604f7d590a00");
+    assert_eq!(text, "你好\n", "{err}");
+    assert!(!err.contains("U+FFFD"), "{err}");
+}
+
+#[test]
+fn bytes_an_encoding_cannot_map_are_replaced_counted_and_said() {
+    let (text, err) = run_encoded("utf-8", "6f6bff0a");
+    assert_eq!(text, "ok\u{fffd}\n");
+    assert!(
+        err.contains("the program's stdout is not all valid utf-8"),
+        "said once: {err}"
+    );
+}
+
+#[test]
+fn without_encoding_bytes_stay_as_they_are() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "raw"
+command = ["{fixture}", "--raw-out", "c4e3ff0a"]
+[restart]
+policy = "never"
+[logs]
+timestamps = false
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(env.path("logs/raw.out.log")).unwrap(),
+        b"\xc4\xe3\xff\n"
+    );
+}

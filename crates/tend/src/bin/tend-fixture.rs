@@ -14,6 +14,7 @@
 //! --print N             print N numbered lines to stdout at start
 //! --print-err N         print N numbered lines to stderr at start
 //! --say-err TEXT        then print TEXT and a newline to stderr (a program's last words)
+//! --raw-out HEX         write these bytes (hex) to stdout at start: any encoding, or none
 //! --print-every DUR     print a numbered line to stdout every DUR
 //! --partial TEXT        write TEXT to stdout without a newline at start
 //! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
@@ -49,6 +50,7 @@ struct Opts {
     print: u64,
     print_err: u64,
     say_err: Option<String>,
+    raw_out: Vec<u8>,
     print_every: Option<Duration>,
     partial: Option<String>,
     generate: Option<u64>,
@@ -117,6 +119,7 @@ fn parse() -> Opts {
             "--print" => o.print = val().parse().unwrap_or_else(|_| die("bad --print")),
             "--print-err" => o.print_err = val().parse().unwrap_or_else(|_| die("bad --print-err")),
             "--say-err" => o.say_err = Some(val()),
+            "--raw-out" => o.raw_out = hex(&val()),
             "--print-every" => o.print_every = Some(parse_duration(&val())),
             "--partial" => o.partial = Some(val()),
             "--generate" => {
@@ -156,6 +159,14 @@ fn exit(code: i32) -> ! {
         append(path, &format!("exit {}\n", now_ns()));
     }
     std::process::exit(code)
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
+        .collect()
 }
 
 fn main() {
@@ -220,6 +231,11 @@ fn main() {
     }
     for i in 1..=o.print_err {
         let _ = writeln!(std::io::stderr().lock(), "err {i}");
+    }
+    if !o.raw_out.is_empty() {
+        let mut out = stdout.lock();
+        let _ = out.write_all(&o.raw_out);
+        let _ = out.flush();
     }
     if let Some(t) = &o.say_err {
         let _ = writeln!(std::io::stderr().lock(), "{t}");

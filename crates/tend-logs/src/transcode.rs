@@ -1,0 +1,191 @@
+//! `[logs] encoding`: the program's output turned into UTF-8 before it is framed into lines,
+//! so a line split, a timestamp or a JSON record never cuts a character in two (UTF-16 has
+//! its newline in two bytes). Bytes the encoding cannot map become U+FFFD and are counted:
+//! nothing is dropped silently. Without the key nothing here runs and bytes stay as they
+//! are.
+//!
+//! encoding_rs (Firefox's decoder, the WHATWG Encoding Standard) does the work: it decodes
+//! as a stream, so a character split across two reads of the pipe is kept whole.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use encoding_rs::{Decoder, DecoderResult, Encoding};
+
+/// The encoding a `[logs] encoding` value names: a WHATWG label (`gbk`, `gb18030`,
+/// `utf-16le`, `shift_jis`, `windows-1252`, ...). tend-config has already turned Windows'
+/// `oem` / `ansi` into the label of the system's code page.
+#[must_use]
+pub fn encoding_for(label: &str) -> Option<&'static Encoding> {
+    Encoding::for_label(label.trim().as_bytes())
+}
+
+/// A pipe whose bytes are decoded from `encoding` into UTF-8.
+pub(crate) struct Transcoder<R> {
+    inner: R,
+    decoder: Decoder,
+    raw: Vec<u8>,
+    decoded: Vec<u8>,
+    /// Start of what `decoded` holds and `read` has not handed out yet.
+    pos: usize,
+    done: bool,
+    /// Bytes that could not be mapped (each sequence became one U+FFFD).
+    replaced: Arc<AtomicU64>,
+    /// Called at the first unmappable sequence (to say so once per run).
+    on_first: Option<Box<dyn FnOnce() + Send>>,
+}
+
+const RAW: usize = 64 * 1024;
+
+impl<R: Read> Transcoder<R> {
+    pub(crate) fn new(
+        inner: R,
+        encoding: &'static Encoding,
+        replaced: Arc<AtomicU64>,
+        on_first: Option<Box<dyn FnOnce() + Send>>,
+    ) -> Self {
+        Self {
+            inner,
+            // A byte order mark of the encoding itself is not output.
+            decoder: encoding.new_decoder_with_bom_removal(),
+            raw: vec![0; RAW],
+            decoded: Vec::new(),
+            pos: 0,
+            done: false,
+            replaced,
+            on_first,
+        }
+    }
+
+    /// Decodes `raw[..n]` (the last input if `last`) into `decoded`.
+    fn decode(&mut self, n: usize, last: bool) {
+        self.decoded.clear();
+        self.pos = 0;
+        let mut src = &self.raw[..n];
+        loop {
+            let room = self
+                .decoder
+                .max_utf8_buffer_length_without_replacement(src.len())
+                .unwrap_or(src.len() * 3 + 16)
+                .max(16);
+            let start = self.decoded.len();
+            self.decoded.resize(start + room, 0);
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+                src,
+                &mut self.decoded[start..],
+                last,
+            );
+            self.decoded.truncate(start + written);
+            src = &src[read..];
+            match result {
+                DecoderResult::InputEmpty => return,
+                DecoderResult::OutputFull => {}
+                DecoderResult::Malformed(bad, _) => {
+                    self.replaced.fetch_add(u64::from(bad), Ordering::Relaxed);
+                    if let Some(say) = self.on_first.take() {
+                        say();
+                    }
+                    self.decoded.extend_from_slice("\u{FFFD}".as_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Transcoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.decoded.len() {
+                let n = buf.len().min(self.decoded.len() - self.pos);
+                buf[..n].copy_from_slice(&self.decoded[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let n = match self.inner.read(&mut self.raw) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // What is left of an unfinished character is still said (as U+FFFD).
+                    self.done = true;
+                    self.decode(0, true);
+                    if self.decoded.is_empty() {
+                        return Err(e);
+                    }
+                    continue;
+                }
+            };
+            self.done = n == 0;
+            self.decode(n, self.done);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `chunks` (each one read of the pipe) through a transcoder.
+    fn through(label: &str, chunks: &[&[u8]]) -> (String, u64) {
+        struct Chunks(Vec<Vec<u8>>);
+        impl Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let c = self.0.remove(0);
+                buf[..c.len()].copy_from_slice(&c);
+                Ok(c.len())
+            }
+        }
+        let replaced = Arc::new(AtomicU64::new(0));
+        let mut t = Transcoder::new(
+            Chunks(chunks.iter().map(|c| c.to_vec()).collect()),
+            encoding_for(label).unwrap(),
+            replaced.clone(),
+            None,
+        );
+        let mut out = String::new();
+        t.read_to_string(&mut out).unwrap();
+        (out, replaced.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn table() {
+        // "你好" in GBK is C4 E3 BA C3; in UTF-16LE 60 4F 7D 59.
+        let cases: Vec<(&str, Vec<&[u8]>, &str, u64)> = vec![
+            ("gbk", vec![b"\xc4\xe3\xba\xc3\n"], "你好\n", 0),
+            // A character split across two reads stays whole.
+            ("gbk", vec![b"\xc4", b"\xe3\xba", b"\xc3\n"], "你好\n", 0),
+            ("gb18030", vec![b"ok \xc4\xe3\n"], "ok 你\n", 0),
+            (
+                "utf-16le",
+                vec![b"\xff\xfe`O}Y\n\x00", b"a\x00"],
+                "你好\na",
+                0,
+            ),
+            // Unmappable bytes: replaced and counted, the rest kept.
+            ("utf-8", vec![b"a\xffb\n"], "a\u{fffd}b\n", 1),
+            // An unfinished character at the end is said, not dropped.
+            ("gbk", vec![b"x\xc4"], "x\u{fffd}", 1),
+            ("windows-1252", vec![b"caf\xe9\n"], "café\n", 0),
+        ];
+        for (label, chunks, want, bad) in cases {
+            assert_eq!(
+                through(label, &chunks),
+                (want.to_owned(), bad),
+                "{label} {chunks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels() {
+        assert!(encoding_for("GBK").is_some());
+        assert!(encoding_for("utf-16le").is_some());
+        assert!(encoding_for("klingon").is_none());
+    }
+}

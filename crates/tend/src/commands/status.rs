@@ -79,7 +79,8 @@ pub(crate) fn status(
 fn exit_code(state: &str) -> u8 {
     match state {
         "running" | "starting" | "backoff" | "stopping" => lsb::RUNNING,
-        "failed" => lsb::FAILED,
+        // systemd restarting tend itself: nothing supervises the program right now.
+        "failed" | "restarting" => lsb::FAILED,
         "stopped" | "idle" => lsb::STOPPED,
         _ => lsb::UNKNOWN,
     }
@@ -102,11 +103,17 @@ fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
     let name = target.to_string_lossy().into_owned();
     let os = os::query(&name, scope);
     // Asked by name, the service is what the OS has installed: a status file left behind
-    // by an uninstalled service is history, not state.
-    if os.as_ref().is_some_and(|o| !o.installed) {
+    // by an uninstalled service is history, not state. A unit tend did not write (ssh)
+    // has no supervisor to ask, whatever systemd says about it.
+    let state = match &os {
+        Some(o) if !o.installed => Some("not-installed"),
+        Some(_) if os::not_tend_service(&name, scope).is_some() => Some("not-a-tend-service"),
+        _ => None,
+    };
+    if let Some(state) = state {
         return Ok(Report {
             service: name,
-            state: "not-installed".to_owned(),
+            state: state.to_owned(),
             supervisor: None,
             supervisor_alive: false,
             os,
@@ -128,19 +135,28 @@ fn build(service: String, file: Option<&Path>, os: Option<OsStatus>) -> Report {
     let supervisor = file.and_then(|f| status::read(f).ok().flatten());
     let supervisor_alive = supervisor
         .as_ref()
-        .is_some_and(|s| crate::proc::pid_alive(s.supervisor_pid));
+        .is_some_and(|s| crate::proc::supervisor_alive(s.supervisor_pid, &s.updated_at));
     let installed = os.as_ref().is_some_and(|o| o.installed);
+    let restarting = os.as_ref().is_some_and(OsStatus::restarting);
     let state = match (&supervisor, supervisor_alive) {
         // The supervisor is the authority on the program while it lives.
         (Some(s), true) => s.state.clone(),
+        // systemd is restarting tend itself (it crashed, or could not start): whatever the
+        // last snapshot says is over, and "starting" would hide a loop.
+        (_, false) if restarting => "restarting".to_owned(),
         // It ended: its last word stands for stopped/failed; anything else is stale.
         (Some(s), false) if s.state == "failed" || s.state == "stopped" => s.state.clone(),
         // The OS saw tend itself fail (crashed, killed, or exited with an error).
         (_, false) if os.as_ref().is_some_and(|o| o.failed && !o.active) => "failed".to_owned(),
         (Some(_), false) => "stopped".to_owned(),
+        // No snapshot (none yet, or not readable by this user): the OS's word.
         (None, _) if installed => os
             .as_ref()
-            .map_or("unknown", |o| if o.active { "starting" } else { "stopped" })
+            .map_or("unknown", |o| match o.state.split(' ').next() {
+                Some("active" | "running") => "running",
+                _ if o.active => "starting",
+                _ => "stopped",
+            })
             .to_owned(),
         (None, _) if os.is_some() => "not-installed".to_owned(),
         (None, _) => "unknown".to_owned(),
@@ -161,7 +177,9 @@ fn render(r: &Report) -> String {
     };
     row("service", r.service.clone());
     let mut state = r.state.clone();
+    // A dead supervisor's pid and uptime describe a run that is over.
     if let Some(sn) = &r.supervisor
+        && r.supervisor_alive
         && let Some(pid) = sn.pid
     {
         let up = sn
@@ -234,6 +252,20 @@ fn render(r: &Report) -> String {
                     "not running"
                 },
                 sn.updated_at
+            ),
+        );
+    }
+    if let Some(sn) = &r.supervisor
+        && !r.supervisor_alive
+        && r.os.as_ref().is_some_and(|o| o.active)
+        && sn.state != "stopped"
+        && sn.state != "failed"
+    {
+        row(
+            "problem",
+            format!(
+                "the OS service manager says the service runs, but its supervisor (pid {}) is gone: killed or crashed; restart it: tend restart {}",
+                sn.supervisor_pid, r.service
             ),
         );
     }
@@ -359,5 +391,126 @@ mod tests {
         for (h, want) in cases {
             assert_eq!(describe_health(&h), want);
         }
+    }
+
+    #[test]
+    fn a_dead_supervisor_shows_no_run_and_says_what_is_wrong() {
+        let sn: Snapshot = serde_json::from_value(serde_json::json!({
+            "service": "api", "state": "running", "pid": 42, "supervisor_pid": 41,
+            "started_at": "2026-01-01T00:00:00Z", "restarts_total": 0,
+            "restarts_in_window": 0, "restart_limit": 5, "last_exit": null,
+            "next_restart_at": null, "failed_reason": null, "log_files": [],
+            "config": "api.toml", "config_generation": 0, "last_reload_error": null,
+            "updated_at": "2026-01-01T00:00:01Z"
+        }))
+        .unwrap();
+        let os = OsStatus {
+            installed: true,
+            active: true,
+            state: "RUNNING".into(),
+            start: Some("auto".into()),
+            pid: Some(41),
+            manager: Some("scm".into()),
+            failed: false,
+            last_exit: None,
+            definition: None,
+        };
+        let report = |alive| Report {
+            service: "api".into(),
+            state: if alive { "running" } else { "stopped" }.into(),
+            supervisor: Some(sn.clone()),
+            supervisor_alive: alive,
+            os: Some(os.clone()),
+        };
+        let alive = render(&report(true));
+        assert!(alive.contains("running (pid 42, up "), "{alive}");
+        assert!(!alive.contains("problem"), "{alive}");
+        let dead = render(&report(false));
+        assert!(!dead.contains("(pid 42"), "{dead}");
+        assert!(!dead.contains(" up "), "{dead}");
+        assert!(dead.contains("pid 41 (not running)"), "{dead}");
+        assert!(dead.contains("its supervisor (pid 41) is gone"), "{dead}");
+        assert!(dead.contains("os service   RUNNING (pid 41)"), "{dead}");
+        assert_ne!(exit_code(&report(false).state), lsb::RUNNING);
+    }
+}
+
+#[cfg(test)]
+mod os_state_tests {
+    use super::*;
+
+    fn os(state: &str, active: bool, failed: bool, last_exit: Option<i32>) -> OsStatus {
+        OsStatus {
+            installed: true,
+            active,
+            state: state.into(),
+            start: Some("enabled".into()),
+            pid: None,
+            manager: Some("systemd".into()),
+            failed,
+            last_exit,
+            definition: None,
+        }
+    }
+
+    /// What `tend status` says, and its exit code, from the OS's view alone (no snapshot:
+    /// none written yet, or not readable by this user).
+    #[test]
+    fn states_from_the_os_alone() {
+        let loop_ = "activating (auto-restart): tend failed (exit code 5) and systemd starts it again, restarted 3 times";
+        let cases = [
+            (os(loop_, true, false, Some(5)), "restarting", lsb::FAILED),
+            (
+                os("active (running)", true, false, None),
+                "running",
+                lsb::RUNNING,
+            ),
+            (
+                os("activating (start)", true, false, None),
+                "starting",
+                lsb::RUNNING,
+            ),
+            (
+                os("inactive (dead)", false, false, Some(0)),
+                "stopped",
+                lsb::STOPPED,
+            ),
+            (
+                os("failed (failed)", false, true, Some(2)),
+                "failed",
+                lsb::FAILED,
+            ),
+        ];
+        for (o, want, code) in cases {
+            let what = o.state.clone();
+            let r = build("web".into(), None, Some(o));
+            assert_eq!(r.state, want, "{what}");
+            assert_eq!(exit_code(&r.state), code, "{what}");
+        }
+        assert_eq!(exit_code("not-a-tend-service"), lsb::UNKNOWN);
+    }
+
+    /// A stale snapshot of a supervisor that is gone does not hide systemd's restart loop.
+    #[test]
+    fn a_restart_loop_beats_a_stale_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web.status.json");
+        let stale = serde_json::json!({
+            "service": "web", "state": "running", "pid": 42,
+            "supervisor_pid": 999_999_999u32, "started_at": null, "restarts_total": 0,
+            "restarts_in_window": 0, "restart_limit": 5, "log_files": [],
+            "config": "/etc/tend/web.toml", "config_generation": 0,
+            "updated_at": "2026-01-01T00:00:01Z"
+        });
+        std::fs::write(&file, stale.to_string()).unwrap();
+        let o = os(
+            "activating (auto-restart): tend failed (killed by signal 9) and systemd starts it again, restarted 1 time",
+            true,
+            false,
+            None,
+        );
+        let r = build("web".into(), Some(&file), Some(o));
+        assert_eq!(r.state, "restarting");
+        assert!(render(&r).contains("restarted 1 time"), "{}", render(&r));
     }
 }

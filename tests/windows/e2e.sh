@@ -296,6 +296,8 @@ command = ['C:\private app\gosvc.exe']
 TOML
 check "isolated account that cannot run the program: exit 2, names it and the fix" fails_with 2 'command\[0\].*icacls' install 'C:\My Apps\go svc\reach.toml'
 check "  ... and nothing changed" unchanged reach
+check "  ... --no-access-check installs anyway, with the problem as a warning" bash -c \
+    'timeout 60 wine "$1" install --no-access-check "$2" 2>&1 | tr -d "\r" | grep -q "command\[0\].*installing anyway"' _ "$TEND" 'C:\My Apps\go svc\reach.toml'
 timeout 60 wine "$TEND" uninstall reach >/dev/null 2>&1
 cat > "$AD/deps.toml" <<'TOML'
 name = "deps"

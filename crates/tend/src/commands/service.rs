@@ -118,11 +118,11 @@ mod imp {
         spec: &ServiceSpec,
         original: &str,
         scope: Scope,
-        _check_access: bool,
+        check_access: bool,
         r: &mut Report,
     ) -> Result<(), CliError> {
         match scope {
-            Scope::System => windows::install(spec, original),
+            Scope::System => windows::install(spec, original, check_access),
             Scope::User => user_windows::install(spec, original, r),
         }
     }

@@ -192,7 +192,11 @@ fn service_info(plan: &ScmPlan, password: Option<&str>) -> ServiceInfo {
 
 /// `tend install` on Windows. Every check happens before anything changes; if creating the
 /// service fails, the config copy is removed again.
-pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError> {
+pub(crate) fn install(
+    spec: &ServiceSpec,
+    original: &str,
+    check_access: bool,
+) -> Result<(), CliError> {
     let name = spec.name.as_str();
     let exe = std::env::current_exe()
         .map_err(|e| CliError::io("cannot find tend's own executable", e))?;
@@ -203,7 +207,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
     {
         check_account(account)?;
     }
-    check_reach(spec, &exe)?;
+    check_reach(spec, &exe, check_access)?;
     let text = installed_text(spec, original)?;
     let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     scm_plan::check_dependencies(&plan.dependencies, |dep| {
@@ -439,7 +443,9 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str) -> Result<(), CliError
 /// working directory or write a custom log directory (os/acl.rs decides from the DACLs).
 /// tend's own directories under ProgramData get their rules at install, so they are not
 /// asked about.
-fn check_reach(spec: &ServiceSpec, exe: &Path) -> Result<(), CliError> {
+/// Refuses the install when the service account could not reach what it needs; with
+/// `--no-access-check` (`enforce` false) says each problem as a warning and goes on.
+fn check_reach(spec: &ServiceSpec, exe: &Path, enforce: bool) -> Result<(), CliError> {
     use super::acl::Need;
     let mut paths: Vec<(&str, &Path, Need)> = vec![("tend.exe", exe, Need::Run)];
     if let tend_core::Program::Path(p) = &spec.command.program {
@@ -462,8 +468,14 @@ fn check_reach(spec: &ServiceSpec, exe: &Path) -> Result<(), CliError> {
     if problems.is_empty() {
         return Ok(());
     }
+    if !enforce {
+        for (key, p) in problems {
+            eprintln!("warning: {key}: {p} (installing anyway: --no-access-check)");
+        }
+        return Ok(());
+    }
     let mut msg = format!(
-        "not installing `{}`: its service account could not reach what it needs (nothing was changed):",
+        "not installing `{}`: its service account could not reach what it needs (nothing was changed); fix that, or install anyway with --no-access-check:",
         spec.name
     );
     for (key, p) in problems {

@@ -15,6 +15,6 @@ pub mod name;
 pub mod reload;
 pub mod spec;
 
-pub use machine::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase};
+pub use machine::{Action, Event, Exit, ExitCause, FailReason, GiveUp, Machine, Notice, Phase};
 pub use name::ServiceName;
 pub use spec::*;

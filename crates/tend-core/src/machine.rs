@@ -140,6 +140,8 @@ pub enum Notice {
         exit: Exit,
         /// how long it ran
         uptime: Duration,
+        /// why the run ended: asked for, stopped for being unhealthy, or on its own
+        cause: ExitCause,
     },
     /// A restart is scheduled.
     Restarting {
@@ -176,6 +178,19 @@ pub enum Notice {
     },
     /// Stopped on request.
     Stopped,
+}
+
+/// Why a run ended, as the machine knows it (the exit code alone does not say: a
+/// requested stop and a crash may both exit with 0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCause {
+    /// It exited (or was killed by something else) while running: a crash, or a clean exit
+    /// the program chose.
+    OnItsOwn,
+    /// tend stopped it because it was unhealthy (`health`, `limits`).
+    Unhealthy,
+    /// tend stopped it because someone asked: the operator, the OS, a reload, a restart.
+    Requested,
 }
 
 /// Why the machine ended in `Failed`.
@@ -485,6 +500,7 @@ impl Machine {
                     pid,
                     exit: exit.clone(),
                     uptime,
+                    cause: ExitCause::OnItsOwn,
                 }));
                 out.push(Action::KillTree);
                 self.decide(exit, None, uptime, now, out);
@@ -497,6 +513,10 @@ impl Machine {
                     pid,
                     exit: exit.clone(),
                     uptime,
+                    cause: match then {
+                        AfterStop::Fail(_) => ExitCause::Unhealthy,
+                        AfterStop::Halt | AfterStop::Restart => ExitCause::Requested,
+                    },
                 }));
                 out.push(Action::ClearTimer);
                 out.push(Action::KillTree);

@@ -197,7 +197,9 @@ pub(crate) fn describe(n: &Notice) -> String {
     match n {
         Notice::Started { pid } => format!("started pid {pid}"),
         Notice::SpawnFailed { error } => format!("cannot start the program: {error}"),
-        Notice::Exited { pid, exit, uptime } => {
+        Notice::Exited {
+            pid, exit, uptime, ..
+        } => {
             format!("pid {pid} {} after {}", describe_exit(exit), human(*uptime))
         }
         Notice::Restarting {
@@ -333,7 +335,8 @@ mod tests {
             describe(&Notice::Exited {
                 pid: 7,
                 exit: Exit::Code(1),
-                uptime: Duration::from_millis(3200)
+                uptime: Duration::from_millis(3200),
+                cause: tend_core::ExitCause::OnItsOwn,
             }),
             "pid 7 exited with code 1 after 3.2s"
         );

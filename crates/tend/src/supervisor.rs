@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tend_core::last_lines::{self, Bound, LastLines};
-use tend_core::machine::AfterStop;
-use tend_core::{Action, Event, Exit, FailReason, GiveUp, Machine, Notice, Phase, ServiceSpec};
+use tend_core::{
+    Action, Event, Exit, ExitCause, FailReason, GiveUp, Machine, Notice, Phase, ServiceSpec,
+};
 use tend_health::metrics::ServiceMetrics;
 use tend_health::{Alert, AlertKind, OutputClock};
 use tokio::sync::mpsc;
@@ -146,30 +147,6 @@ pub(crate) struct Supervisor {
     stderr_tail: Option<Arc<StderrTail>>,
     /// The end of the last run's stderr, once it exited: its last words.
     last_words: LastLines,
-}
-
-/// How the run that is ending came to an end, as the phase before its exit tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ending {
-    /// It exited (or failed to start) on its own.
-    OnItsOwn,
-    /// tend stopped it because it was unhealthy.
-    Unhealthy,
-    /// Someone asked for the stop (operator, reload).
-    Requested,
-}
-
-impl Ending {
-    fn of(phase: &Phase) -> Self {
-        match phase {
-            Phase::Stopping {
-                then: AfterStop::Fail(_),
-                ..
-            } => Self::Unhealthy,
-            Phase::Stopping { .. } => Self::Requested,
-            _ => Self::OnItsOwn,
-        }
-    }
 }
 
 impl Supervisor {
@@ -332,13 +309,12 @@ impl Supervisor {
     fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
-            let ending = Ending::of(self.machine.phase());
             let now = now();
             let actions = self.machine.step(event, now);
             // Alerts raised by these actions carry the count including this step's restart.
             self.watch.restarts_total = self.machine.restarts_total();
             for action in actions {
-                if let Some(next) = self.apply(action, &ending, now) {
+                if let Some(next) = self.apply(action, now) {
                     queue.push_back(next);
                 }
             }
@@ -360,17 +336,17 @@ impl Supervisor {
     }
 
     /// What the watch needs to know about a notice, and the alerts it stands for.
-    fn observe(&mut self, n: &Notice, ending: &Ending, now: Instant) {
+    fn observe(&mut self, n: &Notice, now: Instant) {
         match n {
             Notice::Started { pid } => self.watch.program_started(*pid, now),
-            Notice::Exited { exit, .. } => {
-                let crashed = *ending == Ending::OnItsOwn && !exit.is_success(&self.spec.restart);
+            Notice::Exited { exit, cause, .. } => {
+                let crashed = *cause == ExitCause::OnItsOwn && !exit.is_success(&self.spec.restart);
                 if crashed {
                     self.watch
                         .crashed(exit, self.last_words.lines(Bound::STATUS));
                 }
                 self.watch
-                    .program_exited(crashed || *ending == Ending::Unhealthy);
+                    .program_exited(crashed || *cause == ExitCause::Unhealthy);
             }
             Notice::SpawnFailed { error } => {
                 self.watch
@@ -550,7 +526,7 @@ impl Supervisor {
         }
     }
 
-    fn apply(&mut self, action: Action, ending: &Ending, now: Instant) -> Option<Event> {
+    fn apply(&mut self, action: Action, now: Instant) -> Option<Event> {
         match action {
             Action::Spawn => Some(self.spawn()),
             Action::SignalStop => {
@@ -580,9 +556,8 @@ impl Supervisor {
                 None
             }
             Action::Notify(n) => {
-                self.reporter
-                    .notice_with(&n, &self.last_words_for(&n, ending));
-                self.observe(&n, ending, now);
+                self.reporter.notice_with(&n, &self.last_words_for(&n));
+                self.observe(&n, now);
                 None
             }
             Action::RunGiveUpHook(g) => {
@@ -594,9 +569,9 @@ impl Supervisor {
 
     /// What the exit, give-up and not-restarting lines add: the program's last stderr lines,
     /// unless someone asked for the stop (then they say nothing about a failure).
-    fn last_words_for(&self, n: &Notice, ending: &Ending) -> String {
+    fn last_words_for(&self, n: &Notice) -> String {
         let relevant = match n {
-            Notice::Exited { .. } => *ending != Ending::Requested,
+            Notice::Exited { cause, .. } => *cause != ExitCause::Requested,
             Notice::GaveUp(_) | Notice::NotRestarting { .. } => true,
             _ => false,
         };

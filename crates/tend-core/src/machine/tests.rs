@@ -663,7 +663,8 @@ fn unhealthy_program_is_stopped_gracefully_then_restarted_as_a_failed_run() {
             Action::Notify(Notice::Exited {
                 pid: 7,
                 exit: Exit::Code(0),
-                uptime: secs(41)
+                uptime: secs(41),
+                cause: ExitCause::Unhealthy,
             }),
             Action::ClearTimer,
             Action::KillTree,
@@ -863,4 +864,46 @@ fn a_long_healthy_run_before_the_unhealthy_verdict_resets_the_backoff() {
     );
     assert_eq!(timer(&a), Some(now + secs(1)));
     assert_eq!(m.restarts_in_window(now), 1);
+}
+
+#[test]
+fn every_exit_says_why_the_run_ended() {
+    let t0 = Instant::now();
+    let cause_of = |m: &mut Machine, now| {
+        m.step(
+            Event::Exited {
+                exit: Exit::Code(0),
+            },
+            now,
+        )
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Notify(Notice::Exited { cause, .. }) => Some(cause),
+            _ => None,
+        })
+    };
+    let running = || {
+        let mut m = Machine::new(RestartSpec::default(), StopSpec::default());
+        m.step(Event::Start, t0);
+        m.step(Event::Spawned { pid: 7 }, t0);
+        m
+    };
+    // On its own, a clean exit included.
+    let mut m = running();
+    assert_eq!(cause_of(&mut m, t0 + secs(1)), Some(ExitCause::OnItsOwn));
+    // Asked for: a stop, and an operator's restart.
+    for ask in [Event::Stop, Event::Restart] {
+        let mut m = running();
+        m.step(ask, t0 + secs(1));
+        assert_eq!(cause_of(&mut m, t0 + secs(2)), Some(ExitCause::Requested));
+    }
+    // Stopped for being unhealthy.
+    let mut m = running();
+    m.step(
+        Event::Unhealthy {
+            reason: "HTTP 503".into(),
+        },
+        t0 + secs(1),
+    );
+    assert_eq!(cause_of(&mut m, t0 + secs(2)), Some(ExitCause::Unhealthy));
 }

@@ -92,14 +92,10 @@ impl EventLog {
     }
 
     /// A reporter sink that sends every line, with the level and ID
-    /// [`EventLevels`](super::scm_plan::EventLevels) gives it.
+    /// [`event_level`](super::scm_plan::event_level) gives it.
     pub(crate) fn sink(self: Arc<Self>) -> crate::report::LineSink {
-        let levels = std::sync::Mutex::new(super::scm_plan::EventLevels::default());
         Arc::new(move |text: &str, notice: Option<&Notice>| {
-            let (level, id) = levels
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .classify(text, notice);
+            let (level, id) = super::scm_plan::event_level(text, notice);
             self.report(event_type(level), id, text);
         })
     }

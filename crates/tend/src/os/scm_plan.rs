@@ -324,21 +324,12 @@ pub(crate) enum Level {
     Error,
 }
 
-/// Levels and IDs of tend's lines in the Event Log. A line alone does not say whether an
-/// exit was asked for: the exit that ends a requested stop is routine, the same exit
-/// without a stop is a crash. So the classifier remembers whether a stop is under way.
-#[derive(Debug, Default)]
-pub(crate) struct EventLevels {
-    stopping: bool,
-}
-
-impl EventLevels {
-    pub(crate) fn classify(
-        &mut self,
-        text: &str,
-        notice: Option<&tend_core::Notice>,
-    ) -> (Level, u32) {
-        use tend_core::{Exit, Notice};
+/// The level and ID of one of tend's lines in the Event Log. The exit that ends a requested
+/// stop is routine, the same exit without one is a crash or a health restart: the notice's
+/// cause says which.
+pub(crate) fn event_level(text: &str, notice: Option<&tend_core::Notice>) -> (Level, u32) {
+    {
+        use tend_core::{Exit, ExitCause, Notice};
         let Some(n) = notice else {
             // Plain lines: tend's own trouble is said as "cannot ..."; everything else
             // (reloads, health, hooks) is information unless it reports trouble.
@@ -351,39 +342,26 @@ impl EventLevels {
             };
         };
         match n {
-            Notice::Started { .. } => {
-                self.stopping = false;
-                (Level::Information, event_id::STARTED)
-            }
+            Notice::Started { .. } => (Level::Information, event_id::STARTED),
             Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
-            Notice::Exited { .. } if self.stopping => (Level::Information, event_id::EXITED),
+            Notice::Exited {
+                cause: ExitCause::Requested,
+                ..
+            } => (Level::Information, event_id::EXITED),
             Notice::Exited { .. } => (Level::Warning, event_id::EXITED),
-            Notice::Restarting { .. } => {
-                self.stopping = false;
-                (Level::Warning, event_id::RESTARTING)
-            }
+            Notice::Restarting { .. } => (Level::Warning, event_id::RESTARTING),
             Notice::NotRestarting { exit, .. } => {
-                self.stopping = false;
                 if *exit == Exit::Code(0) {
                     (Level::Information, event_id::NOT_RESTARTING)
                 } else {
                     (Level::Error, event_id::NOT_RESTARTING)
                 }
             }
-            Notice::GaveUp(_) => {
-                self.stopping = false;
-                (Level::Error, event_id::GAVE_UP)
-            }
-            Notice::Stopping { .. } => {
-                self.stopping = true;
-                (Level::Information, event_id::STOPPING)
-            }
+            Notice::GaveUp(_) => (Level::Error, event_id::GAVE_UP),
+            Notice::Stopping { .. } => (Level::Information, event_id::STOPPING),
             // The graceful step did not work in time.
             Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
-            Notice::Stopped => {
-                self.stopping = false;
-                (Level::Information, event_id::STOPPED)
-            }
+            Notice::Stopped => (Level::Information, event_id::STOPPED),
         }
     }
 }
@@ -539,12 +517,15 @@ mod tests {
     fn event_levels_mean_something() {
         use Level::{Error, Information, Warning};
         use std::time::Duration;
-        use tend_core::{Exit, GiveUp, Notice, RestartPolicy};
-        let exited = |code| Notice::Exited {
+        use tend_core::{Exit, ExitCause, GiveUp, Notice, RestartPolicy};
+        let exited_as = |code, cause| Notice::Exited {
             pid: 7,
             exit: Exit::Code(code),
             uptime: Duration::from_secs(3),
+            cause,
         };
+        let exited = |code| exited_as(code, ExitCause::OnItsOwn);
+        let stopped_exit = |code| exited_as(code, ExitCause::Requested);
         let stopping = Notice::Stopping {
             pid: 7,
             timeout: Duration::from_secs(10),
@@ -573,7 +554,7 @@ mod tests {
                 vec![
                     (Some(started.clone()), "started pid 7", Information),
                     (Some(stopping.clone()), "stopping", Information),
-                    (Some(exited(0)), "pid 7 exited", Information),
+                    (Some(stopped_exit(0)), "pid 7 exited", Information),
                     (Some(Notice::Stopped), "stopped", Information),
                 ],
             ),
@@ -599,9 +580,14 @@ mod tests {
                         "killing",
                         Warning,
                     ),
-                    (Some(exited(1)), "exited", Information),
+                    (Some(stopped_exit(1)), "exited", Information),
                     (Some(Notice::Stopped), "stopped", Information),
                     (Some(exited(2)), "a later crash", Warning),
+                    (
+                        Some(exited_as(0, ExitCause::Unhealthy)),
+                        "stopped for being unhealthy",
+                        Warning,
+                    ),
                 ],
             ),
             (
@@ -636,9 +622,8 @@ mod tests {
             ),
         ];
         for (what, seq) in cases {
-            let mut levels = EventLevels::default();
             for (notice, text, want) in seq {
-                let (got, _) = levels.classify(text, notice.as_ref());
+                let (got, _) = event_level(text, notice.as_ref());
                 assert_eq!(got, want, "{what}: {text}");
             }
         }

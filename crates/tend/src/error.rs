@@ -54,7 +54,12 @@ impl CliError {
     }
 
     pub(crate) fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The documented exit code (see [`code`]).
+    pub(crate) fn code(&self) -> u8 {
+        match self {
             Self::Config(_) | Self::Invalid(_) => code::INVALID,
             Self::NotInstalled(_) => code::NOT_INSTALLED,
             Self::Permission(_) => code::PERMISSION,
@@ -65,6 +70,6 @@ impl CliError {
                 code::PERMISSION
             }
             Self::Io { .. } => code::OS,
-        })
+        }
     }
 }

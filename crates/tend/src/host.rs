@@ -1,5 +1,13 @@
 //! One way to supervise a service, shared by `tend run` (foreground) and `tend service`
 //! (under the OS service manager): the same core, logs, status file and policies.
+//!
+//! [`boot`] is the one bootstrap: load the config, make the reporter, start the runtime,
+//! open the logs, supervise, and hand back how it ended. What differs per OS manager is an
+//! [`Adapter`]: it turns the OS's requests (signals, SCM controls, named events, console
+//! events) into [`Control`]s and the supervisor's news into the OS's form (sd_notify, the
+//! Event Log, SCM states), and maps the end to the OS's exit form. The adapters:
+//! `commands/run.rs` (console), `unix_host.rs` (systemd, launchd), `service_host.rs` (SCM),
+//! `os/user_windows.rs` (the Windows per-user Run entry).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -15,6 +23,93 @@ use tokio::sync::mpsc;
 use crate::error::CliError;
 use crate::report::Reporter;
 use crate::supervisor::{Capture, Control, Loader, Outcome, StderrTail, Supervisor};
+
+/// Where a host finds its service.
+pub(crate) struct Boot {
+    /// The config to load: `tend run`'s argument or the installed copy.
+    pub(crate) config: PathBuf,
+    /// How to load it (where `[logs] dir` defaults to).
+    pub(crate) load: tend_config::LoadOptions,
+    /// Where the status file goes; `None`: next to the logs (`tend run`).
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Whether tend's own lines also go to stderr (a terminal, the journal).
+    pub(crate) to_stderr: bool,
+}
+
+/// What a host does for its OS manager around the one bootstrap. Every step but
+/// [`listen`](Adapter::listen) is optional.
+pub(crate) trait Adapter {
+    /// The config could not be loaded: say so where this OS looks (the journal's status,
+    /// the status file, the Event Log). The error is returned from [`boot`] too.
+    fn config_failed(&mut self, _e: &tend_config::ConfigError) {}
+    /// Where tend's lines go besides stderr and `<name>.tend.log`.
+    fn sinks(&mut self) -> Vec<crate::report::LineSink> {
+        Vec::new()
+    }
+    /// The config's warnings (things about this machine, not the file): by default as
+    /// tend's lines.
+    fn warnings(&mut self, loaded: &tend_config::Loaded, reporter: &Reporter) {
+        for w in &loaded.warnings {
+            reporter.line(&w.display_in(&loaded.spec.config_path).to_string());
+        }
+    }
+    /// The spec is known (the SCM's stop wait hint comes from it).
+    fn loaded(&mut self, _spec: &ServiceSpec) {}
+    /// On the runtime, before the program starts: begin turning the OS's requests into
+    /// `controls`, so an early stop is graceful.
+    fn listen(
+        &mut self,
+        controls: mpsc::UnboundedSender<Control>,
+        reporter: &Reporter,
+    ) -> Result<(), CliError>;
+    /// Everything is in place; supervision begins (the SCM's RUNNING).
+    fn supervising(&mut self) {}
+}
+
+/// Loads, supervises until the machine settles, and says how it ended: the one bootstrap
+/// of every host.
+pub(crate) fn boot(b: Boot, a: &mut dyn Adapter) -> Result<Outcome, CliError> {
+    let loaded = match tend_config::load(&b.config, &b.load) {
+        Ok(l) => l,
+        Err(e) => {
+            a.config_failed(&e);
+            return Err(e.into());
+        }
+    };
+    let reporter = Reporter::new(loaded.spec.name.as_str(), b.to_stderr);
+    for sink in a.sinks() {
+        reporter.add_sink(sink);
+    }
+    a.warnings(&loaded, &reporter);
+    let spec = Arc::new(loaded.spec);
+    a.loaded(&spec);
+    let state_dir = b.state_dir.unwrap_or_else(|| spec.logs.dir.clone());
+    // The OS manager or `tend install` creates it; if it is missing anyway, the status
+    // writer says so.
+    let _ = std::fs::create_dir_all(&state_dir);
+    let rt = runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
+    rt.block_on(async {
+        let (tx, rx) = mpsc::unbounded_channel();
+        a.listen(tx, &reporter)?;
+        let host = Host {
+            spec: spec.clone(),
+            reporter: reporter.clone(),
+            state_dir,
+        };
+        let logs = host.open_logs()?;
+        let reload = loader(b.config.clone(), b.load.clone(), reporter.clone());
+        a.supervising();
+        Ok(host.supervise(logs, reload, rx).await)
+    })
+}
+
+/// The exit code of a supervision that ended (docs/cli.md): 0 stopped, 1 failed.
+pub(crate) fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Stopped => crate::error::code::OK,
+        Outcome::Failed => crate::error::code::PROGRAM_FAILED,
+    }
+}
 
 /// What a host needs besides the spec.
 pub(crate) struct Host {

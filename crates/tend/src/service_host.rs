@@ -20,7 +20,7 @@ use windows_service::service_control_handler::{
 use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::error::{CliError, code};
-use crate::host::Host;
+use crate::host::{Adapter, Boot};
 use crate::os::eventlog::EventLog;
 use crate::os::scm_plan::{event_id, exit};
 use crate::report::Reporter;
@@ -109,6 +109,86 @@ fn ok() -> ServiceExitCode {
     ServiceExitCode::Win32(0)
 }
 
+/// The SCM: its controls in (from the handler's thread), SCM states and the Event Log out.
+struct Scm {
+    handle: ServiceStatusHandle,
+    events: Option<Arc<EventLog>>,
+    /// What the control handler sends, forwarded to the supervisor once it listens.
+    requests: Option<mpsc::UnboundedReceiver<Control>>,
+    stopping: Arc<Notify>,
+    stop_hint: Arc<std::sync::Mutex<Duration>>,
+}
+
+impl Adapter for Scm {
+    fn config_failed(&mut self, e: &tend_config::ConfigError) {
+        let mut msg = format!("tend service: {e}");
+        if let tend_config::ConfigError::Invalid { path, problems } = e {
+            for p in problems {
+                msg.push_str(&format!("\n{}", p.display_in(path)));
+            }
+        }
+        if let Some(ev) = &self.events {
+            ev.report(
+                windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
+                event_id::CONFIG_ERROR,
+                &msg,
+            );
+        }
+    }
+
+    fn sinks(&mut self) -> Vec<crate::report::LineSink> {
+        self.events
+            .clone()
+            .map(EventLog::sink)
+            .into_iter()
+            .collect()
+    }
+
+    fn loaded(&mut self, spec: &tend_core::ServiceSpec) {
+        *self
+            .stop_hint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            spec.stop.timeout + Duration::from_secs(5);
+    }
+
+    fn listen(
+        &mut self,
+        controls: mpsc::UnboundedSender<Control>,
+        _: &Reporter,
+    ) -> Result<(), CliError> {
+        if let Some(mut requests) = self.requests.take() {
+            tokio::spawn(async move {
+                while let Some(c) = requests.recv().await {
+                    if controls.send(c).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // While a stop is in progress, show the SCM that it is progressing.
+        let (h, stopping, hint) = (self.handle, self.stopping.clone(), self.stop_hint.clone());
+        tokio::spawn(async move {
+            stopping.notified().await;
+            let hint = *hint
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for checkpoint in 2.. {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ =
+                    h.set_service_status(status(ServiceState::StopPending, checkpoint, hint, ok()));
+            }
+        });
+        Ok(())
+    }
+
+    fn supervising(&mut self) {
+        let _ =
+            self.handle
+                .set_service_status(status(ServiceState::Running, 0, Duration::ZERO, ok()));
+    }
+}
+
 fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel::<Control>();
     let handle: Arc<OnceLock<ServiceStatusHandle>> = Arc::default();
@@ -148,99 +228,36 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
         Duration::from_secs(10),
         ok(),
     ))?;
-
-    let loaded = match tend_config::load(
-        &crate::paths::installed_config(name),
-        &crate::paths::installed_load_options(),
-    ) {
-        Ok(l) => l,
+    let mut scm = Scm {
+        handle: h,
+        events: events.cloned(),
+        requests: Some(rx),
+        stopping,
+        stop_hint,
+    };
+    let boot = Boot {
+        config: crate::paths::installed_config(name),
+        load: crate::paths::installed_load_options(),
+        state_dir: Some(crate::paths::state_dir(name)),
+        to_stderr: false,
+    };
+    let exit_code = match crate::host::boot(boot, &mut scm) {
+        Ok(outcome) => match outcome {
+            Outcome::Stopped => ok(),
+            Outcome::Failed => ServiceExitCode::ServiceSpecific(exit::GAVE_UP),
+        },
+        // Said in the Event Log by `config_failed`.
+        Err(CliError::Config(_)) => ServiceExitCode::ServiceSpecific(exit::CONFIG),
         Err(e) => {
-            let mut msg = format!("tend service {name}: {e}");
-            if let tend_config::ConfigError::Invalid { path, problems } = &e {
-                for p in problems {
-                    msg.push_str(&format!("\n{}", p.display_in(path)));
-                }
-            }
             if let Some(ev) = events {
                 ev.report(
                     windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
-                    event_id::CONFIG_ERROR,
-                    &msg,
+                    event_id::SERVICE_ERROR,
+                    &format!("tend service {name}: {}", crate::report::chain(&e)),
                 );
             }
-            h.set_service_status(status(
-                ServiceState::Stopped,
-                0,
-                Duration::ZERO,
-                ServiceExitCode::ServiceSpecific(exit::CONFIG),
-            ))?;
-            return Ok(());
+            ServiceExitCode::ServiceSpecific(exit::OS)
         }
-    };
-    let spec = Arc::new(loaded.spec);
-    *stop_hint
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-        spec.stop.timeout + Duration::from_secs(5);
-    let reporter = Reporter::new(name, false);
-    if let Some(ev) = events {
-        reporter.add_sink(ev.clone().sink());
-    }
-    let rt = match crate::host::runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            reporter.line(&format!("cannot start the runtime: {e}"));
-            h.set_service_status(status(
-                ServiceState::Stopped,
-                0,
-                Duration::ZERO,
-                ServiceExitCode::ServiceSpecific(exit::OS),
-            ))?;
-            return Ok(());
-        }
-    };
-    let host = Host {
-        spec: spec.clone(),
-        reporter: reporter.clone(),
-        state_dir: crate::paths::state_dir(name),
-    };
-    let logs = match host.open_logs() {
-        Ok(l) => l,
-        Err(e) => {
-            reporter.line(&e.to_string());
-            h.set_service_status(status(
-                ServiceState::Stopped,
-                0,
-                Duration::ZERO,
-                ServiceExitCode::ServiceSpecific(exit::OS),
-            ))?;
-            return Ok(());
-        }
-    };
-    let loader = crate::host::loader(
-        crate::paths::installed_config(name),
-        crate::paths::installed_load_options(),
-        reporter.clone(),
-    );
-    h.set_service_status(status(ServiceState::Running, 0, Duration::ZERO, ok()))?;
-    let outcome = rt.block_on(async move {
-        // While a stop is in progress, show the SCM that it is progressing.
-        let pulse = tokio::spawn(async move {
-            stopping.notified().await;
-            let hint = spec.stop.timeout + Duration::from_secs(5);
-            for checkpoint in 2.. {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let _ =
-                    h.set_service_status(status(ServiceState::StopPending, checkpoint, hint, ok()));
-            }
-        });
-        let outcome = host.supervise(logs, loader, rx).await;
-        pulse.abort();
-        outcome
-    });
-    let exit_code = match outcome {
-        Outcome::Stopped => ok(),
-        Outcome::Failed => ServiceExitCode::ServiceSpecific(exit::GAVE_UP),
     };
     h.set_service_status(status(ServiceState::Stopped, 0, Duration::ZERO, exit_code))?;
     Ok(())

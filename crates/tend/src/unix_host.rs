@@ -25,16 +25,70 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
-use crate::host::Host;
+use crate::host::{Adapter, Boot};
 use crate::place::{self, Scope};
 use crate::report::{LineSink, Reporter};
 use crate::sd_notify::{self, Notifier};
-use crate::supervisor::Outcome;
+use crate::supervisor::Control;
+
+/// systemd or launchd: signals in (SIGTERM stops, SIGHUP reloads), sd_notify out.
+struct Managed {
+    name: tend_core::ServiceName,
+    place: place::Place,
+    notifier: Option<Arc<Notifier>>,
+    watchdog: Option<std::time::Duration>,
+}
+
+impl Adapter for Managed {
+    fn config_failed(&mut self, e: &tend_config::ConfigError) {
+        let why = config_error_text(e);
+        if let Some(n) = &self.notifier {
+            let _ = n.status(&format!("cannot load the config: {why}"));
+        }
+        // `tend status` and `tend start` show this rather than the last run's give-up
+        // reason; a status file that cannot be written changes nothing about the exit.
+        let file = crate::status::path(&self.place.state_dir, self.name.as_str());
+        let _ = std::fs::create_dir_all(&self.place.state_dir);
+        let last = crate::status::read(&file).ok().flatten();
+        if let Some(snap) = config_failed(last, &self.name, &self.place.config, &why) {
+            let _ = crate::status::write(&file, &snap);
+        }
+    }
+
+    fn sinks(&mut self) -> Vec<LineSink> {
+        self.notifier.clone().map(notify_sink).into_iter().collect()
+    }
+
+    fn listen(
+        &mut self,
+        controls: mpsc::UnboundedSender<Control>,
+        reporter: &Reporter,
+    ) -> Result<(), CliError> {
+        let stopping = self.notifier.clone();
+        crate::host::forward_signals(controls, reporter.clone(), move |sig| {
+            if let Some(n) = &stopping {
+                let _ = n.notify(&format!(
+                    "STOPPING=1\n{}",
+                    sd_notify::status_message(&format!("stopping ({sig})"))
+                ));
+            }
+        })?;
+        if let (Some(n), Some(every)) = (self.notifier.clone(), self.watchdog) {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let _ = n.notify("WATCHDOG=1");
+                }
+            });
+        }
+        Ok(())
+    }
+}
 
 pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     let name = place::service_name(name)?;
     let place = place::place(scope, &name)?;
-    let opts = place::load_options(scope)?;
     let notifier = match Notifier::from_env() {
         None => None,
         Some(Ok(n)) => Some(Arc::new(n)),
@@ -50,77 +104,25 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
         std::env::var_os("WATCHDOG_USEC").as_deref(),
         std::env::var_os("WATCHDOG_PID").as_deref(),
     );
-    let loaded = match tend_config::load(&place.config, &opts) {
-        Ok(l) => l,
-        Err(e) => {
-            let why = config_error_text(&e);
-            if let Some(n) = &notifier {
-                let _ = n.status(&format!("cannot load the config: {why}"));
-            }
-            // `tend status` and `tend start` show this rather than the last run's give-up
-            // reason; a status file that cannot be written changes nothing about the exit.
-            let file = crate::status::path(&place.state_dir, name.as_str());
-            let _ = std::fs::create_dir_all(&place.state_dir);
-            let last = crate::status::read(&file).ok().flatten();
-            if let Some(snap) = config_failed(last, &name, &place.config, &why) {
-                let _ = crate::status::write(&file, &snap);
-            }
-            // Exit code 2: systemd and launchd leave a tend with a bad config down.
-            return Err(e.into());
-        }
+    let boot = Boot {
+        config: place.config.clone(),
+        load: place::load_options(scope)?,
+        state_dir: Some(place.state_dir.clone()),
+        // systemd puts stderr in the journal, where tend's own lines belong (`journalctl
+        // -u`); launchd puts it in a file meant for early errors only, and the lines are
+        // in `<name>.tend.log` anyway.
+        to_stderr: crate::os::unix::backend() == tend_os::Backend::Systemd,
     };
-    // systemd puts stderr in the journal, where tend's own lines belong (`journalctl -u`);
-    // launchd puts it in a file meant for early errors only, and the lines are in
-    // `<name>.tend.log` anyway.
-    let to_stderr = crate::os::unix::backend() == tend_os::Backend::Systemd;
-    let reporter = Reporter::new(name.as_str(), to_stderr);
-    for w in &loaded.warnings {
-        reporter.line(&w.display_in(&loaded.spec.config_path).to_string());
-    }
-    if let Some(n) = &notifier {
-        reporter.add_sink(notify_sink(n.clone()));
-    }
-    // systemd creates it for system units (StateDirectory=), `tend install` for the
-    // others; if it is missing anyway, the status writer reports it.
-    let _ = std::fs::create_dir_all(&place.state_dir);
-    let spec = Arc::new(loaded.spec);
-    let rt = crate::host::runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
-    let outcome = rt.block_on(async {
-        let (tx, rx) = mpsc::unbounded_channel();
-        // In place before the program starts: an early SIGTERM is a graceful stop.
-        let stopping = notifier.clone();
-        crate::host::forward_signals(tx, reporter.clone(), move |sig| {
-            if let Some(n) = &stopping {
-                let _ = n.notify(&format!(
-                    "STOPPING=1\n{}",
-                    sd_notify::status_message(&format!("stopping ({sig})"))
-                ));
-            }
-        })?;
-        if let (Some(n), Some(every)) = (notifier.clone(), watchdog) {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                loop {
-                    tick.tick().await;
-                    let _ = n.notify("WATCHDOG=1");
-                }
-            });
-        }
-        let host = Host {
-            spec: spec.clone(),
-            reporter: reporter.clone(),
-            state_dir: place.state_dir.clone(),
-        };
-        let logs = host.open_logs()?;
-        let loader = crate::host::loader(place.config.clone(), opts, reporter.clone());
-        Ok::<_, CliError>(host.supervise(logs, loader, rx).await)
-    })?;
-    // Exit codes the units and plists rely on: 0 stays stopped, 1 (gave up) is not
-    // restarted by the OS manager either (see tend_os::EXIT_GAVE_UP).
-    Ok(ExitCode::from(match outcome {
-        Outcome::Stopped => crate::error::code::OK,
-        Outcome::Failed => crate::error::code::PROGRAM_FAILED,
-    }))
+    let mut managed = Managed {
+        name,
+        place,
+        notifier,
+        watchdog,
+    };
+    // A config error exits 2 and an outcome 0 (stays stopped) or 1 (gave up): systemd and
+    // launchd restart neither (see tend_os::EXIT_GAVE_UP).
+    let outcome = crate::host::boot(boot, &mut managed)?;
+    Ok(ExitCode::from(crate::host::exit_code(&outcome)))
 }
 
 /// A config error on one line, each problem with its place in the file: what the journal,

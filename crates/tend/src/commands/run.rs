@@ -3,48 +3,46 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use tend_config::{LoadOptions, load};
+use tend_config::LoadOptions;
 use tokio::sync::mpsc;
 
-use crate::error::{CliError, code};
-use crate::host::Host;
+use crate::error::CliError;
+use crate::host::{Adapter, Boot};
 use crate::report::Reporter;
-use crate::supervisor::Outcome;
+use crate::supervisor::Control;
 
-pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
-    let loaded = load(config, &LoadOptions::default())?;
-    {
+/// The console: signals (Ctrl+C) in, tend's lines on stderr.
+struct Console;
+
+impl Adapter for Console {
+    fn warnings(&mut self, loaded: &tend_config::Loaded, _: &Reporter) {
+        // Before the first event line, as `tend validate` prints them.
         let mut err = std::io::stderr().lock();
         for w in &loaded.warnings {
             let _ = writeln!(err, "{}", w.display_in(&loaded.spec.config_path));
         }
     }
-    let spec = Arc::new(loaded.spec);
-    let rt = crate::host::runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
-    let reporter = Reporter::new(spec.name.as_str(), true);
-    let outcome = rt.block_on(async {
-        let (tx, rx) = mpsc::unbounded_channel();
-        // Handlers are in place before the program starts, so an early Ctrl+C stops it
-        // gracefully instead of killing tend.
-        crate::host::forward_signals(tx, reporter.clone(), |_| {})?;
-        let host = Host {
-            spec: spec.clone(),
-            reporter: reporter.clone(),
+
+    fn listen(
+        &mut self,
+        controls: mpsc::UnboundedSender<Control>,
+        reporter: &Reporter,
+    ) -> Result<(), CliError> {
+        crate::host::forward_signals(controls, reporter.clone(), |_| {})
+    }
+}
+
+pub(crate) fn run(config: &Path) -> Result<ExitCode, CliError> {
+    let outcome = crate::host::boot(
+        Boot {
+            config: config.to_owned(),
+            load: LoadOptions::default(),
             // `tend run` keeps its status next to its logs: always writable, easy to find.
-            state_dir: spec.logs.dir.clone(),
-        };
-        let logs = host.open_logs()?;
-        let loader = crate::host::loader(
-            spec.config_path.clone(),
-            LoadOptions::default(),
-            reporter.clone(),
-        );
-        Ok::<_, CliError>(host.supervise(logs, loader, rx).await)
-    })?;
-    Ok(ExitCode::from(match outcome {
-        Outcome::Stopped => code::OK,
-        Outcome::Failed => code::PROGRAM_FAILED,
-    }))
+            state_dir: None,
+            to_stderr: true,
+        },
+        &mut Console,
+    )?;
+    Ok(ExitCode::from(crate::host::exit_code(&outcome)))
 }

@@ -13,12 +13,13 @@ use tend_core::{Account, Hardening, ServiceSpec, StartMode};
 /// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066). The same numbers as tend's CLI exit
 /// codes, so one table (docs/cli.md) explains both.
 pub(crate) mod exit {
+    use crate::error::code;
     /// The program failed: tend gave up after too many restarts.
-    pub(crate) const GAVE_UP: u32 = 1;
+    pub(crate) const GAVE_UP: u32 = code::PROGRAM_FAILED as u32;
     /// The installed config is invalid (or missing).
-    pub(crate) const CONFIG: u32 = 2;
+    pub(crate) const CONFIG: u32 = code::INVALID as u32;
     /// An operating-system operation failed.
-    pub(crate) const OS: u32 = 5;
+    pub(crate) const OS: u32 = code::OS as u32;
 }
 
 /// How the SCM starts the service.

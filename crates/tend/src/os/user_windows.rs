@@ -33,7 +33,6 @@ use std::io;
 use std::os::windows::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
@@ -44,11 +43,11 @@ use super::installed::{diff_lines, installed_text};
 use super::winreg::{self, Value};
 use super::{OsStatus, Report};
 use crate::error::CliError;
-use crate::host::Host;
+use crate::host::{Adapter, Boot};
 use crate::place::{self, Place, Scope};
 use crate::report::Reporter;
 use crate::status;
-use crate::supervisor::{Control, Outcome};
+use crate::supervisor::Control;
 
 /// Under HKEY_CURRENT_USER.
 pub(crate) const RUN_KEY: &str = r"Software\Microsoft\Windows\CurrentVersion\Run";
@@ -660,45 +659,43 @@ pub(crate) fn serve(name: &str, detached: bool) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     crate::proc::hide_program_consoles();
-    let opts = place::load_options(Scope::User)?;
-    let loaded = tend_config::load(&place.config, &opts)?;
-    // In a terminal (someone runs it by hand), tend's lines are shown as `tend run` shows
-    // them; detached, they are in `<name>.tend.log`.
-    let reporter = Reporter::new(name.as_str(), !detached);
-    for w in &loaded.warnings {
-        reporter.line(&w.display_in(&loaded.spec.config_path).to_string());
-    }
-    let _ = std::fs::create_dir_all(&place.state_dir);
-    let spec = Arc::new(loaded.spec);
-    let rt = crate::host::runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
-    let outcome = rt.block_on(async {
-        let (tx, rx) = mpsc::unbounded_channel();
+    let boot = Boot {
+        config: place.config.clone(),
+        load: place::load_options(Scope::User)?,
+        state_dir: Some(place.state_dir.clone()),
+        // In a terminal (someone runs it by hand), tend's lines are shown as `tend run`
+        // shows them; detached, they are in `<name>.tend.log`.
+        to_stderr: !detached,
+    };
+    let outcome = crate::host::boot(boot, &mut RunKey { name })?;
+    Ok(ExitCode::from(crate::host::exit_code(&outcome)))
+}
+
+/// The per-user Run entry: console events and two named events (stop, reload) in.
+struct RunKey {
+    name: ServiceName,
+}
+
+impl Adapter for RunKey {
+    fn listen(
+        &mut self,
+        tx: mpsc::UnboundedSender<Control>,
+        reporter: &Reporter,
+    ) -> Result<(), CliError> {
         forward_console_events(tx.clone(), reporter.clone())?;
         watch_event(
-            &event_name(&name, "stop"),
+            &event_name(&self.name, "stop"),
             Control::Stop,
             tx.clone(),
             reporter.clone(),
         )?;
         watch_event(
-            &event_name(&name, "reload"),
+            &event_name(&self.name, "reload"),
             Control::Reload,
             tx,
             reporter.clone(),
-        )?;
-        let host = Host {
-            spec: spec.clone(),
-            reporter: reporter.clone(),
-            state_dir: place.state_dir.clone(),
-        };
-        let logs = host.open_logs()?;
-        let loader = crate::host::loader(place.config.clone(), opts, reporter.clone());
-        Ok::<_, CliError>(host.supervise(logs, loader, rx).await)
-    })?;
-    Ok(ExitCode::from(match outcome {
-        Outcome::Stopped => crate::error::code::OK,
-        Outcome::Failed => crate::error::code::PROGRAM_FAILED,
-    }))
+        )
+    }
 }
 
 /// Every console event is a graceful stop, as for `tend run`: Ctrl+C, Ctrl+Break, the

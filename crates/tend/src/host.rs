@@ -50,7 +50,7 @@ pub(crate) trait Adapter {
     /// tend's lines.
     fn warnings(&mut self, loaded: &tend_config::Loaded, reporter: &Reporter) {
         for w in &loaded.warnings {
-            reporter.line(&w.display_in(&loaded.spec.config_path).to_string());
+            reporter.warn(&w.display_in(&loaded.spec.config_path).to_string());
         }
     }
     /// The spec is known (the SCM's stop wait hint comes from it).
@@ -208,7 +208,9 @@ impl Capture for LogCapture {
                     readers.retain(|h| !h.is_finished());
                     readers.push(handle);
                 }
-                Err(e) => self.reporter.line(&format!("cannot capture {stream}: {e}")),
+                Err(e) => self
+                    .reporter
+                    .failure(&format!("cannot capture {stream}: {e}")),
             }
         }
         Some(tail)
@@ -221,7 +223,7 @@ impl Host {
     pub(crate) fn open_logs(&self) -> Result<Arc<ServiceLogs>, CliError> {
         let reporter = self.reporter.clone();
         let events: tend_logs::EventSink =
-            Arc::new(move |e: LogEvent| reporter.line(&format!("logs: {e}")));
+            Arc::new(move |e: LogEvent| reporter.warn(&format!("logs: {e}")));
         let logs = ServiceLogs::open(
             self.spec.name.as_str(),
             self.spec.logs.clone(),
@@ -283,7 +285,7 @@ impl Host {
         drain(&readers, &output, &waiting).await;
         let pending = logs.close(std::time::Duration::from_secs(10));
         if pending > 0 {
-            self.reporter.line(&format!(
+            self.reporter.warn(&format!(
                 "logs: {pending} rotated file(s) not compressed yet; they will be at the next start"
             ));
         }
@@ -345,7 +347,7 @@ pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, reporter: Re
     Box::new(move || match tend_config::load(&path, &opts) {
         Ok(l) => {
             for w in &l.warnings {
-                reporter.line(&w.display_in(&l.spec.config_path).to_string());
+                reporter.warn(&w.display_in(&l.spec.config_path).to_string());
             }
             Ok(l.spec)
         }

@@ -18,7 +18,24 @@ use crate::error::CliError;
 /// Sinks run on the output thread only, never on the thread that reported the line; a sink
 /// may report lines itself (the log pipeline reports its own disk trouble): those are queued
 /// behind the current one.
-pub(crate) type LineSink = Arc<dyn Fn(&str, Option<&Notice>) + Send + Sync>;
+/// Receives every line tend says about a service, with what kind of line it is: sinks
+/// choose by kind (the Event Log's level, sd_notify's notices), never by wording.
+pub(crate) type LineSink = Arc<dyn Fn(&str, &Kind) + Send + Sync>;
+
+/// What a line of tend's is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    /// A step of the supervision (started, exited, restarting, gave up, stopped).
+    Notice(Notice),
+    /// Worth knowing, nothing wrong (reloaded, healthy, metrics served).
+    Info,
+    /// Something is wrong and tend copes (a rejected reload, an unhealthy check, disk
+    /// trouble with the logs, an alert that could not be delivered).
+    Warning,
+    /// tend itself could not do something it had to (signal or kill the tree, capture the
+    /// output, run a hook).
+    Failure,
+}
 
 /// Lines waiting for the output thread. Past this the newest are dropped and counted: a
 /// stalled stderr or log disk must never stall supervision.
@@ -46,7 +63,7 @@ enum Msg {
         from: Arc<Shared>,
         at: chrono::DateTime<chrono::Local>,
         text: String,
-        notice: Option<Notice>,
+        kind: Kind,
     },
     Flush(mpsc::SyncSender<()>),
 }
@@ -83,16 +100,16 @@ fn deliver(rx: &mpsc::Receiver<Msg>) {
                 from,
                 at,
                 text,
-                notice,
+                kind,
             } => {
                 let dropped = output().dropped.swap(0, Ordering::Relaxed);
                 if dropped > 0 {
                     let warn = format!(
                         "{dropped} event line(s) were dropped: stderr or a log sink was too slow"
                     );
-                    write_line(&from, at, &warn, None);
+                    write_line(&from, at, &warn, &Kind::Warning);
                 }
-                write_line(&from, at, &text, notice.as_ref());
+                write_line(&from, at, &text, &kind);
             }
             Msg::Flush(done) => {
                 let _ = done.send(());
@@ -101,12 +118,7 @@ fn deliver(rx: &mpsc::Receiver<Msg>) {
     }
 }
 
-fn write_line(
-    from: &Shared,
-    at: chrono::DateTime<chrono::Local>,
-    text: &str,
-    notice: Option<&Notice>,
-) {
+fn write_line(from: &Shared, at: chrono::DateTime<chrono::Local>, text: &str, kind: &Kind) {
     if from.to_stderr {
         let now = at.format("%Y-%m-%dT%H:%M:%S%.3f%:z");
         // One write per line so lines never interleave with anything else on stderr.
@@ -120,7 +132,7 @@ fn write_line(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     for sink in &sinks {
-        sink(text, notice);
+        sink(text, kind);
     }
 }
 
@@ -168,18 +180,28 @@ impl Reporter {
             .push(sink);
     }
 
-    /// Reports one event line.
+    /// Reports one line: worth knowing, nothing wrong.
     pub(crate) fn line(&self, msg: &str) {
-        self.emit(msg.to_owned(), None);
+        self.emit(msg.to_owned(), Kind::Info);
     }
 
-    fn emit(&self, text: String, notice: Option<Notice>) {
+    /// Reports something wrong that tend copes with.
+    pub(crate) fn warn(&self, msg: &str) {
+        self.emit(msg.to_owned(), Kind::Warning);
+    }
+
+    /// Reports something tend itself could not do.
+    pub(crate) fn failure(&self, msg: &str) {
+        self.emit(msg.to_owned(), Kind::Failure);
+    }
+
+    fn emit(&self, text: String, kind: Kind) {
         let out = output();
         let msg = Msg::Line {
             from: self.shared.clone(),
             at: chrono::Local::now(),
             text,
-            notice,
+            kind,
         };
         if out.tx.try_send(msg).is_err() {
             out.dropped.fetch_add(1, Ordering::Relaxed);
@@ -188,7 +210,7 @@ impl Reporter {
 
     /// A notice, with `more` said after its own words (the program's last stderr lines).
     pub(crate) fn notice_with(&self, n: &Notice, more: &str) {
-        self.emit(format!("{}{more}", describe(n)), Some(n.clone()));
+        self.emit(format!("{}{more}", describe(n)), Kind::Notice(n.clone()));
     }
 }
 

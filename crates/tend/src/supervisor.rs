@@ -185,7 +185,7 @@ impl Supervisor {
         log_files: Vec<std::path::PathBuf>,
     ) -> Self {
         let reporter = self.reporter.clone();
-        self.status = Some(status::Writer::spawn(file, move |e| reporter.line(&e)));
+        self.status = Some(status::Writer::spawn(file, move |e| reporter.failure(&e)));
         self.log_files = log_files;
         self
     }
@@ -388,7 +388,7 @@ impl Supervisor {
             Ok(ok) => ok,
             Err(e) => {
                 self.reporter
-                    .line(&format!("reload rejected, the running config stays: {e}"));
+                    .warn(&format!("reload rejected, the running config stays: {e}"));
                 self.last_reload_error = Some(e);
                 self.publish();
                 return;
@@ -402,7 +402,7 @@ impl Supervisor {
         {
             let e = format!("cannot apply the new [logs]: {e}");
             self.reporter
-                .line(&format!("reload rejected, the running config stays: {e}"));
+                .warn(&format!("reload rejected, the running config stays: {e}"));
             self.last_reload_error = Some(e);
             self.publish();
             return;
@@ -534,7 +534,7 @@ impl Supervisor {
                     && let Err(e) = tree.signal_stop(&self.spec.stop)
                 {
                     self.reporter
-                        .line(&format!("cannot signal the program: {e}"));
+                        .failure(&format!("cannot signal the program: {e}"));
                 }
                 None
             }
@@ -543,7 +543,7 @@ impl Supervisor {
                     && let Err(e) = tree.kill()
                 {
                     self.reporter
-                        .line(&format!("cannot kill the process tree: {e}"));
+                        .failure(&format!("cannot kill the process tree: {e}"));
                 }
                 None
             }
@@ -632,7 +632,7 @@ impl Supervisor {
         let timeout = self.spec.restart.hook_timeout;
         let reporter = self.reporter.clone();
         match proc::spawn(&launch) {
-            Err(e) => reporter.line(&format!("on_give_up hook: cannot start: {e}")),
+            Err(e) => reporter.failure(&format!("on_give_up hook: cannot start: {e}")),
             Ok(mut s) => {
                 reporter.line(&format!("running on_give_up hook (pid {})", s.pid));
                 self.hooks.spawn(async move {
@@ -641,11 +641,11 @@ impl Supervisor {
                             "on_give_up hook {}",
                             describe_exit(&exit_of(Ok(status)))
                         )),
-                        Ok(Err(e)) => reporter.line(&format!("on_give_up hook: {e}")),
+                        Ok(Err(e)) => reporter.failure(&format!("on_give_up hook: {e}")),
                         Err(_) => {
                             let _ = s.tree.kill();
                             let _ = s.child.wait().await;
-                            reporter.line(&format!(
+                            reporter.warn(&format!(
                                 "on_give_up hook still running after {}: killed",
                                 human(timeout)
                             ));

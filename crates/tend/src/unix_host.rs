@@ -176,8 +176,8 @@ fn config_failed(
 /// first.
 fn notify_sink(n: Arc<Notifier>) -> LineSink {
     let ready = AtomicBool::new(false);
-    Arc::new(move |text: &str, notice| {
-        if notice.is_none() {
+    Arc::new(move |text: &str, kind| {
+        if !matches!(kind, crate::report::Kind::Notice(_)) {
             return;
         }
         let status = sd_notify::status_message(text);

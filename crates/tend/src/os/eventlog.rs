@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tend_core::Notice;
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::EventLog::{
     DeregisterEventSource, EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE,
@@ -94,8 +93,8 @@ impl EventLog {
     /// A reporter sink that sends every line, with the level and ID
     /// [`event_level`](super::scm_plan::event_level) gives it.
     pub(crate) fn sink(self: Arc<Self>) -> crate::report::LineSink {
-        Arc::new(move |text: &str, notice: Option<&Notice>| {
-            let (level, id) = super::scm_plan::event_level(text, notice);
+        Arc::new(move |text: &str, kind: &crate::report::Kind| {
+            let (level, id) = super::scm_plan::event_level(kind);
             self.report(event_type(level), id, text);
         })
     }

@@ -325,22 +325,18 @@ pub(crate) enum Level {
     Error,
 }
 
-/// The level and ID of one of tend's lines in the Event Log. The exit that ends a requested
-/// stop is routine, the same exit without one is a crash or a health restart: the notice's
-/// cause says which.
-pub(crate) fn event_level(text: &str, notice: Option<&tend_core::Notice>) -> (Level, u32) {
+/// The level and ID of one of tend's lines in the Event Log, from what kind of line it is.
+/// The exit that ends a requested stop is routine, the same exit without one is a crash or
+/// a health restart: the notice's cause says which.
+pub(crate) fn event_level(kind: &crate::report::Kind) -> (Level, u32) {
+    use crate::report::Kind;
+    use tend_core::{Exit, ExitCause, Notice};
     {
-        use tend_core::{Exit, ExitCause, Notice};
-        let Some(n) = notice else {
-            // Plain lines: tend's own trouble is said as "cannot ..."; everything else
-            // (reloads, health, hooks) is information unless it reports trouble.
-            return if text.starts_with("cannot ") {
-                (Level::Error, event_id::TEND_FAILED)
-            } else if text.starts_with("reload rejected") || text.starts_with("logs: ") {
-                (Level::Warning, event_id::TROUBLE)
-            } else {
-                (Level::Information, event_id::INFO)
-            };
+        let n = match kind {
+            Kind::Notice(n) => n,
+            Kind::Info => return (Level::Information, event_id::INFO),
+            Kind::Warning => return (Level::Warning, event_id::TROUBLE),
+            Kind::Failure => return (Level::Error, event_id::TEND_FAILED),
         };
         match n {
             Notice::Started { .. } => (Level::Information, event_id::STARTED),
@@ -516,6 +512,7 @@ mod tests {
 
     #[test]
     fn event_levels_mean_something() {
+        use crate::report::Kind;
         use Level::{Error, Information, Warning};
         use std::time::Duration;
         use tend_core::{Exit, ExitCause, GiveUp, Notice, RestartPolicy};
@@ -548,44 +545,44 @@ mod tests {
         };
         let started = Notice::Started { pid: 7 };
         // Sequences as the supervisor reports them, each with the levels it must get.
-        type Step<'a> = (Option<Notice>, &'a str, Level);
+        type Step<'a> = (Kind, &'a str, Level);
         let cases: Vec<(&str, Vec<Step>)> = vec![
             (
                 "a requested stop is information from start to end",
                 vec![
-                    (Some(started.clone()), "started pid 7", Information),
-                    (Some(stopping.clone()), "stopping", Information),
-                    (Some(stopped_exit(0)), "pid 7 exited", Information),
-                    (Some(Notice::Stopped), "stopped", Information),
+                    (Kind::Notice(started.clone()), "started pid 7", Information),
+                    (Kind::Notice(stopping.clone()), "stopping", Information),
+                    (Kind::Notice(stopped_exit(0)), "pid 7 exited", Information),
+                    (Kind::Notice(Notice::Stopped), "stopped", Information),
                 ],
             ),
             (
                 "a crash and its restart are warnings, the new start is information",
                 vec![
-                    (Some(started.clone()), "started", Information),
-                    (Some(exited(3)), "pid 7 exited with code 3", Warning),
-                    (Some(restarting.clone()), "restarting", Warning),
-                    (Some(started.clone()), "started", Information),
-                    (Some(exited(0)), "exited on its own", Warning),
+                    (Kind::Notice(started.clone()), "started", Information),
+                    (Kind::Notice(exited(3)), "pid 7 exited with code 3", Warning),
+                    (Kind::Notice(restarting.clone()), "restarting", Warning),
+                    (Kind::Notice(started.clone()), "started", Information),
+                    (Kind::Notice(exited(0)), "exited on its own", Warning),
                 ],
             ),
             (
                 "a stop whose graceful step timed out warns about the kill only",
                 vec![
-                    (Some(stopping.clone()), "stopping", Information),
+                    (Kind::Notice(stopping.clone()), "stopping", Information),
                     (
-                        Some(Notice::Killing {
+                        Kind::Notice(Notice::Killing {
                             pid: 7,
                             after: Duration::from_secs(10),
                         }),
                         "killing",
                         Warning,
                     ),
-                    (Some(stopped_exit(1)), "exited", Information),
-                    (Some(Notice::Stopped), "stopped", Information),
-                    (Some(exited(2)), "a later crash", Warning),
+                    (Kind::Notice(stopped_exit(1)), "exited", Information),
+                    (Kind::Notice(Notice::Stopped), "stopped", Information),
+                    (Kind::Notice(exited(2)), "a later crash", Warning),
                     (
-                        Some(exited_as(0, ExitCause::Unhealthy)),
+                        Kind::Notice(exited_as(0, ExitCause::Unhealthy)),
                         "stopped for being unhealthy",
                         Warning,
                     ),
@@ -594,37 +591,45 @@ mod tests {
             (
                 "giving up and failures of tend itself are errors",
                 vec![
-                    (Some(gave_up), "gave up", Error),
-                    (Some(not_restarting(3)), "not restarting", Error),
-                    (Some(not_restarting(0)), "not restarting", Information),
+                    (Kind::Notice(gave_up), "gave up", Error),
+                    (Kind::Notice(not_restarting(3)), "not restarting", Error),
                     (
-                        Some(Notice::SpawnFailed {
+                        Kind::Notice(not_restarting(0)),
+                        "not restarting",
+                        Information,
+                    ),
+                    (
+                        Kind::Notice(Notice::SpawnFailed {
                             error: "missing".into(),
                         }),
                         "cannot start the program",
                         Error,
                     ),
-                    (None, "cannot kill the process tree: denied", Error),
-                    (None, "cannot signal the program: no console", Error),
+                    (Kind::Failure, "cannot kill the process tree: denied", Error),
+                    (
+                        Kind::Failure,
+                        "cannot signal the program: no console",
+                        Error,
+                    ),
                 ],
             ),
             (
                 "plain lines: reloads are information, trouble a warning",
                 vec![
-                    (None, "reloaded: no changes", Information),
-                    (None, "SCM stop received: stopping", Information),
+                    (Kind::Info, "reloaded: no changes", Information),
+                    (Kind::Info, "SCM stop received: stopping", Information),
                     (
-                        None,
+                        Kind::Warning,
                         "reload rejected, the running config stays: x",
                         Warning,
                     ),
-                    (None, "logs: cannot write `x`: disk full", Warning),
+                    (Kind::Warning, "logs: cannot write `x`: disk full", Warning),
                 ],
             ),
         ];
         for (what, seq) in cases {
-            for (notice, text, want) in seq {
-                let (got, _) = event_level(text, notice.as_ref());
+            for (kind, text, want) in seq {
+                let (got, _) = event_level(&kind);
                 assert_eq!(got, want, "{what}: {text}");
             }
         }

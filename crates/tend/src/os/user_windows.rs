@@ -416,7 +416,7 @@ fn watch_event(
                 #[allow(unsafe_code)]
                 let rc = unsafe { WaitForSingleObject(ev.0, INFINITE) };
                 if rc != WAIT_OBJECT_0 {
-                    reporter.line(&format!("cannot wait for {what} requests any more"));
+                    reporter.failure(&format!("cannot wait for {what} requests any more"));
                     return;
                 }
                 reporter.line(&format!("{what} requested (tend {what} --user)"));

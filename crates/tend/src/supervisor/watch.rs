@@ -136,7 +136,7 @@ impl Watch {
     /// Starts what needs the runtime: the alert sender and the metrics listener.
     pub(super) fn start(&mut self, spec: &ServiceSpec) {
         if spec.health.as_ref().is_some_and(|h| h.silence.is_some()) && self.log_metrics.is_none() {
-            self.reporter.line(
+            self.reporter.warn(
                 "health.silence needs the program's output captured; without it the watchdog \
                  cannot see output",
             );
@@ -152,7 +152,7 @@ impl Watch {
             let reporter = self.reporter.clone();
             Notifier::spawn(
                 NotifierConfig::new(&self.name, spec, &self.working_dir, &self.env),
-                move |failure| reporter.line(&failure.to_string()),
+                move |failure| reporter.warn(&failure.to_string()),
             )
         });
     }
@@ -317,7 +317,7 @@ impl Watch {
                 false,
             ),
         };
-        self.reporter.line(&line);
+        self.reporter.warn(&line);
         let mut alert = Alert::new(AlertKind::Unhealthy, SystemTime::now());
         alert.reason = Some(v.reason().to_owned());
         self.send(alert);
@@ -370,7 +370,7 @@ impl Watch {
         if let Some(n) = self.notifier.take() {
             let left = n.shutdown(ALERT_DRAIN).await;
             if left > 0 {
-                self.reporter.line(&format!(
+                self.reporter.warn(&format!(
                     "{left} alert(s) still undelivered after {}: dropped",
                     human(ALERT_DRAIN)
                 ));

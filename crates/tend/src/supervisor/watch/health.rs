@@ -113,7 +113,7 @@ impl Watch {
         // Failures below the threshold, so the log shows the trouble building up (the one
         // that crosses it is reported with the verdict).
         if after > before && !matches!(h.tracker.state(), HealthState::Unhealthy { .. }) {
-            self.reporter.line(&format!(
+            self.reporter.warn(&format!(
                 "health check failed ({after} of {} in a row): {}",
                 h.spec.failures,
                 done.outcome.text()

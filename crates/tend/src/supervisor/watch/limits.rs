@@ -26,7 +26,7 @@ impl Watch {
             let sampler = Sampler::for_service(&self.name);
             if !sampler.available() {
                 self.reporter
-                    .line("[limits] is ignored: the process tree cannot be measured on this OS");
+                    .warn("[limits] is ignored: the process tree cannot be measured on this OS");
             }
             self.sampler = Some(sampler);
         }
@@ -56,7 +56,7 @@ impl Watch {
         let sample = match result {
             Ok(s) => s,
             Err(e) => {
-                self.reporter.line(&format!(
+                self.reporter.failure(&format!(
                     "cannot measure the program's tree ({}): {e}",
                     self.sampler
                         .as_ref()

@@ -60,7 +60,7 @@ impl Watch {
                             )
                         })
                 },
-                move |e| reporter.line(&e),
+                move |e| reporter.failure(&e),
             )
         });
         self.metrics = Some(Metrics {
@@ -93,7 +93,7 @@ impl Watch {
             }
             Err(e) => {
                 // Metrics are an add-on: supervising goes on without the listener.
-                self.reporter.line(&format!(
+                self.reporter.failure(&format!(
                     "metrics: cannot listen on {addr}: {e}; /metrics is not served"
                 ));
                 None

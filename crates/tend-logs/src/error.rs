@@ -89,6 +89,16 @@ pub enum LogEvent {
         /// The error.
         error: String,
     },
+    /// A rotated file was left uncompressed because `waiting` files already wait for
+    /// compression: the output is faster than the compressor. Counted
+    /// ([`crate::LogStats::compress_skipped`]); the skipped files are compressed once the
+    /// queue is empty. Sent once per backlog.
+    CompressBacklog {
+        /// The first rotated file left uncompressed.
+        path: PathBuf,
+        /// The bound, [`crate::COMPRESS_BACKLOG`].
+        waiting: usize,
+    },
     /// With `encoding`: the program wrote bytes the encoding cannot map. They are written
     /// as U+FFFD and counted ([`crate::StreamStats::replaced_bytes`]). Sent once per run of
     /// the program and stream.
@@ -130,6 +140,12 @@ impl fmt::Display for LogEvent {
             Self::CompressFailed { path, error } => {
                 write!(f, "cannot compress log file {}: {error}", path.display())
             }
+            Self::CompressBacklog { path, waiting } => write!(
+                f,
+                "compression is behind ({waiting} rotated files waiting): {} and later \
+                 files stay uncompressed until it has caught up",
+                path.display()
+            ),
             Self::Unmappable { stream, encoding } => write!(
                 f,
                 "the program's {stream} is not all valid {encoding}: what cannot be mapped is \

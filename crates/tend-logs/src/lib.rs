@@ -47,7 +47,10 @@ mod transcode;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{LogError, LogEvent};
-pub use logs::{EventSink, FaultHook, FsOp, LogStats, Options, ServiceLogs, Stream, StreamStats};
+pub use logs::{
+    COMPRESS_BACKLOG, EventSink, FaultHook, FsOp, LogStats, Options, ServiceLogs, Stream,
+    StreamStats,
+};
 pub use naming::{LogKind, RotatedFile, rotated_files};
 pub use transcode::encoding_for;
 

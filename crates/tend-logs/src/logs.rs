@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
@@ -114,6 +114,9 @@ pub struct LogStats {
     pub compress_failures: u64,
     /// Rotated files waiting to be compressed.
     pub compress_pending: usize,
+    /// Rotated files left uncompressed because [`COMPRESS_BACKLOG`] files were already
+    /// waiting (each one counted once; they are compressed once the backlog is gone).
+    pub compress_skipped: u64,
     /// The most recent error, with the operation and path.
     pub last_error: Option<String>,
     /// The active log files.
@@ -193,6 +196,13 @@ impl Layout {
     }
 }
 
+/// Rotated files that may wait for compression at once. A file rotated while this many
+/// wait is left uncompressed for now (counted, and said once per backlog) and picked up
+/// when the queue is empty again. So output that is faster than the compressor never makes
+/// a rotation wait, and the files that retention does not count yet (a file waiting for
+/// compression counts once compressed, see `maintain::retention`) stay few.
+pub const COMPRESS_BACKLOG: usize = 4;
+
 enum Job {
     Compress(PathBuf),
     /// Recompute when to wake up (the rotation period may have changed).
@@ -208,6 +218,11 @@ pub(crate) struct Shared {
     /// Compression jobs not finished yet, including the retention run after each: what
     /// [`LogStats::compress_pending`] reports, so "0" means the directory is settled.
     compress_jobs: AtomicUsize,
+    /// Files skipped for a full backlog since the queue was last empty: the queue is
+    /// refilled from the directory once it is empty, and the skip is said once meanwhile.
+    backlog: AtomicBool,
+    /// Compressions given up because the logs were closing: left for the next start.
+    abandoned: AtomicUsize,
     layout: RwLock<Arc<Layout>>,
 }
 
@@ -273,7 +288,7 @@ impl Shared {
             let mut kinds: Vec<LogKind> = Vec::new();
             for (path, kind) in fx.rotated.drain(..) {
                 if layout.spec.compress {
-                    self.queue_compress(path, enqueue);
+                    self.queue_compress(path, enqueue, &mut fx.events);
                 }
                 if !kinds.contains(&kind) {
                     kinds.push(kind);
@@ -288,11 +303,37 @@ impl Shared {
         }
     }
 
-    fn queue_compress(&self, path: PathBuf, enqueue: &mut dyn FnMut(Job)) {
-        if self.pending_guard().insert(path.clone()) {
-            self.compress_jobs.fetch_add(1, Ordering::SeqCst);
-            enqueue(Job::Compress(path));
+    fn queue_compress(
+        &self,
+        path: PathBuf,
+        enqueue: &mut dyn FnMut(Job),
+        events: &mut Vec<LogEvent>,
+    ) {
+        if self.closing.load(Ordering::SeqCst) {
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+            return;
         }
+        let mut pending = self.pending_guard();
+        if pending.contains(&path) {
+            return;
+        }
+        if pending.len() >= COMPRESS_BACKLOG {
+            drop(pending);
+            self.counters
+                .compress_skipped
+                .fetch_add(1, Ordering::Relaxed);
+            if !self.backlog.swap(true, Ordering::SeqCst) {
+                events.push(LogEvent::CompressBacklog {
+                    path,
+                    waiting: COMPRESS_BACKLOG,
+                });
+            }
+            return;
+        }
+        pending.insert(path.clone());
+        drop(pending);
+        self.compress_jobs.fetch_add(1, Ordering::SeqCst);
+        enqueue(Job::Compress(path));
     }
 
     fn tick(&self, enqueue: &mut dyn FnMut(Job)) {
@@ -324,7 +365,7 @@ impl Shared {
             let plain = maintain::recover(self, &layout.spec.dir, sink.kind);
             if layout.spec.compress {
                 for p in plain {
-                    self.queue_compress(p, enqueue);
+                    self.queue_compress(p, enqueue, &mut events);
                 }
             }
             maintain::retention(self, &layout.spec, sink.kind, &now, &mut events);
@@ -356,27 +397,45 @@ fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
             },
         };
         if let Some(Job::Compress(path)) = job {
-            compress_job(shared, &path, true);
+            compress_job(shared, &path, Some(&mut |j| local.push_back(j)));
         }
         shared.tick(&mut |j| local.push_back(j));
     }
     while let Some(job) = local.pop_front() {
         if let Job::Compress(path) = job {
-            compress_job(shared, &path, false);
+            compress_job(shared, &path, None);
         }
     }
 }
 
-fn compress_job(shared: &Shared, path: &Path, then_retention: bool) {
+/// Compresses one file (or gives up at once when closing). While running (`refill` is how
+/// to queue more), retention follows, and the last job of a backlog queues what was skipped.
+fn compress_job(shared: &Shared, path: &Path, refill: Option<&mut dyn FnMut(Job)>) {
     let mut events = Vec::new();
-    maintain::compress(shared, path, &mut events);
-    if then_retention {
+    let done = if shared.closing.load(Ordering::SeqCst) {
+        shared.pending_guard().remove(path);
+        false
+    } else {
+        maintain::compress(shared, path, &mut events)
+    };
+    if !done {
+        shared.abandoned.fetch_add(1, Ordering::SeqCst);
+    } else if refill.is_some() {
         // Now that its real size is known the budget can be enforced.
         let layout = shared.layout();
         let now = shared.clock.now();
         for sink in layout.sinks() {
             maintain::retention(shared, &layout.spec, sink.kind, &now, &mut events);
         }
+    }
+    if let Some(enqueue) = refill
+        && shared.compress_jobs.load(Ordering::SeqCst) == 1
+        && !shared.closing.load(Ordering::SeqCst)
+        && shared.backlog.swap(false, Ordering::SeqCst)
+    {
+        // The backlog is gone: queue what was skipped meanwhile, oldest first. Before this
+        // job counts as done, so that `compress_pending` is not 0 while files still wait.
+        shared.maintain(&shared.layout(), enqueue);
     }
     shared.compress_jobs.fetch_sub(1, Ordering::SeqCst);
     shared.emit(events);
@@ -445,6 +504,8 @@ impl ServiceLogs {
             clock: options.clock,
             events: options.events,
             compress_jobs: AtomicUsize::new(0),
+            backlog: AtomicBool::new(false),
+            abandoned: AtomicUsize::new(0),
             layout: RwLock::new(Arc::new(layout)),
         });
         let (tx, rx) = mpsc::channel();
@@ -632,22 +693,28 @@ impl ServiceLogs {
         }
     }
 
-    /// For a clean exit: flushes, then waits up to `within` for background compression to
-    /// finish, so that no half-written `.gz.tmp` is left behind by a process that exits right
-    /// after. Returns how many compressions were still pending (they are redone at the next
-    /// open, from the intact rotated file).
+    /// For a clean exit: flushes, then stops compression without waiting for it. A
+    /// compression that is running is given up at its next 64 KiB (its `.gz.tmp` is
+    /// deleted) and queued ones are not started, so an exit never waits for the compressor:
+    /// the rotated files are complete as they are and are compressed at the next open.
+    /// Waits at most `within` for the housekeeping thread to let go (milliseconds). Returns
+    /// how many rotated files were left uncompressed this way.
+    ///
+    /// Logs that keep being written to after this (a straggling reader) leave their
+    /// rotated files uncompressed too.
     pub fn close(&self, within: std::time::Duration) -> usize {
         self.flush();
+        self.shared.closing.store(true, Ordering::SeqCst);
         let end = std::time::Instant::now() + within;
-        loop {
-            let pending = self.shared.compress_jobs.load(Ordering::SeqCst);
-            if pending == 0 || std::time::Instant::now() >= end {
-                return pending;
-            }
+        while self.shared.compress_jobs.load(Ordering::SeqCst) > 0
+            && std::time::Instant::now() < end
+        {
             // Shutdown only, once: a short poll is simpler than a completion channel from
             // the housekeeper for this one caller.
-            thread::sleep(std::time::Duration::from_millis(10));
+            thread::sleep(std::time::Duration::from_millis(1));
         }
+        self.shared.abandoned.load(Ordering::SeqCst)
+            + self.shared.compress_jobs.load(Ordering::SeqCst)
     }
 
     /// The counters.
@@ -664,6 +731,7 @@ impl ServiceLogs {
             delete_failures: c.delete_failures.load(Ordering::Relaxed),
             compress_failures: c.compress_failures.load(Ordering::Relaxed),
             compress_pending: self.shared.compress_jobs.load(Ordering::SeqCst),
+            compress_skipped: c.compress_skipped.load(Ordering::Relaxed),
             last_error: self
                 .shared
                 .last_error

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +27,8 @@ pub enum FsOp {
     Rename,
     /// Deleting a rotated file for retention.
     Remove,
+    /// Compressing a rotated file, before it starts (on the housekeeping thread).
+    Compress,
 }
 
 /// Counters of one stream.
@@ -85,6 +87,8 @@ pub(crate) struct Counters {
     pub(crate) rotation_failures: AtomicU64,
     pub(crate) delete_failures: AtomicU64,
     pub(crate) compress_failures: AtomicU64,
+    /// Rotated files left uncompressed because the backlog was full.
+    pub(crate) compress_skipped: AtomicU64,
 }
 
 /// The file-system side of one service's logs.
@@ -96,6 +100,9 @@ pub(crate) struct FsState {
     fs_lock: Mutex<()>,
     /// Rotated files queued for compression.
     pending: Mutex<HashSet<PathBuf>>,
+    /// Set by `ServiceLogs::close`: compression stops at the next chunk and leaves the
+    /// rotated file as it is (complete; compressed at the next start).
+    pub(crate) closing: AtomicBool,
 }
 
 impl FsState {
@@ -113,10 +120,12 @@ impl FsState {
                 rotation_failures: AtomicU64::new(0),
                 delete_failures: AtomicU64::new(0),
                 compress_failures: AtomicU64::new(0),
+                compress_skipped: AtomicU64::new(0),
             },
             last_error: Mutex::new(None),
             fs_lock: Mutex::new(()),
             pending: Mutex::new(HashSet::new()),
+            closing: AtomicBool::new(false),
         }
     }
 

@@ -278,3 +278,119 @@ fn failed_rename_keeps_writing_and_is_retried_at_the_next_trigger() {
     assert_eq!(read(&active), b"line-0005\n");
     assert_eq!(logs.stats().dropped_bytes(), 0);
 }
+
+/// A fault hook that holds every compression until released: the compressor is "slow".
+fn held_compression() -> (Arc<AtomicBool>, tend_logs::FaultHook) {
+    let hold = Arc::new(AtomicBool::new(true));
+    let h = hold.clone();
+    let hook: tend_logs::FaultHook = Arc::new(move |op, _| {
+        if op == FsOp::Compress {
+            while h.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    });
+    (hold, hook)
+}
+
+#[test]
+fn a_compression_backlog_is_bounded_said_and_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 64 * 1024;
+    s.compress = true;
+    let (hold, hook) = held_compression();
+    let events = Events::default();
+    let logs = ServiceLogs::open_with(
+        NAME,
+        s,
+        Options {
+            events: Some(events.sink()),
+            faults: Some(hook),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let data = numbered(20_000);
+    // Rotations go on at full speed while the compressor is stuck.
+    feed_pipe(&logs, Stream::Out, data.clone());
+    let rotated = rotated_files(dir.path(), NAME, LogKind::Out).unwrap();
+    assert!(rotated.len() >= 20, "{} rotated files", rotated.len());
+    let stats = logs.stats();
+    assert_eq!(stats.compress_pending, tend_logs::COMPRESS_BACKLOG);
+    assert_eq!(
+        stats.compress_skipped,
+        (rotated.len() - tend_logs::COMPRESS_BACKLOG) as u64
+    );
+    let said: Vec<_> = events
+        .all()
+        .into_iter()
+        .filter(|e| matches!(e, LogEvent::CompressBacklog { .. }))
+        .collect();
+    assert_eq!(said.len(), 1, "said once per backlog: {said:?}");
+
+    // Once the compressor catches up, the skipped files are compressed too, and nothing
+    // was lost on the way.
+    hold.store(false, Ordering::SeqCst);
+    wait_until("compression done", || logs.stats().compress_pending == 0);
+    let rotated = rotated_files(dir.path(), NAME, LogKind::Out).unwrap();
+    assert!(rotated.iter().all(|f| f.compressed), "{rotated:?}");
+    assert!(
+        history(dir.path(), LogKind::Out) == data,
+        "history differs from input"
+    );
+}
+
+#[test]
+fn close_gives_up_compression_at_once_and_the_next_open_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 64 * 1024;
+    s.compress = true;
+    let (hold, hook) = held_compression();
+    let logs = ServiceLogs::open_with(
+        NAME,
+        s.clone(),
+        Options {
+            faults: Some(hook),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let data = numbered(4_000);
+    feed_pipe(&logs, Stream::Out, data.clone());
+    let queued = logs.stats().compress_pending;
+    assert!(queued >= 3, "{queued} queued");
+    // close() asks first; the stuck compression is released a moment later and must give up
+    // instead of finishing, and so must the queued ones.
+    let closer = {
+        let logs = logs.clone();
+        std::thread::spawn(move || logs.close(Duration::from_secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    hold.store(false, Ordering::SeqCst);
+    let left = closer.join().unwrap();
+    assert_eq!(left, queued);
+    let names = file_names(dir.path());
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".gz") || n.ends_with(".tmp")),
+        "{names:?}"
+    );
+    assert!(
+        history(dir.path(), LogKind::Out) == data,
+        "history differs from input"
+    );
+    drop(logs);
+
+    let logs = open(s);
+    wait_until("compression done", || logs.stats().compress_pending == 0);
+    let rotated = rotated_files(dir.path(), NAME, LogKind::Out).unwrap();
+    assert!(rotated.iter().all(|f| f.compressed), "{rotated:?}");
+    assert!(
+        history(dir.path(), LogKind::Out) == data,
+        "history differs from input"
+    );
+}

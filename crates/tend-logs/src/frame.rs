@@ -9,8 +9,14 @@ use memchr::{memchr_iter, memrchr};
 
 use crate::clock::{TS_LEN, format_ts};
 
-/// Bytes asked for per `read` on a pipe.
+/// Bytes asked for per `read` on a pipe once the stream is busy: a full pipe's worth.
 pub(crate) const READ_SIZE: usize = 64 * 1024;
+
+/// Bytes asked for by the first `read`. Each read that fills the window doubles it, up to
+/// [`READ_SIZE`], so a busy stream gets there within a handful of reads while a quiet one
+/// (most services, most of the time) keeps only this much resident in each of its
+/// readers: with 100 services that is the difference between 13 MiB and under 1 MiB.
+const FIRST_READ_SIZE: usize = 4 * 1024;
 
 /// Used when the spec says `max_line = 0`: some limit must exist or a program writing
 /// without newlines would make tend buffer without end.
@@ -28,26 +34,33 @@ pub(crate) fn effective_max_line(max_line: usize) -> usize {
 /// read (at most `max_line` bytes, see [`frame`]) followed by the next read, so a line that
 /// spans reads never needs a second buffer.
 pub(crate) struct LineBuf {
-    /// Initialised once and grown only when needed: zero-filling 64 KiB before every read
-    /// would cost a noticeable share of the copy it precedes.
+    /// Zero-filled only when it grows: zero-filling 64 KiB before every read would cost a
+    /// noticeable share of the copy it precedes.
     buf: Vec<u8>,
     filled: usize,
+    /// Bytes asked for by the next read.
+    window: usize,
 }
 
 impl LineBuf {
     pub(crate) fn new() -> Self {
         Self {
-            buf: vec![0; READ_SIZE + 4096],
+            buf: Vec::new(),
             filled: 0,
+            window: FIRST_READ_SIZE,
         }
     }
 
     pub(crate) fn read_from(&mut self, r: &mut dyn Read) -> io::Result<usize> {
-        if self.buf.len() < self.filled + READ_SIZE {
-            self.buf.resize(self.filled + READ_SIZE, 0);
+        let end = self.filled + self.window;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
         }
-        let n = r.read(&mut self.buf[self.filled..self.filled + READ_SIZE])?;
+        let n = r.read(&mut self.buf[self.filled..end])?;
         self.filled += n;
+        if n == self.window && self.window < READ_SIZE {
+            self.window *= 2;
+        }
         Ok(n)
     }
 
@@ -325,7 +338,7 @@ mod tests {
             };
             buf.consume(consumed);
             assert!(buf.data().len() <= max_line);
-            assert!(buf.capacity() <= READ_SIZE + 4096 + max_line);
+            assert!(buf.capacity() <= READ_SIZE + max_line);
             if eof {
                 break;
             }
@@ -335,6 +348,28 @@ mod tests {
             total,
             3 * 1024 * 1024 + (pieces - 1) * (crate::CONTINUED_MARKER.len() + 1) + 1
         );
+    }
+
+    #[test]
+    fn reads_start_small_and_grow_while_full() {
+        let mut buf = LineBuf::new();
+        assert_eq!(buf.capacity(), 0, "nothing resident before the first read");
+        let mut quiet: &[u8] = b"one line\n";
+        buf.read_from(&mut quiet).unwrap();
+        assert_eq!(buf.capacity(), FIRST_READ_SIZE);
+        buf.consume(buf.data().len());
+        // A busy pipe: every read comes back full, and the window doubles up to READ_SIZE.
+        let big = vec![b'x'; 4 * READ_SIZE];
+        let mut busy: &[u8] = &big;
+        let mut sizes = Vec::new();
+        for _ in 0..7 {
+            sizes.push(buf.read_from(&mut busy).unwrap());
+            buf.consume(buf.data().len());
+        }
+        assert_eq!(sizes[0], FIRST_READ_SIZE);
+        assert_eq!(sizes[5], READ_SIZE);
+        assert_eq!(sizes[6], READ_SIZE);
+        assert!(buf.capacity() <= READ_SIZE);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
@@ -69,7 +69,13 @@ enum Msg {
 }
 
 struct Output {
-    tx: mpsc::SyncSender<Msg>,
+    /// Unbounded, with the bound kept by `queued`: a bounded std channel allocates and
+    /// touches all its slots up front, which was 4096 x 128 bytes = 512 KiB resident in
+    /// every tend process (half of its private memory) for a queue that is nearly always
+    /// empty. This one allocates as lines come, in blocks of 31.
+    tx: mpsc::Sender<Msg>,
+    /// Lines queued and not written yet, at most [`QUEUE`].
+    queued: AtomicUsize,
     /// Lines dropped because the queue was full, said with the next line that goes out.
     dropped: AtomicU64,
     thread: std::thread::ThreadId,
@@ -79,7 +85,7 @@ struct Output {
 fn output() -> &'static Output {
     static OUTPUT: OnceLock<Output> = OnceLock::new();
     OUTPUT.get_or_init(|| {
-        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+        let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("tend-output".into())
             .stack_size(256 * 1024)
@@ -87,6 +93,7 @@ fn output() -> &'static Output {
             .map_or_else(|_| std::thread::current().id(), |h| h.thread().id());
         Output {
             tx,
+            queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             thread,
         }
@@ -102,6 +109,7 @@ fn deliver(rx: &mpsc::Receiver<Msg>) {
                 text,
                 kind,
             } => {
+                output().queued.fetch_sub(1, Ordering::Relaxed);
                 let dropped = output().dropped.swap(0, Ordering::Relaxed);
                 if dropped > 0 {
                     let warn = format!(
@@ -144,19 +152,10 @@ pub(crate) fn flush(within: Duration) {
         return;
     }
     let (tx, rx) = mpsc::sync_channel(1);
-    // A full queue is waited for here (bounded), unlike when reporting: at exit there is
-    // nothing left to keep responsive.
     let deadline = std::time::Instant::now() + within;
-    let mut msg = Msg::Flush(tx);
-    loop {
-        match out.tx.try_send(msg) {
-            Ok(()) => break,
-            Err(mpsc::TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
-                msg = m;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(_) => return,
-        }
+    // Queued behind every line so far, whatever the bound (it is only for lines).
+    if out.tx.send(Msg::Flush(tx)).is_err() {
+        return;
     }
     let _ = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
 }
@@ -203,7 +202,13 @@ impl Reporter {
             text,
             kind,
         };
-        if out.tx.try_send(msg).is_err() {
+        if out.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE {
+            out.queued.fetch_sub(1, Ordering::Relaxed);
+            out.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if out.tx.send(msg).is_err() {
+            out.queued.fetch_sub(1, Ordering::Relaxed);
             out.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

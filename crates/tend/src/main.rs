@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod error;
 mod host;
+mod memory;
 mod os;
 mod paths;
 mod place;
@@ -24,6 +25,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    memory::at_start();
     // Probes, webhooks and the metrics listener use sockets: start Winsock explicitly so a
     // failure is reported once, here, rather than as WSANOTINITIALISED on every connect.
     if let Err(e) = tend_health::init_network() {
@@ -33,7 +35,15 @@ fn main() -> ExitCode {
         ));
     }
     version::BUILD.register_metrics();
-    let cli = cli::Cli::parse();
+    // On a short-lived thread: building clap's command tree takes about 80 KiB of stack,
+    // which on the main thread (the supervisor's) would stay resident for as long as tend
+    // runs. A thread's stack is given back when it ends.
+    let cli = std::thread::Builder::new()
+        .name("tend-cli".into())
+        .spawn(cli::Cli::parse)
+        .ok()
+        .and_then(|h| h.join().ok())
+        .unwrap_or_else(cli::Cli::parse);
     let result = commands::dispatch(cli);
     // tend's last event lines (stopped, gave up) are queued for the output thread: out
     // they go, before an error that follows them.

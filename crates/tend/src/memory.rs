@@ -1,0 +1,102 @@
+//! Handing back memory that only start-up needed. A supervisor runs for months and does
+//! little; what it touched once while starting (parsing the command line and the config,
+//! opening the logs) should not stay counted against it for all that time.
+//!
+//! Measured in bench/README.md ("Where the memory goes"): the pages of tend's own code
+//! were most of its proportional set size, because the kernel maps 64 KiB of an executable
+//! around every page that is touched (fault-around), so start-up maps nearly the whole
+//! binary. After [`after_startup`], only the code that actually runs again is mapped again.
+
+/// Before any thread starts: with glibc, one malloc arena for the whole process. glibc
+/// gives each thread that allocates an arena of its own, and each keeps its touched pages;
+/// tend's threads allocate little and rarely at the same time, so they do not need them.
+pub(crate) fn at_start() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread
+    // exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Drops this process's mappings of its executable code (the pages stay in the page cache
+/// and come back on first use, from memory) and, with glibc, returns freed heap pages.
+/// Linux only; elsewhere it does nothing.
+pub(crate) fn after_startup() {
+    #[cfg(target_os = "linux")]
+    linux::release();
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::os::unix::fs::MetadataExt;
+
+    pub(super) fn release() {
+        drop_code_pages();
+        #[cfg(target_env = "gnu")]
+        #[allow(unsafe_code)]
+        // SAFETY: malloc_trim only gives free heap memory back to the OS; it is safe to call
+        // at any time from any thread.
+        unsafe {
+            nix::libc::malloc_trim(0);
+        }
+    }
+
+    /// The read-only executable mappings of tend's own binary, as (start, length).
+    fn code_ranges() -> Vec<(usize, usize)> {
+        let Ok(exe) = std::fs::metadata("/proc/self/exe") else {
+            return Vec::new();
+        };
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return Vec::new();
+        };
+        maps.lines()
+            .filter_map(|line| {
+                // start-end perms offset dev inode path
+                let mut f = line.split_whitespace();
+                let (range, perms) = (f.next()?, f.next()?);
+                let inode: u64 = f.nth(2)?.parse().ok()?;
+                // Only code: never writable, so the file has exactly its bytes. Dropping a
+                // writable private mapping would lose what was written to it.
+                if perms != "r-xp" || inode != exe.ino() {
+                    return None;
+                }
+                let (a, b) = range.split_once('-')?;
+                let a = usize::from_str_radix(a, 16).ok()?;
+                let b = usize::from_str_radix(b, 16).ok()?;
+                (b > a).then_some((a, b - a))
+            })
+            .collect()
+    }
+
+    fn drop_code_pages() {
+        for (start, len) in code_ranges() {
+            // SAFETY: the range is a whole private, read-only, executable mapping of tend's
+            // binary, which is never written to (the kernel keeps a running executable from
+            // being modified). MADV_DONTNEED only removes the page-table entries; the next
+            // access to any of these pages, including the return from this call, faults in
+            // the identical bytes from the file again.
+            #[allow(unsafe_code)]
+            unsafe {
+                nix::libc::madvise(
+                    start as *mut nix::libc::c_void,
+                    len,
+                    nix::libc::MADV_DONTNEED,
+                );
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn finds_the_test_binarys_code_and_survives_dropping_it() {
+            let ranges = super::code_ranges();
+            assert!(!ranges.is_empty(), "no r-xp mapping of /proc/self/exe");
+            super::release();
+            // Still running: the code came back.
+            assert_eq!(super::code_ranges(), ranges);
+        }
+    }
+}

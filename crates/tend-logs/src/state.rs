@@ -45,6 +45,9 @@ pub struct StreamStats {
     pub replaced_bytes: u64,
 }
 
+/// Aligned to its own cache lines: the stdout and stderr readers update their counters on
+/// every read, from two CPUs, and must not invalidate each other's line.
+#[repr(align(128))]
 pub(crate) struct StreamCounters {
     pub(crate) bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,

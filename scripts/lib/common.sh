@@ -48,9 +48,12 @@ need_auditable() {
 # setup_musl: sets MUSL_CARGO and MUSL_RUSTC (arrays) to the cargo and rustc that build for
 # $MUSL. rustup's prebuilt std when it has it or can add it; else the std that
 # scripts/musl-std builds from Debian's rust-web-src (Debian's rustc, like cargo-win).
+# TEND_MUSL_STD=debian forces the second way (to test it, or to build without rustup).
 setup_musl() {
-    if rustup target list --installed 2>/dev/null | grep -qx "$MUSL" ||
-        timeout 300 rustup target add "$MUSL" >/dev/null 2>&1; then
+    if [ "${TEND_MUSL_STD:-}" != debian ] && {
+        rustup target list --installed 2>/dev/null | grep -qx "$MUSL" ||
+            timeout 300 rustup target add "$MUSL" >/dev/null 2>&1
+    }; then
         # rustup's own rustc by full path: /opt/wincross/env.sh puts a `rustc` (Debian's,
         # with the Windows sysroot) first on PATH, and cargo would pick that one.
         local rustc
@@ -59,7 +62,7 @@ setup_musl() {
         MUSL_RUSTC=("$rustc")
         return
     fi
-    log "rustup cannot add $MUSL (offline?): using the musl std built from Debian's rust-web-src"
+    log "using the $MUSL std built from Debian's rust-web-src (rustup cannot add it, or TEND_MUSL_STD=debian)"
     if [ ! -x "$TEND_MUSL_HOME/bin/rustc" ]; then
         bash "$ROOT/scripts/musl-std" || die "scripts/musl-std failed"
     fi

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
-use crate::naming::{LogKind, RotatedFile, dedup, rotated_files};
+use crate::naming::{LogKind, RotatedFile, dedup, rotated_names};
 
 /// A rotated file's place in its family's order: closed time, then tie-breaker.
 type Key = (chrono::NaiveDateTime, u32);
@@ -136,8 +136,8 @@ impl Family {
     /// Every rotated file after `after`, oldest first: complete for every file that existed
     /// before this call began (see the module docs).
     fn listed_after(&self, after: Option<Key>) -> io::Result<VecDeque<RotatedFile>> {
-        let mut files = rotated_files(&self.dir, &self.name, self.kind)?;
-        files.extend(rotated_files(&self.dir, &self.name, self.kind)?);
+        let mut files = rotated_names(&self.dir, &self.name, self.kind)?;
+        files.extend(rotated_names(&self.dir, &self.name, self.kind)?);
         files.retain(|f| after.is_none_or(|k| key(f) > k));
         files.sort_by_key(|f| (f.closed, f.seq, f.compressed));
         Ok(dedup(files).into())
@@ -219,6 +219,9 @@ pub struct Follower {
     queue: VecDeque<RotatedFile>,
     /// Output gathered at the start (the last lines), handed out by the first poll.
     pending: Vec<u8>,
+    /// While there is no active file: the newest rotated file the previous listing saw
+    /// (see [`Follower::enter`]).
+    bound: Option<Option<Key>>,
 }
 
 impl Follower {
@@ -232,6 +235,7 @@ impl Follower {
             done: None,
             queue: VecDeque::new(),
             pending: Vec::new(),
+            bound: None,
         }
     }
 
@@ -276,9 +280,19 @@ impl Follower {
             break;
         }
         // No active file (yet), or it kept rotating: from the first file after those
-        // rotated now.
-        let (file, mut older) =
-            start.unwrap_or_else(|| (None, family.listed_after(None).unwrap_or_default()));
+        // rotated now. Two listings: the second is complete for every file the first saw.
+        let (file, mut older) = start.unwrap_or_else(|| {
+            let first = family.listed_after(None).unwrap_or_default();
+            let bound = first.back().map(key);
+            let second = family.listed_after(None).unwrap_or_default();
+            (
+                None,
+                second
+                    .into_iter()
+                    .filter(|f| Some(key(f)) <= bound)
+                    .collect(),
+            )
+        });
         f.done = older.back().map(key);
         let end = file
             .as_ref()
@@ -406,9 +420,17 @@ impl Follower {
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Between a rotation's rename and the new file, or not created yet.
-                if let Some(family) = &self.family {
-                    self.queue = family.listed_after(self.done)?;
+                // Between a rotation's rename and the new file, or not created yet. With
+                // no open file to anchor it, a listing is complete only for the files that
+                // existed before it began: those up to the newest name an earlier listing
+                // saw. The rest waits for the next poll (or for the active file).
+                let Some(family) = &self.family else {
+                    return Ok(false);
+                };
+                let listed = family.listed_after(self.done)?;
+                let newest = listed.back().map(key);
+                if let Some(bound) = self.bound.replace(newest).flatten() {
+                    self.queue = listed.into_iter().filter(|f| key(f) <= bound).collect();
                 }
                 return Ok(!self.queue.is_empty());
             }
@@ -418,6 +440,7 @@ impl Follower {
             self.live = Some(Live { file, pos: 0 });
             return Ok(true);
         };
+        self.bound = None;
         let listed = family.listed_after(self.done)?;
         match self.locate_in(&file, &listed)? {
             Found::Active => {

@@ -138,6 +138,16 @@ pub(crate) struct Scan {
 }
 
 pub(crate) fn scan(dir: &Path, name: &str, kind: LogKind) -> io::Result<Scan> {
+    scan_with(dir, name, kind, true)
+}
+
+/// The rotated files of a family by name only (no `stat` each, so `size` is 0), oldest
+/// first: what a follower needs, and cheap in a directory of thousands of files.
+pub(crate) fn rotated_names(dir: &Path, name: &str, kind: LogKind) -> io::Result<Vec<RotatedFile>> {
+    Ok(dedup(scan_with(dir, name, kind, false)?.files))
+}
+
+fn scan_with(dir: &Path, name: &str, kind: LogKind, stat: bool) -> io::Result<Scan> {
     let prefix = kind.rotated_prefix(name);
     let mut out = Scan::default();
     let entries = match fs::read_dir(dir) {
@@ -157,14 +167,19 @@ pub(crate) fn scan(dir: &Path, name: &str, kind: LogKind) -> io::Result<Scan> {
                 seq,
                 compressed,
             }) => {
-                // Gone between listing and stat: deleted by retention or compression.
-                let Ok(meta) = entry.metadata() else { continue };
+                let size = if stat {
+                    // Gone between listing and stat: deleted by retention or compression.
+                    let Ok(meta) = entry.metadata() else { continue };
+                    meta.len()
+                } else {
+                    0
+                };
                 out.files.push(RotatedFile {
                     path: entry.path(),
                     closed,
                     seq,
                     compressed,
-                    size: meta.len(),
+                    size,
                 });
             }
             Some(Parsed::Temp) => out.temps.push(entry.path()),

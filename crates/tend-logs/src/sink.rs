@@ -491,12 +491,16 @@ impl Sink {
         let mut seq = 0;
         // If the clock went back (DST end, NTP step) or another rotation happened in the same
         // millisecond, continue after the newest existing name so name order stays time
-        // order.
-        let newest = scan(&self.dir, &self.name, self.kind)
-            .ok()
-            .and_then(|found| found.files.last().map(|f| (f.closed, f.seq)));
-        // What this writer itself rotated last is a floor, whatever the listing says.
-        if let Some((newest_closed, newest_seq)) = newest.max(last)
+        // order. What this writer rotated last is that name once it has rotated: the
+        // directory is listed only for its first rotation (files of earlier runs), not for
+        // every one, which made rotation quadratic in the number of kept files.
+        let newest = match last {
+            Some(own) => Some(own),
+            None => scan(&self.dir, &self.name, self.kind)
+                .ok()
+                .and_then(|found| found.files.last().map(|f| (f.closed, f.seq))),
+        };
+        if let Some((newest_closed, newest_seq)) = newest
             && newest_closed >= closed
         {
             closed = newest_closed;

@@ -234,3 +234,35 @@ fn last_n_lines(data: &[u8], n: usize) -> &[u8] {
         .map_or(0, |(i, _)| i + 1);
     &data[start..]
 }
+
+#[test]
+fn family_follower_keeps_up_with_a_writer_on_another_thread() {
+    // The writer rotates (and compresses) on its own thread while the follower polls as
+    // fast as it can: every race between a rename, a new active file, a compression and a
+    // directory listing gets its chance. Nothing may be skipped or repeated.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.max_size = 600;
+    s.compress = true;
+    let logs = open(s);
+    let mut follower = Follower::family(dir.path(), NAME, LogKind::Out, 0);
+    let data = numbered(30_000);
+    let writer = {
+        let logs = logs.clone();
+        let data = data.clone();
+        std::thread::spawn(move || feed_pipe(&logs, Stream::Out, data))
+    };
+    let mut seen = Vec::new();
+    while !writer.is_finished() {
+        follower.poll(&mut seen).unwrap();
+    }
+    writer.join().unwrap();
+    // Everything is on disk now (plain or compressed, compression may still be going on):
+    // the follower gets the rest.
+    wait_until("the follower has it all", || {
+        follower.poll(&mut seen).unwrap();
+        seen.len() >= data.len()
+    });
+    assert!(logs.stats().rotations > 1000, "{:?}", logs.stats());
+    assert_same(&seen, &data);
+}

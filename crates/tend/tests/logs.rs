@@ -180,22 +180,36 @@ max_age = "0s"
 max_total = "0"
 "#
     ));
-    // The follower starts first, before the log file exists.
+    // The follower is following before the program writes: it has shown the one line
+    // already in the file when the run starts.
+    std::fs::create_dir_all(env.path("logs")).unwrap();
+    std::fs::write(env.path("logs/fast.out.log"), "ready\n").unwrap();
     let out = std::fs::File::create(env.path("follow.out")).unwrap();
     let mut follow = std::process::Command::new(common::TEND)
-        .args(["logs", cfg.to_str().unwrap(), "-n", "0", "-f", "--out"])
+        .args(["logs", cfg.to_str().unwrap(), "-n", "1", "-f", "--out"])
         .stdout(out)
         .spawn()
         .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || env.read("follow.out")
+            == "ready\n"),
+        "the follower started"
+    );
     let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let seen = || {
         env.read("follow.out")
             .lines()
+            .skip(1)
             .filter_map(|l| l.get(..12)?.parse::<usize>().ok())
             .collect::<Vec<_>>()
     };
-    let complete = wait_until(Duration::from_secs(60), || seen().len() >= n);
+    // Every line is 100 bytes: the file's length says when all have arrived, without
+    // parsing it over and over.
+    let want_len = "ready\n".len() as u64 + 100 * n as u64;
+    let complete = wait_until(Duration::from_secs(120), || {
+        std::fs::metadata(env.path("follow.out")).is_ok_and(|m| m.len() >= want_len)
+    });
     let _ = follow.kill();
     let _ = follow.wait();
     let lines = seen();

@@ -41,9 +41,6 @@ fn now() -> Instant {
 pub(crate) enum Control {
     /// Graceful stop; a second one kills the tree at once.
     Stop,
-    /// Graceful restart of the program.
-    #[allow(dead_code, reason = "sent by the service hosts")]
-    Restart,
     /// Re-read the config: apply what can be applied live, restart the program gracefully
     /// for what cannot, and keep everything as it is if the new config is invalid.
     Reload,
@@ -235,7 +232,6 @@ impl Supervisor {
             let event = tokio::select! {
                 ctl = controls.recv(), if controls_open => match ctl {
                     Some(Control::Stop) => Event::Stop,
-                    Some(Control::Restart) => Event::Restart,
                     Some(Control::Reload) => {
                         self.reload();
                         continue;

@@ -711,11 +711,19 @@ def phase_logs(a, ctx: lb.Ctx, gen: Path, results: dict, broken: list[str]) -> l
     summ = table(res, "cat", total)
     out["summary"] = summ
     results["logs"] = out
+    lines = []
+    # The goal (issue 16): compression is never the bottleneck, so the default [logs]
+    # against its floor, the same run without compression. Against `cat` for context:
+    # timestamps alone add 30 % to the bytes written.
+    if "tend-default" in summ and "tend-nogz" in summ:
+        lines.append(ratio_line("default [logs] vs the same without compression (medians)",
+                                summ["tend-default"]["median"], summ["tend-nogz"]["median"],
+                                GOAL_LOGS, True, "MiB/s", busy or busy2))
     if "tend-default" in summ and "cat" in summ:
-        ok, text = ratio_line("default [logs] (medians)", summ["tend-default"]["median"],
-                              summ["cat"]["median"], GOAL_LOGS, True, "MiB/s", busy or busy2)
-        return [(ok, text)]
-    return []
+        _, text = ratio_line("default [logs] vs cat (medians)", summ["tend-default"]["median"],
+                             summ["cat"]["median"], GOAL_LOGS, True, "MiB/s", busy or busy2)
+        lines.append((True, "info " + text[5:]))
+    return lines
 
 
 # --------------------------------------------------------------------------------------

@@ -386,6 +386,7 @@ impl Shared {
 /// Compresses rotated files and rotates quiet files at hour/day boundaries. Ends when the
 /// [`ServiceLogs`] (its job sender) is gone and the queue is empty.
 fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
+    background();
     let mut local: VecDeque<Job> = VecDeque::new();
     loop {
         let job = match local.pop_front() {
@@ -405,6 +406,32 @@ fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
         if let Job::Compress(path) = job {
             compress_job(shared, &path, None);
         }
+    }
+}
+
+/// Puts the calling thread (housekeeping: compression, retention, rotation of quiet files at
+/// a boundary) behind everything else for the CPU (and on Windows the disk): compression
+/// must never slow the program or the readers that keep its pipes empty. On a machine that
+/// stays busy the backlog waits (it is bounded, and said), but a line is never late.
+/// Best effort: a refusal changes nothing else.
+fn background() {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    // SAFETY: plain syscalls on this thread's own id; setpriority with PRIO_PROCESS and a
+    // thread id sets that thread's nice value on Linux (threads have their own).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
+    #[cfg(windows)]
+    #[allow(unsafe_code)]
+    // SAFETY: GetCurrentThread is a pseudo handle for this thread, valid for the call;
+    // background mode lowers this thread's CPU, I/O and memory priority.
+    unsafe {
+        use windows_sys::Win32::System::Threading::{
+            GetCurrentThread, SetThreadPriority, THREAD_MODE_BACKGROUND_BEGIN,
+        };
+        SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN);
     }
 }
 

@@ -384,7 +384,11 @@ events = ["crashed", "gave_up"]
     );
     let keys: Vec<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 10, "{keys:?}");
-    assert_eq!(g["last_stderr"], serde_json::json!([]), "the fixture said nothing");
+    assert_eq!(
+        g["last_stderr"],
+        serde_json::json!([]),
+        "the fixture said nothing"
+    );
     // `restarts` counts as of the alert, the restart decided with it included.
     let counts: Vec<u64> = alerts
         .iter()

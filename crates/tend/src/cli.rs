@@ -153,8 +153,8 @@ pub(crate) enum Command {
     /// them; see docs/release.md).
     #[command(hide = true)]
     Completions {
-        /// bash, zsh, fish, powershell or elvish.
-        shell: clap_complete::Shell,
+        /// bash, zsh, fish or powershell.
+        shell: Shell,
     },
     /// Print the man page tend(1) (roff), or write it and one page per verb into a directory.
     #[command(hide = true)]
@@ -172,4 +172,15 @@ pub(crate) enum Command {
         /// `ctrl-c` or `ctrl-break`.
         kind: String,
     },
+}
+
+/// The shells `tend completions` has a script for. The scripts and the man pages are made
+/// at build time (build.rs includes this file), so the binary carries their text, not the
+/// generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }

@@ -1,6 +1,7 @@
 //! `tend`: run a program as a supervised service from one TOML file.
 
 mod cli;
+mod clidocs;
 mod commands;
 mod error;
 mod host;

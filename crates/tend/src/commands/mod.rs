@@ -72,9 +72,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         ),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "tend", &mut std::io::stdout().lock());
-            Ok(ExitCode::SUCCESS)
+            print_text(&crate::clidocs::completion(shell), "the completion script")
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
     }
@@ -83,18 +81,28 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
 /// `tend man`: tend(1) on stdout, or with `--out-dir` one page per verb as well
 /// (tend-run(1), ...), the set the packages install.
 fn man(out_dir: Option<&std::path::Path>) -> Result<ExitCode, CliError> {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    match out_dir {
-        Some(dir) => std::fs::create_dir_all(dir)
-            .and_then(|()| clap_mangen::generate_to(cmd, dir))
-            .map_err(|e| {
-                CliError::io(format!("cannot write man pages to `{}`", dir.display()), e)
-            })?,
-        None => clap_mangen::Man::new(cmd)
-            .render(&mut std::io::stdout().lock())
-            .map_err(|e| CliError::io("cannot print the man page", e))?,
+    let Some(dir) = out_dir else {
+        let page = crate::clidocs::inflate(crate::clidocs::MAN_PAGES[0].1);
+        return print_text(&page, "the man page");
+    };
+    let io = |e| CliError::io(format!("cannot write man pages to `{}`", dir.display()), e);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    for (name, gz) in crate::clidocs::MAN_PAGES {
+        std::fs::write(dir.join(name), crate::clidocs::inflate(gz)).map_err(io)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(text: &str, what: &str) -> Result<ExitCode, CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // `tend man | head` is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::io(format!("cannot print {what}"), e))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 #[cfg(windows)]

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by scripts/dist, scripts/dist-setup and scripts/dist-check (sourced, not run).
 # The pinned tool versions live here and nowhere else.
 

@@ -245,22 +245,18 @@ pub fn textfile_path(dir: &Path, service: &str) -> PathBuf {
     dir.join(format!("tend_{service}.prom"))
 }
 
-/// Replaces `<dir>/tend_<service>.prom` atomically: the text goes to a temporary file whose
-/// name does not end in `.prom` (the collectors ignore it), which is then renamed over the
-/// target, so an exporter never reads half a file. A small blocking write; on Windows the
-/// rename fails while an exporter holds the file open without sharing delete, and the next
-/// write tries again.
+/// Replaces `<dir>/tend_<service>.prom` with [`tend_os::write_atomic`]: the text goes to a
+/// temporary file whose name does not end in `.prom` (the collectors ignore it), which is
+/// then renamed over the target, so an exporter never reads half a file. A small blocking
+/// write; on Windows the rename fails while an exporter holds the file open without
+/// sharing delete, and the next write tries again.
 ///
 /// # Errors
 /// When the temporary file cannot be written or renamed.
 pub fn write_textfile(dir: &Path, service: &str, text: &str) -> io::Result<PathBuf> {
     let target = textfile_path(dir, service);
-    let tmp = dir.join(format!(".tend_{service}.prom.{}.tmp", std::process::id()));
-    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &target));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| target)
+    tend_os::write_atomic(&target, text.as_bytes(), None)?;
+    Ok(target)
 }
 
 pub use tend_core::health::validate_listen;

@@ -78,7 +78,7 @@ pub fn label(name: &ServiceName) -> String {
 #[must_use]
 pub fn domain_target(scope: &Scope) -> String {
     match scope {
-        Scope::System => "system".to_owned(),
+        Scope::System(_) => "system".to_owned(),
         Scope::User(u) => format!("gui/{}", u.uid),
     }
 }
@@ -356,11 +356,11 @@ pub fn install(input: &PlistInput, config_text: &str) -> Result<Vec<Step>, Rende
     let layout = input.layout();
     let scope = &input.scope;
     let owner = match (&input.account, scope) {
-        (Account::User { name, .. }, Scope::System) => Some(name.clone()),
+        (Account::User { name, .. }, Scope::System(_)) => Some(name.clone()),
         _ => None,
     };
     let target = service_target(&input.name, scope);
-    let plist_path = path_str("the plist path", &layout.service_file)?.to_owned();
+    let plist_path = path_str("the plist path", &layout.definition)?.to_owned();
 
     let mut steps = vec![
         Step::CreateDir {
@@ -387,7 +387,7 @@ pub fn install(input: &PlistInput, config_text: &str) -> Result<Vec<Step>, Rende
     ];
     if scope.is_user() {
         steps.push(Step::CreateDir {
-            path: parent(&layout.service_file),
+            path: parent(&layout.definition),
             mode: 0o755,
             owner: None,
         });
@@ -395,7 +395,7 @@ pub fn install(input: &PlistInput, config_text: &str) -> Result<Vec<Step>, Rende
     // A reinstall replaces a loaded job; on a first install there is nothing to unload.
     steps.push(try_launchctl(&["bootout", &target]));
     steps.push(Step::WriteFile {
-        path: layout.service_file,
+        path: layout.definition,
         contents: plist,
         mode: 0o644,
     });
@@ -421,7 +421,7 @@ pub fn uninstall(name: &ServiceName, scope: &Scope) -> Vec<Step> {
         // Not loaded (start = "disabled", or already booted out) is fine.
         try_launchctl(&["bootout", &service_target(name, scope)]),
         Step::RemoveFile {
-            path: layout.service_file,
+            path: layout.definition,
         },
         Step::RemoveFile {
             path: layout.config,
@@ -476,7 +476,7 @@ pub fn print_argv(name: &ServiceName, scope: &Scope) -> Vec<String> {
 }
 
 /// Runs [`print_argv`] and parses it. `plist_exists` (the CLI checks
-/// [`Layout::service_file`]) decides `installed` for a job that is not loaded.
+/// [`Layout::definition`]) decides `installed` for a job that is not loaded.
 ///
 /// # Errors
 ///

@@ -17,31 +17,91 @@ pub enum Backend {
     Systemd,
     /// launchd (macOS).
     Launchd,
+    /// The Windows Service Control Manager (system services).
+    Scm,
+    /// The Windows per-user Run entry (`--user` services on Windows).
+    RunKey,
 }
 
-/// System-wide service (root) or the current user's own service (`tend install --user`).
+impl Backend {
+    /// The manager of this OS for a system service (`user` false) or the user's own.
+    #[must_use]
+    pub fn native(user: bool) -> Self {
+        match (cfg!(windows), cfg!(target_os = "macos"), user) {
+            (true, _, false) => Self::Scm,
+            (true, _, true) => Self::RunKey,
+            (false, true, _) => Self::Launchd,
+            (false, false, _) => Self::Systemd,
+        }
+    }
+
+    /// Its name in messages and in `tend status --json` (`os.manager`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Systemd => "systemd",
+            Self::Launchd => "launchd",
+            Self::Scm => "scm",
+            Self::RunKey => "run-key",
+        }
+    }
+}
+
+/// System-wide service (root / Administrator) or the current user's own service
+/// (`tend install --user`), with what the layout of each needs to know about the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// A system service: `/etc/systemd/system`, `/Library/LaunchDaemons`; needs root.
-    System,
-    /// A per-user service: `systemctl --user`, `~/Library/LaunchAgents`.
+    /// A system service: `/etc/systemd/system`, `/Library/LaunchDaemons`, the SCM; needs
+    /// root or Administrator.
+    System(SystemContext),
+    /// A per-user service: `systemctl --user`, `~/Library/LaunchAgents`, the Run entry.
     User(UserContext),
 }
 
 impl Scope {
+    /// The system scope with the default [`SystemContext`] (all Unix needs).
+    #[must_use]
+    pub fn system() -> Self {
+        Self::System(SystemContext::default())
+    }
+
     /// Whether this is the per-user scope.
     #[must_use]
     pub fn is_user(&self) -> bool {
         matches!(self, Self::User(_))
     }
+
+    /// ` --user` or nothing, for the commands that messages suggest.
+    #[must_use]
+    pub fn flag(&self) -> &'static str {
+        if self.is_user() { " --user" } else { "" }
+    }
+}
+
+/// What the system scope needs to know about the machine: only Windows has a place that
+/// is not fixed. The CLI fills it ([`crate::here`]); nothing here reads the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemContext {
+    /// Windows: `%ProgramData%` as the shell names it (FOLDERID_ProgramData), which the
+    /// installing Administrator and a LocalSystem service agree on (their environments
+    /// need not: under Wine a service sees `ProgramData=C:\users\Public`).
+    pub program_data: PathBuf,
+}
+
+impl Default for SystemContext {
+    fn default() -> Self {
+        Self {
+            program_data: PathBuf::from(r"C:\ProgramData"),
+        }
+    }
 }
 
 /// What the per-user scope needs to know about the user. The CLI fills it from the
-/// process (`getuid()`, `$HOME`, `$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`); nothing here reads
-/// the environment.
+/// process (`getuid()`, `$HOME`, `$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`; on Windows the
+/// shell's LocalAppData folder); nothing here reads the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserContext {
-    /// The numeric user id (launchd's `gui/<uid>` domain).
+    /// The numeric user id (launchd's `gui/<uid>` domain; 0 on Windows).
     pub uid: u32,
     /// The home directory (absolute).
     pub home: PathBuf,
@@ -49,6 +109,8 @@ pub struct UserContext {
     pub xdg_config_home: Option<PathBuf>,
     /// `$XDG_STATE_HOME`, if set. Ignored unless absolute.
     pub xdg_state_home: Option<PathBuf>,
+    /// Windows: `%LOCALAPPDATA%` (FOLDERID_LocalAppData); `None` means `<home>\AppData\Local`.
+    pub local_app_data: Option<PathBuf>,
 }
 
 impl UserContext {
@@ -60,6 +122,7 @@ impl UserContext {
             home: home.into(),
             xdg_config_home: None,
             xdg_state_home: None,
+            local_app_data: None,
         }
     }
 
@@ -74,6 +137,14 @@ impl UserContext {
     pub fn state_home(&self) -> PathBuf {
         xdg_or(self.xdg_state_home.as_deref(), &self.home, ".local/state")
     }
+
+    /// `%LOCALAPPDATA%` or `<home>\AppData\Local`.
+    #[must_use]
+    pub fn local_app_data(&self) -> PathBuf {
+        self.local_app_data
+            .clone()
+            .unwrap_or_else(|| win_join(&self.home, r"AppData\Local"))
+    }
 }
 
 fn xdg_or(var: Option<&Path>, home: &Path, default: &str) -> PathBuf {
@@ -83,59 +154,69 @@ fn xdg_or(var: Option<&Path>, home: &Path, default: &str) -> PathBuf {
     }
 }
 
-/// The files and directories of one installed service.
+/// The files and directories of one installed service: the one table of where things
+/// live, for every backend and both scopes. Install, `tend service`, `tend status`,
+/// `tend logs` and uninstall all read it, so they cannot disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// tend's copy of the config, which `tend service <name>` reads.
     pub config: PathBuf,
-    /// The unit file or plist.
-    pub service_file: PathBuf,
-    /// tend's state directory for this service.
+    /// What defines the service to the OS manager: the unit file or plist; on Windows the
+    /// registry key of the service (SCM) or the Run value (per-user), for display.
+    pub definition: PathBuf,
+    /// tend's state directory for this service (its status file).
     pub state_dir: PathBuf,
     /// The default `[logs] dir` of the installed service.
     pub log_dir: PathBuf,
-    /// Where launchd sends tend's own stdout and stderr (panics, errors before logging is
-    /// set up). `None` on systemd, where they go to the journal.
+    /// Where tend's own stdout and stderr go when the OS manager does not keep them
+    /// (panics, errors before logging is set up): launchd's file, or the windowless
+    /// per-user tend's on Windows. `None` on systemd (the journal) and the SCM (the Event
+    /// Log).
     pub stdio_log: Option<PathBuf>,
 }
 
 impl Layout {
     /// The layout of service `name` for `backend` in `scope`.
     ///
-    /// | | config | service file | state | logs |
+    /// | | config | definition | state | logs |
     /// |---|---|---|---|---|
     /// | systemd | `/etc/tend/<name>.toml` | `/etc/systemd/system/<name>.service` | `/var/lib/tend/<name>` | `/var/log/tend/<name>` |
     /// | systemd `--user` | `~/.config/tend/<name>.toml` | `~/.config/systemd/user/<name>.service` | `~/.local/state/tend/<name>` | `~/.local/state/log/tend/<name>` |
     /// | launchd | `/etc/tend/<name>.toml` | `/Library/LaunchDaemons/dev.tend.<name>.plist` | `/Library/Application Support/tend/<name>` | `/var/log/tend/<name>` |
     /// | launchd `--user` | `~/.config/tend/<name>.toml` | `~/Library/LaunchAgents/dev.tend.<name>.plist` | `~/Library/Application Support/tend/<name>` | `~/Library/Logs/tend/<name>` |
+    /// | SCM | `%ProgramData%\tend\services\<name>.toml` | `HKLM\SYSTEM\CurrentControlSet\Services\<name>` | `%ProgramData%\tend\state\<name>` | `%ProgramData%\tend\logs\<name>` |
+    /// | Run entry (`--user`) | `%LOCALAPPDATA%\tend\services\<name>.toml` | `HKCU\Software\Microsoft\Windows\CurrentVersion\Run\tend-<name>` | `%LOCALAPPDATA%\tend\state\<name>` | `%LOCALAPPDATA%\tend\logs\<name>` |
     ///
-    /// (`~/.config` and `~/.local/state` honour `$XDG_CONFIG_HOME` and `$XDG_STATE_HOME`.)
+    /// (`~/.config` and `~/.local/state` honour `$XDG_CONFIG_HOME` and `$XDG_STATE_HOME`;
+    /// `[logs] dir` in the config overrides the log directory. The SCM layout does not
+    /// depend on the scope's flag: an SCM service is always system-wide, a Run entry always
+    /// the user's.)
     #[must_use]
     pub fn new(backend: Backend, scope: &Scope, name: &ServiceName) -> Self {
         let n = name.as_str();
         let root = Path::new("/");
         match (backend, scope) {
-            (Backend::Systemd, Scope::System) => Self {
+            (Backend::Systemd, Scope::System(_)) => Self {
                 config: join(root, &format!("etc/tend/{n}.toml")),
-                service_file: join(root, &format!("etc/systemd/system/{n}.service")),
+                definition: join(root, &format!("etc/systemd/system/{n}.service")),
                 state_dir: join(root, &format!("var/lib/tend/{n}")),
                 log_dir: join(root, &format!("var/log/tend/{n}")),
                 stdio_log: None,
             },
             (Backend::Systemd, Scope::User(u)) => Self {
                 config: join(&u.config_home(), &format!("tend/{n}.toml")),
-                service_file: join(&u.config_home(), &format!("systemd/user/{n}.service")),
+                definition: join(&u.config_home(), &format!("systemd/user/{n}.service")),
                 state_dir: join(&u.state_home(), &format!("tend/{n}")),
                 // Where systemd >= 254 puts `LogsDirectory=` of user units; older systemd
                 // uses ~/.config/log, which is why user units do not use LogsDirectory=.
                 log_dir: join(&u.state_home(), &format!("log/tend/{n}")),
                 stdio_log: None,
             },
-            (Backend::Launchd, Scope::System) => {
+            (Backend::Launchd, Scope::System(_)) => {
                 let log_dir = join(root, &format!("var/log/tend/{n}"));
                 Self {
                     config: join(root, &format!("etc/tend/{n}.toml")),
-                    service_file: join(
+                    definition: join(
                         root,
                         &format!("Library/LaunchDaemons/{}.plist", launchd_label(name)),
                     ),
@@ -148,7 +229,7 @@ impl Layout {
                 let log_dir = join(&u.home, &format!("Library/Logs/tend/{n}"));
                 Self {
                     config: join(&u.config_home(), &format!("tend/{n}.toml")),
-                    service_file: join(
+                    definition: join(
                         &u.home,
                         &format!("Library/LaunchAgents/{}.plist", launchd_label(name)),
                     ),
@@ -157,8 +238,68 @@ impl Layout {
                     log_dir,
                 }
             }
+            (Backend::Scm | Backend::RunKey, _) => {
+                let (base, definition, user) = match scope {
+                    Scope::User(u) => (
+                        u.local_app_data(),
+                        format!(r"HKCU\{RUN_KEY}\{}", run_value_name(name)),
+                        true,
+                    ),
+                    Scope::System(s) => (
+                        s.program_data.clone(),
+                        format!(r"HKLM\SYSTEM\CurrentControlSet\Services\{n}"),
+                        false,
+                    ),
+                };
+                let tend = win_join(&base, "tend");
+                let state_dir = win_join(&tend, &format!(r"state\{n}"));
+                Self {
+                    config: win_join(&tend, &format!(r"services\{n}.toml")),
+                    definition: PathBuf::from(definition),
+                    // The windowless per-user tend's stderr: nobody would see it otherwise.
+                    stdio_log: user.then(|| win_join(&state_dir, "service.stderr.log")),
+                    state_dir,
+                    log_dir: win_join(&tend, &format!(r"logs\{n}")),
+                }
+            }
         }
     }
+
+    /// The directory of the config copies of this scope (one `<name>.toml` per service).
+    #[must_use]
+    pub fn config_dir(&self) -> PathBuf {
+        self.config.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// The directory under which each installed service of this scope gets its default
+    /// log directory `<name>`: where `[logs] dir` defaults to when an installed config
+    /// is loaded.
+    #[must_use]
+    pub fn log_root(&self) -> PathBuf {
+        self.log_dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// The status file a supervisor keeps in [`Layout::state_dir`].
+    #[must_use]
+    pub fn status_file(&self, name: &ServiceName) -> PathBuf {
+        status_file(&self.state_dir, name.as_str())
+    }
+}
+
+/// `<dir>/<name>.status.json`: the supervisor's status file (in the state directory of an
+/// installed service, next to the logs for `tend run`).
+#[must_use]
+pub fn status_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.status.json"))
+}
+
+/// The per-user Run key, under HKEY_CURRENT_USER.
+pub const RUN_KEY: &str = r"Software\Microsoft\Windows\CurrentVersion\Run";
+
+/// The Run value of a per-user Windows service: `tend-<name>`.
+#[must_use]
+pub fn run_value_name(name: &ServiceName) -> String {
+    format!("tend-{name}")
 }
 
 /// The launchd label of a service: `dev.tend.<name>`.
@@ -177,6 +318,17 @@ pub fn service_args(name: &ServiceName, scope: &Scope) -> Vec<String> {
     }
     v.push(name.as_str().to_owned());
     v
+}
+
+/// `base\rel` with Windows' separator whatever the host: Windows paths must render the
+/// same when the tests run on Linux.
+fn win_join(base: &Path, rel: &str) -> PathBuf {
+    let mut s: OsString = base.as_os_str().to_owned();
+    if !s.as_encoded_bytes().ends_with(b"\\") && !s.as_encoded_bytes().ends_with(b"/") {
+        s.push("\\");
+    }
+    s.push(rel);
+    PathBuf::from(s)
 }
 
 /// `base/rel` with a `/` separator whatever the host: these are paths on the target (Linux
@@ -206,17 +358,17 @@ mod tests {
 
     #[test]
     fn system_layouts() {
-        let l = Layout::new(Backend::Systemd, &Scope::System, &name());
+        let l = Layout::new(Backend::Systemd, &Scope::system(), &name());
         assert_eq!(l.config, Path::new("/etc/tend/web.toml"));
-        assert_eq!(l.service_file, Path::new("/etc/systemd/system/web.service"));
+        assert_eq!(l.definition, Path::new("/etc/systemd/system/web.service"));
         assert_eq!(l.state_dir, Path::new("/var/lib/tend/web"));
         assert_eq!(l.log_dir, Path::new("/var/log/tend/web"));
         assert_eq!(l.stdio_log, None);
 
-        let l = Layout::new(Backend::Launchd, &Scope::System, &name());
+        let l = Layout::new(Backend::Launchd, &Scope::system(), &name());
         assert_eq!(l.config, Path::new("/etc/tend/web.toml"));
         assert_eq!(
-            l.service_file,
+            l.definition,
             Path::new("/Library/LaunchDaemons/dev.tend.web.plist")
         );
         assert_eq!(
@@ -235,7 +387,7 @@ mod tests {
         let l = Layout::new(Backend::Systemd, &Scope::User(u.clone()), &name());
         assert_eq!(l.config, Path::new("/home/ann/.config/tend/web.toml"));
         assert_eq!(
-            l.service_file,
+            l.definition,
             Path::new("/home/ann/.config/systemd/user/web.service")
         );
         assert_eq!(l.state_dir, Path::new("/home/ann/.local/state/tend/web"));
@@ -250,15 +402,55 @@ mod tests {
         let l = Layout::new(Backend::Launchd, &Scope::User(u), &name());
         assert_eq!(l.config, Path::new("/cfg/tend/web.toml"));
         assert_eq!(
-            l.service_file,
+            l.definition,
             Path::new("/home/ann/Library/LaunchAgents/dev.tend.web.plist")
         );
         assert_eq!(l.log_dir, Path::new("/home/ann/Library/Logs/tend/web"));
     }
 
     #[test]
+    fn windows_layouts() {
+        let system = Scope::System(SystemContext {
+            program_data: r"D:\Data".into(),
+        });
+        let l = Layout::new(Backend::Scm, &system, &name());
+        assert_eq!(l.config, Path::new(r"D:\Data\tend\services\web.toml"));
+        assert_eq!(l.state_dir, Path::new(r"D:\Data\tend\state\web"));
+        assert_eq!(l.log_dir, Path::new(r"D:\Data\tend\logs\web"));
+        assert_eq!(
+            l.definition,
+            Path::new(r"HKLM\SYSTEM\CurrentControlSet\Services\web")
+        );
+        assert_eq!(l.stdio_log, None);
+        assert_eq!(
+            Layout::new(Backend::Scm, &Scope::system(), &name()).config,
+            Path::new(r"C:\ProgramData\tend\services\web.toml")
+        );
+
+        let mut u = UserContext::new(0, r"C:\Users\ann");
+        let l = Layout::new(Backend::RunKey, &Scope::User(u.clone()), &name());
+        assert_eq!(
+            l.config,
+            Path::new(r"C:\Users\ann\AppData\Local\tend\services\web.toml")
+        );
+        u.local_app_data = Some(r"E:\Local\".into());
+        let l = Layout::new(Backend::RunKey, &Scope::User(u), &name());
+        assert_eq!(l.config, Path::new(r"E:\Local\tend\services\web.toml"));
+        assert_eq!(l.state_dir, Path::new(r"E:\Local\tend\state\web"));
+        assert_eq!(l.log_dir, Path::new(r"E:\Local\tend\logs\web"));
+        assert_eq!(
+            l.stdio_log.as_deref(),
+            Some(Path::new(r"E:\Local\tend\state\web\service.stderr.log"))
+        );
+        assert_eq!(
+            l.definition,
+            Path::new(r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run\tend-web")
+        );
+    }
+
+    #[test]
     fn service_args_per_scope() {
-        assert_eq!(service_args(&name(), &Scope::System), ["service", "web"]);
+        assert_eq!(service_args(&name(), &Scope::system()), ["service", "web"]);
         let user = Scope::User(UserContext::new(1000, "/home/ann"));
         assert_eq!(service_args(&name(), &user), ["service", "--user", "web"]);
     }

@@ -25,6 +25,9 @@
 //! separator).
 
 mod error;
+pub mod exit;
+mod fs;
+pub mod here;
 pub mod launchd;
 mod layout;
 mod ownership;
@@ -36,7 +39,11 @@ pub mod systemd;
 pub mod testing;
 
 pub use error::RenderError;
-pub use layout::{Backend, Layout, Scope, UserContext, service_args};
+pub use fs::write_atomic;
+pub use layout::{
+    Backend, Layout, RUN_KEY, Scope, SystemContext, UserContext, run_value_name, service_args,
+    status_file,
+};
 pub use ownership::{OwnershipError, check_ownership};
 pub use plan::{Applied, ApplyError, Files, Step, apply};
 pub use runner::{RunError, RunOutput, Runner, SystemRunner, display_argv};
@@ -48,11 +55,3 @@ pub use status::{OsStatus, RunState};
 /// kill the tree, reap it and flush its logs. If the OS manager's own timeout were shorter,
 /// it would SIGKILL tend (and on systemd the whole cgroup) in the middle of that.
 pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// tend's exit code when the supervised program failed: tend gave up after too many
-/// restarts, or the program failed under `restart.policy = "never"` (see `docs/cli.md`).
-/// The OS manager must not restart tend after it: that would undo the give-up.
-pub const EXIT_GAVE_UP: i32 = 1;
-
-/// tend's exit code for an invalid config or command line. Restarting cannot fix it.
-pub const EXIT_INVALID_CONFIG: i32 = 2;

@@ -31,7 +31,7 @@ pub enum OwnershipError {
 
 /// Checks, before `install` (and `uninstall`), that the service is either unknown to the
 /// OS or tend's own: `status` from the backend's `status`, `existing_text` the current
-/// contents of [`Layout::service_file`] if it exists.
+/// contents of [`Layout::definition`] if it exists.
 ///
 /// # Errors
 ///
@@ -43,7 +43,7 @@ pub fn check_ownership(
     existing_text: Option<&str>,
 ) -> Result<(), OwnershipError> {
     if let Some(def) = &status.definition
-        && *def != layout.service_file
+        && *def != layout.definition
     {
         return Err(OwnershipError::Foreign { path: def.clone() });
     }
@@ -51,10 +51,13 @@ pub fn check_ownership(
         let ours = match backend {
             Backend::Systemd => systemd::is_generated_by_tend(text),
             Backend::Launchd => launchd::is_generated_by_tend(text),
+            // Their definitions are not files: the SCM backend checks the command line the
+            // service runs instead, and a Run value is tend's by its name.
+            Backend::Scm | Backend::RunKey => true,
         };
         if !ours {
             return Err(OwnershipError::NotGenerated {
-                path: layout.service_file.clone(),
+                path: layout.definition.clone(),
             });
         }
     }
@@ -70,7 +73,7 @@ mod tests {
     #[test]
     fn only_unknown_or_own_services_pass() {
         let name = ServiceName::new("ssh").unwrap();
-        let layout = Layout::new(Backend::Systemd, &Scope::System, &name);
+        let layout = Layout::new(Backend::Systemd, &Scope::system(), &name);
         let unknown = OsStatus::not_installed();
         check_ownership(Backend::Systemd, &layout, &unknown, None).unwrap();
 
@@ -88,7 +91,7 @@ mod tests {
 
         let ours = OsStatus {
             installed: true,
-            definition: Some(layout.service_file.clone()),
+            definition: Some(layout.definition.clone()),
             ..OsStatus::not_installed()
         };
         let text = format!("{}\n[Unit]\n", systemd::GENERATED_MARKER);
@@ -96,11 +99,11 @@ mod tests {
         assert_eq!(
             check_ownership(Backend::Systemd, &layout, &ours, Some("[Unit]\n")),
             Err(OwnershipError::NotGenerated {
-                path: layout.service_file.clone()
+                path: layout.definition.clone()
             })
         );
 
-        let layout = Layout::new(Backend::Launchd, &Scope::System, &name);
+        let layout = Layout::new(Backend::Launchd, &Scope::system(), &name);
         let plist = format!("<?xml?>\n{} -->\n", launchd::GENERATED_MARKER);
         check_ownership(Backend::Launchd, &layout, &unknown, Some(&plist)).unwrap();
         assert!(check_ownership(Backend::Launchd, &layout, &unknown, Some("<plist/>")).is_err());

@@ -488,7 +488,7 @@ mod tests {
 
     fn sandbox(account: Account, hardening: Hardening, user: Option<Identity>) -> Sandbox {
         Sandbox::systemd(
-            &Scope::System,
+            &Scope::system(),
             &account,
             hardening,
             user,

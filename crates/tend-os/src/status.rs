@@ -20,7 +20,7 @@ pub struct OsStatus {
     /// tend's exit code the last time it exited (`Some(1)`: tend gave up on the program).
     pub last_exit: Option<i32>,
     /// The file the OS loaded the service from (systemd `FragmentPath`, launchd `path`).
-    /// The CLI compares it with [`crate::Layout::service_file`] to refuse overwriting a
+    /// The CLI compares it with [`crate::Layout::definition`] to refuse overwriting a
     /// service that tend did not install.
     pub definition: Option<PathBuf>,
     /// The backend's own words, for display: `active (running)`, `running`.

@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use tend_core::{Account, Hardening, ServiceName, ServiceSpec, StartMode};
 
+use crate::exit::{INVALID, PROGRAM_FAILED};
 use crate::layout::is_unix_absolute;
 use crate::plan::Step;
 use crate::runner::{RunError, Runner};
 use crate::status::{OsStatus, RunState};
-use crate::{
-    Backend, EXIT_GAVE_UP, EXIT_INVALID_CONFIG, Layout, RenderError, STOP_MARGIN, Scope,
-    service_args,
-};
+use crate::{Backend, Layout, RenderError, STOP_MARGIN, Scope, service_args};
 
 /// The first line of every unit tend writes. The CLI uses [`is_generated_by_tend`] to
 /// refuse overwriting or removing a unit that tend did not write.
@@ -179,12 +177,12 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
     ));
     line("# tend restarts the program itself. systemd restarts tend only if tend crashed:");
     line(&format!(
-        "# not after exit code {EXIT_GAVE_UP} (tend gave up on the program) or {EXIT_INVALID_CONFIG} (invalid config)."
+        "# not after exit code {PROGRAM_FAILED} (tend gave up on the program) or {INVALID} (invalid config)."
     ));
     line("Restart=on-failure");
     line(&format!("RestartSec={}", duration(RESTART_SEC)));
     line(&format!(
-        "RestartPreventExitStatus={EXIT_GAVE_UP} {EXIT_INVALID_CONFIG}"
+        "RestartPreventExitStatus={PROGRAM_FAILED} {INVALID}"
     ));
     line("# An OOM kill of the program is tend's to handle (restart policy), not a unit failure.");
     line("OOMPolicy=continue");
@@ -624,7 +622,7 @@ pub fn install(input: &UnitInput, config_text: &str) -> Result<Vec<Step>, Render
         // systemd makes StateDirectory=/LogsDirectory= for system units; for user units
         // tend uses fixed paths (see `Layout`), so the plan creates them.
         for dir in [
-            parent(&layout.service_file),
+            parent(&layout.definition),
             layout.state_dir.clone(),
             layout.log_dir.clone(),
         ] {
@@ -636,7 +634,7 @@ pub fn install(input: &UnitInput, config_text: &str) -> Result<Vec<Step>, Render
         }
     }
     steps.push(Step::WriteFile {
-        path: layout.service_file,
+        path: layout.definition,
         contents: unit,
         mode: 0o644,
     });
@@ -653,7 +651,7 @@ pub fn install(input: &UnitInput, config_text: &str) -> Result<Vec<Step>, Render
 /// (so secrets belong in an `env_file` readable by that user, not in the config).
 pub(crate) fn config_mode(scope: &Scope, account: &Account) -> u32 {
     match (scope, account) {
-        (Scope::User(_), _) | (Scope::System, Account::System) => 0o600,
+        (Scope::User(_), _) | (Scope::System(_), Account::System) => 0o600,
         _ => 0o644,
     }
 }
@@ -669,7 +667,7 @@ pub fn uninstall(name: &ServiceName, scope: &Scope) -> Vec<Step> {
         run(scope, &["stop", &unit]),
         run(scope, &["disable", &unit]),
         Step::RemoveFile {
-            path: layout.service_file,
+            path: layout.definition,
         },
         Step::RemoveFile {
             path: layout.config,

@@ -60,7 +60,7 @@ const HOME: &str = "/home/Ann O'Neil & Co 100% $x ünï";
 
 #[test]
 fn systemd_install_system_auto() {
-    let input = unit_input(Scope::System, StartMode::Auto, Account::Isolated);
+    let input = unit_input(Scope::system(), StartMode::Auto, Account::Isolated);
     let plan = systemd::install(&input, CONFIG).unwrap();
     let (runner, files) = run_plan(&plan);
     assert_eq!(
@@ -98,7 +98,7 @@ fn systemd_install_start_modes_and_accounts() {
         (StartMode::Manual, "disable"),
         (StartMode::Disabled, "disable"),
     ] {
-        let plan = systemd::install(&unit_input(Scope::System, start, ann()), CONFIG).unwrap();
+        let plan = systemd::install(&unit_input(Scope::system(), start, ann()), CONFIG).unwrap();
         let (runner, _) = run_plan(&plan);
         assert_eq!(
             runner.calls().last().unwrap(),
@@ -108,7 +108,7 @@ fn systemd_install_start_modes_and_accounts() {
     }
     // Root's config copy is private.
     let plan = systemd::install(
-        &unit_input(Scope::System, StartMode::Auto, Account::System),
+        &unit_input(Scope::system(), StartMode::Auto, Account::System),
         CONFIG,
     )
     .unwrap();
@@ -165,7 +165,7 @@ fn check_verbs(scope: &Scope, cases: Vec<VerbCase>) {
 #[test]
 fn systemd_verbs_system_and_user() {
     for (scope, pre) in [
-        (Scope::System, vec!["systemctl"]),
+        (Scope::system(), vec!["systemctl"]),
         (user(), vec!["systemctl", "--user"]),
     ] {
         let c = |args: &[&str]| -> Vec<String> {
@@ -213,7 +213,7 @@ fn systemd_verbs_system_and_user() {
 
 #[test]
 fn systemd_uninstall_removes_unit_and_config_only() {
-    let plan = systemd::uninstall(&name("web"), &Scope::System);
+    let plan = systemd::uninstall(&name("web"), &Scope::system());
     let removed: Vec<&Path> = plan
         .iter()
         .filter_map(|s| match s {
@@ -243,7 +243,7 @@ fn systemd_start_tolerates_reset_failed_but_not_start() {
         Reply::exit(1, "Unit web.service not loaded."),
     );
     let applied = apply(
-        &systemd::start(&name("web"), &Scope::System),
+        &systemd::start(&name("web"), &Scope::system()),
         &runner,
         &MemFiles::new(),
     )
@@ -258,7 +258,7 @@ fn systemd_start_tolerates_reset_failed_but_not_start() {
         ),
     );
     let err = apply(
-        &systemd::start(&name("web"), &Scope::System),
+        &systemd::start(&name("web"), &Scope::system()),
         &runner,
         &MemFiles::new(),
     )
@@ -274,7 +274,7 @@ fn systemd_start_tolerates_reset_failed_but_not_start() {
 #[test]
 fn systemd_status_asks_show_and_parses_it() {
     let runner = FakeRunner::new();
-    let argv = systemd::status_argv(&name("web"), &Scope::System);
+    let argv = systemd::status_argv(&name("web"), &Scope::system());
     assert_eq!(
         argv,
         [
@@ -294,7 +294,7 @@ fn systemd_status_asks_show_and_parses_it() {
              FragmentPath=/etc/systemd/system/web.service\n",
         ),
     );
-    let s = systemd::status(&runner, &name("web"), &Scope::System).unwrap();
+    let s = systemd::status(&runner, &name("web"), &Scope::system()).unwrap();
     assert!(s.installed && s.active());
     assert_eq!((s.pid, s.enabled), (Some(77), Some(true)));
     assert_eq!(runner.calls(), vec![argv.clone()]);
@@ -307,14 +307,14 @@ fn systemd_status_asks_show_and_parses_it() {
     let no_systemd = FakeRunner::new();
     no_systemd.reply(&args, Reply::SpawnError(std::io::ErrorKind::NotFound));
     assert!(matches!(
-        systemd::status(&no_systemd, &name("web"), &Scope::System),
+        systemd::status(&no_systemd, &name("web"), &Scope::system()),
         Err(RunError::Spawn { .. })
     ));
 }
 
 #[test]
 fn launchd_install_system() {
-    let input = plist_input(Scope::System, StartMode::Auto, ann());
+    let input = plist_input(Scope::system(), StartMode::Auto, ann());
     let plan = launchd::install(&input, CONFIG).unwrap();
     let (runner, files) = run_plan(&plan);
     let plist = "/Library/LaunchDaemons/dev.tend.web.plist";
@@ -346,7 +346,7 @@ fn launchd_install_system() {
 
 #[test]
 fn launchd_install_disabled_is_not_loaded() {
-    let input = plist_input(Scope::System, StartMode::Disabled, Account::System);
+    let input = plist_input(Scope::system(), StartMode::Disabled, Account::System);
     let (runner, files) = run_plan(&launchd::install(&input, CONFIG).unwrap());
     assert_eq!(
         runner.calls(),
@@ -393,7 +393,7 @@ fn launchd_install_user() {
 #[test]
 fn launchd_verbs_system_and_user() {
     for (scope, target) in [
-        (Scope::System, "system/dev.tend.web"),
+        (Scope::system(), "system/dev.tend.web"),
         (user(), "gui/501/dev.tend.web"),
     ] {
         let c = |args: &[&str]| -> Vec<String> {
@@ -422,7 +422,7 @@ fn launchd_verbs_system_and_user() {
 #[test]
 fn launchd_status_loaded_unloaded_and_errors() {
     let web = name("web");
-    let argv = launchd::print_argv(&web, &Scope::System);
+    let argv = launchd::print_argv(&web, &Scope::system());
     assert_eq!(argv, ["launchctl", "print", "system/dev.tend.web"]);
     let args: Vec<&str> = argv.iter().map(String::as_str).collect();
 
@@ -431,7 +431,7 @@ fn launchd_status_loaded_unloaded_and_errors() {
         &args,
         Reply::ok("system/dev.tend.web = {\n\tstate = running\n\tpid = 12\n}\n"),
     );
-    let s = launchd::status(&runner, &web, &Scope::System, true).unwrap();
+    let s = launchd::status(&runner, &web, &Scope::system(), true).unwrap();
     assert_eq!((s.state, s.pid), (RunState::Running, Some(12)));
 
     let unknown = Reply::Exit {
@@ -440,16 +440,16 @@ fn launchd_status_loaded_unloaded_and_errors() {
         stderr: "Could not find service \"dev.tend.web\" in domain for system".into(),
     };
     runner.reply(&args, unknown);
-    let s = launchd::status(&runner, &web, &Scope::System, true).unwrap();
+    let s = launchd::status(&runner, &web, &Scope::system(), true).unwrap();
     assert!(s.installed && !s.active());
     assert_eq!(s.raw_state, "not loaded");
     assert_eq!(
-        launchd::status(&runner, &web, &Scope::System, false).unwrap(),
+        launchd::status(&runner, &web, &Scope::system(), false).unwrap(),
         OsStatus::not_installed()
     );
 
     runner.reply(&args, Reply::exit(1, "Operation not permitted"));
-    assert!(launchd::status(&runner, &web, &Scope::System, true).is_err());
+    assert!(launchd::status(&runner, &web, &Scope::system(), true).is_err());
 
     let user_argv = launchd::print_argv(&web, &user());
     assert_eq!(user_argv[2], "gui/501/dev.tend.web");
@@ -480,7 +480,7 @@ account = "ann"
     let spec = tend_config::load(&path, &tend_config::LoadOptions::default())
         .unwrap()
         .spec;
-    let u = UnitInput::from_spec(&spec, "/usr/local/bin/tend", Scope::System);
+    let u = UnitInput::from_spec(&spec, "/usr/local/bin/tend", Scope::system());
     assert_eq!(u.name.as_str(), "demo");
     assert_eq!(u.description, "What it does");
     assert_eq!(u.start, StartMode::DelayedAuto);
@@ -492,7 +492,7 @@ account = "ann"
     assert!(unit.contains("\nTimeoutStopSec=35s\n"), "{unit}");
     assert!(unit.contains("\nUser=ann\n"), "{unit}");
 
-    let p = PlistInput::from_spec(&spec, "/usr/local/bin/tend", Scope::System);
+    let p = PlistInput::from_spec(&spec, "/usr/local/bin/tend", Scope::system());
     assert_eq!(p.stop_timeout, Duration::from_secs(25));
     let w = launchd::warnings(&p);
     assert!(w.iter().any(|w| w.contains("depends_on")), "{w:?}");
@@ -501,7 +501,7 @@ account = "ann"
     // Without a description, the display name describes the unit.
     let mut spec2 = spec;
     spec2.description = None;
-    let u = UnitInput::from_spec(&spec2, "/usr/local/bin/tend", Scope::System);
+    let u = UnitInput::from_spec(&spec2, "/usr/local/bin/tend", Scope::system());
     assert_eq!(u.description, "Demo service");
 }
 
@@ -513,7 +513,7 @@ fn systemd_warnings() {
     assert_eq!(w.len(), 3, "{w:?}");
     assert!(w.iter().any(|w| w.contains("loginctl enable-linger")));
 
-    input.scope = Scope::System;
+    input.scope = Scope::system();
     input.account = Account::User {
         name: "ann".into(),
         password_env: Some("PW".into()),

@@ -51,7 +51,7 @@ fn accounts_a_backend_cannot_use_are_typed_errors() {
         ..base.clone()
     };
     assert_eq!(
-        render_unit(&with(Account::LocalService, Scope::System)).unwrap_err(),
+        render_unit(&with(Account::LocalService, Scope::system())).unwrap_err(),
         RenderError::WindowsOnlyAccount {
             account: "local-service",
             os: "Linux"
@@ -81,7 +81,7 @@ fn accounts_a_backend_cannot_use_are_typed_errors() {
         password_env: Some("PW".into()),
     };
     assert!(matches!(
-        render_unit(&with(windows_user, Scope::System)).unwrap_err(),
+        render_unit(&with(windows_user, Scope::system())).unwrap_err(),
         RenderError::InvalidUserName { .. }
     ));
     let bad_dep = systemd::UnitInput {
@@ -100,11 +100,11 @@ fn accounts_a_backend_cannot_use_are_typed_errors() {
         ..p.clone()
     };
     assert_eq!(
-        render_plist(&with(Account::Isolated, Scope::System)).unwrap_err(),
+        render_plist(&with(Account::Isolated, Scope::system())).unwrap_err(),
         RenderError::IsolatedUnsupported
     );
     assert_eq!(
-        render_plist(&with(Account::LocalService, Scope::System)).unwrap_err(),
+        render_plist(&with(Account::LocalService, Scope::system())).unwrap_err(),
         RenderError::WindowsOnlyAccount {
             account: "local-service",
             os: "macOS"
@@ -333,7 +333,7 @@ fn descriptions_survive_systemd_parsing() {
     for case in unit_cases() {
         let input = systemd::UnitInput {
             tend_path: tend.clone(),
-            scope: Scope::System,
+            scope: Scope::system(),
             ..case.input
         };
         let dir = tmp.path().join(case.file);

@@ -2,21 +2,9 @@
 
 use std::process::ExitCode;
 
-/// Documented exit codes.
-pub(crate) mod code {
-    /// Success.
-    pub(crate) const OK: u8 = 0;
-    /// The supervised program failed: tend gave up, or it failed under `policy = "never"`.
-    pub(crate) const PROGRAM_FAILED: u8 = 1;
-    /// The config is invalid or the command line is wrong.
-    pub(crate) const INVALID: u8 = 2;
-    /// The service is not installed.
-    pub(crate) const NOT_INSTALLED: u8 = 3;
-    /// tend lacks a permission (not Administrator / root).
-    pub(crate) const PERMISSION: u8 = 4;
-    /// An operating-system operation failed (I/O, spawning, signals).
-    pub(crate) const OS: u8 = 5;
-}
+/// The documented exit codes: tend-os holds the one table, shared with `tend service` and
+/// the OS managers' restart rules.
+pub(crate) use tend_os::exit as code;
 
 /// Everything the CLI can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +31,16 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<tend_os::here::ScopeError> for CliError {
+    fn from(e: tend_os::here::ScopeError) -> Self {
+        if e.exit_code() == code::INVALID {
+            Self::Invalid(e.to_string())
+        } else {
+            Self::io(e.to_string(), std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+    }
 }
 
 impl CliError {

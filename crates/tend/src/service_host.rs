@@ -21,6 +21,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::error::{CliError, code};
 use crate::host::{Adapter, Boot};
+use crate::place::Scope;
 use crate::os::eventlog::EventLog;
 use crate::os::scm_plan::{event_id, exit};
 use crate::report::Reporter;
@@ -235,13 +236,18 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
         stopping,
         stop_hint,
     };
-    let boot = Boot {
-        config: crate::paths::installed_config(name),
-        load: crate::paths::installed_load_options(),
-        state_dir: Some(crate::paths::state_dir(name)),
-        to_stderr: false,
-    };
-    let exit_code = match crate::host::boot(boot, &mut scm) {
+    let place = crate::place::service_name(name)
+        .and_then(|n| crate::place::place(Scope::System, &n))
+        .and_then(|p| Ok((crate::place::load_options(Scope::System)?, p)));
+    let exit_code = match place.and_then(|(load, place)| {
+        let boot = Boot {
+            config: place.config,
+            load,
+            state_dir: Some(place.state_dir),
+            to_stderr: false,
+        };
+        crate::host::boot(boot, &mut scm)
+    }) {
         Ok(outcome) => match outcome {
             Outcome::Stopped => ok(),
             Outcome::Failed => ServiceExitCode::ServiceSpecific(exit::GAVE_UP),

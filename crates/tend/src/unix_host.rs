@@ -34,7 +34,7 @@ use crate::supervisor::Control;
 /// systemd or launchd: signals in (SIGTERM stops, SIGHUP reloads), sd_notify out.
 struct Managed {
     name: tend_core::ServiceName,
-    place: place::Place,
+    place: tend_os::Layout,
     notifier: Option<Arc<Notifier>>,
     watchdog: Option<std::time::Duration>,
 }
@@ -111,7 +111,7 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
         // systemd puts stderr in the journal, where tend's own lines belong (`journalctl
         // -u`); launchd puts it in a file meant for early errors only, and the lines are
         // in `<name>.tend.log` anyway.
-        to_stderr: crate::os::unix::backend() == tend_os::Backend::Systemd,
+        to_stderr: scope.backend() == tend_os::Backend::Systemd,
     };
     let mut managed = Managed {
         name,
@@ -120,7 +120,7 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
         watchdog,
     };
     // A config error exits 2 and an outcome 0 (stays stopped) or 1 (gave up): systemd and
-    // launchd restart neither (see tend_os::EXIT_GAVE_UP).
+    // launchd restart neither (see tend_os::exit::PROGRAM_FAILED).
     let outcome = crate::host::boot(boot, &mut managed)?;
     Ok(ExitCode::from(crate::host::exit_code(&outcome)))
 }

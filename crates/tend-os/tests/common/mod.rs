@@ -69,7 +69,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
             input: unit(
                 "web",
                 "/usr/local/bin/tend",
-                Scope::System,
+                Scope::system(),
                 "Web API",
                 StartMode::Auto,
                 Account::Isolated,
@@ -82,7 +82,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
                 ..unit(
                     "web",
                     "/usr/local/bin/tend",
-                    Scope::System,
+                    Scope::system(),
                     "Web API",
                     StartMode::Auto,
                     Account::Isolated,
@@ -96,7 +96,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
                 ..unit(
                     "cron-like",
                     "/usr/local/bin/tend",
-                    Scope::System,
+                    Scope::system(),
                     "Root, strict",
                     StartMode::Manual,
                     Account::System,
@@ -130,7 +130,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
                 ..unit(
                     "worker.v2",
                     "/opt/my tools/tend",
-                    Scope::System,
+                    Scope::system(),
                     "Worker %n: 100% \"quoted\" 'single' $HOME ${PATH} \\back\\slash",
                     StartMode::DelayedAuto,
                     ann(),
@@ -142,7 +142,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
             input: unit(
                 "cache_1",
                 "/opt/ünï cödé/100% $x/tend",
-                Scope::System,
+                Scope::system(),
                 "  Übersetzungsdienst ✓ — naïve\nsecond line\tand tab  ",
                 StartMode::Manual,
                 Account::System,
@@ -156,7 +156,7 @@ pub fn unit_cases() -> Vec<UnitCase> {
                 ..unit(
                     "legacy-job",
                     "/usr/local/bin/tend",
-                    Scope::System,
+                    Scope::system(),
                     "ends with a backslash \\",
                     StartMode::Disabled,
                     Account::Isolated,
@@ -232,7 +232,7 @@ pub fn plist_cases() -> Vec<PlistCase> {
             input: plist(
                 "web",
                 "/usr/local/bin/tend",
-                Scope::System,
+                Scope::system(),
                 StartMode::Auto,
                 Account::System,
             ),
@@ -244,7 +244,7 @@ pub fn plist_cases() -> Vec<PlistCase> {
                 ..plist(
                     "worker.v2",
                     "/Applications/My & <Tools> \"100%\" 'q' $x ünï/tend",
-                    Scope::System,
+                    Scope::system(),
                     StartMode::DelayedAuto,
                     ann(),
                 )
@@ -255,7 +255,7 @@ pub fn plist_cases() -> Vec<PlistCase> {
             input: plist(
                 "cache_1",
                 "/usr/local/bin/tend",
-                Scope::System,
+                Scope::system(),
                 StartMode::Manual,
                 Account::User {
                     name: "_www".into(),
@@ -268,7 +268,7 @@ pub fn plist_cases() -> Vec<PlistCase> {
             input: plist(
                 "legacy-job",
                 "/usr/local/bin/tend",
-                Scope::System,
+                Scope::system(),
                 StartMode::Disabled,
                 Account::System,
             ),

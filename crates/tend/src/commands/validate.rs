@@ -45,7 +45,7 @@ pub(crate) fn account_warnings(spec: &tend_core::ServiceSpec) -> Vec<(String, St
             return Vec::new();
         }
         let Some(profiles) =
-            crate::paths::known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_UserProfiles)
+            tend_os::here::known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_UserProfiles)
         else {
             return Vec::new();
         };

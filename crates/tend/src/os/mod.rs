@@ -87,7 +87,7 @@ pub(crate) fn query(name: &str, scope: Scope) -> Option<OsStatus> {
             Ok((s, start))
         })
         .ok()?;
-        let mut os = from_unix(&s, unix::backend());
+        let mut os = from_unix(&s, scope.backend());
         if os.start.is_none() {
             os.start = config_start.map(str::to_owned);
         }
@@ -142,13 +142,7 @@ fn from_unix(s: &tend_os::OsStatus, backend: tend_os::Backend) -> OsStatus {
             .enabled
             .map(|e| if e { "enabled" } else { "disabled" }.to_owned()),
         pid: s.pid,
-        manager: Some(
-            match backend {
-                tend_os::Backend::Systemd => "systemd",
-                tend_os::Backend::Launchd => "launchd",
-            }
-            .to_owned(),
-        ),
+        manager: Some(backend.name().to_owned()),
         failed: s.state == tend_os::RunState::Failed,
         last_exit: s.last_exit,
         definition: s.definition.clone(),

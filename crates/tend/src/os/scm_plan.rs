@@ -10,16 +10,16 @@ use std::time::Duration;
 use tend_core::{Account, Hardening, ServiceSpec, StartMode};
 
 /// Service-specific exit codes `tend service` reports to the SCM (visible in `sc query` as
-/// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066). The same numbers as tend's CLI exit
-/// codes, so one table (docs/cli.md) explains both.
+/// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066): tend's exit codes ([`tend_os::exit`]),
+/// so one table (docs/cli.md) explains both.
 pub(crate) mod exit {
-    use crate::error::code;
+    use tend_os::exit::{INVALID, OS as OS_FAILED, PROGRAM_FAILED, service_specific};
     /// The program failed: tend gave up after too many restarts.
-    pub(crate) const GAVE_UP: u32 = code::PROGRAM_FAILED as u32;
+    pub(crate) const GAVE_UP: u32 = service_specific(PROGRAM_FAILED);
     /// The installed config is invalid (or missing).
-    pub(crate) const CONFIG: u32 = code::INVALID as u32;
+    pub(crate) const CONFIG: u32 = service_specific(INVALID);
     /// An operating-system operation failed.
-    pub(crate) const OS: u32 = code::OS as u32;
+    pub(crate) const OS: u32 = service_specific(OS_FAILED);
 }
 
 /// How the SCM starts the service.

@@ -9,7 +9,7 @@
 //! a [`tend_os::testing::FakeRunner`] and in-memory files.
 
 use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
 use tend_os::reach::{self, Need};
 use tend_os::{
     Applied, ApplyError, Backend, Files, Layout, OwnershipError, RunState, Runner, Step,
-    SystemRunner, UserContext, launchd, systemd,
+    SystemRunner, launchd, systemd,
 };
 
 use super::Report;
@@ -25,41 +25,20 @@ use super::installed::{diff_lines, installed_text};
 use crate::error::CliError;
 use crate::place::Scope;
 
-/// This OS's service manager.
-pub(crate) fn backend() -> Backend {
-    if cfg!(target_os = "macos") {
-        Backend::Launchd
-    } else {
-        Backend::Systemd
+/// The Unix service managers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unix_ {
+    Systemd,
+    Launchd,
+}
+
+impl Unix_ {
+    fn backend(self) -> Backend {
+        match self {
+            Self::Systemd => Backend::Systemd,
+            Self::Launchd => Backend::Launchd,
+        }
     }
-}
-
-/// tend-os's scope for the CLI's: the per-user scope needs the user's directories.
-pub(crate) fn os_scope(scope: Scope) -> Result<tend_os::Scope, CliError> {
-    Ok(match scope {
-        Scope::System => tend_os::Scope::System,
-        Scope::User => tend_os::Scope::User(user_context()?),
-    })
-}
-
-fn user_context() -> Result<UserContext, CliError> {
-    let abs = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let home = abs("HOME").ok_or_else(|| {
-        CliError::Invalid(
-            "--user needs $HOME set to an absolute path: a per-user service's files live under it"
-                .to_owned(),
-        )
-    })?;
-    Ok(UserContext {
-        uid: nix::unistd::getuid().as_raw(),
-        home,
-        xdg_config_home: abs("XDG_CONFIG_HOME"),
-        xdg_state_home: abs("XDG_STATE_HOME"),
-    })
 }
 
 /// The error for a verb on a system service run without root (exit code 4).
@@ -91,32 +70,7 @@ impl Files for RealFs {
     }
 
     fn write_file(&self, path: &Path, contents: &str, mode: u32) -> io::Result<()> {
-        let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("`{}` is not a file path", path.display()),
-            ));
-        };
-        let tmp = dir.join(format!(".{}.tend-tmp", file.to_string_lossy()));
-        let _ = std::fs::remove_file(&tmp);
-        let result = (|| {
-            // Created with the final mode, so a private file is never readable by others,
-            // not even for the moment before the rename.
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)?;
-            f.write_all(contents.as_bytes())?;
-            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        tend_os::write_atomic(path, contents.as_bytes(), Some(mode))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -157,7 +111,7 @@ fn chown_to_user(path: &Path, owner: &str) -> io::Result<()> {
 
 /// Everything a verb touches on the machine.
 pub(crate) struct Unix<'a> {
-    pub(crate) backend: Backend,
+    pub(crate) backend: Unix_,
     pub(crate) scope: tend_os::Scope,
     pub(crate) runner: &'a dyn Runner,
     pub(crate) fs: &'a dyn Fs,
@@ -195,8 +149,11 @@ pub(crate) fn with_real<R>(
 /// The real machine, for `scope`.
 pub(crate) fn real(scope: Scope) -> Result<Unix<'static>, CliError> {
     Ok(Unix {
-        backend: backend(),
-        scope: os_scope(scope)?,
+        backend: match scope.backend() {
+            Backend::Launchd => Unix_::Launchd,
+            _ => Unix_::Systemd,
+        },
+        scope: scope.os_scope()?,
         runner: &SystemRunner,
         fs: &RealFs,
         is_root: nix::unistd::geteuid().is_root(),
@@ -212,14 +169,11 @@ const LAUNCHD_START_WAIT: Duration = Duration::from_secs(15);
 
 impl Unix<'_> {
     fn layout(&self, name: &ServiceName) -> Layout {
-        Layout::new(self.backend, &self.scope, name)
+        Layout::new(self.backend.backend(), &self.scope, name)
     }
 
     fn manager(&self) -> &'static str {
-        match self.backend {
-            Backend::Systemd => "systemd",
-            Backend::Launchd => "launchd",
-        }
+        self.backend.backend().name()
     }
 
     /// `tend <verb> [--user] <name>`, for messages.
@@ -244,11 +198,11 @@ impl Unix<'_> {
     /// What the OS manager says about `name`.
     pub(crate) fn query(&self, name: &ServiceName) -> Result<tend_os::OsStatus, CliError> {
         let answer = match self.backend {
-            Backend::Systemd => systemd::status(self.runner, name, &self.scope),
-            Backend::Launchd => {
+            Unix_::Systemd => systemd::status(self.runner, name, &self.scope),
+            Unix_::Launchd => {
                 let plist_exists = self
                     .fs
-                    .read(&self.layout(name).service_file)
+                    .read(&self.layout(name).definition)
                     .ok()
                     .flatten()
                     .is_some();
@@ -257,12 +211,12 @@ impl Unix<'_> {
         };
         answer.map_err(|e| {
             let hint = match (self.backend, self.scope.is_user()) {
-                (Backend::Systemd, true) => {
+                (Unix_::Systemd, true) => {
                     " (systemctl --user needs your user manager: a login session, not `sudo -u`)"
                 }
-                (Backend::Systemd, false) => " (is systemd running?)",
-                (Backend::Launchd, true) => " (a --user agent needs a GUI login session)",
-                (Backend::Launchd, false) => "",
+                (Unix_::Systemd, false) => " (is systemd running?)",
+                (Unix_::Launchd, true) => " (a --user agent needs a GUI login session)",
+                (Unix_::Launchd, false) => "",
             };
             CliError::io(
                 format!("cannot ask {} about `{name}`{hint}", self.manager()),
@@ -305,11 +259,11 @@ impl Unix<'_> {
     fn ours(&self, name: &ServiceName) -> Result<(Layout, tend_os::OsStatus), CliError> {
         let layout = self.layout(name);
         let status = self.query(name)?;
-        let text = self.read(&layout.service_file)?;
+        let text = self.read(&layout.definition)?;
         if !status.installed && text.is_none() {
             return Err(CliError::NotInstalled(name.to_string()));
         }
-        tend_os::check_ownership(self.backend, &layout, &status, text.as_deref()).map_err(|e| {
+        tend_os::check_ownership(self.backend.backend(), &layout, &status, text.as_deref()).map_err(|e| {
             match e {
                 OwnershipError::Foreign { path } => CliError::Invalid(format!(
                     "service `{name}` was not installed by tend ({}); tend leaves it alone",
@@ -349,13 +303,13 @@ impl Unix<'_> {
             ))
         };
         let (steps, definition) = match self.backend {
-            Backend::Systemd => {
+            Unix_::Systemd => {
                 let input = systemd::UnitInput::from_spec(spec, &self.tend_exe, self.scope.clone());
                 r.warnings.extend(systemd::warnings(&input));
                 let unit = systemd::render_unit(&input).map_err(render)?;
                 (systemd::install(&input, &text).map_err(render)?, unit)
             }
-            Backend::Launchd => {
+            Unix_::Launchd => {
                 let input =
                     launchd::PlistInput::from_spec(spec, &self.tend_exe, self.scope.clone());
                 r.warnings.extend(launchd::warnings(&input));
@@ -373,8 +327,8 @@ impl Unix<'_> {
         self.check_access(spec, original, &layout, r)?;
         self.check_dependencies(spec)?;
         let status = self.query(name)?;
-        let old_definition = self.read(&layout.service_file)?;
-        tend_os::check_ownership(self.backend, &layout, &status, old_definition.as_deref())
+        let old_definition = self.read(&layout.definition)?;
+        tend_os::check_ownership(self.backend.backend(), &layout, &status, old_definition.as_deref())
             .map_err(|e| CliError::Invalid(format!("not installing `{name}`: {e}")))?;
         let old_config = self.read(&layout.config)?;
         let was_installed = status.installed || old_definition.is_some();
@@ -385,7 +339,7 @@ impl Unix<'_> {
 
         // From here on, things change. Re-applying an unchanged launchd job would boot it
         // out and back in, which restarts a running service for nothing.
-        let skip = unchanged && self.backend == Backend::Launchd && loaded;
+        let skip = unchanged && self.backend == Unix_::Launchd && loaded;
         if !skip && let Err(e) = self.apply(&format!("cannot install `{name}`"), &steps) {
             if !was_installed {
                 self.roll_back(&layout, old_config.is_some());
@@ -394,8 +348,8 @@ impl Unix<'_> {
         }
 
         let def_word = match self.backend {
-            Backend::Systemd => "unit",
-            Backend::Launchd => "plist",
+            Unix_::Systemd => "unit",
+            Unix_::Launchd => "plist",
         };
         if !was_installed {
             r.say(format!(
@@ -406,7 +360,7 @@ impl Unix<'_> {
                 account_word(&spec.service.account),
             ));
             r.say(format!("  config copy: {}", layout.config.display()));
-            r.say(format!("  {def_word}: {}", layout.service_file.display()));
+            r.say(format!("  {def_word}: {}", layout.definition.display()));
             r.say(format!("  logs: {}", spec.logs.dir.display()));
             r.say(self.after_first_install(spec));
             return Ok(());
@@ -418,7 +372,7 @@ impl Unix<'_> {
         r.say(format!("updated service `{name}`:"));
         for (what, path, diff) in [
             ("config copy", &layout.config, &config_diff),
-            (def_word, &layout.service_file, &definition_diff),
+            (def_word, &layout.definition, &definition_diff),
         ] {
             if !diff.is_empty() {
                 r.say(format!("  {what} {}:", path.display()));
@@ -486,7 +440,7 @@ impl Unix<'_> {
         let mut problems = Vec::new();
         let user = match (&self.scope, &spec.service.account) {
             (tend_os::Scope::User(_), _) => Some(current_identity()),
-            (tend_os::Scope::System, Account::User { name, .. }) => match lookup_user(name) {
+            (tend_os::Scope::System(_), Account::User { name, .. }) => match lookup_user(name) {
                 Some(id) => Some(id),
                 None => {
                     problems.push(format!(
@@ -498,7 +452,7 @@ impl Unix<'_> {
             _ => None,
         };
         let sandbox = match self.backend {
-            Backend::Systemd => {
+            Unix_::Systemd => {
                 let writable = vec![layout.state_dir.clone(), layout.log_dir.clone()];
                 reach::Sandbox::systemd(
                     &self.scope,
@@ -509,7 +463,7 @@ impl Unix<'_> {
                 )
             }
             // launchd has no sandbox: only the account counts.
-            Backend::Launchd => reach::Sandbox {
+            Unix_::Launchd => reach::Sandbox {
                 identity: user.unwrap_or(reach::Identity::Root),
                 private_tmp: false,
                 protect_home: reach::ProtectHome::No,
@@ -528,7 +482,7 @@ impl Unix<'_> {
         let mut missing = Vec::new();
         for dep in &spec.service.depends_on {
             let known = match self.backend {
-                Backend::Systemd => {
+                Unix_::Systemd => {
                     let Ok(unit) = systemd::dependency_unit(dep) else {
                         continue; // rendering already refused it
                     };
@@ -542,7 +496,7 @@ impl Unix<'_> {
                     })?;
                     systemd::unit_exists(&out.stdout).then_some(()).ok_or(unit)
                 }
-                Backend::Launchd => launchd::dependency_targets(dep, &self.scope)
+                Unix_::Launchd => launchd::dependency_targets(dep, &self.scope)
                     .iter()
                     .any(|t| self.runner.run(&["launchctl", "print", t]).is_ok())
                     .then_some(())
@@ -581,7 +535,7 @@ impl Unix<'_> {
                 "it is disabled (start = \"disabled\"): `{}` refuses it until the config says otherwise",
                 self.cmd("start", name)
             ),
-            (Backend::Launchd, StartMode::Auto | StartMode::DelayedAuto) => format!(
+            (Unix_::Launchd, StartMode::Auto | StartMode::DelayedAuto) => format!(
                 "launchd started it (RunAtLoad); see: {}",
                 self.cmd("status", name)
             ),
@@ -599,7 +553,7 @@ impl Unix<'_> {
     ) {
         let name = &spec.name;
         if !before.active() {
-            let starts_on_load = self.backend == Backend::Launchd
+            let starts_on_load = self.backend == Unix_::Launchd
                 && matches!(spec.service.start, StartMode::Auto | StartMode::DelayedAuto);
             if spec.service.start != StartMode::Disabled && !starts_on_load {
                 r.say(format!(
@@ -610,7 +564,7 @@ impl Unix<'_> {
             return;
         }
         match self.backend {
-            Backend::Systemd => {
+            Unix_::Systemd => {
                 if changed.config {
                     // ExecReload= sends SIGHUP: tend re-reads its config copy.
                     match self.apply("reload", &systemd::reload(name, &self.scope)) {
@@ -630,7 +584,7 @@ impl Unix<'_> {
                     ));
                 }
             }
-            Backend::Launchd => match spec.service.start {
+            Unix_::Launchd => match spec.service.start {
                 // bootout stopped it; RunAtLoad started it again with the new config.
                 StartMode::Auto | StartMode::DelayedAuto => {
                     r.say("launchd restarted it with the new config".to_owned());
@@ -654,11 +608,11 @@ impl Unix<'_> {
     /// Removes what a failed first install wrote (best effort: the error being reported
     /// matters more).
     fn roll_back(&self, layout: &Layout, config_existed: bool) {
-        let _ = self.fs.remove_file(&layout.service_file);
+        let _ = self.fs.remove_file(&layout.definition);
         if !config_existed {
             let _ = self.fs.remove_file(&layout.config);
         }
-        if self.backend == Backend::Systemd {
+        if self.backend == Unix_::Systemd {
             let mut argv = vec!["systemctl"];
             if self.scope.is_user() {
                 argv.push("--user");
@@ -674,7 +628,7 @@ impl Unix<'_> {
         self.require_root("uninstall")?;
         let layout = self.layout(name);
         let status = self.query(name)?;
-        let definition = self.read(&layout.service_file)?;
+        let definition = self.read(&layout.definition)?;
         let config = self.read(&layout.config)?;
         if !status.installed && definition.is_none() {
             if config.is_some() {
@@ -698,9 +652,9 @@ impl Unix<'_> {
             .installed_spec(&layout)
             .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
         let steps = match (self.backend, status.installed) {
-            (Backend::Systemd, true) => systemd::uninstall(name, &self.scope),
+            (Unix_::Systemd, true) => systemd::uninstall(name, &self.scope),
             // systemd does not know the unit (it was never loaded): only files to remove.
-            (Backend::Systemd, false) => {
+            (Unix_::Systemd, false) => {
                 let mut argv = vec!["systemctl".to_owned()];
                 if self.scope.is_user() {
                     argv.push("--user".to_owned());
@@ -708,7 +662,7 @@ impl Unix<'_> {
                 argv.push("daemon-reload".to_owned());
                 vec![
                     Step::RemoveFile {
-                        path: layout.service_file.clone(),
+                        path: layout.definition.clone(),
                     },
                     Step::RemoveFile {
                         path: layout.config.clone(),
@@ -719,7 +673,7 @@ impl Unix<'_> {
                     },
                 ]
             }
-            (Backend::Launchd, _) => launchd::uninstall(name, &self.scope),
+            (Unix_::Launchd, _) => launchd::uninstall(name, &self.scope),
         };
         self.apply(&format!("cannot uninstall `{name}`"), &steps)?;
         r.say(format!(
@@ -754,8 +708,8 @@ impl Unix<'_> {
         }
         self.refuse_disabled(&layout, name)?;
         let plan = match self.backend {
-            Backend::Systemd => systemd::start(name, &self.scope),
-            Backend::Launchd => launchd::start(name, &self.scope),
+            Unix_::Systemd => systemd::start(name, &self.scope),
+            Unix_::Launchd => launchd::start(name, &self.scope),
         };
         self.until_running(name, &layout, "start", &plan, r)
     }
@@ -771,11 +725,11 @@ impl Unix<'_> {
         let what = format!("cannot stop `{name}`");
         match self.backend {
             // systemctl stop waits for tend to exit (at most TimeoutStopSec).
-            Backend::Systemd => {
+            Unix_::Systemd => {
                 self.apply(&what, &systemd::stop(name, &self.scope))?;
             }
             // launchctl kill returns at once: wait for tend to be gone.
-            Backend::Launchd => {
+            Unix_::Launchd => {
                 self.apply(&what, &launchd::stop(name, &self.scope))?;
                 let budget = self.stop_budget(&layout);
                 self.wait_for(name, budget, "stop", |s| !s.active())?;
@@ -791,8 +745,8 @@ impl Unix<'_> {
         let (layout, _) = self.ours(name)?;
         self.refuse_disabled(&layout, name)?;
         let plan = match self.backend {
-            Backend::Systemd => systemd::restart(name, &self.scope),
-            Backend::Launchd => launchd::restart(name, &self.scope),
+            Unix_::Systemd => systemd::restart(name, &self.scope),
+            Unix_::Launchd => launchd::restart(name, &self.scope),
         };
         self.until_running(name, &layout, "restart", &plan, r)
     }
@@ -808,8 +762,8 @@ impl Unix<'_> {
             )));
         }
         let steps = match self.backend {
-            Backend::Systemd => systemd::reload(name, &self.scope),
-            Backend::Launchd => launchd::reload(name, &self.scope),
+            Unix_::Systemd => systemd::reload(name, &self.scope),
+            Unix_::Launchd => launchd::reload(name, &self.scope),
         };
         self.apply(&format!("cannot reload `{name}`"), &steps)?;
         r.say(format!(
@@ -842,8 +796,8 @@ impl Unix<'_> {
         self.apply(&format!("cannot {verb} `{name}`"), plan)
             .map_err(|e| self.with_tends_reason(name, layout, began, e))?;
         let now = match self.backend {
-            Backend::Systemd => self.query(name)?,
-            Backend::Launchd => self.wait_running(name, layout)?,
+            Unix_::Systemd => self.query(name)?,
+            Unix_::Launchd => self.wait_running(name, layout)?,
         };
         r.say(running_line(name, &now));
         Ok(())
@@ -1092,7 +1046,7 @@ mod tests {
     use std::sync::Mutex;
 
     use tend_os::testing::{FakeRunner, MemFiles, Reply};
-    use tend_os::{RunError, RunOutput};
+    use tend_os::{RunError, RunOutput, UserContext};
 
     use super::*;
 
@@ -1176,7 +1130,7 @@ mod tests {
     const INACTIVE: &str = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=enabled\nMainPID=0\nFragmentPath=/etc/systemd/system/web.service\n";
 
     fn unix<'a>(
-        backend: Backend,
+        backend: Unix_,
         scope: tend_os::Scope,
         runner: &'a Scripted,
         fs: &'a MemFs,
@@ -1199,7 +1153,7 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.install(&spec, &text, &mut Report::default()).unwrap();
         // The copy breaks (here: a key tend does not know; in life, an env_file removed).
         fs.write_file(
@@ -1210,7 +1164,7 @@ mod tests {
         .unwrap();
         let runner = Scripted::default();
         show(&runner, &[INACTIVE]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.start(&spec.name, &mut Report::default()).unwrap_err();
         assert!(
             e.to_string()
@@ -1241,7 +1195,7 @@ mod tests {
             &argv(&exists("network-online.target")),
             &[Reply::ok("loaded\n")],
         );
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -1267,7 +1221,7 @@ mod tests {
             &argv(&exists("network-online.target")),
             &[Reply::ok("loaded\n")],
         );
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.install(&spec, &text, &mut Report::default()).unwrap();
     }
 
@@ -1287,7 +1241,7 @@ mod tests {
             &["launchctl", "print", "system/com.example.db"],
             &[Reply::ok("state = running\n")],
         );
-        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(
             e.to_string()
@@ -1316,7 +1270,7 @@ mod tests {
         let spec = tend_config::load(&path, &opts).unwrap().spec;
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.access = Access::Check;
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(e.to_string().contains("--no-access-check"), "{e}");
@@ -1340,7 +1294,7 @@ mod tests {
         let spec = tend_config::load(&path, &opts).unwrap().spec;
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.access = Access::Check;
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
@@ -1362,7 +1316,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
-        let mut u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.is_root = false;
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(matches!(e, CliError::Permission(_)), "{e}");
@@ -1378,7 +1332,7 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         assert_eq!(
@@ -1413,14 +1367,14 @@ mod tests {
         let (old_spec, old_text) = spec(dir.path(), "[stop]\ntimeout = \"5s\"\n");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         u.install(&old_spec, &old_text, &mut Report::default())
             .unwrap();
 
         let (spec, text) = spec(dir.path(), "[stop]\ntimeout = \"20s\"\n");
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         let out = r.lines.join("\n");
@@ -1447,7 +1401,7 @@ mod tests {
         // Again with the same config: nothing to say, nothing reloaded.
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
@@ -1465,7 +1419,7 @@ mod tests {
                 "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
             ],
         );
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(
             e.to_string().contains("/lib/systemd/system/web.service"),
@@ -1483,7 +1437,7 @@ mod tests {
             0o644,
         )
         .unwrap();
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(e.to_string().contains("was not written by tend"), "{e}");
         assert_eq!(runner.calls(), [SHOW]);
@@ -1499,7 +1453,7 @@ mod tests {
             &["systemctl", "enable", "web.service"],
             &[Reply::exit(1, "Failed to enable unit")],
         );
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
         assert!(e.to_string().contains("Failed to enable unit"), "{e}");
         assert_eq!(e.exit_code(), std::process::ExitCode::from(5));
@@ -1514,7 +1468,7 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         for verb in [
             Unix::start,
@@ -1532,7 +1486,7 @@ mod tests {
         let runner = Scripted::default();
         // reload's look, start's look before and after.
         show(&runner, &[INACTIVE, INACTIVE, ACTIVE]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         let e = u.reload(&spec.name, &mut r).unwrap_err();
         assert!(e.to_string().contains("not running"), "{e}");
@@ -1549,7 +1503,7 @@ mod tests {
 
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         u.reload(&spec.name, &mut r).unwrap();
         u.stop(&spec.name, &mut r).unwrap();
@@ -1577,7 +1531,7 @@ mod tests {
                 "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
             ],
         );
-        let u = unix(Backend::Systemd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
         let e = u.stop(&spec.name, &mut r).unwrap_err();
         assert!(e.to_string().contains("was not installed by tend"), "{e}");
         assert_eq!(runner.calls(), [SHOW]);
@@ -1602,7 +1556,7 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
-        let mut u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut u = unix(Unix_::Launchd, user(), &runner, &fs);
         u.is_root = false;
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
@@ -1627,7 +1581,7 @@ mod tests {
         // Unchanged and loaded: the job is not booted out (that would restart it).
         let runner = Scripted::default();
         runner.then(&argv(PRINT), &[print("running", "(never exited)")]);
-        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let u = unix(Unix_::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         assert_eq!(runner.calls(), [PRINT]);
@@ -1640,7 +1594,7 @@ mod tests {
         let (spec, text) = spec(dir.path(), "[service]\nstart = \"manual\"\n");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
-        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let u = unix(Unix_::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         assert!(
@@ -1659,7 +1613,7 @@ mod tests {
                 print("not running", "0"),
             ],
         );
-        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let u = unix(Unix_::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
         u.stop(&spec.name, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is stopped"]);
@@ -1682,7 +1636,7 @@ mod tests {
                 Reply::ok("state = running\npid = 77\n"),
             ],
         );
-        let u = unix(Backend::Launchd, user(), &runner, &fs);
+        let u = unix(Unix_::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
         u.start(&spec.name, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is running (tend pid 77)"]);
@@ -1695,7 +1649,7 @@ mod tests {
         // A tend that does not come up: the error names launchd's state and tend's log.
         let runner = Scripted::default();
         runner.then(&argv(PRINT), &[print("not running", "2")]);
-        let mut u = unix(Backend::Launchd, user(), &runner, &fs);
+        let mut u = unix(Unix_::Launchd, user(), &runner, &fs);
         u.poll = Duration::from_millis(50);
         let started = Instant::now();
         let e = u
@@ -1719,7 +1673,7 @@ mod tests {
             &["launchctl", "print", "system/dev.tend.web"],
             &[Reply::exit(113, "Could not find service")],
         );
-        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
         u.install(&spec, &text, &mut Report::default()).unwrap();
 
         let (spec, text) = super::tests::spec(
@@ -1733,7 +1687,7 @@ mod tests {
                 "state = running\npid = 9\npath = /Library/LaunchDaemons/dev.tend.web.plist\n",
             )],
         );
-        let u = unix(Backend::Launchd, tend_os::Scope::System, &runner, &fs);
+        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         u.install(&spec, &text, &mut r).unwrap();
         let out = r.lines.join("\n");

@@ -44,20 +44,19 @@ use super::winreg::{self, Value};
 use super::{OsStatus, Report};
 use crate::error::CliError;
 use crate::host::{Adapter, Boot};
-use crate::place::{self, Place, Scope};
+use crate::place::{self, Scope};
+use tend_os::{Layout as Place, RUN_KEY};
 use crate::report::Reporter;
 use crate::status;
 use crate::supervisor::Control;
 
-/// Under HKEY_CURRENT_USER.
-pub(crate) const RUN_KEY: &str = r"Software\Microsoft\Windows\CurrentVersion\Run";
 
 /// How long `tend start --user` waits for the new tend to report the program running.
 const START_WAIT: Duration = Duration::from_secs(15);
 
 /// The Run value's name.
 pub(crate) fn value_name(name: &ServiceName) -> String {
-    format!("tend-{name}")
+    tend_os::run_value_name(name)
 }
 
 /// The Run value's command line. tend's path is quoted: it may contain spaces, and Windows
@@ -65,26 +64,6 @@ pub(crate) fn value_name(name: &ServiceName) -> String {
 /// (`[A-Za-z0-9._-]`).
 pub(crate) fn run_command(exe: &Path, name: &ServiceName) -> String {
     format!("\"{}\" service --user {name}", exe.display())
-}
-
-/// `%LOCALAPPDATA%`, asked of the shell (FOLDERID_LocalAppData) like `paths::program_data`,
-/// with the environment as a fallback.
-pub(crate) fn local_app_data() -> Result<PathBuf, CliError> {
-    if let Some(p) = known_local_app_data() {
-        return Ok(p);
-    }
-    std::env::var_os("LOCALAPPDATA")
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            CliError::io(
-                "cannot find the user's local application data folder (%LOCALAPPDATA%)",
-                io::Error::from(io::ErrorKind::NotFound),
-            )
-        })
-}
-
-fn known_local_app_data() -> Option<PathBuf> {
-    crate::paths::known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData)
 }
 
 fn run_value(name: &ServiceName) -> Result<Option<String>, CliError> {
@@ -96,10 +75,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), CliError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::io(format!("cannot create `{}`", dir.display()), e))?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text)
-        .map_err(|e| CliError::io(format!("cannot write `{}`", tmp.display()), e))?;
-    std::fs::rename(&tmp, path)
+    tend_os::write_atomic(path, text.as_bytes(), None)
         .map_err(|e| CliError::io(format!("cannot write `{}`", path.display()), e))
 }
 
@@ -599,7 +575,10 @@ fn terminate(pid: u32) -> io::Result<()> {
 /// Where the windowless tend's stderr goes: nobody would see it otherwise, and `tend start
 /// --user` shows it when tend exits at once (a config that stopped loading, say).
 fn stderr_file(place: &Place) -> PathBuf {
-    place.state_dir.join("service.stderr.log")
+    place
+        .stdio_log
+        .clone()
+        .unwrap_or_else(|| place.state_dir.join("service.stderr.log"))
 }
 
 /// Starts `tend service --user --detached <name>` with a console of its own that has no

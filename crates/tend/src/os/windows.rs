@@ -17,6 +17,7 @@ use super::OsStatus;
 use super::installed::installed_text;
 use super::scm_plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use crate::error::CliError;
+use crate::place::Scope;
 
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 const ERROR_ACCESS_DENIED: i32 = 5;
@@ -274,7 +275,8 @@ pub(crate) fn install(
     }
 
     // From here on, things change.
-    let config_path = crate::paths::installed_config(name);
+    let layout = layout(name)?;
+    let config_path = layout.config.clone();
     let previous = std::fs::read_to_string(&config_path).ok();
     write_atomic(&config_path, text.as_bytes())?;
     let info = service_info(&plan, password.as_deref());
@@ -361,7 +363,7 @@ pub(crate) fn install(
     if let Err(e) = super::eventlog::register_source(name) {
         warn("cannot register the Event Log source", &e);
     }
-    for dir in [crate::paths::state_dir(name), spec.logs.dir.clone()] {
+    for dir in [layout.state_dir.clone(), spec.logs.dir.clone()] {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn(&format!("cannot create `{}`", dir.display()), &e);
         }
@@ -379,11 +381,11 @@ pub(crate) fn install(
             super::acl::config_file(&grantees),
         ),
         (
-            Some(crate::paths::state_dir(name)),
+            Some(layout.state_dir.clone()),
             super::acl::writable_dir(&grantees),
         ),
     ];
-    if spec.logs.dir == crate::paths::log_dir(name) {
+    if spec.logs.dir == layout.log_dir {
         acls.push((
             Some(spec.logs.dir.clone()),
             super::acl::writable_dir(&grantees),
@@ -452,7 +454,7 @@ fn check_reach(spec: &ServiceSpec, exe: &Path, enforce: bool) -> Result<(), CliE
         paths.push(("command[0]", p, Need::Run));
     }
     paths.push(("working_dir", &spec.working_dir, Need::Enter));
-    if spec.logs.dir != crate::paths::log_dir(spec.name.as_str()) && spec.logs.dir.is_dir() {
+    if spec.logs.dir != layout(spec.name.as_str())?.log_dir && spec.logs.dir.is_dir() {
         paths.push(("logs.dir", &spec.logs.dir, Need::Write));
     }
     let items: Vec<_> = paths
@@ -686,21 +688,22 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::io(format!("cannot create `{}`", dir.display()), e))?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, bytes)
-        .map_err(|e| CliError::io(format!("cannot write `{}`", tmp.display()), e))?;
-    std::fs::rename(&tmp, path)
+    tend_os::write_atomic(path, bytes, None)
         .map_err(|e| CliError::io(format!("cannot write `{}`", path.display()), e))
 }
 
 /// How long to wait for a stop: the installed config's stop timeout plus a margin.
 fn stop_budget(name: &str) -> Duration {
-    tend_config::load(
-        &crate::paths::installed_config(name),
-        &crate::paths::installed_load_options(),
-    )
-    .map_or(Duration::from_secs(10), |l| l.spec.stop.timeout)
-        + Duration::from_secs(30)
+    let installed = || -> Result<_, CliError> {
+        let load = crate::place::load_options(Scope::System)?;
+        Ok(tend_config::load(&layout(name)?.config, &load)?.spec)
+    };
+    installed().map_or(Duration::from_secs(10), |s| s.stop.timeout) + Duration::from_secs(30)
+}
+
+/// Where the files of SCM service `name` live.
+fn layout(name: &str) -> Result<tend_os::Layout, CliError> {
+    crate::place::place(Scope::System, &crate::place::service_name(name)?)
 }
 
 fn wait_state(
@@ -813,7 +816,8 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
     svc.delete()
         .map_err(|e| scm_err(format!("cannot delete service `{name}`"), e))?;
     drop(svc);
-    let config = crate::paths::installed_config(name);
+    let layout = layout(name)?;
+    let config = layout.config.clone();
     match std::fs::remove_file(&config) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -826,7 +830,7 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
         }
     }
     // tend's own state (the status file) goes with the service; logs stay.
-    let state = crate::paths::state_dir(name);
+    let state = layout.state_dir.clone();
     if let Err(e) = std::fs::remove_dir_all(&state)
         && e.kind() != std::io::ErrorKind::NotFound
     {
@@ -842,7 +846,7 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
     let _ = writeln!(
         std::io::stdout(),
         "uninstalled service `{name}`; its logs remain in `{}`",
-        crate::paths::log_dir(name).display()
+        layout.log_dir.display()
     );
     Ok(())
 }

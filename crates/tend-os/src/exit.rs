@@ -1,0 +1,27 @@
+//! tend's exit codes: the one table (documented in docs/cli.md).
+//!
+//! The same numbers are the CLI's exit codes, `tend service`'s exit codes (which systemd's
+//! `RestartPreventExitStatus=` and launchd read), and the service-specific exit codes tend
+//! reports to the Windows SCM (`sc query`: `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE`
+//! 1066), so one table explains all of them.
+
+/// Success.
+pub const OK: u8 = 0;
+/// The supervised program failed: tend gave up after too many restarts, or the program
+/// failed under `restart.policy = "never"`. The OS manager must not restart tend after it:
+/// that would undo the give-up.
+pub const PROGRAM_FAILED: u8 = 1;
+/// The config is invalid or the command line is wrong. Restarting cannot fix it.
+pub const INVALID: u8 = 2;
+/// The service is not installed.
+pub const NOT_INSTALLED: u8 = 3;
+/// tend lacks a permission (not Administrator / root).
+pub const PERMISSION: u8 = 4;
+/// An operating-system operation failed (I/O, spawning, signals, the service manager).
+pub const OS: u8 = 5;
+
+/// The Windows SCM's service-specific exit code for one of the codes above.
+#[must_use]
+pub const fn service_specific(code: u8) -> u32 {
+    code as u32
+}

@@ -103,8 +103,8 @@ impl Parser<'_> {
             let t = self.rest();
             if t.starts_with("//") {
                 self.i += t.find('\n').unwrap_or(t.len());
-            } else if t.starts_with("/*") {
-                match t[2..].find("*/") {
+            } else if let Some(body) = t.strip_prefix("/*") {
+                match body.find("*/") {
                     Some(end) => self.i += end + 4,
                     None => return Err(self.err("a /* comment is not closed")),
                 }

@@ -196,8 +196,8 @@ fn one(app: &Node, i: usize, src: &Source<'_>, at: &At, file: &str) -> Result<Dr
         }
     }
     for (k, _) in app.entries() {
-        if k.starts_with("env_") {
-            d.note("env", format!("pm2 {k}: the variables `pm2 start --env {}` adds; tend has one env: copy the ones you run with", &k[4..]));
+        if let Some(set) = k.strip_prefix("env_") {
+            d.note("env", format!("pm2 {k}: the variables `pm2 start --env {set}` adds; tend has one env: copy the ones you run with"));
         }
     }
     if let Some(port) = text_of("port")? {
@@ -473,10 +473,8 @@ fn one(app: &Node, i: usize, src: &Source<'_>, at: &At, file: &str) -> Result<Dr
             d.note(key, format!("pm2 {k} = {shown}: {instead}"));
         }
     }
-    if app.get("user").is_some() || app.get("uid").is_some() {
-        if let Some(u) = text_of("user")?.or(text_of("uid")?) {
-            d.set_str("service.account", &u);
-        }
+    if let Some(u) = text_of("user")?.or(text_of("uid")?) {
+        d.set_str("service.account", &u);
     }
     Ok(d)
 }

@@ -31,12 +31,12 @@ fn sections(text: &str, at: &At) -> Result<Vec<Section>, ImportError> {
         if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
             continue;
         }
-        if raw.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut().and_then(|s| s.values.last_mut()) {
-                last.1.push('\n');
-                last.1.push_str(strip_inline_comment(trimmed));
-                continue;
-            }
+        if raw.starts_with([' ', '\t'])
+            && let Some(last) = out.last_mut().and_then(|s| s.values.last_mut())
+        {
+            last.1.push('\n');
+            last.1.push_str(strip_inline_comment(trimmed));
+            continue;
         }
         if trimmed.starts_with('[') {
             let Some(end) = trimmed.find(']') else {

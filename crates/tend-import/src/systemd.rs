@@ -616,10 +616,9 @@ pub(crate) fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
                     .strip_prefix("file:")
                     .or_else(|| e.value.strip_prefix("append:"))
                     .or_else(|| e.value.strip_prefix("truncate:"))
+                    && let Some(dir) = crate::nssm::parent_dir(path)
                 {
-                    if let Some(dir) = crate::nssm::parent_dir(path) {
-                        d.set_str("logs.dir", &dir);
-                    }
+                    d.set_str("logs.dir", &dir);
                 }
                 if e.value != "journal" && e.value != "inherit" {
                     note(
@@ -853,11 +852,11 @@ pub(crate) fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
             d.set_duration("restart.max_delay", max);
             if let (Some(steps), Some(Some(delay))) =
                 (restart_steps.filter(|s| *s > 0), parse_time(&delay))
+                && !delay.is_zero()
+                && max > delay
             {
-                if !delay.is_zero() && max > delay {
-                    let m = (max.as_secs_f64() / delay.as_secs_f64()).powf(1.0 / steps as f64);
-                    d.set("restart.multiplier", (m * 100.0).round() / 100.0);
-                }
+                let m = (max.as_secs_f64() / delay.as_secs_f64()).powf(1.0 / steps as f64);
+                d.set("restart.multiplier", (m * 100.0).round() / 100.0);
             }
         }
     }

@@ -19,6 +19,9 @@
 //! --partial TEXT        write TEXT to stdout without a newline at start
 //! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
 //! --counter PATH        append one line per start to PATH (counts restarts)
+//! --dump PATH           write its argv ("arg <value>" lines) and environment ("env K=V") to
+//!                       PATH at start (what a program really got: tests of `tend import`)
+//! --arg VALUE           ignored, kept in argv: an argument with spaces or quotes for --dump
 //! --stamp PATH          append "start <ns>" when main begins and "exit <ns>" just before
 //!                       exiting (wall clock, ns since the epoch; for latency benchmarks)
 //! --serve-health PORT   answer HTTP on 127.0.0.1:PORT: 200 "ok", or 503 once unhealthy
@@ -55,6 +58,7 @@ struct Opts {
     partial: Option<String>,
     generate: Option<u64>,
     counter: Option<String>,
+    dump: Option<String>,
     stamp: Option<String>,
     serve_health: Option<u16>,
     request_log: Option<String>,
@@ -126,6 +130,10 @@ fn parse() -> Opts {
                 o.generate = Some(val().parse().unwrap_or_else(|_| die("bad --generate")))
             }
             "--counter" => o.counter = Some(val()),
+            "--dump" => o.dump = Some(val()),
+            "--arg" => {
+                val();
+            }
             "--stamp" => o.stamp = Some(val()),
             "--serve-health" => {
                 o.serve_health = Some(val().parse().unwrap_or_else(|_| die("bad port")))
@@ -178,6 +186,16 @@ fn main() {
     }
     #[cfg(unix)]
     signals::install(&o);
+    if let Some(path) = &o.dump {
+        let mut text = String::new();
+        for a in std::env::args() {
+            text.push_str(&format!("arg {a}\n"));
+        }
+        for (k, v) in std::env::vars() {
+            text.push_str(&format!("env {k}={v}\n"));
+        }
+        std::fs::write(path, text).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    }
     if let Some(path) = &o.counter {
         append(path, &format!("start {}\n", std::process::id()));
     }

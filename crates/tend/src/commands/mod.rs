@@ -1,5 +1,6 @@
 //! One module per verb.
 
+mod import;
 mod logs;
 mod run;
 mod service;
@@ -70,6 +71,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             &logs::Selection { out, err, tend },
             crate::place::Scope::from_user_flag(user),
         ),
+        Command::Import {
+            from,
+            source,
+            out,
+            force,
+        } => import::import(&from, &source, out.as_deref(), force),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
             print_text(&crate::clidocs::completion(shell), "the completion script")

@@ -377,6 +377,21 @@ if nums != list(range(n)):
     sys.exit(1)
 PY
 
+# ------------------------------------------------------------------ crash records
+echo "== a crash with an NTSTATUS exit code is named"
+cat > "$AD/av.toml" <<'TOML'
+name = "av"
+command = ['C:\Program Files\tend e2e\tend-fixture.exe', "--say-err", "about to crash", "--exit", "-1073741819"]
+[restart]
+policy = "never"
+[logs]
+dir = "av logs"
+TOML
+AVCFG='C:\My Apps\go svc\av.toml'
+timeout 120 wine "$TEND" run "$AVCFG" >"$WORK/av.out" 2>"$WORK/av.err"
+check "the exit line names 0xC0000005 STATUS_ACCESS_VIOLATION" bash -c "tr -d '\r' < '$WORK/av.err' | grep -q 'exited with code 0xC0000005 STATUS_ACCESS_VIOLATION.*; last stderr: about to crash'"
+check "tend crashes shows the record with its last stderr line" bash -c "timeout 60 wine '$TEND' crashes '$AVCFG' 2>&1 | tr -d '\r' | grep -q 'STATUS_ACCESS_VIOLATION: about to crash'"
+
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"
 RUNKEY='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-/// How many bytes of a stream's end are kept.
+/// How many bytes of a stream's end are kept by default.
 pub const KEEP_BYTES: usize = 2048;
 
 /// How much of a stream's end is shown: lines, and bytes in all.
@@ -30,35 +30,63 @@ impl Bound {
         lines: 3,
         bytes: 300,
     };
+    /// For a crash record's stderr.
+    pub const CRASH: Self = Self {
+        lines: 20,
+        bytes: 3000,
+    };
+    /// For a crash record's stdout.
+    pub const CRASH_STDOUT: Self = Self {
+        lines: 10,
+        bytes: 1500,
+    };
 }
 
 /// The end of a stream, as bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastLines {
     tail: Vec<u8>,
     /// Whether bytes before `tail` were dropped (its first line may be a fragment).
     cut: bool,
+    /// How many bytes are kept.
+    keep: usize,
+}
+
+impl Default for LastLines {
+    fn default() -> Self {
+        Self::keeping(KEEP_BYTES)
+    }
 }
 
 impl LastLines {
-    /// Nothing yet.
+    /// Nothing yet; keeps the last [`KEEP_BYTES`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Nothing yet; keeps the last `keep` bytes.
+    #[must_use]
+    pub fn keeping(keep: usize) -> Self {
+        Self {
+            tail: Vec::new(),
+            cut: false,
+            keep: keep.max(1),
+        }
+    }
+
     /// Adds what the stream wrote next.
     pub fn push(&mut self, bytes: &[u8]) {
-        if bytes.len() >= KEEP_BYTES {
+        let keep = self.keep;
+        if bytes.len() >= keep {
             self.tail.clear();
-            self.tail
-                .extend_from_slice(&bytes[bytes.len() - KEEP_BYTES..]);
+            self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
             self.cut = true;
             return;
         }
         self.tail.extend_from_slice(bytes);
-        if self.tail.len() > KEEP_BYTES {
-            let extra = self.tail.len() - KEEP_BYTES;
+        if self.tail.len() > keep {
+            let extra = self.tail.len() - keep;
             self.tail.drain(..extra);
             self.cut = true;
         }

@@ -7,6 +7,7 @@
 //! table-driven unit tests, and keeps the behaviour identical on every OS.
 
 pub mod backoff;
+pub mod crash;
 pub mod fmt;
 pub mod health;
 pub mod last_lines;

@@ -149,25 +149,6 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
-    /// Convert another service wrapper's configuration into a tend config: printed, or one
-    /// `<name>.toml` per program in --out DIR. Settings tend has no equivalent for become
-    /// comments saying what tend does instead (docs/import.md).
-    Import {
-        /// The tool the source belongs to.
-        #[arg(long, value_parser = ["nssm", "winsw", "shawl", "servy", "systemd", "pm2", "supervisord"])]
-        from: String,
-        /// The source file (`nssm dump` output, a WinSW XML/YAML, a shawl command line, a
-        /// Servy export, a .service unit, a pm2 ecosystem file, a supervisord.conf), or on
-        /// Windows the name of an NSSM or shawl service.
-        source: String,
-        /// Write one `<name>.toml` per program into this directory (the default, in the
-        /// current directory, when the source holds several programs).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace files that exist in the output directory.
-        #[arg(long)]
-        force: bool,
-    },
     /// Print a shell completion script for bash, zsh, fish or powershell (packages install
     /// them; see docs/release.md).
     #[command(hide = true)]
@@ -181,6 +162,19 @@ pub(crate) enum Command {
         /// Write tend.1, tend-run.1, ... into this directory instead.
         #[arg(long)]
         out_dir: Option<PathBuf>,
+    },
+    /// List the service's crash records, newest last: when, after how long, how it died
+    /// (decoded) and why in one line (a Go panic's message, the last stderr line).
+    Crashes {
+        /// The name of an installed service, or a config file (an argument with a `/` or
+        /// ending in `.toml` is a file).
+        target: PathBuf,
+        /// Print JSON for scripts, with the last lines of stderr and stdout of each.
+        #[arg(long)]
+        json: bool,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
     },
     /// Internal (Windows): raise a console control event on another process's console.
     /// tend runs this as a short-lived helper for a graceful stop.

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::report::Reporter;
-use crate::supervisor::{Capture, Control, Loader, Outcome, StderrTail, Supervisor};
+use crate::supervisor::{Capture, Control, Loader, Outcome, Pipe, RunTail, Supervisor};
 
 /// Where a host finds its service.
 pub(crate) struct Boot {
@@ -141,9 +141,9 @@ struct Stamped<R> {
     /// Readers waiting in `read` right now (not writing what they read): at exit, a pipe
     /// whose reader waits and that stays quiet is held by a stray process, not busy.
     waiting: Arc<AtomicUsize>,
-    /// stderr only: its end, for the exit line, status and alerts (a copy of at most the
-    /// last 2 KiB of each read).
-    tail: Option<Arc<StderrTail>>,
+    /// The run's output end, for the exit line, status, alerts and crash records (a copy
+    /// of at most the last few KiB of each read).
+    tail: Option<(Arc<RunTail>, Pipe)>,
 }
 
 impl<R: Read> Read for Stamped<R> {
@@ -154,10 +154,10 @@ impl<R: Read> Read for Stamped<R> {
         let n = match n {
             Ok(n) => n,
             Err(e) => {
-                if let Some(t) = &self.tail
+                if let Some((t, pipe)) = &self.tail
                     && e.kind() != std::io::ErrorKind::Interrupted
                 {
-                    t.ended();
+                    t.ended(*pipe);
                 }
                 return Err(e);
             }
@@ -165,11 +165,11 @@ impl<R: Read> Read for Stamped<R> {
         if n > 0 {
             self.clock.touch();
         }
-        if let Some(t) = &self.tail {
+        if let Some((t, pipe)) = &self.tail {
             if n == 0 {
-                t.ended();
+                t.ended(*pipe);
             } else {
-                t.push(&buf[..n]);
+                t.push(*pipe, &buf[..n]);
             }
         }
         Ok(n)
@@ -187,8 +187,8 @@ impl Capture for LogCapture {
         &self,
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
-    ) -> Option<Arc<StderrTail>> {
-        let tail = Arc::new(StderrTail::default());
+    ) -> Option<Arc<RunTail>> {
+        let tail = Arc::new(RunTail::default());
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped and the
@@ -197,7 +197,13 @@ impl Capture for LogCapture {
                 inner: pipe,
                 clock: self.output.clone(),
                 waiting: self.waiting.clone(),
-                tail: (stream == Stream::Err).then(|| tail.clone()),
+                tail: Some((
+                    tail.clone(),
+                    match stream {
+                        Stream::Err => Pipe::Err,
+                        Stream::Out => Pipe::Out,
+                    },
+                )),
             };
             match self.logs.capture(stream, pipe) {
                 Ok(handle) => {

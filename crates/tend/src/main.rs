@@ -3,11 +3,11 @@
 mod cli;
 mod clidocs;
 mod commands;
+mod crashes;
 mod error;
 mod host;
 mod memory;
 mod os;
-mod paths;
 mod place;
 mod proc;
 mod report;

@@ -283,7 +283,11 @@ pub(crate) fn gave_up(g: &GiveUp) -> String {
 
 pub(crate) fn describe_exit(exit: &Exit) -> String {
     match exit {
-        Exit::Code(c) => format!("exited with code {c}"),
+        // As people search for a Windows crash: `0xC0000005 STATUS_ACCESS_VIOLATION`.
+        Exit::Code(c) => format!(
+            "exited with code {}",
+            tend_core::crash::exit_code_text(*c, cfg!(windows))
+        ),
         Exit::Signal(s) => format!("was killed by {}", signal_name(*s)),
         Exit::SpawnFailed(e) => format!("could not start ({e})"),
     }

@@ -2,7 +2,6 @@
 //! state change, that `tend status` reads. It is the contract between a running supervisor
 //! and everything that asks about it (CLI, scripts, monitoring), so fields are only added.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,6 +53,9 @@ pub(crate) struct Snapshot {
     /// core (200 = two busy cores).
     #[serde(default)]
     pub(crate) cpu_percent: Option<f64>,
+    /// The newest crash record (`tend crashes` has them all).
+    #[serde(default)]
+    pub(crate) last_crash: Option<crate::crashes::LastCrash>,
 }
 
 /// What `[health]` says about the program.
@@ -133,17 +135,15 @@ pub(crate) fn path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join(format!("{name}.status.json"))
 }
 
-/// Writes the snapshot: a temp file in the same directory, then a rename, so readers see
-/// either the old or the new document, never half of one.
+/// Writes the snapshot with [`tend_os::write_atomic`], so readers see either the old or the
+/// new document, never half of one.
 pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = file.with_extension("json.tmp");
     // One buffer, one write: serde_json on a bare File makes a syscall per token.
     let mut buf = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
     buf.push(b'\n');
-    std::fs::File::create(&tmp)?.write_all(&buf)?;
-    std::fs::rename(&tmp, file)
+    tend_os::write_atomic(file, &buf, None)
 }
 
 /// Writes the newest of a stream of values on a thread of its own, so that file I/O (a

@@ -3,6 +3,7 @@
 //! or backoff decision is made here; the health and limit decisions are tend-health's, run
 //! by [`watch`], and reach the machine as [`Event::Unhealthy`].
 
+mod last_words;
 mod program;
 #[cfg(test)]
 mod tests;
@@ -13,7 +14,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tend_core::last_lines::{self, Bound, LastLines};
+use tend_core::last_lines::{self, Bound};
 use tend_core::{
     Action, Event, Exit, ExitCause, FailReason, GiveUp, Machine, Notice, Phase, ServiceSpec,
 };
@@ -26,6 +27,8 @@ use crate::proc::{self, Launch, Output};
 use crate::report::{Reporter, describe, describe_exit, human};
 use crate::status::{self, Snapshot};
 
+use last_words::LastWords;
+pub(crate) use last_words::{Pipe, RunTail};
 use program::{ExitFuture, OsSpawner, ProcessTree, Spawner};
 pub(crate) use watch::LogMetrics;
 use watch::Watch;
@@ -60,61 +63,21 @@ pub(crate) enum Outcome {
 
 /// Receives the program's output pipes after each spawn (the log pipeline).
 pub(crate) trait Capture {
-    /// Takes this run's pipes; returns the end of its stderr as it is read.
+    /// Takes this run's pipes; returns the end of its output as it is read.
     fn attach(
         &self,
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
-    ) -> Option<Arc<StderrTail>>;
+    ) -> Option<Arc<RunTail>>;
     /// Applies new `[logs]` settings live; on error nothing changed.
     fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String>;
 }
 
-/// How long an exit waits for the end of the program's stderr (its reader reaching end of
-/// file) so the exit line can say the program's last words. The pipe closes when the
+/// How long an exit waits for the end of the program's output (its readers reaching end
+/// of file) so the exit line can say the program's last words. The pipes close when the
 /// program exits, so this is normally microseconds; a process that escaped the tree and
-/// still holds the pipe costs at most this, once per exit.
+/// still holds a pipe costs at most this, once per exit.
 const LAST_WORDS_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// The end of one run's stderr, fed by the thread that reads the pipe.
-#[derive(Debug, Default)]
-pub(crate) struct StderrTail {
-    lines: std::sync::Mutex<LastLines>,
-    ended: std::sync::atomic::AtomicBool,
-    end: tokio::sync::Notify,
-}
-
-impl StderrTail {
-    /// What the program wrote next.
-    pub(crate) fn push(&self, bytes: &[u8]) {
-        self.lines
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(bytes);
-    }
-
-    /// The pipe reached its end (or failed): nothing more will come.
-    pub(crate) fn ended(&self) {
-        if !self.ended.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            // A stored permit: a waiter that comes later returns at once.
-            self.end.notify_one();
-        }
-    }
-
-    /// Waits (at most `within`) until everything the program wrote has been read.
-    async fn settle(&self, within: std::time::Duration) {
-        if !self.ended.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = tokio::time::timeout(within, self.end.notified()).await;
-        }
-    }
-
-    fn snapshot(&self) -> LastLines {
-        self.lines
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-}
 
 pub(crate) struct Supervisor {
     spec: Arc<ServiceSpec>,
@@ -140,10 +103,16 @@ pub(crate) struct Supervisor {
     last_reload_error: Option<String>,
     /// Health checks, limits, alerts, metrics.
     watch: Watch,
-    /// The end of the current run's stderr.
-    stderr_tail: Option<Arc<StderrTail>>,
-    /// The end of the last run's stderr, once it exited: its last words.
-    last_words: LastLines,
+    /// The end of the current run's output.
+    tail: Option<Arc<RunTail>>,
+    /// What the last run said, once it exited: its last words.
+    last_words: LastWords,
+    /// Whether the last run's death by signal left a core dump.
+    core_dumped: bool,
+    /// Why the current run is being stopped for being unhealthy, until its exit.
+    unhealthy: Option<String>,
+    /// Crash records, when there is a state dir to keep them in.
+    crashes: Option<crate::crashes::Journal>,
 }
 
 impl Supervisor {
@@ -170,8 +139,11 @@ impl Supervisor {
             loader: None,
             generation: 1,
             last_reload_error: None,
-            stderr_tail: None,
-            last_words: LastLines::new(),
+            tail: None,
+            last_words: LastWords::default(),
+            core_dumped: false,
+            unhealthy: None,
+            crashes: None,
         }
     }
 
@@ -182,7 +154,15 @@ impl Supervisor {
         log_files: Vec<std::path::PathBuf>,
     ) -> Self {
         let reporter = self.reporter.clone();
+        let dir = file.parent().map(std::path::Path::to_path_buf);
         self.status = Some(status::Writer::spawn(file, move |e| reporter.failure(&e)));
+        if let Some(dir) = dir {
+            let reporter = self.reporter.clone();
+            self.crashes = Some(crate::crashes::Journal::open(
+                crate::crashes::path(&dir, self.spec.name.as_str()),
+                move |e| reporter.failure(&e),
+            ));
+        }
         self.log_files = log_files;
         self
     }
@@ -241,16 +221,17 @@ impl Supervisor {
                         continue;
                     }
                 },
-                exit = wait(&mut self.child) => {
+                ended = wait(&mut self.child) => {
                     self.child = None;
-                    self.last_words = match self.stderr_tail.take() {
+                    self.last_words = match self.tail.take() {
                         Some(tail) => {
                             tail.settle(LAST_WORDS_WAIT).await;
-                            tail.snapshot()
+                            tail.words()
                         }
-                        None => LastLines::new(),
+                        None => LastWords::default(),
                     };
-                    Event::Exited { exit }
+                    self.core_dumped = ended.core_dumped;
+                    Event::Exited { exit: ended.exit }
                 },
                 () = sleep_until(timer), if timer.is_some() => {
                     self.timer = None;
@@ -292,6 +273,9 @@ impl Supervisor {
         if let Some(w) = self.status.take() {
             w.finish();
         }
+        if let Some(j) = self.crashes.take() {
+            j.finish();
+        }
         // Queued alerts (the `gave_up` that ended this) get a bounded chance to go out.
         self.watch.finish().await;
         match self.machine.phase() {
@@ -322,7 +306,10 @@ impl Supervisor {
     /// otherwise publish what changed.
     fn after_watch(&mut self, restart: Option<String>) {
         match restart {
-            Some(reason) => self.feed(Event::Unhealthy { reason }),
+            Some(reason) => {
+                self.unhealthy = Some(reason.clone());
+                self.feed(Event::Unhealthy { reason });
+            }
             None => {
                 if self.watch.publish_due(now()) {
                     self.publish();
@@ -335,11 +322,19 @@ impl Supervisor {
     fn observe(&mut self, n: &Notice, now: Instant) {
         match n {
             Notice::Started { pid } => self.watch.program_started(*pid, now),
-            Notice::Exited { exit, cause, .. } => {
+            Notice::Exited {
+                pid,
+                exit,
+                uptime,
+                cause,
+            } => {
+                if *cause != ExitCause::Requested {
+                    self.record_crash(*pid, exit, *uptime, *cause);
+                }
                 let crashed = *cause == ExitCause::OnItsOwn && !exit.is_success(&self.spec.restart);
                 if crashed {
                     self.watch
-                        .crashed(exit, self.last_words.lines(Bound::STATUS));
+                        .crashed(exit, self.last_words.stderr.lines(Bound::STATUS));
                 }
                 self.watch
                     .program_exited(crashed || *cause == ExitCause::Unhealthy);
@@ -355,14 +350,14 @@ impl Supervisor {
                     watch::set_exit(&mut alert, &l.exit);
                 }
                 alert.reason = Some(describe(n));
-                alert.last_stderr = self.last_words.lines(Bound::STATUS);
+                alert.last_stderr = self.last_words.stderr.lines(Bound::STATUS);
                 self.watch.send(alert);
             }
             Notice::GaveUp(g) => {
                 let mut alert = Alert::new(AlertKind::GaveUp, SystemTime::now());
                 watch::set_exit(&mut alert, &g.last_exit);
                 alert.reason = Some(crate::report::gave_up(g));
-                alert.last_stderr = self.last_words.lines(Bound::STATUS);
+                alert.last_stderr = self.last_words.stderr.lines(Bound::STATUS);
                 self.watch.send(alert);
             }
             _ => {}
@@ -493,7 +488,7 @@ impl Supervisor {
             description: describe_exit(&l.exit),
             at: status::rfc3339(status::wall(l.at)),
             after_secs: l.uptime.as_secs_f64(),
-            stderr: self.last_words.lines(Bound::STATUS),
+            stderr: self.last_words.stderr.lines(Bound::STATUS),
         });
         Snapshot {
             service: self.spec.name.to_string(),
@@ -519,6 +514,11 @@ impl Supervisor {
             health: self.watch.health_status(),
             memory_bytes: self.watch.memory_bytes(),
             cpu_percent: self.watch.cpu_percent(),
+            last_crash: self
+                .crashes
+                .as_ref()
+                .and_then(crate::crashes::Journal::latest)
+                .map(crate::crashes::LastCrash::from),
         }
     }
 
@@ -563,6 +563,59 @@ impl Supervisor {
         }
     }
 
+    /// Keeps a crash record of a run that ended without being asked to.
+    fn record_crash(
+        &mut self,
+        pid: u32,
+        exit: &Exit,
+        uptime: std::time::Duration,
+        cause: ExitCause,
+    ) {
+        let Some(journal) = &mut self.crashes else {
+            return;
+        };
+        let core = matches!(exit, Exit::Signal(_)) && self.core_dumped;
+        let described = format!(
+            "{}{}",
+            describe_exit(exit),
+            if core { " (core dumped)" } else { "" }
+        );
+        let stderr = self.last_words.stderr.lines(Bound::CRASH);
+        let summary = match (self.last_words.go_summary(), &self.unhealthy, cause) {
+            (Some(go), _, _) => go,
+            (None, Some(reason), ExitCause::Unhealthy) => {
+                format!("stopped for being unhealthy: {reason}")
+            }
+            _ => match stderr.last() {
+                Some(last) => format!("{described}: {last}"),
+                None => described.clone(),
+            },
+        };
+        journal.add(crate::crashes::CrashRecord {
+            at: status::rfc3339(SystemTime::now()),
+            after_secs: uptime.as_secs_f64(),
+            pid,
+            cause: match cause {
+                ExitCause::Unhealthy => "unhealthy",
+                _ => "on-its-own",
+            }
+            .to_owned(),
+            exit: described,
+            code: match exit {
+                Exit::Code(c) => Some(*c),
+                _ => None,
+            },
+            signal: match exit {
+                Exit::Signal(s) => Some(*s),
+                _ => None,
+            },
+            core_dumped: core,
+            summary,
+            stderr,
+            stdout: self.last_words.stdout.lines(Bound::CRASH_STDOUT),
+        });
+    }
+
     /// What the exit, give-up and not-restarting lines add: the program's last stderr lines,
     /// unless someone asked for the stop (then they say nothing about a failure).
     fn last_words_for(&self, n: &Notice) -> String {
@@ -571,11 +624,25 @@ impl Supervisor {
             Notice::GaveUp(_) | Notice::NotRestarting { .. } => true,
             _ => false,
         };
-        let lines = self.last_words.lines(Bound::LINE);
-        if !relevant || lines.is_empty() {
+        if !relevant {
             return String::new();
         }
-        format!("; last stderr: {}", last_lines::one_line(&lines))
+        let core = match n {
+            Notice::Exited {
+                exit: Exit::Signal(_),
+                ..
+            } if self.core_dumped => " (core dumped)",
+            _ => "",
+        };
+        // A Go crash says why in one line; otherwise the last lines say what they say.
+        if let Some(go) = self.last_words.go_summary() {
+            return format!("{core}; {go}");
+        }
+        let lines = self.last_words.stderr.lines(Bound::LINE);
+        if lines.is_empty() {
+            return core.to_owned();
+        }
+        format!("{core}; last stderr: {}", last_lines::one_line(&lines))
     }
 
     fn spawn(&mut self) -> Event {
@@ -591,17 +658,19 @@ impl Supervisor {
         };
         match self.spawner.spawn(&launch) {
             Ok(run) => {
-                self.stderr_tail = None;
+                self.tail = None;
+                self.unhealthy = None;
                 if let (Some(capture), Some((out, err))) = (&self.capture, run.output) {
-                    self.stderr_tail = capture.attach(out, err);
+                    self.tail = capture.attach(out, err);
                 }
                 self.child = Some(run.exit);
                 self.tree = Some(run.tree);
                 Event::Spawned { pid: run.pid }
             }
             Err(error) => {
-                self.stderr_tail = None;
-                self.last_words = LastLines::new();
+                self.tail = None;
+                self.last_words = LastWords::default();
+                self.core_dumped = false;
                 Event::SpawnFailed { error }
             }
         }
@@ -655,7 +724,7 @@ impl Supervisor {
     }
 }
 
-async fn wait(child: &mut Option<ExitFuture>) -> Exit {
+async fn wait(child: &mut Option<ExitFuture>) -> program::Ended {
     match child {
         Some(exit) => exit.as_mut().await,
         None => std::future::pending().await,

@@ -360,3 +360,106 @@ command = ["{fixture}", "--say-err", "serving on :8080", "--sleep"]
     assert!(err.contains("exited"), "{err}");
     assert!(!err.contains("last stderr"), "{err}");
 }
+
+/// A Go program's crash report on stderr (as the Go runtime prints it), in hex for the
+/// fixture's `--raw-err`.
+const GO_PANIC_HEX: &str = "7374617274696e670a70616e69633a2072756e74696d65206572726f723a20696e646578206f7574206f662072616e6765205b355d2077697468206c656e67746820330a0a676f726f7574696e652031205b72756e6e696e675d3a0a6d61696e2e6c6f6f6b7570282e2e2e290a092f6170702f6d61696e2e676f3a3132202b307831640a6d61696e2e6d61696e28290a092f6170702f6d61696e2e676f3a3230202b307832350a";
+
+#[test]
+fn a_go_panic_is_recognised_and_kept_in_a_crash_record() {
+    let env = Env::new();
+    let cfg = env.config(&format!(
+        r#"
+name = "gopanic"
+command = ["{{fixture}}", "--print", "1", "--raw-err", "{GO_PANIC_HEX}", "--exit", "2"]
+[restart]
+policy = "never"
+"#
+    ));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let why = "panic: runtime error: index out of range [5] with length 3 (at main.lookup(...) /app/main.go:12)";
+    // The exit line says why, not the end of the goroutine dump.
+    let exit_line = err
+        .lines()
+        .find(|l| l.contains("exited with code 2"))
+        .unwrap_or_default();
+    assert!(exit_line.ends_with(&format!("; {why}")), "{err}");
+    // tend crashes: the record, with the last lines of both streams.
+    let (code, out, e) = env.run(&["crashes", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{e}");
+    assert!(
+        out.contains("after ") && out.contains(": exited with code 2"),
+        "{out}"
+    );
+    assert!(out.contains(why), "{out}");
+    let (_, out, _) = env.run(&["crashes", cfg.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v.as_array().unwrap()[0];
+    assert_eq!(r["code"], 2);
+    assert_eq!(r["cause"], "on-its-own");
+    assert_eq!(r["summary"], why);
+    assert!(
+        r["stderr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "goroutine 1 [running]:"),
+        "{r}"
+    );
+    assert_eq!(r["stdout"], serde_json::json!(["line 1"]));
+    // status: the newest crash in one line.
+    let (_, out, _) = env.run(&["status", cfg.to_str().unwrap()]);
+    assert!(
+        out.contains("last crash") && out.contains(why),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_death_by_signal_is_named_and_a_requested_stop_is_no_crash() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "segv"
+command = ["{fixture}", "--kill-self", "11"]
+[restart]
+policy = "never"
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let (_, out, _) = env.run(&["crashes", cfg.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v.as_array().unwrap()[0];
+    assert_eq!(r["signal"], 11);
+    assert!(
+        r["exit"]
+            .as_str()
+            .unwrap()
+            .starts_with("was killed by SIGSEGV"),
+        "{r}"
+    );
+
+    // A stop someone asked for leaves no record.
+    let calm = Env::new();
+    let cfg = calm.config(
+        r#"
+name = "calm"
+command = ["{fixture}", "--sleep"]
+"#,
+    );
+    let mut t = calm.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(t.wait_stderr("started pid", Duration::from_secs(10)));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(t.child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(t.wait_exit(Duration::from_secs(10)).is_some());
+    let (code, out, _) = calm.run(&["crashes", cfg.to_str().unwrap()]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "no crashes of `calm` on record\n")
+    );
+}

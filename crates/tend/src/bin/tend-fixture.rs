@@ -15,6 +15,8 @@
 //! --print-err N         print N numbered lines to stderr at start
 //! --say-err TEXT        then print TEXT and a newline to stderr (a program's last words)
 //! --raw-out HEX         write these bytes (hex) to stdout at start: any encoding, or none
+//! --raw-err HEX         the same on stderr (a multi-line crash report, say)
+//! --kill-self SIG       then send itself signal SIG (Unix; e.g. 11 for SIGSEGV)
 //! --print-every DUR     print a numbered line to stdout every DUR
 //! --partial TEXT        write TEXT to stdout without a newline at start
 //! --generate N          write N numbered 100-byte lines to stdout as fast as possible, exit 0
@@ -54,6 +56,8 @@ struct Opts {
     print_err: u64,
     say_err: Option<String>,
     raw_out: Vec<u8>,
+    raw_err: Vec<u8>,
+    kill_self: Option<i32>,
     print_every: Option<Duration>,
     partial: Option<String>,
     generate: Option<u64>,
@@ -124,6 +128,10 @@ fn parse() -> Opts {
             "--print-err" => o.print_err = val().parse().unwrap_or_else(|_| die("bad --print-err")),
             "--say-err" => o.say_err = Some(val()),
             "--raw-out" => o.raw_out = hex(&val()),
+            "--raw-err" => o.raw_err = hex(&val()),
+            "--kill-self" => {
+                o.kill_self = Some(val().parse().unwrap_or_else(|_| die("bad --kill-self")))
+            }
             "--print-every" => o.print_every = Some(parse_duration(&val())),
             "--partial" => o.partial = Some(val()),
             "--generate" => {
@@ -167,6 +175,30 @@ fn exit(code: i32) -> ! {
         append(path, &format!("exit {}\n", now_ns()));
     }
     std::process::exit(code)
+}
+
+#[cfg(unix)]
+fn kill_self(sig: i32) {
+    use nix::sys::signal::{
+        SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, raise, signal,
+    };
+    let Ok(sig) = Signal::try_from(sig) else {
+        die("bad --kill-self");
+    };
+    // Rust's runtime handles SIGSEGV and SIGBUS itself (stack overflow detection) and
+    // returns from a raised one: the default action is what a real crash gets.
+    #[allow(unsafe_code)]
+    // SAFETY: installing the default disposition has no handler code to be unsafe in.
+    let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    let mut set = SigSet::empty();
+    set.add(sig);
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    let _ = raise(sig);
+}
+
+#[cfg(not(unix))]
+fn kill_self(_: i32) {
+    die("--kill-self is Unix only");
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -257,6 +289,12 @@ fn main() {
     }
     if let Some(t) = &o.say_err {
         let _ = writeln!(std::io::stderr().lock(), "{t}");
+    }
+    if !o.raw_err.is_empty() {
+        let _ = std::io::stderr().lock().write_all(&o.raw_err);
+    }
+    if let Some(sig) = o.kill_self {
+        kill_self(sig);
     }
     let _ = stdout.lock().flush();
     let keeps_running =

@@ -1,6 +1,6 @@
 //! One module per verb.
 
-mod import;
+mod crashes;
 mod logs;
 mod run;
 mod service;
@@ -71,12 +71,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             &logs::Selection { out, err, tend },
             crate::place::Scope::from_user_flag(user),
         ),
-        Command::Import {
-            from,
-            source,
-            out,
-            force,
-        } => import::import(&from, &source, out.as_deref(), force),
+        Command::Crashes { target, json, user } => {
+            crashes::crashes(&target, json, Scope::from_user_flag(user))
+        }
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
             print_text(&crate::clidocs::completion(shell), "the completion script")

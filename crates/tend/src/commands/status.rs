@@ -216,6 +216,9 @@ fn render(r: &Report) -> String {
                 row(if i == 0 { "last stderr" } else { "" }, line.clone());
             }
         }
+        if let Some(c) = &sn.last_crash {
+            row("last crash", format!("{}: {}", c.at, c.summary));
+        }
         if let Some(at) = &sn.next_restart_at {
             row("next restart", at.clone());
         }

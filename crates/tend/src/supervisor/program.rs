@@ -13,7 +13,15 @@ use tend_core::{Exit, StopSpec};
 use crate::proc::{self, Launch, Tree};
 
 /// How the program's main process ended: resolves once, when it exits.
-pub(crate) type ExitFuture = Pin<Box<dyn Future<Output = Exit>>>;
+pub(crate) type ExitFuture = Pin<Box<dyn Future<Output = Ended>>>;
+
+/// How a run's main process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub(crate) exit: Exit,
+    /// A signal ended it and the kernel wrote a core dump (Unix).
+    pub(crate) core_dumped: bool,
+}
 
 /// Starts runs of the program.
 pub(crate) trait Spawner {
@@ -68,9 +76,26 @@ impl Spawner for OsSpawner {
         let mut child = s.child;
         Ok(Run {
             pid: s.pid,
-            exit: Box::pin(async move { super::exit_of(child.wait().await) }),
+            exit: Box::pin(async move {
+                let status = child.wait().await;
+                Ended {
+                    core_dumped: core_dumped(&status),
+                    exit: super::exit_of(status),
+                }
+            }),
             tree: Box::new(s.tree),
             output: s.stdout.zip(s.stderr),
         })
     }
+}
+
+#[cfg(unix)]
+fn core_dumped(status: &io::Result<std::process::ExitStatus>) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.as_ref().is_ok_and(ExitStatusExt::core_dumped)
+}
+
+#[cfg(not(unix))]
+fn core_dumped(_: &io::Result<std::process::ExitStatus>) -> bool {
+    false
 }

@@ -94,10 +94,14 @@ impl Spawner for Fake {
                     _ => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let exit = tokio::select! {
                 e = natural => e,
                 e = graceful => e,
                 () = c.kill.notified() => Exit::Signal(9),
+            };
+            super::program::Ended {
+                exit,
+                core_dumped: false,
             }
         };
         Ok(Run {

@@ -149,6 +149,25 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// Convert another service wrapper's configuration into a tend config: printed, or one
+    /// `<name>.toml` per program in --out DIR. Settings tend has no equivalent for become
+    /// comments saying what tend does instead (docs/import.md).
+    Import {
+        /// The tool the source belongs to.
+        #[arg(long, value_parser = ["nssm", "winsw", "shawl", "servy", "systemd", "pm2", "supervisord"])]
+        from: String,
+        /// The source file (`nssm dump` output, a WinSW XML/YAML, a shawl command line, a
+        /// Servy export, a .service unit, a pm2 ecosystem file, a supervisord.conf), or on
+        /// Windows the name of an NSSM or shawl service.
+        source: String,
+        /// Write one `<name>.toml` per program into this directory (the default, in the
+        /// current directory, when the source holds several programs).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace files that exist in the output directory.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a shell completion script for bash, zsh, fish or powershell (packages install
     /// them; see docs/release.md).
     #[command(hide = true)]

@@ -1,6 +1,7 @@
 //! One module per verb.
 
 mod crashes;
+mod import;
 mod logs;
 mod run;
 mod service;
@@ -74,6 +75,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crashes { target, json, user } => {
             crashes::crashes(&target, json, Scope::from_user_flag(user))
         }
+        Command::Import {
+            from,
+            source,
+            out,
+            force,
+        } => import::import(&from, &source, out.as_deref(), force),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
             print_text(&crate::clidocs::completion(shell), "the completion script")

@@ -418,10 +418,14 @@ fn background() {
     #[cfg(target_os = "linux")]
     #[allow(unsafe_code)]
     // SAFETY: plain syscalls on this thread's own id; setpriority with PRIO_PROCESS and a
-    // thread id sets that thread's nice value on Linux (threads have their own).
+    // thread id sets that thread's nice value on Linux (threads have their own). gettid
+    // as a raw syscall: the static musl build has no usable gettid() wrapper (calling it
+    // jumped to address 0).
     unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        let tid = libc::syscall(libc::SYS_gettid);
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
     }
     #[cfg(windows)]
     #[allow(unsafe_code)]

@@ -10,9 +10,7 @@ use crate::{Scope, SystemContext, UserContext};
 #[derive(Debug, thiserror::Error)]
 pub enum ScopeError {
     /// Unix: `$HOME` is unset or relative.
-    #[error(
-        "--user needs $HOME set to an absolute path: a per-user service's files live under it"
-    )]
+    #[error("--user needs $HOME set to an absolute path: a per-user service's files live under it")]
     NoHome,
     /// Windows: neither the shell nor `%LOCALAPPDATA%` names the folder.
     #[error("cannot find the user's local application data folder (%LOCALAPPDATA%)")]

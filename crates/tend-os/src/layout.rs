@@ -268,7 +268,10 @@ impl Layout {
     /// The directory of the config copies of this scope (one `<name>.toml` per service).
     #[must_use]
     pub fn config_dir(&self) -> PathBuf {
-        self.config.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.config
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// The directory under which each installed service of this scope gets its default
@@ -276,7 +279,10 @@ impl Layout {
     /// is loaded.
     #[must_use]
     pub fn log_root(&self) -> PathBuf {
-        self.log_dir.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.log_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// The status file a supervisor keeps in [`Layout::state_dir`].

@@ -28,21 +28,31 @@ mod error;
 pub mod exit;
 mod fs;
 pub mod here;
+mod installed;
 pub mod launchd;
 mod layout;
+mod manager;
 mod ownership;
 mod plan;
 pub mod reach;
 mod runner;
+pub mod scm;
 mod status;
+pub mod supervisor;
 pub mod systemd;
 pub mod testing;
+#[cfg(unix)]
+pub mod unix;
 
 pub use error::RenderError;
 pub use fs::write_atomic;
+pub use installed::{diff_lines, installed_text};
 pub use layout::{
     Backend, Layout, RUN_KEY, Scope, SystemContext, UserContext, run_value_name, service_args,
     status_file,
+};
+pub use manager::{
+    Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, error_chain, reported,
 };
 pub use ownership::{OwnershipError, check_ownership};
 pub use plan::{Applied, ApplyError, Files, Step, apply};

@@ -17,14 +17,9 @@ pub(crate) enum CliError {
     Invalid(String),
     #[error("service `{0}` is not installed")]
     NotInstalled(String),
-    /// The verb needs rights tend does not have (system scope without root or
-    /// Administrator); the message says what to do instead.
-    #[error("{0}")]
-    #[cfg_attr(
-        windows,
-        allow(dead_code, reason = "the SCM's access denied arrives as Io")
-    )]
-    Permission(String),
+    /// What an OS service manager refused or failed at, typed by tend-os.
+    #[error(transparent)]
+    Service(tend_os::Error),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -33,12 +28,39 @@ pub(crate) enum CliError {
     },
 }
 
+impl From<tend_os::Error> for CliError {
+    /// A config error stays one, so that its problems are printed with their places.
+    fn from(e: tend_os::Error) -> Self {
+        match e {
+            tend_os::Error::Config(c) => Self::Config(*c),
+            e => Self::Service(e),
+        }
+    }
+}
+
 impl From<tend_os::here::ScopeError> for CliError {
     fn from(e: tend_os::here::ScopeError) -> Self {
         if e.exit_code() == code::INVALID {
             Self::Invalid(e.to_string())
         } else {
-            Self::io(e.to_string(), std::io::Error::from(std::io::ErrorKind::NotFound))
+            Self::io(
+                e.to_string(),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        }
+    }
+}
+
+/// The Windows backends that still live in this crate speak tend-os's errors through this.
+#[cfg(windows)]
+impl From<CliError> for tend_os::Error {
+    fn from(e: CliError) -> Self {
+        match e {
+            CliError::Config(e) => e.into(),
+            CliError::Invalid(m) => Self::Invalid(m),
+            CliError::NotInstalled(n) => Self::NotInstalled(n),
+            CliError::Service(e) => e,
+            CliError::Io { what, source } => Self::Io { what, source },
         }
     }
 }
@@ -60,7 +82,7 @@ impl CliError {
         match self {
             Self::Config(_) | Self::Invalid(_) => code::INVALID,
             Self::NotInstalled(_) => code::NOT_INSTALLED,
-            Self::Permission(_) => code::PERMISSION,
+            Self::Service(e) => e.exit_code(),
             Self::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied
                     || source.raw_os_error() == Some(5) =>

@@ -11,6 +11,8 @@ mod os;
 mod place;
 mod proc;
 mod report;
+#[cfg(windows)]
+mod run_key_host;
 #[cfg(unix)]
 mod sd_notify;
 #[cfg(windows)]

@@ -1,16 +1,19 @@
 //! The verbs that act on an installed service: install, uninstall, start, stop, restart,
 //! reload, and `service` (what the OS service manager runs).
 //!
-//! Each takes a [`Scope`]: the system's service manager (root / Administrator), or the
-//! user's own (`--user`). The backends: the Windows SCM (`os::windows`), the Windows
-//! per-user Run entry (`os::user_windows`), systemd and launchd (`os::unix`).
+//! Each verb resolves its target, picks the manager of the scope ([`crate::os::manager`]:
+//! systemd, launchd, the Windows SCM or the Windows per-user Run entry), calls it, prints
+//! its report, and lets the error's type choose the exit code.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
+use tend_core::ServiceName;
+use tend_os::{Access, Failure, Install, Report, ServiceManager};
+
 use crate::error::CliError;
-use crate::os::Report;
+use crate::os;
 use crate::place::{self, Scope};
 
 /// `tend install [--user] [--no-access-check] <config>`.
@@ -20,7 +23,7 @@ pub(crate) fn install(
     check_access: bool,
 ) -> Result<ExitCode, CliError> {
     // Rights first: a config that is fine is no use to an install that cannot happen.
-    imp::check_rights("install", scope)?;
+    check_rights("install", scope)?;
     let loaded = tend_config::load(config, &place::load_options(scope)?)?;
     // What `tend run` would retry, an installed service must not start with: a missing
     // program or working directory at install time is an error.
@@ -47,30 +50,36 @@ pub(crate) fn install(
     }
     let original = std::fs::read_to_string(config)
         .map_err(|e| CliError::io(format!("cannot read `{}`", config.display()), e))?;
-    let mut r = Report::default();
-    let result = imp::install(&loaded.spec, &original, scope, check_access, &mut r);
-    r.print();
-    result.map(|()| ExitCode::SUCCESS)
+    let access = if check_access {
+        Access::Check
+    } else {
+        Access::Warn
+    };
+    let manager = os::manager(scope, access)?;
+    print(manager.install(&Install {
+        spec: &loaded.spec,
+        original: &original,
+    }))
 }
 
 pub(crate) fn uninstall(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    verb(name, scope, imp::uninstall)
+    verb(name, scope, "uninstall", |m, n| m.uninstall(n))
 }
 
 pub(crate) fn start(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    verb(name, scope, imp::start)
+    verb(name, scope, "start", |m, n| m.start(n))
 }
 
 pub(crate) fn stop(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    verb(name, scope, imp::stop)
+    verb(name, scope, "stop", |m, n| m.stop(n))
 }
 
 pub(crate) fn restart(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    verb(name, scope, imp::restart)
+    verb(name, scope, "restart", |m, n| m.restart(n))
 }
 
 pub(crate) fn reload(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    verb(name, scope, imp::reload)
+    verb(name, scope, "reload", |m, n| m.reload(n))
 }
 
 /// Runs one verb on a checked name and prints what it reported, also when it failed
@@ -78,13 +87,39 @@ pub(crate) fn reload(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
 fn verb(
     name: &str,
     scope: Scope,
-    f: fn(&tend_core::ServiceName, Scope, &mut Report) -> Result<(), CliError>,
+    what: &str,
+    f: impl FnOnce(&dyn ServiceManager, &ServiceName) -> Result<Report, Failure>,
 ) -> Result<ExitCode, CliError> {
     let name = place::service_name(name)?;
-    let mut r = Report::default();
-    let result = f(&name, scope, &mut r);
-    r.print();
-    result.map(|()| ExitCode::SUCCESS)
+    check_rights(what, scope)?;
+    let manager = os::manager(scope, Access::Check)?;
+    print(f(manager.as_ref(), &name))
+}
+
+/// Prints the report (of what did happen, also before a failure) and maps the error to
+/// its exit code.
+fn print(result: Result<Report, Failure>) -> Result<ExitCode, CliError> {
+    match result {
+        Ok(r) => {
+            os::print(&r);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(f) => {
+            os::print(&f.report);
+            Err(f.error.into())
+        }
+    }
+}
+
+/// System services need root; checked before the config is even read. (On Windows the
+/// SCM says "access denied" itself, with advice.)
+fn check_rights(verb: &str, scope: Scope) -> Result<(), CliError> {
+    #[cfg(unix)]
+    if scope == Scope::System && !nix::unistd::geteuid().is_root() {
+        return Err(tend_os::unix::need_root(verb).into());
+    }
+    let _ = (verb, scope);
+    Ok(())
 }
 
 /// `tend service [--user] <name>`.
@@ -92,140 +127,12 @@ pub(crate) fn service(name: &str, scope: Scope, detached: bool) -> Result<ExitCo
     #[cfg(windows)]
     return match scope {
         Scope::System => crate::service_host::run(name),
-        Scope::User => crate::os::user_windows::serve(name, detached),
+        Scope::User => crate::run_key_host::run(name, detached),
     };
     #[cfg(unix)]
     {
         // Only Windows starts itself again without a console window.
         let _ = detached;
         crate::unix_host::run(name, scope)
-    }
-}
-
-#[cfg(windows)]
-mod imp {
-    use tend_core::{ServiceName, ServiceSpec};
-
-    use super::{CliError, Report, Scope};
-    use crate::os::{user_windows, windows};
-
-    /// The SCM says "access denied" itself, with advice (see `os::windows`).
-    pub(super) fn check_rights(_verb: &str, _scope: Scope) -> Result<(), CliError> {
-        Ok(())
-    }
-
-    pub(super) fn install(
-        spec: &ServiceSpec,
-        original: &str,
-        scope: Scope,
-        check_access: bool,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        match scope {
-            Scope::System => windows::install(spec, original, check_access),
-            Scope::User => user_windows::install(spec, original, r),
-        }
-    }
-
-    pub(super) fn uninstall(
-        name: &ServiceName,
-        scope: Scope,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        match scope {
-            Scope::System => windows::uninstall(name.as_str()),
-            Scope::User => user_windows::uninstall(name, r),
-        }
-    }
-
-    pub(super) fn start(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        match scope {
-            Scope::System => windows::start(name.as_str()),
-            Scope::User => user_windows::start(name, r),
-        }
-    }
-
-    pub(super) fn stop(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        match scope {
-            Scope::System => windows::stop(name.as_str()),
-            Scope::User => user_windows::stop(name, r),
-        }
-    }
-
-    pub(super) fn restart(
-        name: &ServiceName,
-        scope: Scope,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        stop(name, scope, r)?;
-        start(name, scope, r)
-    }
-
-    pub(super) fn reload(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        match scope {
-            Scope::System => {
-                let _ = r;
-                crate::os::windows::reload(name.as_str())
-            }
-            Scope::User => user_windows::reload(name, r),
-        }
-    }
-}
-
-#[cfg(unix)]
-mod imp {
-    use tend_core::{ServiceName, ServiceSpec};
-
-    use super::{CliError, Report, Scope};
-    use crate::os::unix::with_real;
-
-    /// System services need root; checked before the config is even read.
-    pub(super) fn check_rights(verb: &str, scope: Scope) -> Result<(), CliError> {
-        if scope == Scope::User || nix::unistd::geteuid().is_root() {
-            return Ok(());
-        }
-        Err(crate::os::unix::need_root(verb))
-    }
-
-    pub(super) fn install(
-        spec: &ServiceSpec,
-        original: &str,
-        scope: Scope,
-        check_access: bool,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        let mut u = crate::os::unix::real(scope)?;
-        if !check_access {
-            u.access = crate::os::unix::Access::Warn;
-        }
-        u.install(spec, original, r)
-    }
-
-    pub(super) fn uninstall(
-        name: &ServiceName,
-        scope: Scope,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        with_real(scope, |u| u.uninstall(name, r))
-    }
-
-    pub(super) fn start(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        with_real(scope, |u| u.start(name, r))
-    }
-
-    pub(super) fn stop(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        with_real(scope, |u| u.stop(name, r))
-    }
-
-    pub(super) fn restart(
-        name: &ServiceName,
-        scope: Scope,
-        r: &mut Report,
-    ) -> Result<(), CliError> {
-        with_real(scope, |u| u.restart(name, r))
-    }
-
-    pub(super) fn reload(name: &ServiceName, scope: Scope, r: &mut Report) -> Result<(), CliError> {
-        with_real(scope, |u| u.reload(name, r))
     }
 }

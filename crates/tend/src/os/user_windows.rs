@@ -32,24 +32,21 @@
 use std::io;
 use std::os::windows::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
-use tokio::sync::mpsc;
 use windows_sys::Win32::System::Registry::HKEY_CURRENT_USER;
 
-use super::installed::{diff_lines, installed_text};
 use super::winreg::{self, Value};
 use super::{OsStatus, Report};
 use crate::error::CliError;
-use crate::host::{Adapter, Boot};
 use crate::place::{self, Scope};
-use tend_os::{Layout as Place, RUN_KEY};
-use crate::report::Reporter;
 use crate::status;
-use crate::supervisor::Control;
-
+use tend_os::{
+    Backend, Changed, Failure, Install, Layout as Place, RUN_KEY, ServiceManager, reported,
+};
+use tend_os::{diff_lines, installed_text};
 
 /// How long `tend start --user` waits for the new tend to report the program running.
 const START_WAIT: Duration = Duration::from_secs(15);
@@ -86,7 +83,7 @@ fn installed_spec(place: &Place) -> Option<ServiceSpec> {
 }
 
 /// `tend install --user` on Windows.
-pub(crate) fn install(spec: &ServiceSpec, original: &str, r: &mut Report) -> Result<(), CliError> {
+fn install(spec: &ServiceSpec, original: &str, r: &mut Report) -> Result<(), CliError> {
     let name = &spec.name;
     if spec.service.account != Account::Isolated {
         return Err(CliError::Invalid(format!(
@@ -137,6 +134,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str, r: &mut Report) -> Res
     };
     let new_value = at_logon.then_some(command.as_str());
     if !was_installed {
+        r.changed = Changed::Installed;
         r.say(format!(
             "installed service `{name}` for you (start {})",
             if at_logon { "at logon" } else { "manual" }
@@ -162,6 +160,7 @@ pub(crate) fn install(spec: &ServiceSpec, original: &str, r: &mut Report) -> Res
         r.say(format!("service `{name}` is installed and unchanged"));
         return Ok(());
     }
+    r.changed = Changed::Updated;
     r.say(format!("updated service `{name}`:"));
     if !config_diff.is_empty() {
         r.say(format!("  config copy {}:", place.config.display()));
@@ -198,7 +197,7 @@ fn require_installed(name: &ServiceName) -> Result<(Place, Option<String>), CliE
 
 /// `tend uninstall --user`: stops it, removes the logon entry and the config copy. Logs
 /// and state stay.
-pub(crate) fn uninstall(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+fn uninstall(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     let (place, _) = require_installed(name)?;
     let logs = installed_spec(&place).map_or_else(|| place.log_dir.clone(), |s| s.logs.dir);
     if running_pid(&place).is_some() {
@@ -211,6 +210,7 @@ pub(crate) fn uninstall(name: &ServiceName, r: &mut Report) -> Result<(), CliErr
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => r.warn(format!("cannot remove `{}`: {e}", place.config.display())),
     }
+    r.changed = Changed::Uninstalled;
     r.say(format!(
         "uninstalled service `{name}`; its logs remain in `{}`",
         logs.display()
@@ -219,7 +219,7 @@ pub(crate) fn uninstall(name: &ServiceName, r: &mut Report) -> Result<(), CliErr
 }
 
 /// `tend start --user`: starts the windowless tend now and waits until it supervises.
-pub(crate) fn start(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+fn start(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     let (place, _) = require_installed(name)?;
     if let Some(pid) = running_pid(&place) {
         r.say(format!(
@@ -265,6 +265,7 @@ pub(crate) fn start(name: &ServiceName, r: &mut Report) -> Result<(), CliError> 
                     io::Error::other("start failed"),
                 ));
             }
+            r.changed = Changed::Started;
             r.say(format!("service `{name}` is {} (tend pid {pid})", s.state));
             return Ok(());
         }
@@ -283,7 +284,7 @@ pub(crate) fn start(name: &ServiceName, r: &mut Report) -> Result<(), CliError> 
 }
 
 /// `tend stop --user`: the stop event, then wait for the graceful stop.
-pub(crate) fn stop(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+fn stop(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     let (place, _) = require_installed(name)?;
     let Some(pid) = running_pid(&place) else {
         r.say(format!("service `{name}` is already stopped"));
@@ -294,6 +295,7 @@ pub(crate) fn stop(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     match set_event(&event_name(name, "stop")) {
         Err(e) => r.warn(format!("cannot ask tend (pid {pid}) to stop: {e}")),
         Ok(()) if wait_exit(pid, budget) => {
+            r.changed = Changed::Stopped;
             r.say(format!("service `{name}` is stopped"));
             return Ok(());
         }
@@ -307,12 +309,13 @@ pub(crate) fn stop(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     r.warn(format!(
         "terminated tend (pid {pid}); its job object ended the program's processes"
     ));
+    r.changed = Changed::Stopped;
     r.say(format!("service `{name}` is stopped"));
     Ok(())
 }
 
 /// `tend reload --user`: the reload event; tend re-reads its config copy.
-pub(crate) fn reload(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+fn reload(name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
     let (place, _) = require_installed(name)?;
     if running_pid(&place).is_none() {
         return Err(CliError::Invalid(format!(
@@ -321,6 +324,7 @@ pub(crate) fn reload(name: &ServiceName, r: &mut Report) -> Result<(), CliError>
     }
     set_event(&event_name(name, "reload"))
         .map_err(|e| CliError::io(format!("cannot ask `{name}` to reload"), e))?;
+    r.changed = Changed::Reloaded;
     r.say(format!(
         "asked `{name}` to reload: tend re-reads its config (see: tend status --user {name})"
     ));
@@ -328,7 +332,7 @@ pub(crate) fn reload(name: &ServiceName, r: &mut Report) -> Result<(), CliError>
 }
 
 /// `Local\tend-<name>-<what>`: an event in the user's session.
-fn event_name(name: &ServiceName, what: &str) -> String {
+pub(crate) fn event_name(name: &ServiceName, what: &str) -> String {
     format!("Local\\tend-{name}-{what}")
 }
 
@@ -349,60 +353,6 @@ fn set_event(event: &str) -> io::Result<()> {
         CloseHandle(h);
         if ok == 0 { Err(e) } else { Ok(()) }
     }
-}
-
-/// Creates the named event (auto-reset) and sends `ctl` each time it is set, from a
-/// thread of its own that lives as long as tend.
-fn watch_event(
-    event: &str,
-    ctl: Control,
-    tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
-) -> Result<(), CliError> {
-    use windows_sys::Win32::Foundation::{HANDLE, WAIT_OBJECT_0};
-    use windows_sys::Win32::System::Threading::{CreateEventW, INFINITE, WaitForSingleObject};
-    /// The event handle, moved to the waiting thread (kernel handles may be used from any
-    /// thread); it is never closed: the thread and the handle end with the process.
-    struct Event(HANDLE);
-    // SAFETY: see above; the handle is only waited on.
-    #[allow(unsafe_code)]
-    unsafe impl Send for Event {}
-    let wide: Vec<u16> = event.encode_utf16().chain(std::iter::once(0)).collect();
-    // SAFETY: default security, auto-reset, not signalled, NUL-terminated name.
-    #[allow(unsafe_code)]
-    let h = unsafe { CreateEventW(std::ptr::null(), 0, 0, wide.as_ptr()) };
-    if h.is_null() {
-        return Err(CliError::io(
-            format!("cannot create the event `{event}`"),
-            io::Error::last_os_error(),
-        ));
-    }
-    let ev = Event(h);
-    let what = if ctl == Control::Stop {
-        "stop"
-    } else {
-        "reload"
-    };
-    std::thread::Builder::new()
-        .name(format!("tend-{what}-event"))
-        .spawn(move || {
-            let ev = ev;
-            loop {
-                // SAFETY: a valid event handle, owned for the life of the process.
-                #[allow(unsafe_code)]
-                let rc = unsafe { WaitForSingleObject(ev.0, INFINITE) };
-                if rc != WAIT_OBJECT_0 {
-                    reporter.failure(&format!("cannot wait for {what} requests any more"));
-                    return;
-                }
-                reporter.line(&format!("{what} requested (tend {what} --user)"));
-                if tx.send(ctl).is_err() {
-                    return;
-                }
-            }
-        })
-        .map_err(|e| CliError::io("cannot start a thread", e))?;
-    Ok(())
 }
 
 /// What `tend status --user` says on behalf of the OS: whether the logon entry and the
@@ -446,92 +396,7 @@ fn running_pid(place: &Place) -> Option<u32> {
     let name = place.config.file_stem()?.to_str()?;
     let s = status::read(&status::path(&place.state_dir, name)).ok()??;
     let pid = s.supervisor_pid;
-    (pid != std::process::id() && is_supervisor(pid, &s.updated_at)).then_some(pid)
-}
-
-/// Whether `pid` is the tend that wrote a status snapshot at `updated_at`: alive, a
-/// tend.exe, and created no later than the snapshot was written. Pids are reused at once
-/// (under Wine especially), so a pid alone would make a killed supervisor look alive.
-pub(crate) fn is_supervisor(pid: u32, updated_at: &str) -> bool {
-    if !crate::proc::pid_alive(pid) || !is_tend(pid) {
-        return false;
-    }
-    let Ok(written) = chrono::DateTime::parse_from_rfc3339(updated_at) else {
-        return false;
-    };
-    created_at(pid).is_some_and(|c| {
-        chrono::DateTime::<chrono::Utc>::from(c) <= written + chrono::TimeDelta::seconds(2)
-    })
-}
-
-fn is_tend(pid: u32) -> bool {
-    let ours = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_lowercase()));
-    let theirs =
-        image_path(pid).and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_lowercase()));
-    ours.is_some() && ours == theirs
-}
-
-/// When process `pid` was created.
-fn created_at(pid: u32) -> Option<std::time::SystemTime> {
-    use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
-    use windows_sys::Win32::System::Threading::{
-        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
-    /// FILETIME counts 100 ns ticks since 1601-01-01; this many of them lead to 1970.
-    const UNIX_EPOCH_TICKS: u64 = 116_444_736_000_000_000;
-    let zero = FILETIME {
-        dwLowDateTime: 0,
-        dwHighDateTime: 0,
-    };
-    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
-    // SAFETY: the handle is checked and closed; the four out pointers are locals.
-    #[allow(unsafe_code)]
-    let ok = unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return None;
-        }
-        let ok = GetProcessTimes(
-            h,
-            &raw mut created,
-            &raw mut exited,
-            &raw mut kernel,
-            &raw mut user,
-        );
-        CloseHandle(h);
-        ok
-    };
-    if ok == 0 {
-        return None;
-    }
-    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
-    let since_epoch = ticks.checked_sub(UNIX_EPOCH_TICKS)?;
-    Some(std::time::UNIX_EPOCH + Duration::from_nanos(since_epoch.saturating_mul(100)))
-}
-
-fn image_path(pid: u32) -> Option<PathBuf> {
-    use std::os::windows::ffi::OsStringExt as _;
-    use windows_sys::Win32::Foundation::CloseHandle;
-    use windows_sys::Win32::System::Threading::{
-        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
-        QueryFullProcessImageNameW,
-    };
-    let mut buf = [0u16; 1024];
-    let mut len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-    // SAFETY: the handle is checked and closed; `buf` holds `len` UTF-16 units.
-    #[allow(unsafe_code)]
-    let ok = unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return None;
-        }
-        let ok = QueryFullProcessImageNameW(h, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &raw mut len);
-        CloseHandle(h);
-        ok
-    };
-    (ok != 0).then(|| PathBuf::from(std::ffi::OsString::from_wide(&buf[..len as usize])))
+    (pid != std::process::id() && crate::proc::supervisor_alive(pid, &s.updated_at)).then_some(pid)
 }
 
 /// Waits until process `pid` has exited, at most `within`; whether it did.
@@ -583,7 +448,7 @@ fn stderr_file(place: &Place) -> PathBuf {
 
 /// Starts `tend service --user --detached <name>` with a console of its own that has no
 /// window (nothing pops up on the desktop), outside any job `tend start` itself may run in.
-fn spawn_detached(name: &ServiceName, place: &Place) -> Result<Child, CliError> {
+pub(crate) fn spawn_detached(name: &ServiceName, place: &Place) -> Result<Child, CliError> {
     use windows_sys::Win32::System::Threading::{CREATE_BREAKAWAY_FROM_JOB, CREATE_NO_WINDOW};
     let exe = std::env::current_exe()
         .map_err(|e| CliError::io("cannot find tend's own executable", e))?;
@@ -615,97 +480,52 @@ fn spawn_detached(name: &ServiceName, place: &Place) -> Result<Child, CliError> 
         .map_err(|e| CliError::io(format!("cannot start tend for `{name}`"), e))
 }
 
-/// Whether this process is the only one on a console that has a window: started from the
-/// Run entry or by a double click, not from a terminal someone is using.
-fn alone_on_a_console_window() -> bool {
-    use windows_sys::Win32::System::Console::{GetConsoleProcessList, GetConsoleWindow};
-    let mut pids = [0u32; 2];
-    // SAFETY: plain queries; `pids` holds the 2 entries the call is told about.
-    #[allow(unsafe_code)]
-    unsafe {
-        !GetConsoleWindow().is_null() && GetConsoleProcessList(pids.as_mut_ptr(), 2) == 1
+/// The per-user Run entry as a [`ServiceManager`] (its install side; `tend service --user` is what the
+/// entry runs, [`crate::run_key_host`]).
+pub(crate) struct RunEntry;
+
+impl ServiceManager for RunEntry {
+    fn backend(&self) -> Backend {
+        Backend::RunKey
     }
-}
 
-/// `tend service --user <name>` on Windows: the supervisor of a per-user service.
-pub(crate) fn serve(name: &str, detached: bool) -> Result<ExitCode, CliError> {
-    let name = place::service_name(name)?;
-    let place = place::place(Scope::User, &name)?;
-    if !detached && alone_on_a_console_window() {
-        // Windows opened a console window for us (the logon Run entry): start again
-        // without one and let this window close.
-        spawn_detached(&name, &place)?;
-        return Ok(ExitCode::SUCCESS);
+    fn install(&self, i: &Install<'_>) -> Result<Report, Failure> {
+        reported(|r| Ok(install(i.spec, i.original, r)?))
     }
-    crate::proc::hide_program_consoles();
-    let boot = Boot {
-        config: place.config.clone(),
-        load: place::load_options(Scope::User)?,
-        state_dir: Some(place.state_dir.clone()),
-        // In a terminal (someone runs it by hand), tend's lines are shown as `tend run`
-        // shows them; detached, they are in `<name>.tend.log`.
-        to_stderr: !detached,
-    };
-    let outcome = crate::host::boot(boot, &mut RunKey { name })?;
-    Ok(ExitCode::from(crate::host::exit_code(&outcome)))
-}
 
-/// The per-user Run entry: console events and two named events (stop, reload) in.
-struct RunKey {
-    name: ServiceName,
-}
-
-impl Adapter for RunKey {
-    fn listen(
-        &mut self,
-        tx: mpsc::UnboundedSender<Control>,
-        reporter: &Reporter,
-    ) -> Result<(), CliError> {
-        forward_console_events(tx.clone(), reporter.clone())?;
-        watch_event(
-            &event_name(&self.name, "stop"),
-            Control::Stop,
-            tx.clone(),
-            reporter.clone(),
-        )?;
-        watch_event(
-            &event_name(&self.name, "reload"),
-            Control::Reload,
-            tx,
-            reporter.clone(),
-        )
+    fn uninstall(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| Ok(uninstall(name, r)?))
     }
-}
 
-/// Every console event is a graceful stop, as for `tend run`: Ctrl+C, Ctrl+Break, the
-/// console closing, logoff and shutdown.
-fn forward_console_events(
-    tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
-) -> Result<(), CliError> {
-    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
-    let err = |what: &'static str| move |e| CliError::io(format!("cannot handle {what}"), e);
-    let mut c = ctrl_c().map_err(err("Ctrl+C"))?;
-    let mut b = ctrl_break().map_err(err("Ctrl+Break"))?;
-    let mut close = ctrl_close().map_err(err("console close"))?;
-    let mut logoff = ctrl_logoff().map_err(err("logoff"))?;
-    let mut shutdown = ctrl_shutdown().map_err(err("shutdown"))?;
-    tokio::spawn(async move {
-        loop {
-            let what = tokio::select! {
-                _ = c.recv() => "Ctrl+C",
-                _ = b.recv() => "Ctrl+Break",
-                _ = close.recv() => "console closing",
-                _ = logoff.recv() => "logoff",
-                _ = shutdown.recv() => "shutdown",
-            };
-            reporter.line(&format!("{what} received: stopping"));
-            if tx.send(Control::Stop).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(())
+    fn start(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| Ok(start(name, r)?))
+    }
+
+    fn stop(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| Ok(stop(name, r)?))
+    }
+
+    fn restart(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| {
+            stop(name, r)?;
+            start(name, r)?;
+            r.changed = Changed::Restarted;
+            Ok(())
+        })
+    }
+
+    fn reload(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| Ok(reload(name, r)?))
+    }
+
+    fn status(&self, name: &ServiceName) -> Result<OsStatus, tend_os::Error> {
+        query(name.as_str()).ok_or_else(|| {
+            tend_os::Error::io(
+                "cannot read the Run entry",
+                std::io::Error::other("not available"),
+            )
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The Windows Service Control Manager, through the windows-service crate (never `sc.exe`).
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,14 @@ use windows_service::service::{
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
+use tend_core::ServiceName;
+use tend_os::{Access, Backend, Changed, Failure, Install, Report, reported};
+
 use super::OsStatus;
-use super::installed::installed_text;
 use super::scm_plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use crate::error::CliError;
 use crate::place::Scope;
+use tend_os::installed_text;
 
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 const ERROR_ACCESS_DENIED: i32 = 5;
@@ -193,10 +195,11 @@ fn service_info(plan: &ScmPlan, password: Option<&str>) -> ServiceInfo {
 
 /// `tend install` on Windows. Every check happens before anything changes; if creating the
 /// service fails, the config copy is removed again.
-pub(crate) fn install(
+fn install(
     spec: &ServiceSpec,
     original: &str,
     check_access: bool,
+    r: &mut Report,
 ) -> Result<(), CliError> {
     let name = spec.name.as_str();
     let exe = std::env::current_exe()
@@ -208,7 +211,7 @@ pub(crate) fn install(
     {
         check_account(account)?;
     }
-    check_reach(spec, &exe, check_access)?;
+    check_reach(spec, &exe, check_access, r)?;
     let text = installed_text(spec, original)?;
     let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
     scm_plan::check_dependencies(&plan.dependencies, |dep| {
@@ -294,9 +297,8 @@ pub(crate) fn install(
             }
         },
     };
-    let mut out = std::io::stdout().lock();
-    let warn = |what: &str, e: &dyn std::fmt::Display| {
-        let _ = writeln!(std::io::stderr(), "warning: {what}: {e}");
+    let mut warn = |what: &str, e: &dyn std::fmt::Display| {
+        r.warn(format!("{what}: {e}"));
     };
     if let Err(e) = svc.set_description(&plan.description) {
         warn("cannot set the description", &os_error(&e));
@@ -403,37 +405,35 @@ pub(crate) fn install(
     }
     match old_plan {
         None => {
-            let _ = writeln!(
-                out,
-                "installed service `{name}` (start {}, account {})\nconfig copied to `{}`\nstart it with: tend start {name}",
+            r.changed = Changed::Installed;
+            r.say(format!("installed service `{name}` (start {}, account {})\nconfig copied to `{}`\nstart it with: tend start {name}",
                 describe_start(&plan),
                 plan.account.as_deref().unwrap_or("LocalSystem"),
                 config_path.display()
-            );
+            ));
         }
         Some(old) => {
             let scm_changes = scm_plan::changes(&old, &plan);
             let config_changed = previous.as_deref() != Some(text.as_str());
             if scm_changes.is_empty() && !config_changed {
-                let _ = writeln!(out, "service `{name}` is installed and unchanged");
+                r.say(format!("service `{name}` is installed and unchanged"));
             } else {
-                let _ = writeln!(out, "updated service `{name}`:");
+                r.changed = Changed::Updated;
+                r.say(format!("updated service `{name}`:"));
                 for c in &scm_changes {
-                    let _ = writeln!(out, "  {c}");
+                    r.say(format!("  {c}"));
                 }
                 if config_changed {
-                    let _ = writeln!(out, "  config file changed");
+                    r.say("  config file changed");
                 }
                 let running =
                     svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Running);
                 if !scm_changes.is_empty() && running {
-                    let _ = writeln!(out, "restart it to apply: tend restart {name}");
+                    r.say(format!("restart it to apply: tend restart {name}"));
                 } else if config_changed && running {
-                    drop(out);
                     // What tend supervises lives in the config: a reload applies it (and
                     // restarts the program gracefully only if its command or env changed).
-                    reload(name)?;
-                    return Ok(());
+                    return reload(name, r);
                 }
             }
         }
@@ -447,7 +447,12 @@ pub(crate) fn install(
 /// asked about.
 /// Refuses the install when the service account could not reach what it needs; with
 /// `--no-access-check` (`enforce` false) says each problem as a warning and goes on.
-fn check_reach(spec: &ServiceSpec, exe: &Path, enforce: bool) -> Result<(), CliError> {
+fn check_reach(
+    spec: &ServiceSpec,
+    exe: &Path,
+    enforce: bool,
+    r: &mut Report,
+) -> Result<(), CliError> {
     use super::acl::Need;
     let mut paths: Vec<(&str, &Path, Need)> = vec![("tend.exe", exe, Need::Run)];
     if let tend_core::Program::Path(p) = &spec.command.program {
@@ -472,7 +477,7 @@ fn check_reach(spec: &ServiceSpec, exe: &Path, enforce: bool) -> Result<(), CliE
     }
     if !enforce {
         for (key, p) in problems {
-            eprintln!("warning: {key}: {p} (installing anyway: --no-access-check)");
+            r.warn(format!("{key}: {p} (installing anyway: --no-access-check)"));
         }
         return Ok(());
     }
@@ -758,41 +763,40 @@ fn wait_state(
 }
 
 /// `tend start <name>`: start and wait until RUNNING.
-pub(crate) fn start(name: &str) -> Result<(), CliError> {
+fn start(name: &str, r: &mut Report) -> Result<bool, CliError> {
     let svc = open(name, ServiceAccess::START | ServiceAccess::QUERY_STATUS)?;
     if svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Running) {
-        let _ = writeln!(std::io::stdout(), "service `{name}` is already running");
-        return Ok(());
+        r.say(format!("service `{name}` is already running"));
+        return Ok(true);
     }
     svc.start::<&str>(&[])
         .map_err(|e| scm_err(format!("cannot start service `{name}`"), e))?;
     let pid = wait_state(&svc, ServiceState::Running, Duration::from_secs(60))?;
-    let _ = writeln!(
-        std::io::stdout(),
+    r.say(format!(
         "service `{name}` is running{}",
         pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default()
-    );
-    Ok(())
+    ));
+    Ok(false)
 }
 
 /// `tend stop <name>`: stop and wait until STOPPED.
-pub(crate) fn stop(name: &str) -> Result<(), CliError> {
+fn stop(name: &str, r: &mut Report) -> Result<bool, CliError> {
     let svc = open(name, ServiceAccess::STOP | ServiceAccess::QUERY_STATUS)?;
     if svc.query_status().map(|s| s.current_state).ok() == Some(ServiceState::Stopped) {
-        let _ = writeln!(std::io::stdout(), "service `{name}` is already stopped");
-        return Ok(());
+        r.say(format!("service `{name}` is already stopped"));
+        return Ok(true);
     }
     // Wine answers RUNNING rather than STOP_PENDING here: the wait below is what counts.
     svc.stop()
         .map_err(|e| scm_err(format!("cannot stop service `{name}`"), e))?;
     wait_state(&svc, ServiceState::Stopped, stop_budget(name))?;
-    let _ = writeln!(std::io::stdout(), "service `{name}` is stopped");
-    Ok(())
+    r.say(format!("service `{name}` is stopped"));
+    Ok(false)
 }
 
 /// `tend uninstall <name>`: stop, delete the service, its config copy and its Event Log
 /// source. Logs stay.
-pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
+fn uninstall(name: &str, r: &mut Report) -> Result<(), CliError> {
     let svc = open(
         name,
         ServiceAccess::STOP
@@ -822,11 +826,7 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: cannot remove `{}`: {e}",
-                config.display()
-            );
+            r.warn(format!("cannot remove `{}`: {e}", config.display()));
         }
     }
     // tend's own state (the status file) goes with the service; logs stay.
@@ -834,20 +834,15 @@ pub(crate) fn uninstall(name: &str) -> Result<(), CliError> {
     if let Err(e) = std::fs::remove_dir_all(&state)
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: cannot remove `{}`: {e}",
-            state.display()
-        );
+        r.warn(format!("cannot remove `{}`: {e}", state.display()));
     }
     if let Err(e) = super::eventlog::remove_source(name) {
-        let _ = writeln!(std::io::stderr(), "warning: {e}");
+        r.warn(format!("{e}"));
     }
-    let _ = writeln!(
-        std::io::stdout(),
+    r.say(format!(
         "uninstalled service `{name}`; its logs remain in `{}`",
         layout.log_dir.display()
-    );
+    ));
     Ok(())
 }
 
@@ -898,7 +893,7 @@ fn set_dacl(path: &Path, sddl: &str) -> std::io::Result<()> {
 /// `tend reload <name>`: SERVICE_CONTROL_PARAMCHANGE, which `tend service` turns into the
 /// same reload as SIGHUP on Unix. The result (applied or rejected) is in `tend status` and
 /// the service's log; the SCM only says the control was delivered.
-pub(crate) fn reload(name: &str) -> Result<(), CliError> {
+fn reload(name: &str, r: &mut Report) -> Result<(), CliError> {
     use windows_sys::Win32::System::Services::{
         ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS,
     };
@@ -928,9 +923,82 @@ pub(crate) fn reload(name: &str) -> Result<(), CliError> {
             std::io::Error::last_os_error(),
         ));
     }
-    let _ = writeln!(
-        std::io::stdout(),
+    r.say(format!(
         "reload sent to service `{name}`; `tend status {name}` shows whether it was applied"
-    );
+    ));
     Ok(())
+}
+
+/// The Windows Service Control Manager as a [`ServiceManager`].
+pub(crate) struct Scm {
+    /// What `install` does about paths the service account will not reach.
+    pub(crate) access: Access,
+}
+
+/// A verb of this module, reported: `f` says whether there was nothing to do (already
+/// so), otherwise the verb made `changed`.
+fn verb(
+    changed: Changed,
+    f: impl FnOnce(&mut Report) -> Result<bool, CliError>,
+) -> Result<Report, Failure> {
+    reported(|r| {
+        let already = f(r)?;
+        if !already {
+            r.changed = changed;
+        }
+        Ok(())
+    })
+}
+
+impl tend_os::ServiceManager for Scm {
+    fn backend(&self) -> Backend {
+        Backend::Scm
+    }
+
+    fn install(&self, i: &Install<'_>) -> Result<Report, Failure> {
+        reported(|r| {
+            Ok(install(
+                i.spec,
+                i.original,
+                self.access == Access::Check,
+                r,
+            )?)
+        })
+    }
+
+    fn uninstall(&self, name: &ServiceName) -> Result<Report, Failure> {
+        verb(Changed::Uninstalled, |r| {
+            uninstall(name.as_str(), r).map(|()| false)
+        })
+    }
+
+    fn start(&self, name: &ServiceName) -> Result<Report, Failure> {
+        verb(Changed::Started, |r| start(name.as_str(), r))
+    }
+
+    fn stop(&self, name: &ServiceName) -> Result<Report, Failure> {
+        verb(Changed::Stopped, |r| stop(name.as_str(), r))
+    }
+
+    fn restart(&self, name: &ServiceName) -> Result<Report, Failure> {
+        verb(Changed::Restarted, |r| {
+            stop(name.as_str(), r)?;
+            start(name.as_str(), r).map(|_| false)
+        })
+    }
+
+    fn reload(&self, name: &ServiceName) -> Result<Report, Failure> {
+        verb(Changed::Reloaded, |r| {
+            reload(name.as_str(), r).map(|()| false)
+        })
+    }
+
+    fn status(&self, name: &ServiceName) -> Result<OsStatus, tend_os::Error> {
+        query(name.as_str()).ok_or_else(|| {
+            tend_os::Error::io(
+                "cannot ask the Service Control Manager",
+                std::io::Error::other("not available"),
+            )
+        })
+    }
 }

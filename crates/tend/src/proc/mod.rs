@@ -181,7 +181,7 @@ use windows::spawn as platform_spawn;
 pub(crate) fn supervisor_alive(pid: u32, updated_at: &str) -> bool {
     #[cfg(windows)]
     {
-        crate::os::user_windows::is_supervisor(pid, updated_at)
+        windows::is_supervisor(pid, updated_at)
     }
     #[cfg(not(windows))]
     {

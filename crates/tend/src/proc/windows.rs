@@ -445,3 +445,88 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
         ok != 0 && code == STILL_ACTIVE
     }
 }
+
+/// Whether `pid` is the tend that wrote a status snapshot at `updated_at`: alive, a
+/// tend.exe, and created no later than the snapshot was written. Pids are reused at once
+/// (under Wine especially), so a pid alone would make a killed supervisor look alive.
+pub(crate) fn is_supervisor(pid: u32, updated_at: &str) -> bool {
+    if !pid_alive(pid) || !is_tend(pid) {
+        return false;
+    }
+    let Ok(written) = chrono::DateTime::parse_from_rfc3339(updated_at) else {
+        return false;
+    };
+    created_at(pid).is_some_and(|c| {
+        chrono::DateTime::<chrono::Utc>::from(c) <= written + chrono::TimeDelta::seconds(2)
+    })
+}
+
+fn is_tend(pid: u32) -> bool {
+    let ours = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_lowercase()));
+    let theirs =
+        image_path(pid).and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_lowercase()));
+    ours.is_some() && ours == theirs
+}
+
+/// When process `pid` was created.
+fn created_at(pid: u32) -> Option<std::time::SystemTime> {
+    use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
+    use windows_sys::Win32::System::Threading::{
+        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    /// FILETIME counts 100 ns ticks since 1601-01-01; this many of them lead to 1970.
+    const UNIX_EPOCH_TICKS: u64 = 116_444_736_000_000_000;
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: the handle is checked and closed; the four out pointers are locals.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return None;
+        }
+        let ok = GetProcessTimes(
+            h,
+            &raw mut created,
+            &raw mut exited,
+            &raw mut kernel,
+            &raw mut user,
+        );
+        CloseHandle(h);
+        ok
+    };
+    if ok == 0 {
+        return None;
+    }
+    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
+    let since_epoch = ticks.checked_sub(UNIX_EPOCH_TICKS)?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(since_epoch.saturating_mul(100)))
+}
+
+fn image_path(pid: u32) -> Option<std::path::PathBuf> {
+    use std::os::windows::ffi::OsStringExt as _;
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+        QueryFullProcessImageNameW,
+    };
+    let mut buf = [0u16; 1024];
+    let mut len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: the handle is checked and closed; `buf` holds `len` UTF-16 units.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return None;
+        }
+        let ok = QueryFullProcessImageNameW(h, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &raw mut len);
+        CloseHandle(h);
+        ok
+    };
+    (ok != 0).then(|| std::path::PathBuf::from(std::ffi::OsString::from_wide(&buf[..len as usize])))
+}

@@ -1,39 +1,44 @@
 //! systemd (Linux) and launchd (macOS) behind `tend install`, `uninstall`, `start`, `stop`,
 //! `restart`, `reload` and `status`.
 //!
-//! tend-os builds every file and every command line as data; this module decides when to
-//! run them: it checks rights and ownership before anything changes, carries the plan out,
-//! and says what happened. The backend is a runtime value ([`backend`] picks the OS's) and
-//! everything that touches the machine goes through a seam ([`Runner`] for `systemctl` /
-//! `launchctl`, [`Fs`] for files), so the tests below exercise both backends on Linux with
-//! a [`tend_os::testing::FakeRunner`] and in-memory files.
+//! [`crate::systemd`] and [`crate::launchd`] build every file and every command line as
+//! data; this module decides when to run them: it checks rights and ownership before
+//! anything changes, carries the plan out, and reports what happened. [`Unix`] is the
+//! [`ServiceManager`] of both (its [`Unix::kind`] says which), and everything that touches
+//! the machine goes through a seam ([`Runner`] for `systemctl` / `launchctl`, [`Fs`] for
+//! files), so the tests below exercise both backends on Linux with a
+//! [`crate::testing::FakeRunner`] and in-memory files.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
-use tend_os::reach::{self, Need};
-use tend_os::{
-    Applied, ApplyError, Backend, Files, Layout, OwnershipError, RunState, Runner, Step,
-    SystemRunner, launchd, systemd,
-};
 
-use super::Report;
-use super::installed::{diff_lines, installed_text};
-use crate::error::CliError;
-use crate::place::Scope;
+use crate::installed::{diff_lines, installed_text};
+use crate::manager::{
+    Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, reported,
+};
+use crate::reach::{self, Need};
+use crate::{
+    Applied, Backend, Files, Layout, OwnershipError, RunState, Runner, Scope, Step, SystemRunner,
+    launchd, systemd,
+};
 
 /// The Unix service managers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unix_ {
+pub enum Kind {
+    /// systemd (Linux).
     Systemd,
+    /// launchd (macOS).
     Launchd,
 }
 
-impl Unix_ {
-    fn backend(self) -> Backend {
+impl Kind {
+    /// The backend.
+    #[must_use]
+    pub fn backend(self) -> Backend {
         match self {
             Self::Systemd => Backend::Systemd,
             Self::Launchd => Backend::Launchd,
@@ -42,8 +47,9 @@ impl Unix_ {
 }
 
 /// The error for a verb on a system service run without root (exit code 4).
-pub(crate) fn need_root(verb: &str) -> CliError {
-    CliError::Permission(format!(
+#[must_use]
+pub fn need_root(verb: &str) -> Error {
+    Error::Permission(format!(
         "`tend {verb}` of a system service needs root: run it as root (sudo tend {verb} ...) or use --user for a service of your own"
     ))
 }
@@ -70,7 +76,7 @@ impl Files for RealFs {
     }
 
     fn write_file(&self, path: &Path, contents: &str, mode: u32) -> io::Result<()> {
-        tend_os::write_atomic(path, contents.as_bytes(), Some(mode))
+        crate::write_atomic(path, contents.as_bytes(), Some(mode))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -109,10 +115,10 @@ fn chown_to_user(path: &Path, owner: &str) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), gid)
 }
 
-/// Everything a verb touches on the machine.
-pub(crate) struct Unix<'a> {
-    pub(crate) backend: Unix_,
-    pub(crate) scope: tend_os::Scope,
+/// systemd or launchd, and everything a verb touches on the machine.
+pub struct Unix<'a> {
+    pub(crate) backend: Kind,
+    pub(crate) scope: Scope,
     pub(crate) runner: &'a dyn Runner,
     pub(crate) fs: &'a dyn Fs,
     /// Whether tend runs as root (system services need it).
@@ -125,49 +131,39 @@ pub(crate) struct Unix<'a> {
     pub(crate) access: Access,
 }
 
-/// `tend install`'s check of what the service's account and sandbox can reach
-/// ([`tend_os::reach`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Refuse to install (the default).
-    Check,
-    /// Install anyway, with each problem as a warning (`--no-access-check`).
-    Warn,
-    /// Do not look (the backends' tests, whose files are in-memory).
-    #[cfg_attr(not(test), allow(dead_code))]
-    Skip,
-}
-
-/// Runs `f` against the real machine: this OS's backend, `systemctl`/`launchctl`, files.
-pub(crate) fn with_real<R>(
-    scope: Scope,
-    f: impl FnOnce(&Unix<'_>) -> Result<R, CliError>,
-) -> Result<R, CliError> {
-    f(&real(scope)?)
-}
-
-/// The real machine, for `scope`.
-pub(crate) fn real(scope: Scope) -> Result<Unix<'static>, CliError> {
-    Ok(Unix {
-        backend: match scope.backend() {
-            Backend::Launchd => Unix_::Launchd,
-            _ => Unix_::Systemd,
-        },
-        scope: scope.os_scope()?,
-        runner: &SystemRunner,
-        fs: &RealFs,
-        is_root: nix::unistd::geteuid().is_root(),
-        // An empty path fails rendering with "not absolute", which says enough.
-        tend_exe: std::env::current_exe().unwrap_or_default(),
-        poll: Duration::from_millis(100),
-        access: Access::Check,
-    })
+impl Unix<'static> {
+    /// The real machine: this OS's manager (launchd on macOS, systemd elsewhere) for
+    /// `scope`, `systemctl`/`launchctl`, files, the tend binary that runs.
+    #[must_use]
+    pub fn real(scope: Scope, access: Access) -> Self {
+        Unix {
+            backend: if cfg!(target_os = "macos") {
+                Kind::Launchd
+            } else {
+                Kind::Systemd
+            },
+            scope,
+            runner: &SystemRunner,
+            fs: &RealFs,
+            is_root: nix::unistd::geteuid().is_root(),
+            // An empty path fails rendering with "not absolute", which says enough.
+            tend_exe: std::env::current_exe().unwrap_or_default(),
+            poll: Duration::from_millis(100),
+            access,
+        }
+    }
 }
 
 /// How long `tend start` waits for launchd to report tend running.
 const LAUNCHD_START_WAIT: Duration = Duration::from_secs(15);
 
 impl Unix<'_> {
+    /// systemd or launchd.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        self.backend
+    }
+
     fn layout(&self, name: &ServiceName) -> Layout {
         Layout::new(self.backend.backend(), &self.scope, name)
     }
@@ -182,24 +178,24 @@ impl Unix<'_> {
         format!("tend {verb}{flag} {name}")
     }
 
-    fn require_root(&self, verb: &str) -> Result<(), CliError> {
+    fn require_root(&self, verb: &str) -> Result<(), Error> {
         if self.scope.is_user() || self.is_root {
             return Ok(());
         }
         Err(need_root(verb))
     }
 
-    fn read(&self, path: &Path) -> Result<Option<String>, CliError> {
+    fn read(&self, path: &Path) -> Result<Option<String>, Error> {
         self.fs
             .read(path)
-            .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))
+            .map_err(|e| Error::io(format!("cannot read `{}`", path.display()), e))
     }
 
     /// What the OS manager says about `name`.
-    pub(crate) fn query(&self, name: &ServiceName) -> Result<tend_os::OsStatus, CliError> {
+    pub(crate) fn query(&self, name: &ServiceName) -> Result<crate::OsStatus, Error> {
         let answer = match self.backend {
-            Unix_::Systemd => systemd::status(self.runner, name, &self.scope),
-            Unix_::Launchd => {
+            Kind::Systemd => systemd::status(self.runner, name, &self.scope),
+            Kind::Launchd => {
                 let plist_exists = self
                     .fs
                     .read(&self.layout(name).definition)
@@ -211,17 +207,17 @@ impl Unix<'_> {
         };
         answer.map_err(|e| {
             let hint = match (self.backend, self.scope.is_user()) {
-                (Unix_::Systemd, true) => {
+                (Kind::Systemd, true) => {
                     " (systemctl --user needs your user manager: a login session, not `sudo -u`)"
                 }
-                (Unix_::Systemd, false) => " (is systemd running?)",
-                (Unix_::Launchd, true) => " (a --user agent needs a GUI login session)",
-                (Unix_::Launchd, false) => "",
+                (Kind::Systemd, false) => " (is systemd running?)",
+                (Kind::Launchd, true) => " (a --user agent needs a GUI login session)",
+                (Kind::Launchd, false) => "",
             };
-            CliError::io(
-                format!("cannot ask {} about `{name}`{hint}", self.manager()),
-                io::Error::other(e),
-            )
+            Error::Run {
+                what: format!("cannot ask {} about `{name}`{hint}", self.manager()),
+                source: Box::new(e),
+            }
         })
     }
 
@@ -232,13 +228,10 @@ impl Unix<'_> {
             .map(|s| start_word(s.service.start))
     }
 
-    fn apply(&self, what: &str, steps: &[Step]) -> Result<Applied, CliError> {
-        tend_os::apply(steps, self.runner, self.fs).map_err(|e| {
-            let kind = match &e {
-                ApplyError::Io { source, .. } => source.kind(),
-                ApplyError::Run { .. } => io::ErrorKind::Other,
-            };
-            CliError::io(what.to_owned(), io::Error::new(kind, e))
+    fn apply(&self, what: &str, steps: &[Step]) -> Result<Applied, Error> {
+        crate::apply(steps, self.runner, self.fs).map_err(|source| Error::Apply {
+            what: what.to_owned(),
+            source: Box::new(source),
         })
     }
 
@@ -254,62 +247,62 @@ impl Unix<'_> {
             .map(|l| l.spec)
     }
 
-    /// The OS status of a service tend installed; [`CliError::NotInstalled`] when there is
+    /// The OS status of a service tend installed; [`Error::NotInstalled`] when there is
     /// none, and a refusal when the name belongs to a service tend did not write.
-    fn ours(&self, name: &ServiceName) -> Result<(Layout, tend_os::OsStatus), CliError> {
+    fn ours(&self, name: &ServiceName) -> Result<(Layout, crate::OsStatus), Error> {
         let layout = self.layout(name);
         let status = self.query(name)?;
         let text = self.read(&layout.definition)?;
         if !status.installed && text.is_none() {
-            return Err(CliError::NotInstalled(name.to_string()));
+            return Err(Error::NotInstalled(name.to_string()));
         }
-        tend_os::check_ownership(self.backend.backend(), &layout, &status, text.as_deref()).map_err(|e| {
-            match e {
-                OwnershipError::Foreign { path } => CliError::Invalid(format!(
+        crate::check_ownership(self.backend.backend(), &layout, &status, text.as_deref()).map_err(
+            |e| match e {
+                OwnershipError::Foreign { path } => Error::Invalid(format!(
                     "service `{name}` was not installed by tend ({}); tend leaves it alone",
                     path.display()
                 )),
                 e @ OwnershipError::NotGenerated { .. } => {
-                    CliError::Invalid(format!("service `{name}`: {e}"))
+                    Error::Invalid(format!("service `{name}`: {e}"))
                 }
-            }
-        })?;
+            },
+        )?;
         Ok((layout, status))
     }
 
     /// Why `name` is installed but not by tend (then tend leaves it alone), or `None`.
     pub(crate) fn foreign(&self, name: &ServiceName) -> Option<String> {
         match self.ours(name) {
-            Err(CliError::Invalid(why)) => Some(why),
+            Err(Error::Invalid(why)) => Some(why),
             _ => None,
         }
     }
 
     /// `tend install [--user]`: every check before anything changes; on a first install
     /// that fails half-way, the files written are removed again.
-    pub(crate) fn install(
+    fn install_with(
         &self,
         spec: &ServiceSpec,
         original: &str,
         r: &mut Report,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), Error> {
         self.require_root("install")?;
         let name = &spec.name;
         let layout = self.layout(name);
         let text = installed_text(spec, original)?;
-        let render = |e: tend_os::RenderError| {
-            CliError::Invalid(format!(
+        let render = |e: crate::RenderError| {
+            Error::Invalid(format!(
                 "not installing `{name}`: {e} (nothing was changed)"
             ))
         };
         let (steps, definition) = match self.backend {
-            Unix_::Systemd => {
+            Kind::Systemd => {
                 let input = systemd::UnitInput::from_spec(spec, &self.tend_exe, self.scope.clone());
                 r.warnings.extend(systemd::warnings(&input));
                 let unit = systemd::render_unit(&input).map_err(render)?;
                 (systemd::install(&input, &text).map_err(render)?, unit)
             }
-            Unix_::Launchd => {
+            Kind::Launchd => {
                 let input =
                     launchd::PlistInput::from_spec(spec, &self.tend_exe, self.scope.clone());
                 r.warnings.extend(launchd::warnings(&input));
@@ -328,8 +321,13 @@ impl Unix<'_> {
         self.check_dependencies(spec)?;
         let status = self.query(name)?;
         let old_definition = self.read(&layout.definition)?;
-        tend_os::check_ownership(self.backend.backend(), &layout, &status, old_definition.as_deref())
-            .map_err(|e| CliError::Invalid(format!("not installing `{name}`: {e}")))?;
+        crate::check_ownership(
+            self.backend.backend(),
+            &layout,
+            &status,
+            old_definition.as_deref(),
+        )
+        .map_err(|e| Error::Invalid(format!("not installing `{name}`: {e}")))?;
         let old_config = self.read(&layout.config)?;
         let was_installed = status.installed || old_definition.is_some();
         let config_diff = diff_lines(old_config.as_deref().unwrap_or(""), &text);
@@ -339,7 +337,7 @@ impl Unix<'_> {
 
         // From here on, things change. Re-applying an unchanged launchd job would boot it
         // out and back in, which restarts a running service for nothing.
-        let skip = unchanged && self.backend == Unix_::Launchd && loaded;
+        let skip = unchanged && self.backend == Kind::Launchd && loaded;
         if !skip && let Err(e) = self.apply(&format!("cannot install `{name}`"), &steps) {
             if !was_installed {
                 self.roll_back(&layout, old_config.is_some());
@@ -348,10 +346,11 @@ impl Unix<'_> {
         }
 
         let def_word = match self.backend {
-            Unix_::Systemd => "unit",
-            Unix_::Launchd => "plist",
+            Kind::Systemd => "unit",
+            Kind::Launchd => "plist",
         };
         if !was_installed {
+            r.changed = Changed::Installed;
             r.say(format!(
                 "installed service `{name}` ({}{}, start {}, account {})",
                 self.manager(),
@@ -369,6 +368,7 @@ impl Unix<'_> {
             r.say(format!("service `{name}` is installed and unchanged"));
             return Ok(());
         }
+        r.changed = Changed::Updated;
         r.say(format!("updated service `{name}`:"));
         for (what, path, diff) in [
             ("config copy", &layout.config, &config_diff),
@@ -379,7 +379,7 @@ impl Unix<'_> {
                 r.lines.extend(diff.iter().map(|l| format!("    {l}")));
             }
         }
-        let changed = Changed {
+        let changed = Differs {
             config: !config_diff.is_empty(),
             definition: !definition_diff.is_empty(),
         };
@@ -389,14 +389,14 @@ impl Unix<'_> {
 
     /// Refuses (or, with [`Access::Warn`], warns about) every path the service's account and
     /// sandbox will not reach: the tend binary, the program, `working_dir`, `env_file` and
-    /// the log directory, judged by [`tend_os::reach::check`] on what root sees now.
+    /// the log directory, judged by [`crate::reach::check`] on what root sees now.
     fn check_access(
         &self,
         spec: &ServiceSpec,
         original: &str,
         layout: &Layout,
         r: &mut Report,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), Error> {
         if self.access == Access::Skip {
             return Ok(());
         }
@@ -425,11 +425,11 @@ impl Unix<'_> {
             }
             return Ok(());
         }
-        let mut err = io::stderr().lock();
         for p in &problems {
-            let _ = writeln!(err, "error: {}: {p}", spec.config_path.display());
+            r.problems
+                .push(format!("error: {}: {p}", spec.config_path.display()));
         }
-        Err(CliError::Invalid(format!(
+        Err(Error::Invalid(format!(
             "not installing `{name}`: the service could not reach what it needs (above); fix that, or install anyway with --no-access-check (nothing was changed)"
         )))
     }
@@ -439,8 +439,8 @@ impl Unix<'_> {
     fn sandbox(&self, spec: &ServiceSpec, layout: &Layout) -> (reach::Sandbox, Vec<String>) {
         let mut problems = Vec::new();
         let user = match (&self.scope, &spec.service.account) {
-            (tend_os::Scope::User(_), _) => Some(current_identity()),
-            (tend_os::Scope::System(_), Account::User { name, .. }) => match lookup_user(name) {
+            (crate::Scope::User(_), _) => Some(current_identity()),
+            (crate::Scope::System(_), Account::User { name, .. }) => match lookup_user(name) {
                 Some(id) => Some(id),
                 None => {
                     problems.push(format!(
@@ -452,7 +452,7 @@ impl Unix<'_> {
             _ => None,
         };
         let sandbox = match self.backend {
-            Unix_::Systemd => {
+            Kind::Systemd => {
                 let writable = vec![layout.state_dir.clone(), layout.log_dir.clone()];
                 reach::Sandbox::systemd(
                     &self.scope,
@@ -463,7 +463,7 @@ impl Unix<'_> {
                 )
             }
             // launchd has no sandbox: only the account counts.
-            Unix_::Launchd => reach::Sandbox {
+            Kind::Launchd => reach::Sandbox {
                 identity: user.unwrap_or(reach::Identity::Root),
                 private_tmp: false,
                 protect_home: reach::ProtectHome::No,
@@ -477,26 +477,24 @@ impl Unix<'_> {
 
     /// Every `depends_on` entry must name a unit (job) the OS manager knows: a typo would
     /// otherwise be installed silently (systemd ignores a `Wants=` of a missing unit).
-    fn check_dependencies(&self, spec: &ServiceSpec) -> Result<(), CliError> {
+    fn check_dependencies(&self, spec: &ServiceSpec) -> Result<(), Error> {
         let name = &spec.name;
         let mut missing = Vec::new();
         for dep in &spec.service.depends_on {
             let known = match self.backend {
-                Unix_::Systemd => {
+                Kind::Systemd => {
                     let Ok(unit) = systemd::dependency_unit(dep) else {
                         continue; // rendering already refused it
                     };
                     let argv = systemd::unit_exists_argv(&unit, &self.scope);
                     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-                    let out = self.runner.run(&argv).map_err(|e| {
-                        CliError::io(
-                            format!("cannot ask systemd about `{unit}` (depends_on of `{name}`)"),
-                            io::Error::other(e),
-                        )
+                    let out = self.runner.run(&argv).map_err(|source| Error::Run {
+                        what: format!("cannot ask systemd about `{unit}` (depends_on of `{name}`)"),
+                        source: Box::new(source),
                     })?;
                     systemd::unit_exists(&out.stdout).then_some(()).ok_or(unit)
                 }
-                Unix_::Launchd => launchd::dependency_targets(dep, &self.scope)
+                Kind::Launchd => launchd::dependency_targets(dep, &self.scope)
                     .iter()
                     .any(|t| self.runner.run(&["launchctl", "print", t]).is_ok())
                     .then_some(())
@@ -520,7 +518,7 @@ impl Unix<'_> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        Err(CliError::Invalid(format!(
+        Err(Error::Invalid(format!(
             "not installing `{name}`: {}: [service] depends_on names {list}, which {} does not know; install {} first, or fix the name (nothing was changed)",
             spec.config_path.display(),
             self.manager(),
@@ -535,7 +533,7 @@ impl Unix<'_> {
                 "it is disabled (start = \"disabled\"): `{}` refuses it until the config says otherwise",
                 self.cmd("start", name)
             ),
-            (Unix_::Launchd, StartMode::Auto | StartMode::DelayedAuto) => format!(
+            (Kind::Launchd, StartMode::Auto | StartMode::DelayedAuto) => format!(
                 "launchd started it (RunAtLoad); see: {}",
                 self.cmd("status", name)
             ),
@@ -547,13 +545,13 @@ impl Unix<'_> {
     fn after_update(
         &self,
         spec: &ServiceSpec,
-        before: &tend_os::OsStatus,
-        changed: Changed,
+        before: &crate::OsStatus,
+        changed: Differs,
         r: &mut Report,
     ) {
         let name = &spec.name;
         if !before.active() {
-            let starts_on_load = self.backend == Unix_::Launchd
+            let starts_on_load = self.backend == Kind::Launchd
                 && matches!(spec.service.start, StartMode::Auto | StartMode::DelayedAuto);
             if spec.service.start != StartMode::Disabled && !starts_on_load {
                 r.say(format!(
@@ -564,7 +562,7 @@ impl Unix<'_> {
             return;
         }
         match self.backend {
-            Unix_::Systemd => {
+            Kind::Systemd => {
                 if changed.config {
                     // ExecReload= sends SIGHUP: tend re-reads its config copy.
                     match self.apply("reload", &systemd::reload(name, &self.scope)) {
@@ -584,7 +582,7 @@ impl Unix<'_> {
                     ));
                 }
             }
-            Unix_::Launchd => match spec.service.start {
+            Kind::Launchd => match spec.service.start {
                 // bootout stopped it; RunAtLoad started it again with the new config.
                 StartMode::Auto | StartMode::DelayedAuto => {
                     r.say("launchd restarted it with the new config".to_owned());
@@ -612,7 +610,7 @@ impl Unix<'_> {
         if !config_existed {
             let _ = self.fs.remove_file(&layout.config);
         }
-        if self.backend == Unix_::Systemd {
+        if self.backend == Kind::Systemd {
             let mut argv = vec!["systemctl"];
             if self.scope.is_user() {
                 argv.push("--user");
@@ -624,7 +622,7 @@ impl Unix<'_> {
 
     /// `tend uninstall [--user]`: stop, remove the definition and the config copy. Logs
     /// and state stay.
-    pub(crate) fn uninstall(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+    fn uninstall_with(&self, name: &ServiceName, r: &mut Report) -> Result<(), Error> {
         self.require_root("uninstall")?;
         let layout = self.layout(name);
         let status = self.query(name)?;
@@ -639,22 +637,23 @@ impl Unix<'_> {
                         path: layout.config.clone(),
                     }],
                 )?;
+                r.changed = Changed::Uninstalled;
                 r.say(format!(
                     "removed the leftover config copy `{}`",
                     layout.config.display()
                 ));
                 return Ok(());
             }
-            return Err(CliError::NotInstalled(name.to_string()));
+            return Err(Error::NotInstalled(name.to_string()));
         }
         let (layout, status) = self.ours(name)?;
         let logs = self
             .installed_spec(&layout)
             .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
         let steps = match (self.backend, status.installed) {
-            (Unix_::Systemd, true) => systemd::uninstall(name, &self.scope),
+            (Kind::Systemd, true) => systemd::uninstall(name, &self.scope),
             // systemd does not know the unit (it was never loaded): only files to remove.
-            (Unix_::Systemd, false) => {
+            (Kind::Systemd, false) => {
                 let mut argv = vec!["systemctl".to_owned()];
                 if self.scope.is_user() {
                     argv.push("--user".to_owned());
@@ -673,9 +672,10 @@ impl Unix<'_> {
                     },
                 ]
             }
-            (Unix_::Launchd, _) => launchd::uninstall(name, &self.scope),
+            (Kind::Launchd, _) => launchd::uninstall(name, &self.scope),
         };
         self.apply(&format!("cannot uninstall `{name}`"), &steps)?;
+        r.changed = Changed::Uninstalled;
         r.say(format!(
             "uninstalled service `{name}`; its logs remain in `{}`",
             logs.display()
@@ -685,12 +685,12 @@ impl Unix<'_> {
 
     /// Refuses to start a service whose installed config says `start = "disabled"`, with
     /// a clearer message than the OS manager's.
-    fn refuse_disabled(&self, layout: &Layout, name: &ServiceName) -> Result<(), CliError> {
+    fn refuse_disabled(&self, layout: &Layout, name: &ServiceName) -> Result<(), Error> {
         if self
             .installed_spec(layout)
             .is_some_and(|s| s.service.start == StartMode::Disabled)
         {
-            return Err(CliError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "service `{name}` is disabled (start = \"disabled\"): set another start mode in its config and run `tend install` again"
             )));
         }
@@ -698,7 +698,7 @@ impl Unix<'_> {
     }
 
     /// `tend start [--user]`: returns once tend runs (systemd: once it sent READY=1).
-    pub(crate) fn start(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+    fn start_with(&self, name: &ServiceName, r: &mut Report) -> Result<(), Error> {
         self.require_root("start")?;
         let (layout, status) = self.ours(name)?;
         // Waiting out RestartSec= after tend failed is not running: start it now.
@@ -708,14 +708,14 @@ impl Unix<'_> {
         }
         self.refuse_disabled(&layout, name)?;
         let plan = match self.backend {
-            Unix_::Systemd => systemd::start(name, &self.scope),
-            Unix_::Launchd => launchd::start(name, &self.scope),
+            Kind::Systemd => systemd::start(name, &self.scope),
+            Kind::Launchd => launchd::start(name, &self.scope),
         };
         self.until_running(name, &layout, "start", &plan, r)
     }
 
     /// `tend stop [--user]`: returns once tend has exited.
-    pub(crate) fn stop(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+    fn stop_with(&self, name: &ServiceName, r: &mut Report) -> Result<(), Error> {
         self.require_root("stop")?;
         let (layout, status) = self.ours(name)?;
         if !status.active() {
@@ -725,47 +725,49 @@ impl Unix<'_> {
         let what = format!("cannot stop `{name}`");
         match self.backend {
             // systemctl stop waits for tend to exit (at most TimeoutStopSec).
-            Unix_::Systemd => {
+            Kind::Systemd => {
                 self.apply(&what, &systemd::stop(name, &self.scope))?;
             }
             // launchctl kill returns at once: wait for tend to be gone.
-            Unix_::Launchd => {
+            Kind::Launchd => {
                 self.apply(&what, &launchd::stop(name, &self.scope))?;
                 let budget = self.stop_budget(&layout);
                 self.wait_for(name, budget, "stop", |s| !s.active())?;
             }
         }
+        r.changed = Changed::Stopped;
         r.say(format!("service `{name}` is stopped"));
         Ok(())
     }
 
     /// `tend restart [--user]`.
-    pub(crate) fn restart(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+    fn restart_with(&self, name: &ServiceName, r: &mut Report) -> Result<(), Error> {
         self.require_root("restart")?;
         let (layout, _) = self.ours(name)?;
         self.refuse_disabled(&layout, name)?;
         let plan = match self.backend {
-            Unix_::Systemd => systemd::restart(name, &self.scope),
-            Unix_::Launchd => launchd::restart(name, &self.scope),
+            Kind::Systemd => systemd::restart(name, &self.scope),
+            Kind::Launchd => launchd::restart(name, &self.scope),
         };
         self.until_running(name, &layout, "restart", &plan, r)
     }
 
     /// `tend reload [--user]`: SIGHUP to tend, which re-reads its config copy.
-    pub(crate) fn reload(&self, name: &ServiceName, r: &mut Report) -> Result<(), CliError> {
+    fn reload_with(&self, name: &ServiceName, r: &mut Report) -> Result<(), Error> {
         self.require_root("reload")?;
         let (_, status) = self.ours(name)?;
         if !status.active() {
-            return Err(CliError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "service `{name}` is not running, so there is nothing to reload; start it with: {}",
                 self.cmd("start", name)
             )));
         }
         let steps = match self.backend {
-            Unix_::Systemd => systemd::reload(name, &self.scope),
-            Unix_::Launchd => launchd::reload(name, &self.scope),
+            Kind::Systemd => systemd::reload(name, &self.scope),
+            Kind::Launchd => launchd::reload(name, &self.scope),
         };
         self.apply(&format!("cannot reload `{name}`"), &steps)?;
+        r.changed = Changed::Reloaded;
         r.say(format!(
             "asked `{name}` to reload: tend re-reads its config (see: {})",
             self.cmd("status", name)
@@ -777,7 +779,7 @@ impl Unix<'_> {
     fn stop_budget(&self, layout: &Layout) -> Duration {
         self.installed_spec(layout)
             .map_or(Duration::from_secs(10), |s| s.stop.timeout)
-            + tend_os::STOP_MARGIN
+            + crate::STOP_MARGIN
             + Duration::from_secs(5)
     }
 
@@ -788,16 +790,21 @@ impl Unix<'_> {
         name: &ServiceName,
         layout: &Layout,
         verb: &str,
-        plan: &[tend_os::Step],
+        plan: &[crate::Step],
         r: &mut Report,
-    ) -> Result<(), CliError> {
-        self.check_installed_config(name, layout)?;
+    ) -> Result<(), Error> {
+        self.check_installed_config(name, layout, r)?;
         let began = std::time::SystemTime::now();
         self.apply(&format!("cannot {verb} `{name}`"), plan)
             .map_err(|e| self.with_tends_reason(name, layout, began, e))?;
         let now = match self.backend {
-            Unix_::Systemd => self.query(name)?,
-            Unix_::Launchd => self.wait_running(name, layout)?,
+            Kind::Systemd => self.query(name)?,
+            Kind::Launchd => self.wait_running(name, layout)?,
+        };
+        r.changed = if verb == "restart" {
+            Changed::Restarted
+        } else {
+            Changed::Started
         };
         r.say(running_line(name, &now));
         Ok(())
@@ -806,9 +813,14 @@ impl Unix<'_> {
     /// tend in the service would exit with code 2 on an installed config that no longer
     /// loads (a file it names was removed, tend was upgraded): say so with tend's own
     /// words (file, line, key, fix) instead of the OS manager's "job failed".
-    fn check_installed_config(&self, name: &ServiceName, layout: &Layout) -> Result<(), CliError> {
+    fn check_installed_config(
+        &self,
+        name: &ServiceName,
+        layout: &Layout,
+        r: &mut Report,
+    ) -> Result<(), Error> {
         let Some(text) = self.read(&layout.config)? else {
-            return Err(CliError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "service `{name}` has no config copy at `{}`: run `tend install` with its config again",
                 layout.config.display()
             )));
@@ -822,13 +834,11 @@ impl Unix<'_> {
         match tend_config::parse(&text, &layout.config, &opts) {
             Ok(_) => Ok(()),
             Err(e) => {
-                let mut err = io::stderr().lock();
                 if let tend_config::ConfigError::Invalid { path, problems } = &e {
-                    for p in problems {
-                        let _ = writeln!(err, "{}", p.display_in(path));
-                    }
+                    r.problems
+                        .extend(problems.iter().map(|p| p.display_in(path).to_string()));
                 }
-                Err(CliError::Invalid(format!(
+                Err(Error::Invalid(format!(
                     "not starting `{name}`: its installed config `{}` is invalid (above); fix what it names, or fix the config and run `tend install` again",
                     layout.config.display()
                 )))
@@ -844,37 +854,32 @@ impl Unix<'_> {
         name: &ServiceName,
         layout: &Layout,
         began: std::time::SystemTime,
-        e: CliError,
-    ) -> CliError {
-        let file = crate::status::path(&layout.state_dir, name.as_str());
-        let Ok(Some(snap)) = crate::status::read(&file) else {
+        e: Error,
+    ) -> Error {
+        let Some(snap) = crate::supervisor::read(&layout.status_file(name)) else {
             return e;
         };
         // rfc3339 has whole milliseconds: a snapshot of this start is not older than a
         // second before it began.
-        let written_now = crate::status::since(&snap.updated_at).is_some_and(|ago| {
+        let written_now = crate::supervisor::since(&snap.updated_at).is_some_and(|ago| {
             began
                 .elapsed()
                 .is_ok_and(|since_began| ago <= since_began + Duration::from_secs(1))
         });
         match snap.failed_reason {
             Some(why) if written_now && snap.state == "failed" => {
-                CliError::Invalid(format!("{}; tend says: {why}", crate::report::chain(&e)))
+                Error::Invalid(format!("{}; tend says: {why}", crate::error_chain(&e)))
             }
             _ => e,
         }
     }
 
-    fn wait_running(
-        &self,
-        name: &ServiceName,
-        layout: &Layout,
-    ) -> Result<tend_os::OsStatus, CliError> {
+    fn wait_running(&self, name: &ServiceName, layout: &Layout) -> Result<crate::OsStatus, Error> {
         self.wait_for(name, LAUNCHD_START_WAIT, "start", |s| {
             s.state == RunState::Running
         })
         .map_err(|e| match &layout.stdio_log {
-            Some(log) => CliError::Invalid(format!("{e}; see `{}`", log.display())),
+            Some(log) => Error::Invalid(format!("{e}; see `{}`", log.display())),
             None => e,
         })
     }
@@ -885,8 +890,8 @@ impl Unix<'_> {
         name: &ServiceName,
         within: Duration,
         verb: &str,
-        done: impl Fn(&tend_os::OsStatus) -> bool,
-    ) -> Result<tend_os::OsStatus, CliError> {
+        done: impl Fn(&crate::OsStatus) -> bool,
+    ) -> Result<crate::OsStatus, Error> {
         let end = Instant::now() + within;
         loop {
             let s = self.query(name)?;
@@ -898,7 +903,7 @@ impl Unix<'_> {
                     .last_exit
                     .map(|c| format!(", last exit code {c}"))
                     .unwrap_or_default();
-                return Err(CliError::io(
+                return Err(Error::io(
                     format!(
                         "`{name}` did not {verb} within {}s ({} says: {}{exit})",
                         within.as_secs(),
@@ -913,14 +918,96 @@ impl Unix<'_> {
     }
 }
 
+impl ServiceManager for Unix<'_> {
+    fn backend(&self) -> Backend {
+        self.backend.backend()
+    }
+
+    fn install(&self, i: &Install<'_>) -> Result<Report, Failure> {
+        reported(|r| self.install_with(i.spec, i.original, r))
+    }
+
+    fn uninstall(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.uninstall_with(name, r))
+    }
+
+    fn start(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.start_with(name, r))
+    }
+
+    fn stop(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.stop_with(name, r))
+    }
+
+    fn restart(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.restart_with(name, r))
+    }
+
+    fn reload(&self, name: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.reload_with(name, r))
+    }
+
+    /// The OS's view in the common shape; where launchd cannot say whether the service
+    /// starts at boot, the installed config's `start` says it.
+    fn status(&self, name: &ServiceName) -> Result<Status, Error> {
+        let s = self.query(name)?;
+        let mut status = common_status(&s, self.backend.backend());
+        if status.start.is_none() && s.installed {
+            status.start = self.installed_start(name).map(str::to_owned);
+        }
+        Ok(status)
+    }
+
+    fn not_ours(&self, name: &ServiceName) -> Option<String> {
+        self.foreign(name)
+    }
+}
+
+/// systemd's words, with what it knows about its own restarts of tend when it is in a
+/// restart loop (`activating (auto-restart)`): how many, and how the last run ended.
+fn unix_state(s: &crate::OsStatus) -> String {
+    if s.state != RunState::Restarting {
+        return s.raw_state.clone();
+    }
+    let how = match (s.last_exit, s.last_signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => s.result.clone().unwrap_or_else(|| "unknown".to_owned()),
+    };
+    let times = s
+        .restarts
+        .map(|n| format!(", restarted {n} time{}", if n == 1 { "" } else { "s" }))
+        .unwrap_or_default();
+    format!(
+        "{}: tend failed ({how}) and systemd starts it again{times}",
+        s.raw_state
+    )
+}
+
+fn common_status(s: &crate::OsStatus, backend: Backend) -> Status {
+    Status {
+        installed: s.installed,
+        active: s.active(),
+        state: unix_state(s),
+        start: s
+            .enabled
+            .map(|e| if e { "enabled" } else { "disabled" }.to_owned()),
+        pid: s.pid,
+        manager: Some(backend.name().to_owned()),
+        failed: s.state == RunState::Failed,
+        last_exit: s.last_exit,
+        definition: s.definition.clone(),
+    }
+}
+
 /// What a reinstall changed.
 #[derive(Debug, Clone, Copy)]
-struct Changed {
+struct Differs {
     config: bool,
     definition: bool,
 }
 
-fn running_line(name: &ServiceName, s: &tend_os::OsStatus) -> String {
+fn running_line(name: &ServiceName, s: &crate::OsStatus) -> String {
     match s.pid {
         Some(pid) => format!("service `{name}` is running (tend pid {pid})"),
         None => format!("service `{name}` is {}", s.raw_state),
@@ -1045,8 +1132,8 @@ mod tests {
     use std::collections::{BTreeMap, VecDeque};
     use std::sync::Mutex;
 
-    use tend_os::testing::{FakeRunner, MemFiles, Reply};
-    use tend_os::{RunError, RunOutput, UserContext};
+    use crate::testing::{FakeRunner, MemFiles, Reply};
+    use crate::{RunError, RunOutput, UserContext};
 
     use super::*;
 
@@ -1130,8 +1217,8 @@ mod tests {
     const INACTIVE: &str = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=enabled\nMainPID=0\nFragmentPath=/etc/systemd/system/web.service\n";
 
     fn unix<'a>(
-        backend: Unix_,
-        scope: tend_os::Scope,
+        backend: Kind,
+        scope: crate::Scope,
         runner: &'a Scripted,
         fs: &'a MemFs,
     ) -> Unix<'a> {
@@ -1153,8 +1240,9 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        u.install(&spec, &text, &mut Report::default()).unwrap();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        u.install_with(&spec, &text, &mut Report::default())
+            .unwrap();
         // The copy breaks (here: a key tend does not know; in life, an env_file removed).
         fs.write_file(
             Path::new("/etc/tend/web.toml"),
@@ -1164,16 +1252,20 @@ mod tests {
         .unwrap();
         let runner = Scripted::default();
         show(&runner, &[INACTIVE]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.start(&spec.name, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .start_with(&spec.name, &mut Report::default())
+            .unwrap_err();
         assert!(
             e.to_string()
                 .contains("its installed config `/etc/tend/web.toml` is invalid"),
             "{e}"
         );
-        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert_eq!(e.exit_code(), 2);
         assert_eq!(runner.calls(), [SHOW], "systemctl start is not even tried");
-        let e = u.restart(&spec.name, &mut Report::default()).unwrap_err();
+        let e = u
+            .restart_with(&spec.name, &mut Report::default())
+            .unwrap_err();
         assert!(e.to_string().contains("is invalid"), "{e}");
     }
 
@@ -1195,8 +1287,10 @@ mod tests {
             &argv(&exists("network-online.target")),
             &[Reply::ok("loaded\n")],
         );
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains(
@@ -1205,7 +1299,7 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("nothing was changed"), "{msg}");
-        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert_eq!(e.exit_code(), 2);
         assert!(fs.0.file("/etc/tend/web.toml").is_none());
         assert!(fs.0.file("/etc/systemd/system/web.service").is_none());
         assert!(!runner.calls().iter().any(|c| c.contains("daemon-reload")));
@@ -1221,8 +1315,9 @@ mod tests {
             &argv(&exists("network-online.target")),
             &[Reply::ok("loaded\n")],
         );
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        u.install(&spec, &text, &mut Report::default()).unwrap();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        u.install_with(&spec, &text, &mut Report::default())
+            .unwrap();
     }
 
     #[test]
@@ -1241,8 +1336,10 @@ mod tests {
             &["launchctl", "print", "system/com.example.db"],
             &[Reply::ok("state = running\n")],
         );
-        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Launchd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         assert!(
             e.to_string()
                 .contains("depends_on names \"redis\", which launchd does not know"),
@@ -1270,11 +1367,13 @@ mod tests {
         let spec = tend_config::load(&path, &opts).unwrap().spec;
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let mut u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         u.access = Access::Check;
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         assert!(e.to_string().contains("--no-access-check"), "{e}");
-        assert_eq!(e.exit_code(), std::process::ExitCode::from(2));
+        assert_eq!(e.exit_code(), 2);
         assert!(fs.0.file("/etc/tend/web.toml").is_none());
         assert!(runner.calls().is_empty(), "{:?}", runner.calls());
 
@@ -1282,7 +1381,7 @@ mod tests {
         u.access = Access::Warn;
         let mut r = Report::default();
         show(&runner, &[NOT_FOUND]);
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         let w = r.warnings.join("\n");
         assert!(w.contains("command `"), "{w}");
         assert!(w.contains("private /tmp"), "{w}");
@@ -1294,10 +1393,10 @@ mod tests {
         let spec = tend_config::load(&path, &opts).unwrap().spec;
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let mut u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         u.access = Access::Check;
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
@@ -1316,12 +1415,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
-        let mut u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let mut u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         u.is_root = false;
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
-        assert!(matches!(e, CliError::Permission(_)), "{e}");
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
+        assert!(matches!(e, Error::Permission(_)), "{e}");
         assert!(e.to_string().contains("run it as root"), "{e}");
-        assert_eq!(e.exit_code(), std::process::ExitCode::from(4));
+        assert_eq!(e.exit_code(), 4);
         assert!(runner.calls().is_empty());
         assert!(fs.read(Path::new("/etc/tend/web.toml")).unwrap().is_none());
     }
@@ -1332,9 +1433,9 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert_eq!(
             runner.calls(),
             [
@@ -1367,16 +1468,16 @@ mod tests {
         let (old_spec, old_text) = spec(dir.path(), "[stop]\ntimeout = \"5s\"\n");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        u.install(&old_spec, &old_text, &mut Report::default())
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        u.install_with(&old_spec, &old_text, &mut Report::default())
             .unwrap();
 
         let (spec, text) = spec(dir.path(), "[stop]\ntimeout = \"20s\"\n");
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         let out = r.lines.join("\n");
         assert!(out.contains("updated service `web`:"), "{out}");
         assert!(
@@ -1401,9 +1502,9 @@ mod tests {
         // Again with the same config: nothing to say, nothing reloaded.
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
         assert!(!runner.calls().iter().any(|c| c.contains("reload web")));
     }
@@ -1419,8 +1520,10 @@ mod tests {
                 "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
             ],
         );
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         assert!(
             e.to_string().contains("/lib/systemd/system/web.service"),
             "{e}"
@@ -1437,8 +1540,10 @@ mod tests {
             0o644,
         )
         .unwrap();
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         assert!(e.to_string().contains("was not written by tend"), "{e}");
         assert_eq!(runner.calls(), [SHOW]);
     }
@@ -1453,10 +1558,12 @@ mod tests {
             &["systemctl", "enable", "web.service"],
             &[Reply::exit(1, "Failed to enable unit")],
         );
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.install(&spec, &text, &mut Report::default()).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u
+            .install_with(&spec, &text, &mut Report::default())
+            .unwrap_err();
         assert!(e.to_string().contains("Failed to enable unit"), "{e}");
-        assert_eq!(e.exit_code(), std::process::ExitCode::from(5));
+        assert_eq!(e.exit_code(), 5);
         assert!(fs.0.file("/etc/tend/web.toml").is_none());
         assert!(fs.0.file("/etc/systemd/system/web.service").is_none());
         assert_eq!(runner.calls().last().unwrap(), "systemctl daemon-reload");
@@ -1468,29 +1575,29 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         show(&runner, &[NOT_FOUND]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
         for verb in [
-            Unix::start,
-            Unix::stop,
-            Unix::restart,
-            Unix::reload,
-            Unix::uninstall,
+            Unix::start_with,
+            Unix::stop_with,
+            Unix::restart_with,
+            Unix::reload_with,
+            Unix::uninstall_with,
         ] {
             let e = verb(&u, &spec.name, &mut r).unwrap_err();
-            assert!(matches!(e, CliError::NotInstalled(_)), "{e}");
-            assert_eq!(e.exit_code(), std::process::ExitCode::from(3));
+            assert!(matches!(e, Error::NotInstalled(_)), "{e}");
+            assert_eq!(e.exit_code(), 3);
         }
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
 
         let runner = Scripted::default();
         // reload's look, start's look before and after.
         show(&runner, &[INACTIVE, INACTIVE, ACTIVE]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        let e = u.reload(&spec.name, &mut r).unwrap_err();
+        let e = u.reload_with(&spec.name, &mut r).unwrap_err();
         assert!(e.to_string().contains("not running"), "{e}");
-        u.start(&spec.name, &mut r).unwrap();
+        u.start_with(&spec.name, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is running (tend pid 4242)"]);
         assert_eq!(
             runner.calls()[2..],
@@ -1503,11 +1610,11 @@ mod tests {
 
         let runner = Scripted::default();
         show(&runner, &[ACTIVE]);
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        u.reload(&spec.name, &mut r).unwrap();
-        u.stop(&spec.name, &mut r).unwrap();
-        u.uninstall(&spec.name, &mut r).unwrap();
+        u.reload_with(&spec.name, &mut r).unwrap();
+        u.stop_with(&spec.name, &mut r).unwrap();
+        u.uninstall_with(&spec.name, &mut r).unwrap();
         let calls = runner.calls();
         assert!(calls.contains(&"systemctl reload web.service".to_owned()));
         assert!(calls.contains(&"systemctl stop web.service".to_owned()));
@@ -1531,14 +1638,14 @@ mod tests {
                 "LoadState=loaded\nActiveState=active\nFragmentPath=/lib/systemd/system/web.service\n",
             ],
         );
-        let u = unix(Unix_::Systemd, tend_os::Scope::system(), &runner, &fs);
-        let e = u.stop(&spec.name, &mut r).unwrap_err();
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let e = u.stop_with(&spec.name, &mut r).unwrap_err();
         assert!(e.to_string().contains("was not installed by tend"), "{e}");
         assert_eq!(runner.calls(), [SHOW]);
     }
 
-    fn user() -> tend_os::Scope {
-        tend_os::Scope::User(UserContext::new(501, "/Users/ann"))
+    fn user() -> crate::Scope {
+        crate::Scope::User(UserContext::new(501, "/Users/ann"))
     }
 
     const PRINT: &str = "launchctl print gui/501/dev.tend.web";
@@ -1556,10 +1663,10 @@ mod tests {
         let (spec, text) = spec(dir.path(), "");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
-        let mut u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let mut u = unix(Kind::Launchd, user(), &runner, &fs);
         u.is_root = false;
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert_eq!(
             runner.calls(),
             [
@@ -1581,9 +1688,9 @@ mod tests {
         // Unchanged and loaded: the job is not booted out (that would restart it).
         let runner = Scripted::default();
         runner.then(&argv(PRINT), &[print("running", "(never exited)")]);
-        let u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let u = unix(Kind::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert_eq!(runner.calls(), [PRINT]);
         assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
     }
@@ -1594,9 +1701,9 @@ mod tests {
         let (spec, text) = spec(dir.path(), "[service]\nstart = \"manual\"\n");
         let (runner, fs) = (Scripted::default(), MemFs::default());
         runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
-        let u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let u = unix(Kind::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         assert!(
             r.lines
                 .join("\n")
@@ -1613,9 +1720,9 @@ mod tests {
                 print("not running", "0"),
             ],
         );
-        let u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let u = unix(Kind::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
-        u.stop(&spec.name, &mut r).unwrap();
+        u.stop_with(&spec.name, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is stopped"]);
         assert_eq!(
             runner.calls(),
@@ -1636,9 +1743,9 @@ mod tests {
                 Reply::ok("state = running\npid = 77\n"),
             ],
         );
-        let u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let u = unix(Kind::Launchd, user(), &runner, &fs);
         let mut r = Report::default();
-        u.start(&spec.name, &mut r).unwrap();
+        u.start_with(&spec.name, &mut r).unwrap();
         assert_eq!(r.lines, ["service `web` is running (tend pid 77)"]);
         assert!(
             runner
@@ -1649,7 +1756,7 @@ mod tests {
         // A tend that does not come up: the error names launchd's state and tend's log.
         let runner = Scripted::default();
         runner.then(&argv(PRINT), &[print("not running", "2")]);
-        let mut u = unix(Unix_::Launchd, user(), &runner, &fs);
+        let mut u = unix(Kind::Launchd, user(), &runner, &fs);
         u.poll = Duration::from_millis(50);
         let started = Instant::now();
         let e = u
@@ -1673,8 +1780,9 @@ mod tests {
             &["launchctl", "print", "system/dev.tend.web"],
             &[Reply::exit(113, "Could not find service")],
         );
-        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
-        u.install(&spec, &text, &mut Report::default()).unwrap();
+        let u = unix(Kind::Launchd, crate::Scope::system(), &runner, &fs);
+        u.install_with(&spec, &text, &mut Report::default())
+            .unwrap();
 
         let (spec, text) = super::tests::spec(
             dir.path(),
@@ -1687,9 +1795,9 @@ mod tests {
                 "state = running\npid = 9\npath = /Library/LaunchDaemons/dev.tend.web.plist\n",
             )],
         );
-        let u = unix(Unix_::Launchd, tend_os::Scope::system(), &runner, &fs);
+        let u = unix(Kind::Launchd, crate::Scope::system(), &runner, &fs);
         let mut r = Report::default();
-        u.install(&spec, &text, &mut r).unwrap();
+        u.install_with(&spec, &text, &mut r).unwrap();
         let out = r.lines.join("\n");
         assert!(out.contains("<integer>20</integer>"), "{out}");
         assert!(out.contains("<integer>40</integer>"), "{out}");

@@ -3,12 +3,16 @@
 
 use tend_core::ServiceSpec;
 
-use crate::error::CliError;
+use crate::manager::Error;
 
 /// The config copy the service runs from: the original text plus `base_dir`, so relative
 /// paths (the program, `working_dir`, `env_file`, `[logs] dir`) still point at the
 /// operator's files.
-pub(crate) fn installed_text(spec: &ServiceSpec, original: &str) -> Result<String, CliError> {
+///
+/// # Errors
+///
+/// [`Error::Invalid`] when the config's directory cannot be written as a TOML literal.
+pub fn installed_text(spec: &ServiceSpec, original: &str) -> Result<String, Error> {
     let has_base = original
         .lines()
         .any(|l| l.trim_start().starts_with("base_dir") && l.contains('='));
@@ -17,7 +21,7 @@ pub(crate) fn installed_text(spec: &ServiceSpec, original: &str) -> Result<Strin
     }
     let base = spec.base_dir.display().to_string();
     if base.contains('\'') || base.contains('\n') {
-        return Err(CliError::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "the config's directory `{base}` contains a quote or newline; set base_dir in the config explicitly"
         )));
     }
@@ -30,7 +34,8 @@ pub(crate) fn installed_text(spec: &ServiceSpec, original: &str) -> Result<Strin
 /// The lines that differ between `old` and `new`, in file order, as `- old line` and
 /// `+ new line`: a longest-common-subsequence diff, which is plenty for files of a few
 /// dozen lines (a file too large for the quadratic table is summarised instead).
-pub(crate) fn diff_lines(old: &str, new: &str) -> Vec<String> {
+#[must_use]
+pub fn diff_lines(old: &str, new: &str) -> Vec<String> {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     if a.len().saturating_mul(b.len()) > 4_000_000 {

@@ -1,0 +1,5 @@
+//! The Windows Service Control Manager backend.
+
+mod error;
+
+pub use error::ScmError;

@@ -1,8 +1,12 @@
-//! tend's install side for systemd (Linux) and launchd (macOS).
+//! tend's install side: how an OS service manager is made to start tend.
 //!
 //! Nothing here decides *how to supervise*: `tend service <name>` does that, the same way on
-//! every OS. This crate only describes how the OS service manager should start tend:
+//! every OS. This crate describes how the OS service manager should start tend:
 //!
+//! - [`ServiceManager`] is the one seam of the install side: one implementation per OS
+//!   manager ([`unix::Unix`] for systemd and launchd; the Windows SCM and Run entry still in
+//!   the `tend` crate), each verb returning a [`Report`] or a [`Failure`] with a typed
+//!   [`Error`] whose exit code comes from [`exit`];
 //! - [`systemd::render_unit`] and [`launchd::render_plist`] are pure functions from a
 //!   [`systemd::UnitInput`] / [`launchd::PlistInput`] to the file's text;
 //! - each verb (`install`, `uninstall`, `start`, `stop`, `restart`, `reload`) is a pure
@@ -14,15 +18,19 @@
 //! - `status` is the one verb that reads an answer back: machine-readable
 //!   `systemctl show` output, or launchd's `print` output parsed defensively, into an
 //!   [`OsStatus`];
-//! - [`Layout`] is the single table of where an installed service's config, unit/plist,
-//!   state and logs live, and [`check_ownership`] keeps `install` away from services tend
-//!   did not write.
+//! - [`Layout`] is the single table of where an installed service's config, definition,
+//!   state and logs live, for all four backends and both scopes ([`here`] reads the scope
+//!   from the environment), and [`check_ownership`] keeps `install` away from services tend
+//!   did not write;
+//! - [`write_atomic`] is the one way tend replaces a file that something may be reading.
 //! - [`reach::check`] decides, from path facts the CLI gathers, what the installed
 //!   service's account and sandbox will not be able to reach.
 //!
-//! The crate has no `cfg(unix)`: it compiles and its tests run on Windows too, because
-//! rendering never looks at the host (paths are built with `/`, never with the host's
-//! separator).
+//! Rendering, plans and the layout never look at the host (Unix paths are built with `/`,
+//! Windows paths with `\`, whatever the host's separator), so they compile and are tested
+//! on every OS. The `cfg` glue is thin: [`here`] (the environment), [`write_atomic`]'s
+//! modes and directory fsync, and [`unix`], the systemd/launchd engine with its real files
+//! (chown, modes) and user lookups.
 
 mod error;
 pub mod exit;

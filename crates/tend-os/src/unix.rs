@@ -5,7 +5,7 @@
 //! data; this module decides when to run them: it checks rights and ownership before
 //! anything changes, carries the plan out, and reports what happened. [`Unix`] is the
 //! [`ServiceManager`] of both (its [`Unix::kind`] says which), and everything that touches
-//! the machine goes through a seam ([`Runner`] for `systemctl` / `launchctl`, [`Fs`] for
+//! the machine goes through a seam ([`Runner`] for `systemctl` / `launchctl`, `Fs` for
 //! files), so the tests below exercise both backends on Linux with a
 //! [`crate::testing::FakeRunner`] and in-memory files.
 

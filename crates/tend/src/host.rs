@@ -7,7 +7,7 @@
 //! events) into [`Control`]s and the supervisor's news into the OS's form (sd_notify, the
 //! Event Log, SCM states), and maps the end to the OS's exit form. The adapters:
 //! `commands/run.rs` (console), `unix_host.rs` (systemd, launchd), `service_host.rs` (SCM),
-//! `os/user_windows.rs` (the Windows per-user Run entry).
+//! `run_key_host.rs` (the Windows per-user Run entry).
 
 use std::io::Read;
 use std::path::PathBuf;

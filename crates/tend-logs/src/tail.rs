@@ -3,11 +3,14 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
 
 use flate2::read::GzDecoder;
 use memchr::memrchr_iter;
 
+use crate::clock::TS_LEN;
 use crate::naming::{LogKind, RotatedFile, rotated_files};
 
 pub use crate::follow::Follower;
@@ -91,6 +94,84 @@ pub fn last_lines(dir: &Path, name: &str, kind: LogKind, n: usize) -> io::Result
         None => 0,
     };
     last_lines_of(active.as_ref(), end, &rotated_files(dir, name, kind)?, n)
+}
+
+/// The time at the start of a line tend timestamped (`2026-11-21T14:05:09.123+01:00 `).
+fn line_time(line: &[u8]) -> Option<DateTime<FixedOffset>> {
+    let stamp = std::str::from_utf8(line.get(..TS_LEN - 1)?).ok()?;
+    DateTime::parse_from_rfc3339(stamp).ok()
+}
+
+/// The last `n` lines of a family that `keep` accepts and, with `since`, that were written
+/// at or after it, oldest first, reaching back through the rotated (and compressed) files.
+///
+/// `since` needs the timestamps tend writes (`timestamps = true`, the default) to judge a
+/// line; without them, rotated files closed before `since` are skipped whole and every line
+/// of the others counts. Files are read whole (they are at most `max_size`), newest first,
+/// and reading stops at the first line older than `since`.
+pub fn matching_lines(
+    dir: &Path,
+    name: &str,
+    kind: LogKind,
+    n: usize,
+    keep: &dyn Fn(&[u8]) -> bool,
+    since: Option<DateTime<FixedOffset>>,
+) -> io::Result<Vec<u8>> {
+    let mut picked: Vec<Vec<u8>> = Vec::new();
+    let rotated = rotated_files(dir, name, kind)?;
+    let mut files: Vec<(PathBuf, bool, Option<chrono::NaiveDateTime>)> =
+        vec![(kind.active_path(dir, name), false, None)];
+    files.extend(
+        rotated
+            .iter()
+            .rev()
+            .map(|f| (f.path.clone(), f.compressed, Some(f.closed))),
+    );
+    'files: for (path, compressed, closed) in files {
+        if let (Some(since), Some(closed)) = (since, closed)
+            && closed < since.naive_local()
+        {
+            break;
+        }
+        let bytes = match File::open(&path) {
+            Ok(f) if compressed => {
+                let mut b = Vec::new();
+                GzDecoder::new(f).read_to_end(&mut b)?;
+                b
+            }
+            Ok(mut f) => {
+                let mut b = Vec::new();
+                f.read_to_end(&mut b)?;
+                b
+            }
+            // Not there (yet), or deleted by retention since the listing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        if body.is_empty() {
+            continue;
+        }
+        for line in body.rsplit(|b| *b == b'\n') {
+            if picked.len() == n {
+                break 'files;
+            }
+            if let Some(since) = since
+                && line_time(line).is_some_and(|t| t < since)
+            {
+                break 'files;
+            }
+            if keep(line) {
+                picked.push(line.to_vec());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for line in picked.iter().rev() {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
 /// The last `n` lines of the active file up to byte `end` and, before it, of `older`

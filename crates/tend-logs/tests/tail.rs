@@ -266,3 +266,53 @@ fn family_follower_keeps_up_with_a_writer_on_another_thread() {
     assert!(logs.stats().rotations > 1000, "{:?}", logs.stats());
     assert_same(&seen, &data);
 }
+
+#[test]
+fn matching_lines_filter_and_reach_back_to_since_across_rotated_files() {
+    // One line a minute, 30-byte timestamps, files of about 4 lines, compressed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.timestamps = true;
+    s.max_size = 200;
+    s.compress = true;
+    let clock = clock("2026-12-07T10:00:00.000+00:00");
+    let logs = open_at(s, &clock);
+    for i in 0..40 {
+        let level = if i % 5 == 0 { "ERROR" } else { "info" };
+        feed(
+            &logs,
+            Stream::Out,
+            format!("{level} event {i:02}\n").as_bytes(),
+        );
+        clock.advance(std::time::Duration::from_secs(60));
+    }
+    wait_until("compression done", || logs.stats().compress_pending == 0);
+    assert!(logs.stats().rotations > 5, "{:?}", logs.stats());
+    let text = |n, grep: &str, since: Option<&str>| {
+        let keep = |l: &[u8]| String::from_utf8_lossy(l).contains(grep);
+        let since = since.map(at);
+        String::from_utf8(
+            tend_logs::tail::matching_lines(dir.path(), NAME, LogKind::Out, n, &keep, since)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let events = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+            .collect()
+    };
+    // The last 3 errors, from the rotated (compressed) files too, oldest first.
+    assert_eq!(events(&text(3, "ERROR", None)), ["25", "30", "35"]);
+    // Everything since 10:33 (event 33 was written at 10:33).
+    assert_eq!(
+        events(&text(100, "", Some("2026-12-07T10:33:00.000+00:00"))),
+        ["33", "34", "35", "36", "37", "38", "39"]
+    );
+    // Both: errors since 10:12, all of them.
+    assert_eq!(
+        events(&text(100, "ERROR", Some("2026-12-07T10:12:00.000+00:00"))),
+        ["15", "20", "25", "30", "35"]
+    );
+    assert_eq!(text(10, "nothing like this", None), "");
+}

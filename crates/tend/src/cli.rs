@@ -145,6 +145,13 @@ pub(crate) enum Command {
         /// tend's own log (`<name>.tend.log`) instead of the program's.
         #[arg(long, conflicts_with = "out")]
         tend: bool,
+        /// Only lines that match this regular expression (e.g. `ERROR|panic`).
+        #[arg(long, value_name = "REGEX")]
+        grep: Option<String>,
+        /// Only lines written since then: a duration back from now (`10m`, `2h`, `1d`) or a
+        /// time (`2026-12-07T03:00:00+01:00`); needs the timestamps tend writes.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
         /// A service installed with `install --user`.
         #[arg(long)]
         user: bool,

@@ -326,3 +326,42 @@ timestamps = false
         b"\xc4\xe3\xff\n"
     );
 }
+
+#[test]
+fn tend_logs_grep_and_since_pick_lines_and_say_what_is_wrong() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "picky"
+command = ["{fixture}", "--print", "30"]
+[restart]
+policy = "never"
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let c = cfg.to_str().unwrap();
+    // line 1, line 10..19, line 21.. : the last 3 with a "1" in them.
+    let (code, out, err) = env.run(&["logs", c, "--out", "--grep", "line 1[0-9]$", "-n", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let tails: Vec<&str> = out.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(tails, ["line 17", "line 18", "line 19"], "{out}");
+    // Everything was written within the last hour, and nothing in the future.
+    let (_, out, _) = env.run(&["logs", c, "--out", "--since", "1h", "-n", "100"]);
+    assert_eq!(out.lines().count(), 30, "{out}");
+    let (_, out, _) = env.run(&["logs", c, "--out", "--since", "2099-01-01T00:00:00+00:00"]);
+    assert_eq!(out, "");
+    // Bad input names the argument and how to fix it.
+    let (code, _, err) = env.run(&["logs", c, "--since", "soonish"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--since `soonish`") && err.contains("10m"),
+        "{err}"
+    );
+    let (code, _, err) = env.run(&["logs", c, "--grep", "(unclosed"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--grep `(unclosed` is not a regular expression"),
+        "{err}"
+    );
+}

@@ -64,12 +64,20 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             out,
             err,
             tend,
+            grep,
+            since,
             user,
         } => logs::logs(
             &config,
             lines,
             follow,
-            &logs::Selection { out, err, tend },
+            &logs::Selection {
+                out,
+                err,
+                tend,
+                grep,
+                since,
+            },
             crate::place::Scope::from_user_flag(user),
         ),
         Command::Crashes { target, json, user } => {

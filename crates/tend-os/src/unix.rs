@@ -1569,6 +1569,47 @@ mod tests {
         assert_eq!(runner.calls().last().unwrap(), "systemctl daemon-reload");
     }
 
+    /// Through the seam the CLI uses: what changed, what was said, and a failure that
+    /// keeps its report and its exit code.
+    #[test]
+    fn the_service_manager_reports_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, text) = spec(dir.path(), "");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let m: &dyn ServiceManager = &u;
+        assert_eq!(m.backend(), Backend::Systemd);
+        let f = m.start(&spec.name).unwrap_err();
+        assert!(matches!(f.error, Error::NotInstalled(_)), "{f}");
+        assert_eq!(f.error.exit_code(), crate::exit::NOT_INSTALLED);
+        assert_eq!(f.report.changed, Changed::Nothing);
+        let install = Install {
+            spec: &spec,
+            original: &text,
+        };
+        let r = m.install(&install).unwrap();
+        assert_eq!(r.changed, Changed::Installed);
+        assert!(
+            r.lines[0].starts_with("installed service `web` (systemd"),
+            "{r:?}"
+        );
+
+        let runner = Scripted::default();
+        show(&runner, &[INACTIVE]);
+        let u = unix(Kind::Systemd, crate::Scope::system(), &runner, &fs);
+        let m: &dyn ServiceManager = &u;
+        let r = m.install(&install).unwrap();
+        assert_eq!(r.changed, Changed::Nothing);
+        let s = m.status(&spec.name).unwrap();
+        assert_eq!(
+            (s.installed, s.active, s.manager.as_deref()),
+            (true, false, Some("systemd"))
+        );
+        assert_eq!(s.start.as_deref(), Some("enabled"));
+        assert_eq!(m.not_ours(&spec.name), None);
+    }
+
     #[test]
     fn systemd_verbs_run_systemctl_and_check_state_first() {
         let dir = tempfile::tempdir().unwrap();

@@ -11,9 +11,9 @@ use tend_core::health::{
     TcpTarget, validate_listen,
 };
 use tend_core::{
-    Account, CommandSpec, Hardening, InstallSpec, LogMode, LogSpec, Program, RestartPolicy,
-    RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal, StopSpec,
-    WindowsStop,
+    Account, CommandSpec, Hardening, InstallSpec, LogFormat, LogMode, LogSpec, Program,
+    RestartPolicy, RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal,
+    StopSpec, WindowsStop,
 };
 
 use crate::envfile::{check_env_key, parse_env_file};
@@ -757,6 +757,12 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
     let max_age = s.duration(cx, "max_age", d.max_age);
     let max_total = s.size(cx, "max_total", d.max_total);
     let compress = s.bool(cx, "compress", d.compress);
+    let format = s.choice(
+        cx,
+        "format",
+        &[(LogFormat::Text, "text"), (LogFormat::Json, "json")],
+        d.format,
+    );
     let encoding = s
         .string(cx, "encoding")
         .and_then(|e| resolve_encoding(cx, e));
@@ -783,6 +789,7 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
         max_total,
         compress,
         max_line: usize::try_from(max_line.max(1024)).unwrap_or(usize::MAX),
+        format,
         encoding,
     }
 }

@@ -350,6 +350,16 @@ pub enum LogMode {
     Combined,
 }
 
+/// `[logs] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// The program's bytes as they are, one line per line (with the optional timestamp).
+    Text,
+    /// One JSON object per line: time, stream, service, pid, line.
+    Json,
+}
+
 /// `[logs] rotate_every`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -387,6 +397,8 @@ pub struct LogSpec {
     pub compress: bool,
     /// `max_line`: longer lines are split, the pieces marked as continued.
     pub max_line: usize,
+    /// `format`: text lines, or one JSON object per line.
+    pub format: LogFormat,
     /// `encoding`: the encoding the program writes, transcoded to UTF-8 in the files (a
     /// WHATWG label such as `gbk` or `utf-16le`, or `oem` / `ansi` on Windows); `None`
     /// keeps the bytes as they are.
@@ -409,6 +421,7 @@ impl LogSpec {
             max_total: 1024 * 1024 * 1024,
             compress: true,
             max_line: 64 * 1024,
+            format: LogFormat::Text,
             encoding: None,
         }
     }

@@ -90,6 +90,7 @@ fn run_tend(dir: &Path, lines: u64, timestamps: bool, rotate: bool) -> Duration 
         max_total: 0,
         compress: false,
         max_line: 64 * 1024,
+        format: tend_core::LogFormat::Text,
         encoding: None,
     };
     let logs = ServiceLogs::open("bench", spec, None).unwrap();

@@ -99,6 +99,16 @@ impl Prefixer {
         }
     }
 
+    /// The timestamp of `now` (with its trailing space), formatted once per millisecond.
+    pub(crate) fn stamp(&mut self, now: &DateTime<FixedOffset>) -> &[u8; TS_LEN] {
+        let key = (now.timestamp_millis(), now.offset().local_minus_utc());
+        if self.cached != Some(key) {
+            format_ts(now, &mut self.ts);
+            self.cached = Some(key);
+        }
+        &self.ts
+    }
+
     /// The prefix for lines read at `now`; `tag` is `b"out "`-style.
     pub(crate) fn prefix(
         &mut self,
@@ -231,7 +241,7 @@ fn emit_piece(out: &mut Vec<u8>, prefix: &[u8], piece: &[u8]) {
 /// Where to cut a line longer than `max_line`: at `max_line`, or up to 3 bytes earlier so a
 /// UTF-8 sequence is not split (which would leave both pieces invalid). No decoding: only
 /// the continuation-byte bit pattern is looked at.
-fn cut_point(line: &[u8], max_line: usize) -> usize {
+pub(crate) fn cut_point(line: &[u8], max_line: usize) -> usize {
     debug_assert!(line.len() > max_line);
     let mut cut = max_line;
     while cut > max_line.saturating_sub(3) && cut > 1 && is_continuation(line[cut]) {

@@ -37,6 +37,7 @@ mod clock;
 mod error;
 mod follow;
 mod frame;
+mod json;
 mod logs;
 mod maintain;
 mod naming;

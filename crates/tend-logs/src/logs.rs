@@ -12,11 +12,12 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use tend_core::{LogMode, LogSpec};
+use tend_core::{LogFormat, LogMode, LogSpec};
 
 use crate::clock::{Clock, SystemClock, until_next_boundary};
 use crate::error::{LogError, LogEvent};
 use crate::frame::{Framed, LineBuf, Prefixer, effective_max_line, frame, frame_into};
+use crate::json;
 use crate::maintain;
 use crate::naming::LogKind;
 use crate::sink::{Cx, Effects, Sink};
@@ -572,12 +573,23 @@ impl ServiceLogs {
         stream: Stream,
         pipe: R,
     ) -> Result<JoinHandle<()>, LogError> {
+        self.capture_of(None, stream, pipe)
+    }
+
+    /// [`capture`](Self::capture) of the run with main process `pid` (for the `pid` field
+    /// of `format = "json"`).
+    pub fn capture_of<R: Read + Send + 'static>(
+        self: &Arc<Self>,
+        pid: Option<u32>,
+        stream: Stream,
+        pipe: R,
+    ) -> Result<JoinHandle<()>, LogError> {
         let logs = Arc::clone(self);
         let thread = format!("tend-logs-{}-{}", self.shared.name, stream);
         let pipe = self.decoded(stream, pipe);
         thread::Builder::new()
             .name(thread.clone())
-            .spawn(move || logs.pump(stream, pipe))
+            .spawn(move || logs.pump(pid, stream, pipe))
             .map_err(|source| LogError::Spawn { thread, source })
     }
 
@@ -611,11 +623,12 @@ impl ServiceLogs {
         ))
     }
 
-    fn pump(&self, stream: Stream, mut pipe: Box<dyn Read + Send>) {
+    fn pump(&self, pid: Option<u32>, stream: Stream, mut pipe: Box<dyn Read + Send>) {
         let stat = stream.index();
         let mut input = LineBuf::new();
         let mut prefixer = Prefixer::new();
         let mut out = Vec::new();
+        let mut json_head = Vec::new();
         loop {
             let eof = match input.read_from(&mut pipe) {
                 Ok(0) => true,
@@ -635,8 +648,34 @@ impl ServiceLogs {
             } else {
                 b""
             };
-            let prefix = prefixer.prefix(spec.timestamps, tag, &now);
             let max_line = effective_max_line(spec.max_line);
+            if spec.format == LogFormat::Json {
+                json::head(
+                    &mut json_head,
+                    prefixer.stamp(&now),
+                    &stream.to_string(),
+                    &self.shared.name,
+                    pid,
+                );
+                out.clear();
+                let (n, replaced) =
+                    json::frame_into(&mut out, input.data(), &json_head, max_line, eof);
+                if replaced > 0 {
+                    self.shared.counters.streams[stat]
+                        .replaced
+                        .fetch_add(replaced, Ordering::Relaxed);
+                }
+                if !out.is_empty() {
+                    self.shared
+                        .write(&layout, stat, &out, &now, &mut |j| self.send(j));
+                }
+                input.consume(n);
+                if eof {
+                    return;
+                }
+                continue;
+            }
+            let prefix = prefixer.prefix(spec.timestamps, tag, &now);
             let consumed = match frame(input.data(), prefix, max_line, eof, &mut out) {
                 Framed::Passthrough(n) => {
                     if n > 0 {
@@ -669,15 +708,22 @@ impl ServiceLogs {
         self.shared.mark_output(TEND, &now);
         let layout = self.shared.layout();
         let mut prefixer = Prefixer::new();
-        let prefix = prefixer.prefix(true, b"", &now);
-        let mut out = Vec::with_capacity(line.len() + prefix.len() + 1);
-        frame_into(
-            &mut out,
-            line,
-            prefix,
-            effective_max_line(layout.spec.max_line),
-            true,
-        );
+        let max_line = effective_max_line(layout.spec.max_line);
+        let mut out = Vec::with_capacity(line.len() + 64);
+        if layout.spec.format == LogFormat::Json {
+            let mut head = Vec::new();
+            json::head(
+                &mut head,
+                prefixer.stamp(&now),
+                "tend",
+                &self.shared.name,
+                None,
+            );
+            json::frame_into(&mut out, line, &head, max_line, true);
+        } else {
+            let prefix = prefixer.prefix(true, b"", &now);
+            frame_into(&mut out, line, prefix, max_line, true);
+        }
         self.shared
             .write(&layout, TEND, &out, &now, &mut |j| self.send(j));
     }

@@ -96,8 +96,10 @@ pub fn last_lines(dir: &Path, name: &str, kind: LogKind, n: usize) -> io::Result
     last_lines_of(active.as_ref(), end, &rotated_files(dir, name, kind)?, n)
 }
 
-/// The time at the start of a line tend timestamped (`2026-11-21T14:05:09.123+01:00 `).
+/// The time at the start of a line tend timestamped (`2026-11-21T14:05:09.123+01:00 `), or
+/// of a JSON line (`{"time":"2026-11-21T14:05:09.123+01:00",...`).
 fn line_time(line: &[u8]) -> Option<DateTime<FixedOffset>> {
+    let line = line.strip_prefix(b"{\"time\":\"").unwrap_or(line);
     let stamp = std::str::from_utf8(line.get(..TS_LEN - 1)?).ok()?;
     DateTime::parse_from_rfc3339(stamp).ok()
 }

@@ -185,6 +185,7 @@ impl Capture for LogCapture {
 
     fn attach(
         &self,
+        pid: u32,
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
     ) -> Option<Arc<RunTail>> {
@@ -205,7 +206,7 @@ impl Capture for LogCapture {
                     },
                 )),
             };
-            match self.logs.capture(stream, pipe) {
+            match self.logs.capture_of(Some(pid), stream, pipe) {
                 Ok(handle) => {
                     let mut readers = self
                         .readers

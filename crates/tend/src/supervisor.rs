@@ -63,9 +63,11 @@ pub(crate) enum Outcome {
 
 /// Receives the program's output pipes after each spawn (the log pipeline).
 pub(crate) trait Capture {
-    /// Takes this run's pipes; returns the end of its output as it is read.
+    /// Takes the pipes of the run with main process `pid`; returns the end of its output as
+    /// it is read.
     fn attach(
         &self,
+        pid: u32,
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
     ) -> Option<Arc<RunTail>>;
@@ -661,7 +663,7 @@ impl Supervisor {
                 self.tail = None;
                 self.unhealthy = None;
                 if let (Some(capture), Some((out, err))) = (&self.capture, run.output) {
-                    self.tail = capture.attach(out, err);
+                    self.tail = capture.attach(run.pid, out, err);
                 }
                 self.child = Some(run.exit);
                 self.tree = Some(run.tree);

@@ -365,3 +365,66 @@ policy = "never"
         "{err}"
     );
 }
+
+#[test]
+fn json_format_keeps_every_line_as_one_object_across_rotations() {
+    let env = Env::new();
+    let n = 30_000;
+    let cfg = env.config(&format!(
+        r#"
+name = "js"
+command = ["{{fixture}}", "--generate", "{n}"]
+[restart]
+policy = "never"
+[logs]
+format = "json"
+max_size = "64KiB"
+keep = 0
+max_age = "0s"
+max_total = "0"
+compress = false
+"#
+    ));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let dir = env.path("logs");
+    let lines = all_lines(&dir, "js", LogKind::Out);
+    assert_eq!(lines.len(), n, "no line lost or duplicated");
+    let mut pids = std::collections::HashSet::new();
+    for (i, line) in lines.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap_or_else(|e| {
+            panic!(
+                "line {i} is not JSON ({e}): {}",
+                String::from_utf8_lossy(line)
+            )
+        });
+        assert_eq!(v["service"], "js");
+        assert_eq!(v["stream"], "stdout");
+        assert!(chrono::DateTime::parse_from_rfc3339(v["time"].as_str().unwrap()).is_ok());
+        let text = v["line"].as_str().unwrap();
+        assert_eq!(text[..12].parse::<usize>().unwrap(), i, "in order");
+        pids.insert(v["pid"].as_u64().unwrap());
+    }
+    assert_eq!(pids.len(), 1, "one run, one pid");
+    assert!(
+        rotated_files(&dir, "js", LogKind::Out).unwrap().len() > 10,
+        "it rotated"
+    );
+    // tend's own lines are JSON too.
+    let own = std::fs::read_to_string(env.path("logs/js.tend.log")).unwrap();
+    for l in own.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["stream"], "tend");
+    }
+    // --since reads the time of a JSON line.
+    let (_, out, _) = env.run(&[
+        "logs",
+        cfg.to_str().unwrap(),
+        "--out",
+        "--since",
+        "1h",
+        "-n",
+        "5",
+    ]);
+    assert_eq!(out.lines().count(), 5, "{out}");
+}

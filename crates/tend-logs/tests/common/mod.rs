@@ -30,6 +30,7 @@ pub fn spec(dir: &Path) -> LogSpec {
         max_total: 0,
         compress: false,
         max_line: 64 * 1024,
+        format: tend_core::LogFormat::Text,
         encoding: None,
     }
 }

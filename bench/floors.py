@@ -694,7 +694,10 @@ def phase_logs(a, ctx: lb.Ctx, gen: Path, results: dict, broken: list[str]) -> l
                 files, info = lb.tend_files(d / "logs", "gen")
                 disk = sum(p.stat().st_size for p in (d / "logs").iterdir()
                            if p.name.startswith("gen.out"))
-                v = lb.verify_numbered(files, n, "tend", window)
+                if 'format = "json"' in logs:
+                    v = lb.verify_json(files, n)
+                else:
+                    v = lb.verify_numbered(files, n, "tend", window)
                 res["gz"] = info
                 res["files"] = (f"{info['compressed']}/{info['rotated']} rotated gzipped at "
                                 f"exit, {info['gz_tmp']} .gz.tmp, {disk >> 20} MiB on disk; "
@@ -705,7 +708,10 @@ def phase_logs(a, ctx: lb.Ctx, gen: Path, results: dict, broken: list[str]) -> l
         return run
 
     runs = [("cat", cat), ("tend-default", tend_with("keep = 0\n", "tend-default")),
-            ("tend-nogz", tend_with("keep = 0\ncompress = false\n", "tend-nogz"))]
+            ("tend-nogz", tend_with("keep = 0\ncompress = false\n", "tend-nogz")),
+            # Issue 15: the JSON format next to the text format (both without compression).
+            ("tend-json", tend_with('keep = 0\ncompress = false\nformat = "json"\n',
+                                    "tend-json"))]
     res = interleave(a.rounds, runs, total, out, broken)
     _, busy2 = load_line("after")
     summ = table(res, "cat", total)

@@ -496,6 +496,29 @@ def verify_numbered(paths: list[Path], n: int, prefix: str, window: tuple[float,
     return {"lines": n, "prefix_len": p, "files": len(paths), "verify_s": time.monotonic() - t0}
 
 
+def verify_json(paths: list[Path], n: int) -> dict:
+    """Checks that the files, read in order, hold exactly lines 0..n-1 of the generator as
+    `format = "json"` objects: every line parses as JSON, its `line` is the generator's
+    line (without the newline), in order. Raises BenchError at the first problem."""
+    import json
+    t0 = time.monotonic()
+    rest = expected_rest()[:-1].decode()
+    i = 0
+    for idx, raw in enumerate(Concat(paths).lines()):
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            raise BenchError(f"verification failed: line {idx + 1} is not JSON ({e}): {raw[:80]!r}")
+        want = "%012d" % i + rest
+        if obj.get("line") != want or obj.get("stream") != "stdout":
+            raise BenchError(f"verification failed: object {idx + 1} holds {obj.get('line', '')[:20]!r}, "
+                             f"expected line {i}")
+        i += 1
+    if i != n:
+        raise BenchError(f"verification failed: {i} JSON lines for {n} written")
+    return {"lines": n, "files": len(paths), "verify_s": time.monotonic() - t0}
+
+
 def diagnose(paths: list[Path], n: int, p: int, examples: int = 5) -> str:
     """The slow path, only after the fast check failed: reads line by line with a seen-flag
     per number (n bytes) and counts lost, duplicated, reordered and malformed lines."""

@@ -104,6 +104,11 @@ fn emit(out: &mut Vec<u8>, head: &[u8], line: &[u8], continued: bool) -> u64 {
 /// Appends `bytes` as the inside of a JSON string; returns how many bytes were not UTF-8
 /// (each bad sequence became U+FFFD).
 pub(crate) fn escape(out: &mut Vec<u8>, bytes: &[u8]) -> u64 {
+    // Nearly every line is valid UTF-8: one fast validation, then the plain escape.
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        escape_str(out, s);
+        return 0;
+    }
     let mut replaced = 0;
     for chunk in bytes.utf8_chunks() {
         escape_str(out, chunk.valid());
@@ -115,31 +120,48 @@ pub(crate) fn escape(out: &mut Vec<u8>, bytes: &[u8]) -> u64 {
     replaced
 }
 
+/// Which bytes a JSON string cannot hold as they are.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 fn escape_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len());
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..0x20 | 0x7f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
+    let mut i = 0;
+    while i < bytes.len() {
+        // The common case: a run of plain bytes, copied in one go.
+        while i < bytes.len() && !SPECIAL[usize::from(bytes[i])] {
+            i += 1;
         }
-        start = i + 1;
+        out.extend_from_slice(&bytes[start..i]);
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        i += 1;
+        start = i;
     }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 #[cfg(test)]

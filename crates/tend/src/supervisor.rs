@@ -335,15 +335,18 @@ impl Supervisor {
                 }
                 let crashed = *cause == ExitCause::OnItsOwn && !exit.is_success(&self.spec.restart);
                 if crashed {
-                    self.watch
-                        .crashed(exit, self.last_words.stderr.lines(Bound::STATUS));
+                    self.watch.crashed(
+                        exit,
+                        self.last_words.stderr.lines(Bound::STATUS),
+                        self.last_words.go_summary(),
+                    );
                 }
                 self.watch
                     .program_exited(crashed || *cause == ExitCause::Unhealthy);
             }
             Notice::SpawnFailed { error } => {
                 self.watch
-                    .crashed(&Exit::SpawnFailed(error.clone()), Vec::new());
+                    .crashed(&Exit::SpawnFailed(error.clone()), Vec::new(), None);
                 self.watch.program_exited(true);
             }
             Notice::Restarting { .. } => {

@@ -374,6 +374,9 @@ name = "gopanic"
 command = ["{{fixture}}", "--print", "1", "--raw-err", "{GO_PANIC_HEX}", "--exit", "2"]
 [restart]
 policy = "never"
+[notify]
+command = ["sh", "-c", "printf '%s\\n' \"$TEND_EVENT: $TEND_REASON\" >> alerts.txt"]
+events = ["crashed"]
 "#
     ));
     let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
@@ -408,12 +411,17 @@ policy = "never"
         "{r}"
     );
     assert_eq!(r["stdout"], serde_json::json!(["line 1"]));
+    // The crashed alert says it too.
+    assert!(
+        wait_until(Duration::from_secs(10), || env
+            .read("alerts.txt")
+            .contains(&format!("crashed: {why}"))),
+        "{}",
+        env.read("alerts.txt")
+    );
     // status: the newest crash in one line.
     let (_, out, _) = env.run(&["status", cfg.to_str().unwrap()]);
-    assert!(
-        out.contains("last crash") && out.contains(why),
-        "{out}"
-    );
+    assert!(out.contains("last crash") && out.contains(why), "{out}");
 }
 
 #[test]

@@ -333,9 +333,14 @@ impl Watch {
     }
 
     /// The program crashed (a failed exit not asked for, or it could not start).
-    pub(super) fn crashed(&mut self, exit: &Exit, last_stderr: Vec<String>) {
+    /// `why`: what the crash record says of it, when it says more than the exit (a Go
+    /// panic's message).
+    pub(super) fn crashed(&mut self, exit: &Exit, last_stderr: Vec<String>, why: Option<String>) {
         let mut alert = Alert::new(AlertKind::Crashed, SystemTime::now());
         set_exit(&mut alert, exit);
+        if why.is_some() {
+            alert.reason = why;
+        }
         alert.last_stderr = last_stderr;
         self.send(alert);
     }

@@ -455,12 +455,14 @@ mod tests {
     fn chain(path: &str, last: Option<Entry>) -> Vec<Entry> {
         let mut v = vec![dir("/", 0o755, 0)];
         let p = Path::new(path);
-        let mut acc = PathBuf::from("/");
+        // Joined with `/` by hand: `PathBuf::push` would use `\` on a Windows host.
+        let mut acc = String::new();
         let comps: Vec<_> = p.components().skip(1).collect();
         let n = comps.len() - usize::from(last.is_some());
         for c in &comps[..n] {
-            acc.push(c);
-            v.push(dir(&acc.to_string_lossy(), 0o755, 0));
+            acc.push('/');
+            acc.push_str(&c.as_os_str().to_string_lossy());
+            v.push(dir(&acc, 0o755, 0));
         }
         v.extend(last);
         v

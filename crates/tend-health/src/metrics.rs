@@ -13,6 +13,11 @@
 //! | `tend_cpu_seconds_total` | counter | CPU time of the whole tree |
 //! | `tend_log_bytes_total` | counter | bytes written to the logs, per stream |
 //! | `tend_log_dropped_bytes_total` | counter | bytes that could not be written, per stream |
+//! | `tend_start_time_seconds` | gauge | when the current run started, Unix time (absent while it does not run) |
+//! | `tend_crashes_total` | counter | exits nobody asked for, by `reason` (`exit`, a signal name, an NTSTATUS name, `go-panic`, `unhealthy`) |
+//! | `tend_gave_up` | gauge | 1 once tend gave up on the program (restart limit), else 0 |
+//! | `tend_health_check_duration_seconds` | gauge | how long the last health check took (absent without checks) |
+//! | `tend_health_check_success` | gauge | whether the last health check passed (absent without checks) |
 //! | `tend_build_info` | gauge | always 1; labels `version`, `commit`, `target`, `profile` (no `service`) |
 
 use std::fmt::Write as _;
@@ -58,6 +63,14 @@ pub struct ServiceMetrics {
     pub cpu_seconds_total: Option<f64>,
     /// Per log stream.
     pub logs: Vec<LogStreamMetrics>,
+    /// When the current run started (Unix time, seconds); `None` while it does not run.
+    pub start_time_seconds: Option<f64>,
+    /// Exits nobody asked for, by reason (a bounded set of labels), since tend started.
+    pub crashes: Vec<(String, u64)>,
+    /// tend gave up on the program.
+    pub gave_up: bool,
+    /// The last health check: how long it took and whether it passed.
+    pub last_check: Option<(f64, bool)>,
 }
 
 /// Which tend is running, for `tend_build_info` (the usual Prometheus `*_build_info` gauge:
@@ -156,6 +169,31 @@ pub fn render(services: &[ServiceMetrics]) -> String {
             "counter",
             "Bytes of program output that could not be written to the log files.",
         ),
+        family(
+            "tend_start_time_seconds",
+            "gauge",
+            "When the program's current run started, in seconds since the Unix epoch.",
+        ),
+        family(
+            "tend_crashes_total",
+            "counter",
+            "Exits of the program nobody asked for, by decoded reason.",
+        ),
+        family(
+            "tend_gave_up",
+            "gauge",
+            "Whether tend gave up on the program after too many restarts (1) or not (0).",
+        ),
+        family(
+            "tend_health_check_duration_seconds",
+            "gauge",
+            "How long the last health check took, in seconds.",
+        ),
+        family(
+            "tend_health_check_success",
+            "gauge",
+            "Whether the last health check passed (1) or not (0).",
+        ),
     ];
     for s in services {
         let svc = labels(&[("service", &s.service)]);
@@ -180,6 +218,18 @@ pub fn render(services: &[ServiceMetrics]) -> String {
             let l = labels(&[("service", &s.service), ("stream", &log.stream)]);
             push(6, &l, log.bytes_total.to_string());
             push(7, &l, log.dropped_bytes_total.to_string());
+        }
+        if let Some(t) = s.start_time_seconds {
+            push(8, &svc, float(t));
+        }
+        for (reason, n) in &s.crashes {
+            let l = labels(&[("service", &s.service), ("reason", reason)]);
+            push(9, &l, n.to_string());
+        }
+        push(10, &svc, u8::from(s.gave_up).to_string());
+        if let Some((took, ok)) = s.last_check {
+            push(11, &svc, float(took));
+            push(12, &svc, u8::from(ok).to_string());
         }
     }
     let mut out = String::new();

@@ -35,6 +35,10 @@ fn full(service: &str) -> ServiceMetrics {
                 dropped_bytes_total: 5,
             },
         ],
+        start_time_seconds: Some(1_765_000_000.25),
+        crashes: vec![("SIGSEGV".into(), 2), ("go-panic".into(), 1)],
+        gave_up: false,
+        last_check: Some((0.012, true)),
     }
 }
 
@@ -75,10 +79,29 @@ fn rendered_text_parses_and_holds_every_series() {
         assert_eq!(log("tend_log_bytes_total", "out"), 1000.0);
         assert_eq!(log("tend_log_bytes_total", "err"), 20.0);
         assert_eq!(log("tend_log_dropped_bytes_total", "err"), 5.0);
+        assert_eq!(one("tend_start_time_seconds"), 1_765_000_000.25);
+        assert_eq!(one("tend_gave_up"), 0.0);
+        assert_eq!(one("tend_health_check_duration_seconds"), 0.012);
+        assert_eq!(one("tend_health_check_success"), 1.0);
+        let crashes = |reason: &str| {
+            find(
+                &samples,
+                "tend_crashes_total",
+                &[("service", svc), ("reason", reason)],
+            )
+            .unwrap()
+            .value
+        };
+        assert_eq!(crashes("SIGSEGV"), 2.0);
+        assert_eq!(crashes("go-panic"), 1.0);
     }
     // One HELP and one TYPE per family, even with two services.
     assert_eq!(text.matches("# TYPE tend_up gauge\n").count(), 1, "{text}");
-    assert_eq!(samples.len(), 2 * 10);
+    assert_eq!(
+        samples.len(),
+        2 * 16,
+        "10 series before issue 15, 6 more now"
+    );
 }
 
 #[test]
@@ -170,4 +193,99 @@ async fn the_listener_serves_metrics() {
 async fn the_listener_is_loopback_only_by_default() {
     assert!(validate_listen("0.0.0.0:9464", false).is_err());
     assert!(validate_listen("0.0.0.0:0", true).is_ok());
+}
+
+/// The metric families tend renders (from a service with every series).
+fn rendered_names() -> std::collections::BTreeSet<String> {
+    let mut all = full("web");
+    all.gave_up = true;
+    render(&[all])
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every `tend_*` name in `text`.
+fn names_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("tend_") {
+        let name: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        // `tend_crashes_total{...}` and friends; `tend-alerts`, `tend_<svc>` file names aside.
+        if name.len() > "tend_".len() {
+            out.push(name.clone());
+        }
+        rest = &rest[i + name.len().max(1)..];
+    }
+    out
+}
+
+#[test]
+fn contrib_rules_and_dashboard_use_only_series_tend_exports() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = std::fs::read_to_string(root.join("contrib/prometheus/tend-alerts.yml")).unwrap();
+    let dash = std::fs::read_to_string(root.join("contrib/grafana/tend-dashboard.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&dash).expect("the dashboard is JSON");
+    assert!(v["panels"].as_array().is_some_and(|p| !p.is_empty()));
+    let known = rendered_names();
+    for (file, text) in [("tend-alerts.yml", &rules), ("tend-dashboard.json", &dash)] {
+        let used = names_in(text);
+        assert!(!used.is_empty(), "{file}");
+        for name in used {
+            assert!(
+                known.contains(&name),
+                "{file} uses {name}, which tend does not export: {known:?}"
+            );
+        }
+    }
+    // promtool, where it is installed (CI installs Debian's prometheus package).
+    match std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(root.join("contrib/prometheus/tend-alerts.yml"))
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "promtool check rules: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("promtool not found ({e}): rules checked by name only"),
+    }
+}
+
+#[test]
+fn promtool_accepts_the_exposition_where_it_is_installed() {
+    let mut all = full("web");
+    all.gave_up = true;
+    let text = render(&[all, full("worker")]);
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("promtool not found: the strict parser above stands in");
+        return;
+    };
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

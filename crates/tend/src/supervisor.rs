@@ -115,6 +115,8 @@ pub(crate) struct Supervisor {
     unhealthy: Option<String>,
     /// Crash records, when there is a state dir to keep them in.
     crashes: Option<crate::crashes::Journal>,
+    /// Exits nobody asked for, by decoded reason, for `tend_crashes_total`.
+    crash_counts: std::collections::BTreeMap<String, u64>,
 }
 
 impl Supervisor {
@@ -146,6 +148,7 @@ impl Supervisor {
             core_dumped: false,
             unhealthy: None,
             crashes: None,
+            crash_counts: std::collections::BTreeMap::new(),
         }
     }
 
@@ -446,6 +449,21 @@ impl Supervisor {
                 Exit::Signal(s) => Some(128 + i64::from(s)),
                 Exit::SpawnFailed(_) => None,
             }),
+            start_time_seconds: match self.machine.phase() {
+                Phase::Running { since, .. } | Phase::Stopping { since, .. } => {
+                    status::wall(*since)
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs_f64())
+                }
+                _ => None,
+            },
+            crashes: self
+                .crash_counts
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            gave_up: matches!(self.machine.phase(), Phase::Failed(FailReason::GaveUp(_))),
             ..ServiceMetrics::default()
         };
         self.watch.publish_metrics(base, now());
@@ -576,6 +594,28 @@ impl Supervisor {
         uptime: std::time::Duration,
         cause: ExitCause,
     ) {
+        // The metric's reason: a small, fixed set of words, never a free text.
+        let reason = if self.last_words.go.is_some() {
+            "go-panic".to_owned()
+        } else if cause == ExitCause::Unhealthy {
+            "unhealthy".to_owned()
+        } else {
+            match exit {
+                Exit::Signal(s) => crate::report::signal_name(*s),
+                Exit::Code(c) => {
+                    #[allow(clippy::cast_sign_loss)]
+                    let raw = *c as u32;
+                    match tend_core::crash::ntstatus_name(raw) {
+                        Some(name) if cfg!(windows) => {
+                            name.split_whitespace().next().unwrap_or(name).to_owned()
+                        }
+                        _ => "exit".to_owned(),
+                    }
+                }
+                Exit::SpawnFailed(_) => "spawn-failed".to_owned(),
+            }
+        };
+        *self.crash_counts.entry(reason).or_insert(0) += 1;
         let Some(journal) = &mut self.crashes else {
             return;
         };

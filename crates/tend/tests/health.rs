@@ -607,3 +607,89 @@ command = ["{fixture}", "--alloc", "32", "--counter", "starts"]
     assert_eq!(starts(&env), 1);
     assert_eq!(stop(&mut t), 0);
 }
+
+#[test]
+fn metrics_count_crashes_by_reason_and_say_when_tend_gave_up() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("metrics")).unwrap();
+    let cfg = env.config(
+        r#"
+name = "crashy"
+command = ["{fixture}", "--exit", "3"]
+[restart]
+delay = "10ms"
+limit = 2
+limit_window = "1m"
+[metrics]
+textfile = "metrics"
+"#,
+    );
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let text = env.read("metrics/tend_crashy.prom");
+    assert!(
+        text.contains("tend_crashes_total{service=\"crashy\",reason=\"exit\"} 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tend_gave_up{service=\"crashy\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tend_start_time_seconds{"),
+        "not running: {text}"
+    );
+}
+
+#[test]
+fn metrics_have_the_start_time_and_the_last_checks_result() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("metrics")).unwrap();
+    let port = free_port();
+    let cfg = env.config(&format!(
+        r#"
+name = "served"
+command = ["{{fixture}}", "--serve-health", "{port}"]
+[health]
+http = "http://127.0.0.1:{port}/health"
+interval = "100ms"
+[metrics]
+textfile = "metrics"
+"#
+    ));
+    let began = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut t = env.spawn(&["run", cfg.to_str().unwrap()]);
+    let file = env.path("metrics/tend_served.prom");
+    assert!(
+        wait_until(LONG, || std::fs::read_to_string(&file).is_ok_and(
+            |t| t.contains("tend_health_check_success{service=\"served\"} 1\n")
+        )),
+        "{}",
+        env.read("metrics/tend_served.prom")
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tend_start_time_seconds{service=\"served\"} "))
+        .expect("start time")
+        .parse()
+        .unwrap();
+    assert!((start - began).abs() < 10.0, "{start} vs {began}");
+    assert!(
+        text.contains("tend_health_check_duration_seconds{service=\"served\"} "),
+        "{text}"
+    );
+    assert!(
+        text.contains("tend_gave_up{service=\"served\"} 0\n"),
+        "{text}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(t.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(t.wait_exit(LONG).is_some());
+}

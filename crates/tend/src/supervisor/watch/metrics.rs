@@ -124,6 +124,11 @@ impl Watch {
             .map(|h| self.running && h.tracker.state() == &HealthState::Healthy);
         base.memory_bytes = self.memory_bytes;
         base.cpu_seconds_total = self.limits.as_ref().map(|_| self.cpu.total().as_secs_f64());
+        base.last_check = self
+            .health
+            .as_ref()
+            .and_then(|h| h.tracker.last_outcome())
+            .map(|o| (o.took().as_secs_f64(), o.is_healthy()));
         let Some(m) = &mut self.metrics else { return };
         *self
             .shared

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::Background;
+use crate::background::Background;
 
 /// Records kept per service, newest last.
 pub(crate) const KEEP: usize = 10;

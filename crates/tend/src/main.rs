@@ -1,5 +1,6 @@
 //! `tend`: run a program as a supervised service from one TOML file.
 
+mod background;
 mod cli;
 mod clidocs;
 mod commands;

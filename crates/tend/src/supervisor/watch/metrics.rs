@@ -8,13 +8,12 @@ use tend_health::metrics::{MetricsServer, ServiceMetrics};
 use tokio::task::JoinHandle;
 
 use super::{REFRESH, Watch};
-use crate::status;
 
 /// `[metrics]` at work.
 pub(super) struct Metrics {
     pub(super) spec: MetricsSpec,
     pub(super) server: Option<JoinHandle<()>>,
-    pub(super) textfile: Option<status::Background<String>>,
+    pub(super) textfile: Option<crate::background::Background<String>>,
     pub(super) last_textfile: Option<Instant>,
 }
 
@@ -45,7 +44,7 @@ impl Watch {
         let textfile = spec.textfile.clone().map(|dir| {
             let name = self.name.clone();
             let reporter = self.reporter.clone();
-            status::Background::spawn(
+            crate::background::Background::spawn(
                 "tend-metrics",
                 move |text: &String| {
                     tend_health::metrics::write_textfile(&dir, &name, text)

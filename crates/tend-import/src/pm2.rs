@@ -559,12 +559,14 @@ mod tests {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        // The script is joined to `cwd` with the host's separator.
+        let script = std::path::Path::new("/srv/app").join("./api/server.js");
         assert_eq!(
             cmd,
             [
                 "node",
                 "--max-old-space-size=256",
-                "/srv/app/./api/server.js",
+                script.to_str().unwrap(),
                 "--port",
                 "8080",
                 "--msg",
@@ -587,7 +589,8 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(cmd, ["/usr/local/bin/worker", "a b", "c\"d"]);
-        assert_eq!(w["working_dir"].as_str(), Some("/srv/app/jobs"));
+        let jobs = std::path::Path::new("/srv/app").join("jobs");
+        assert_eq!(w["working_dir"].as_str(), jobs.to_str());
         assert_eq!(w["restart"]["policy"].as_str(), Some("never"));
     }
 

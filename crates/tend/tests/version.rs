@@ -4,7 +4,14 @@
 use std::process::{Command, Output, Stdio};
 
 const TEND: &str = env!("CARGO_BIN_EXE_tend");
-const FIXTURE: &str = env!("CARGO_BIN_EXE_tend-fixture");
+/// The test program, built next to tend. (Not `env!("CARGO_BIN_EXE_tend-fixture")`: the
+/// Windows cross build's cargo does not define it for a name with a hyphen.)
+fn fixture() -> String {
+    std::path::Path::new(TEND)
+        .with_file_name(format!("tend-fixture{}", std::env::consts::EXE_SUFFIX))
+        .to_string_lossy()
+        .into_owned()
+}
 
 fn tend(args: &[&str], dir: &std::path::Path) -> Output {
     Command::new(TEND)
@@ -65,7 +72,7 @@ fn status_json_and_metrics_carry_the_build() {
         format!(
             "name = \"verinfo\"\ncommand = [{:?}, \"--exit\", \"3\"]\n\
              [restart]\npolicy = \"never\"\n[metrics]\ntextfile = \"metrics\"\n",
-            FIXTURE
+            fixture()
         ),
     )
     .unwrap();

@@ -21,9 +21,9 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::error::{CliError, code};
 use crate::host::{Adapter, Boot};
-use crate::place::Scope;
 use crate::os::eventlog::EventLog;
 use crate::os::scm_plan::{event_id, exit};
+use crate::place::Scope;
 use crate::report::Reporter;
 use crate::supervisor::{Control, Outcome};
 

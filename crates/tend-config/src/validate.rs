@@ -7,8 +7,8 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use tend_core::health::{
-    AlertKind, CheckSpec, HealthSpec, HttpUrl, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
-    TcpTarget, validate_listen,
+    AlertKind, CheckSpec, HealthSpec, HttpCheck, HttpUrl, LimitsSpec, MetricsSpec, NotifySpec,
+    Reaction, TcpTarget, TlsOptions, WebhookFormat, validate_listen,
 };
 use tend_core::{
     Account, CommandSpec, Hardening, InstallSpec, LogFormat, LogMode, LogSpec, Program,
@@ -945,8 +945,8 @@ fn optional_duration(
     (!v.is_zero()).then_some(v)
 }
 
-/// An `http://` URL, checked now so a typo is an error with a line rather than a probe or
-/// an alert that fails forever.
+/// An `http://` or `https://` URL, checked now so a typo is an error with a line rather
+/// than a probe or an alert that fails forever.
 fn http_url(cx: &mut Ctx<'_>, s: &mut Section<'_>, key: &'static str) -> Option<HttpUrl> {
     let url = s.string(cx, key)?;
     HttpUrl::parse(url)
@@ -954,10 +954,97 @@ fn http_url(cx: &mut Ctx<'_>, s: &mut Section<'_>, key: &'static str) -> Option<
         .ok()
 }
 
+/// `ca_file` and `insecure_skip_verify` of `[health]` or `[notify]`, judged against the URL
+/// they are for (`url_key`: `http` or `webhook`; `url`: what it parsed to, if anything).
+fn read_tls(
+    cx: &mut Ctx<'_>,
+    s: &mut Section<'_>,
+    t: &Table,
+    url_key: &str,
+    url: Option<&HttpUrl>,
+) -> TlsOptions {
+    let ca_file = s.string(cx, "ca_file").map(|p| cx.resolve(p));
+    let insecure = s.bool(cx, "insecure_skip_verify", false);
+    let section = s.path.clone();
+    let is_https = url.is_some_and(HttpUrl::is_https);
+    // Only when the URL parsed: a broken URL already has its own error.
+    let plain = url.is_some() && !is_https;
+    let written = |k: &str| t.contains_key(k);
+    if written("ca_file") || written("insecure_skip_verify") {
+        if !t.contains_key(url_key) {
+            cx.warn(
+                &section,
+                format!(
+                    "ca_file and insecure_skip_verify apply to an https:// {section}.{url_key} \
+                     only; there is none, so they are ignored"
+                ),
+            );
+        } else if plain {
+            cx.warn(
+                &format!("{section}.{url_key}"),
+                format!(
+                    "is http://, so {section}.ca_file and {section}.insecure_skip_verify are \
+                     ignored (no TLS)"
+                ),
+            );
+        }
+    }
+    if let Some(path) = &ca_file {
+        // Read now, so a wrong path is an error with a line instead of every probe or alert
+        // failing. Only a textual check: the certificates are parsed when first used.
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {}
+            Ok(_) => cx.error(
+                &format!("{section}.ca_file"),
+                format!(
+                    "`{}` has no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA's \
+                     certificate in PEM form",
+                    path.display()
+                ),
+            ),
+            Err(e) => cx.error(
+                &format!("{section}.ca_file"),
+                format!("cannot read `{}`: {e}", path.display()),
+            ),
+        }
+    }
+    if insecure {
+        if ca_file.is_some() {
+            cx.error(
+                &format!("{section}.insecure_skip_verify"),
+                "contradicts ca_file: with insecure_skip_verify = true no certificate is \
+                 checked at all. Keep ca_file (the safe way to trust a private CA) and drop \
+                 insecure_skip_verify",
+            );
+        } else if is_https {
+            cx.warn(
+                &format!("{section}.insecure_skip_verify"),
+                format!(
+                    "INSECURE: the TLS certificate of {} is not verified, so anyone on the \
+                     network path can impersonate it{}. Use ca_file = \"ca.pem\" to trust a \
+                     private CA instead",
+                    url.map(ToString::to_string).unwrap_or_default(),
+                    if section == "notify" {
+                        " and read the alerts"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+    TlsOptions {
+        ca_file,
+        insecure_skip_verify: insecure,
+    }
+}
+
 fn read_health(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> HealthSpec {
     let d = HealthSpec::default();
     let mut s = Section::new("health", Some(t));
-    let http = http_url(cx, &mut s, "http").map(CheckSpec::Http);
+    let url = http_url(cx, &mut s, "http");
+    let tls = read_tls(cx, &mut s, t, "http", url.as_ref());
+    let http = url.map(|url| CheckSpec::Http(HttpCheck { url, tls }));
     let tcp = s.string(cx, "tcp").and_then(|target| {
         TcpTarget::parse(target)
             .map_err(|e| cx.error("health.tcp", e.to_string()))
@@ -1093,6 +1180,15 @@ fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifyS
         check_program(cx, "notify.command", &c.program, env);
     }
     let webhook = http_url(cx, &mut s, "webhook");
+    let tls = read_tls(cx, &mut s, t, "webhook", webhook.as_ref());
+    let format = s.choice(cx, "format", &WebhookFormat::ALL, WebhookFormat::Generic);
+    if format != WebhookFormat::Generic && !t.contains_key("webhook") {
+        cx.warn(
+            "notify.format",
+            "shapes the webhook's body only, and there is no notify.webhook: ignored (the \
+             command always gets tend's generic JSON)",
+        );
+    }
     let events = match s.strings(cx, "events") {
         None => d.events,
         Some(names) => {
@@ -1126,6 +1222,8 @@ fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifyS
     NotifySpec {
         command,
         webhook,
+        format,
+        tls,
         events,
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tend_config::{ConfigError, LoadOptions, Problem, Severity, load};
-use tend_core::health::{AlertKind, CheckSpec, Reaction};
+use tend_core::health::{AlertKind, CheckSpec, Reaction, WebhookFormat};
 use tend_core::{Account, LogMode, Program, RestartPolicy, RotateEvery, StartMode, StopSignal};
 
 /// A program that is on PATH on every OS the tests run on (Windows: under Wine too).
@@ -258,13 +258,15 @@ fn health_sections_get_documented_defaults() {
         "[health]\nhttp = \"http://localhost:8080/health\"\n[limits]\n[notify]\nwebhook = \"http://127.0.0.1:9/\"\n[metrics]\nlisten = \"localhost:9464\"\n",
     );
     let h = s.health.unwrap();
-    let Some(CheckSpec::Http(url)) = &h.check else {
+    let Some(CheckSpec::Http(check)) = &h.check else {
         panic!("{:?}", h.check)
     };
+    let url = &check.url;
     assert_eq!(
         (url.host(), url.port(), url.target()),
         ("localhost", 8080, "/health")
     );
+    assert_eq!(check.tls, Default::default());
     assert_eq!(h.interval, Duration::from_secs(10));
     assert_eq!(h.timeout, Duration::from_secs(2));
     assert_eq!(h.start_period, Duration::from_secs(30));
@@ -281,6 +283,8 @@ fn health_sections_get_documented_defaults() {
     let n = s.notify.unwrap();
     assert_eq!(n.events.len(), 5);
     assert!(n.command.is_none());
+    assert_eq!(n.format, WebhookFormat::Generic);
+    assert_eq!(n.tls, Default::default());
     let m = s.metrics.unwrap();
     assert_eq!(m.listen, Some("127.0.0.1:9464".parse().unwrap()));
     assert_eq!(m.textfile, None);
@@ -309,14 +313,24 @@ fn health_section_mistakes() {
     // (section text, key of the error, part of its message)
     let cases = [
         (
-            "[health]\nhttp = \"https://127.0.0.1/health\"\n",
-            "health.http",
-            "https is not supported yet",
-        ),
-        (
             "[health]\nhttp = \"127.0.0.1:80/x\"\n",
             "health.http",
-            "not an http:// URL",
+            "not an http:// or https:// URL",
+        ),
+        (
+            "[health]\nhttp = \"https://h/\"\nca_file = \"no-such-ca.pem\"\n",
+            "health.ca_file",
+            "cannot read",
+        ),
+        (
+            "[health]\nhttp = \"https://h/\"\nca_file = \"svc.toml\"\n",
+            "health.ca_file",
+            "has no PEM certificate",
+        ),
+        (
+            "[health]\nhttp = \"https://h/\"\ninsecure_skip_verify = \"yes\"\n",
+            "health.insecure_skip_verify",
+            "expected true or false",
         ),
         (
             "[health]\ntcp = \"localhost\"\n",
@@ -417,9 +431,9 @@ fn health_section_mistakes() {
             "did you mean `memory`?",
         ),
         (
-            "[notify]\nwebhook = \"https://hooks.example.com/x\"\n",
-            "notify.webhook",
-            "https is not supported yet",
+            "[notify]\nwebhook = \"https://hooks.example.com/x\"\nformat = \"discord\"\n",
+            "notify.format",
+            "\"discord\" is not one of \"generic\", \"dingtalk\", \"wecom\", \"feishu\", \"lark\", \"slack\", \"teams\"",
         ),
         (
             "[notify]\nevents = [\"crashed\"]\n",
@@ -727,4 +741,130 @@ fn logs_encoding_labels_and_system_code_pages() {
             }
         }
     }
+}
+
+#[test]
+fn https_targets_and_their_tls_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    write(dir.path(), "ca.pem", pem);
+    let s = spec_with(
+        dir.path(),
+        "[health]\nhttp = \"https://api.example.com/health\"\nca_file = \"ca.pem\"\n\
+         [notify]\nwebhook = \"https://oapi.dingtalk.com/robot/send?access_token=x\"\n\
+         format = \"dingtalk\"\n",
+    );
+    let Some(CheckSpec::Http(check)) = s.health.unwrap().check else {
+        panic!()
+    };
+    assert!(check.url.is_https());
+    assert_eq!(check.url.port(), 443);
+    assert_eq!(check.tls.ca_file, Some(dir.path().join("ca.pem")));
+    assert!(!check.tls.insecure_skip_verify);
+    let n = s.notify.unwrap();
+    assert_eq!(n.format, WebhookFormat::DingTalk);
+    assert_eq!(
+        n.webhook.unwrap().to_string(),
+        "https://oapi.dingtalk.com/robot/send?access_token=x"
+    );
+    assert_eq!(n.tls.ca_file, None);
+    for (name, want) in [
+        ("lark", WebhookFormat::Feishu),
+        ("teams", WebhookFormat::Teams),
+    ] {
+        let n = spec_with(
+            dir.path(),
+            &format!("[notify]\nwebhook = \"https://h/\"\nformat = \"{name}\"\n"),
+        )
+        .notify
+        .unwrap();
+        assert_eq!(n.format, want);
+    }
+}
+
+/// `insecure_skip_verify` loads (it is the operator's explicit choice) but is always a
+/// loud warning, which `tend validate` and `tend run` print.
+#[test]
+fn insecure_skip_verify_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        &format!(
+            "name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[health]\nhttp = \"https://10.1.2.3:8443/h\"\n\
+             insecure_skip_verify = true\n[notify]\nwebhook = \"https://hooks.example.com/x\"\n\
+             insecure_skip_verify = true\n"
+        ),
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let Some(CheckSpec::Http(check)) = l.spec.health.as_ref().unwrap().check.clone() else {
+        panic!()
+    };
+    assert!(check.tls.insecure_skip_verify);
+    assert!(l.spec.notify.as_ref().unwrap().tls.insecure_skip_verify);
+    for key in ["health.insecure_skip_verify", "notify.insecure_skip_verify"] {
+        let w = l
+            .warnings
+            .iter()
+            .find(|w| w.key == key)
+            .unwrap_or_else(|| panic!("no warning for {key}: {:?}", l.warnings));
+        assert!(w.message.starts_with("INSECURE: "), "{}", w.message);
+        assert!(w.line.is_some(), "{w:?}");
+    }
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.key == "health.insecure_skip_verify")
+        .unwrap();
+    assert!(
+        w.message.contains("https://10.1.2.3:8443/h"),
+        "{}",
+        w.message
+    );
+    assert!(w.message.contains("ca_file"), "{}", w.message);
+}
+
+#[test]
+fn tls_keys_that_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "ca.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    // Contradiction: an error.
+    let errs = errors(
+        dir.path(),
+        &format!(
+            "name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[notify]\nwebhook = \"https://h/\"\n\
+             ca_file = \"ca.pem\"\ninsecure_skip_verify = true\n"
+        ),
+    );
+    assert!(
+        errs.iter().any(
+            |(k, _, m)| k == "notify.insecure_skip_verify" && m.contains("contradicts ca_file")
+        ),
+        "{errs:?}"
+    );
+    // Keys with nothing to apply to: warnings, the config still loads.
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        &format!(
+            "name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[health]\nhttp = \"http://127.0.0.1:1/\"\n\
+             ca_file = \"ca.pem\"\n[notify]\ncommand = [\"{ON_PATH}\"]\nformat = \"slack\"\n\
+             insecure_skip_verify = true\n"
+        ),
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    let keys: Vec<&str> = l.warnings.iter().map(|w| w.key.as_str()).collect();
+    assert!(keys.contains(&"health.http"), "{keys:?}");
+    assert!(keys.contains(&"notify"), "{keys:?}");
+    assert!(keys.contains(&"notify.format"), "{keys:?}");
+    // No INSECURE warning where nothing is encrypted anyway.
+    assert!(
+        !l.warnings.iter().any(|w| w.message.contains("INSECURE")),
+        "{:?}",
+        l.warnings
+    );
 }

@@ -48,13 +48,85 @@ impl Reaction {
 /// One of `health.http`, `health.tcp`, `health.command` (at most one may be set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckSpec {
-    /// `http`: GET this URL; a 2xx status is healthy.
-    Http(HttpUrl),
+    /// `http`: GET this URL; a 2xx status is healthy. Carries `ca_file` and
+    /// `insecure_skip_verify` for an `https://` URL.
+    Http(HttpCheck),
     /// `tcp`: a successful connect is healthy.
     Tcp(TcpTarget),
     /// `command`: exit code 0 is healthy. Runs in the service's working directory with the
     /// service's environment, like `command` itself.
     Command(CommandSpec),
+}
+
+/// `health.http` with the TLS settings of `[health]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// The URL to `GET`.
+    pub url: HttpUrl,
+    /// `ca_file` and `insecure_skip_verify` (used only for `https://`).
+    pub tls: TlsOptions,
+}
+
+/// How an `https://` peer is trusted (`ca_file`, `insecure_skip_verify` in `[health]` and
+/// `[notify]`). The default trusts the operating system's roots only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsOptions {
+    /// `ca_file`: a PEM file of extra trusted roots (a private CA), on top of the OS's.
+    /// Resolved against the config file's directory.
+    pub ca_file: Option<PathBuf>,
+    /// `insecure_skip_verify = true`: accept any certificate for any name. Only as an
+    /// explicit key, and warned about by `tend validate` and `tend run`.
+    pub insecure_skip_verify: bool,
+}
+
+/// The shape of the `notify.webhook` body (`notify.format`). Every preset carries the same
+/// one-line summary and crash details; only the envelope differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// tend's own JSON object (docs/health.md): every field, for scripts and receivers of
+    /// your own.
+    #[default]
+    Generic,
+    /// DingTalk custom robot: `{"msgtype":"markdown","markdown":{"title","text"}}`.
+    DingTalk,
+    /// WeCom (企业微信) group robot: `{"msgtype":"markdown","markdown":{"content"}}`.
+    WeCom,
+    /// Feishu / Lark custom bot: `{"msg_type":"post","content":{"post":{"zh_cn":...}}}`.
+    Feishu,
+    /// Slack incoming webhook: `{"text", "blocks"}`.
+    Slack,
+    /// Microsoft Teams (incoming webhook or a Workflows webhook): a `message` with one
+    /// Adaptive Card attachment.
+    Teams,
+}
+
+impl WebhookFormat {
+    /// Every format with its config spelling; `lark` (Feishu's international name, the same
+    /// API) is a second spelling of `feishu`.
+    pub const ALL: [(Self, &'static str); 7] = [
+        (Self::Generic, "generic"),
+        (Self::DingTalk, "dingtalk"),
+        (Self::WeCom, "wecom"),
+        (Self::Feishu, "feishu"),
+        (Self::Feishu, "lark"),
+        (Self::Slack, "slack"),
+        (Self::Teams, "teams"),
+    ];
+
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("generic", |(_, n)| n)
+    }
+
+    /// Parses the config spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(f, _)| *f)
+    }
 }
 
 /// `[health]`.
@@ -192,8 +264,12 @@ impl fmt::Display for AlertKind {
 pub struct NotifySpec {
     /// `command`: run per alert with `TEND_*` variables and the JSON payload on stdin.
     pub command: Option<CommandSpec>,
-    /// `webhook`: the JSON payload is POSTed here (`http://` only, see [`HttpUrl::parse`]).
+    /// `webhook`: the payload is POSTed here (`http://` or `https://`).
     pub webhook: Option<HttpUrl>,
+    /// `format`: the shape of the webhook body (the command always gets the generic JSON).
+    pub format: WebhookFormat,
+    /// `ca_file` and `insecure_skip_verify` for an `https://` webhook.
+    pub tls: TlsOptions,
     /// `events`: which alerts are sent.
     pub events: Vec<AlertKind>,
 }
@@ -203,6 +279,8 @@ impl Default for NotifySpec {
         Self {
             command: None,
             webhook: None,
+            format: WebhookFormat::Generic,
+            tls: TlsOptions::default(),
             events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
         }
     }
@@ -332,9 +410,11 @@ fn check_host(host: &str, whole: &str) -> Result<String, TargetError> {
     }
 }
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// `https://`.
+    tls: bool,
     host: String,
     port: u16,
     /// Path and query, starting with `/`.
@@ -344,14 +424,8 @@ pub struct HttpUrl {
 /// Why a URL is not acceptable. Checked at config time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// `https://`.
-    #[error(
-        "`{0}`: https is not supported yet (tend speaks plain HTTP only; health endpoints are \
-         local). Use an http:// URL, or for a remote webhook a notify.command such as curl"
-    )]
-    TlsUnsupported(String),
     /// Another scheme, or none.
-    #[error("`{0}` is not an http:// URL")]
+    #[error("`{0}` is not an http:// or https:// URL")]
     NotHttp(String),
     /// `user:pass@host`.
     #[error("`{0}`: credentials in the URL are not supported (they would end up in logs)")]
@@ -370,21 +444,22 @@ pub enum UrlError {
 }
 
 impl HttpUrl {
-    /// Parses `http://host[:port][/path][?query]`; a fragment is dropped.
+    /// Parses `http[s]://host[:port][/path][?query]`; a fragment is dropped.
     ///
     /// # Errors
-    /// `https://` ([`UrlError::TlsUnsupported`]), other schemes, credentials, a bad host or
-    /// port, or a path that is not plain ASCII.
+    /// Other schemes, credentials, a bad host or port, or a path that is not plain ASCII.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(UrlError::NotHttp(url.into()));
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(UrlError::TlsUnsupported(url.into()));
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
+        let tls = if scheme.eq_ignore_ascii_case("https") {
+            true
+        } else if scheme.eq_ignore_ascii_case("http") {
+            false
+        } else {
             return Err(UrlError::NotHttp(url.into()));
-        }
+        };
+        let default_port = if tls { 443 } else { 80 };
         let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, target) = rest.split_at(split);
@@ -400,7 +475,7 @@ impl HttpUrl {
                 h,
                 parse_port(p).ok_or_else(|| authority_err(TargetError::BadPort(p.into())))?,
             ),
-            None => (authority, 80),
+            None => (authority, default_port),
         };
         let host = check_host(host, authority).map_err(authority_err)?;
         if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
@@ -411,7 +486,18 @@ impl HttpUrl {
         } else {
             format!("/{target}")
         };
-        Ok(Self { host, port, target })
+        Ok(Self {
+            tls,
+            host,
+            port,
+            target,
+        })
+    }
+
+    /// Whether this is an `https://` URL.
+    #[must_use]
+    pub fn is_https(&self) -> bool {
+        self.tls
     }
 
     /// The host, without brackets for IPv6.
@@ -420,7 +506,7 @@ impl HttpUrl {
         &self.host
     }
 
-    /// The port (80 unless given).
+    /// The port (80, or 443 for `https://`, unless given).
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
@@ -432,7 +518,8 @@ impl HttpUrl {
         &self.target
     }
 
-    /// The `Host` header value: the authority as written, port only when not 80.
+    /// The `Host` header value: the authority as written, port only when not the scheme's
+    /// default.
     #[must_use]
     pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
@@ -440,7 +527,7 @@ impl HttpUrl {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -450,7 +537,8 @@ impl HttpUrl {
 
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.host_header(), self.target)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.host_header(), self.target)
     }
 }
 
@@ -529,6 +617,14 @@ mod tests {
             assert_eq!(Reaction::parse(s), Some(r));
         }
         assert_eq!(AlertKind::parse("crash"), None);
+        for (f, s) in WebhookFormat::ALL {
+            assert_eq!(WebhookFormat::parse(s), Some(f));
+            assert_eq!(WebhookFormat::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(WebhookFormat::Feishu.as_str(), "feishu");
+        assert_eq!(WebhookFormat::parse("lark"), Some(WebhookFormat::Feishu));
+        assert_eq!(WebhookFormat::parse("json"), None);
+        assert_eq!(WebhookFormat::default(), WebhookFormat::Generic);
     }
 
     #[test]
@@ -577,6 +673,15 @@ mod tests {
             ("http://h/a/b?c=d#frag", "h", 80, "/a/b?c=d", "h"),
             ("http://[::1]:9/x", "::1", 9, "/x", "[::1]:9"),
             ("http://[::1]/x", "::1", 80, "/x", "[::1]"),
+            (
+                "https://example.com/hook",
+                "example.com",
+                443,
+                "/hook",
+                "example.com",
+            ),
+            ("HTTPS://h:8443", "h", 8443, "/", "h:8443"),
+            ("https://h:80/", "h", 80, "/", "h:80"),
         ];
         for (input, host, port, target, header) in ok {
             let u = HttpUrl::parse(input).unwrap();
@@ -586,12 +691,23 @@ mod tests {
                 "{input}"
             );
             assert_eq!(u.host_header(), header, "{input}");
+            assert_eq!(
+                u.is_https(),
+                input.to_ascii_lowercase().starts_with("https")
+            );
         }
+        assert_eq!(
+            HttpUrl::parse("HTTPS://h:443/a?b").unwrap().to_string(),
+            "https://h/a?b"
+        );
+        assert_eq!(
+            HttpUrl::parse("http://h:443/").unwrap().to_string(),
+            "http://h:443/"
+        );
         let bad = [
-            ("https://example.com/hook", "https is not supported yet"),
-            ("HTTPS://example.com", "https is not supported yet"),
-            ("ftp://h/", "not an http:// URL"),
-            ("127.0.0.1:8080/health", "not an http:// URL"),
+            ("ftp://h/", "not an http:// or https:// URL"),
+            ("127.0.0.1:8080/health", "not an http:// or https:// URL"),
+            ("https://user:pw@h/", "credentials"),
             ("http://user:pw@h/", "credentials"),
             ("http://h:0/", "not a valid port"),
             ("http://h:x/", "not a valid port"),

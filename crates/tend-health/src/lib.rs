@@ -17,17 +17,20 @@ pub mod notify;
 pub mod probe;
 pub mod sample;
 pub mod spec;
+pub mod tls;
 pub mod tracker;
+pub mod webhook;
 
 pub use activity::OutputClock;
 pub use command::PreparedCommand;
-pub use http::{HttpUrl, UrlError};
+pub use http::{HttpClient, HttpUrl, UrlError};
 pub use limits::LimitTracker;
 pub use notify::{Alert, Notifier, NotifierConfig};
 pub use probe::{Probe, ProbeOutcome};
 pub use sample::{CpuCounter, Sample, SampleError};
 pub use spec::{
-    AlertKind, CheckSpec, HealthSpec, LimitsSpec, MetricsSpec, NotifySpec, Reaction, TcpTarget,
+    AlertKind, CheckSpec, HealthSpec, HttpCheck, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
+    TcpTarget, TlsOptions, WebhookFormat,
 };
 pub use tracker::{HealthState, HealthTracker, Step, Verdict};
 

@@ -7,7 +7,8 @@
 //! counted, so the latest news (`gave_up`) is the one that gets through. Failures are
 //! reported through a callback so the runtime can log them; they never stop supervision.
 //!
-//! Payload (JSON object, also on the command's stdin):
+//! The webhook body is shaped by `notify.format` (see [`crate::webhook`]); the generic one,
+//! also on the command's stdin, is this JSON object:
 //! `{"service","host","event","time","restarts","exit_code","signal","reason","last_stderr",
 //! "text"}`; absent values are `null`, `last_stderr` is a list of lines (empty when the
 //! program wrote nothing to stderr). The command also gets `TEND_SERVICE`, `TEND_HOST`,
@@ -25,9 +26,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::command::{self, PreparedCommand};
-use crate::fmt::millis;
-use crate::http::{self, HttpUrl};
-use crate::spec::{AlertKind, NotifySpec};
+use crate::http::{HttpClient, HttpUrl};
+use crate::spec::{AlertKind, NotifySpec, WebhookFormat};
+use crate::webhook;
 
 /// Something to tell the operator about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,11 @@ pub struct NotifierConfig {
     pub command: Option<PreparedCommand>,
     /// `notify.webhook`.
     pub webhook: Option<HttpUrl>,
+    /// `notify.format`: the shape of the webhook body.
+    pub format: WebhookFormat,
+    /// Sends to the webhook with the TLS trust of `notify.ca_file` /
+    /// `notify.insecure_skip_verify`.
+    pub client: HttpClient,
     /// `notify.events`.
     pub events: Vec<AlertKind>,
     /// Timeouts, retries, queue size.
@@ -123,6 +129,8 @@ impl NotifierConfig {
                 .as_ref()
                 .map(|c| PreparedCommand::new(c, working_dir, env)),
             webhook: spec.webhook.clone(),
+            format: spec.format,
+            client: HttpClient::new(spec.tls.clone()),
             events: spec.events.clone(),
             options: NotifyOptions::default(),
         }
@@ -351,10 +359,19 @@ async fn deliver(config: &NotifierConfig, alert: &Alert, on_failure: &OnFailure)
     };
     let to_webhook = async {
         let url = config.webhook.as_ref()?;
+        let shaped = match config.format {
+            WebhookFormat::Generic => body.to_owned(),
+            f => webhook::body(f, &config.service, &config.host, alert).to_string(),
+        };
+        let shaped = shaped.as_bytes();
+        let policy = webhook::body_policy(config.format);
         retry(opts, || async move {
-            match http::post_json(url, body.as_bytes(), opts.timeout).await {
-                Ok(r) if r.is_success() => Ok(()),
-                Ok(r) => Err(format!("HTTP {} after {} ms", r.status, millis(r.took))),
+            match config
+                .client
+                .post_json(url, shaped, policy, opts.timeout)
+                .await
+            {
+                Ok(r) => webhook::judge(config.format, &r),
                 Err(e) => Err(e.to_string()),
             }
         })
@@ -413,7 +430,7 @@ pub fn payload(service: &str, host: &str, alert: &Alert) -> serde_json::Value {
 }
 
 /// One line for chat-style receivers: `web on box1: crashed (exit code 1)`.
-fn summary(service: &str, host: &str, alert: &Alert) -> String {
+pub(crate) fn summary(service: &str, host: &str, alert: &Alert) -> String {
     let mut s = format!("{service} on {host}: {}", alert.event);
     if let Some(code) = alert.exit_code {
         s.push_str(&format!(" (exit code {code})"));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::command::{self, PreparedCommand, RunError};
 use crate::fmt::millis;
-use crate::http::{self, HttpError, HttpUrl};
+use crate::http::{self, HttpClient, HttpError, HttpUrl};
 use crate::spec::{CheckSpec, TcpTarget};
 
 /// What one probe found.
@@ -65,8 +65,8 @@ impl ProbeOutcome {
 /// into a spawned task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// GET; 2xx is healthy.
-    Http(HttpUrl),
+    /// GET; 2xx is healthy. The client carries the TLS trust of `[health]`.
+    Http(HttpUrl, HttpClient),
     /// Connect; success is healthy.
     Tcp(TcpTarget),
     /// Run; exit code 0 is healthy.
@@ -79,7 +79,9 @@ impl Probe {
     #[must_use]
     pub fn new(check: &CheckSpec, working_dir: &Path, env: &[(String, String)]) -> Self {
         match check {
-            CheckSpec::Http(url) => Self::Http(url.clone()),
+            CheckSpec::Http(check) => {
+                Self::Http(check.url.clone(), HttpClient::new(check.tls.clone()))
+            }
             CheckSpec::Tcp(t) => Self::Tcp(t.clone()),
             CheckSpec::Command(c) => Self::Command(PreparedCommand::new(c, working_dir, env)),
         }
@@ -88,7 +90,7 @@ impl Probe {
     /// Runs the probe once, within `timeout`.
     pub async fn run(&self, timeout: Duration) -> ProbeOutcome {
         match self {
-            Self::Http(url) => probe_http(url, timeout).await,
+            Self::Http(url, client) => probe_http(url, client, timeout).await,
             Self::Tcp(t) => probe_tcp(t, timeout).await,
             Self::Command(c) => probe_command(c, timeout).await,
         }
@@ -96,10 +98,12 @@ impl Probe {
 }
 
 /// GET `url`: 2xx is healthy ("HTTP 200 after 3 ms"), anything else is not ("HTTP 503 after
-/// 12 ms"). Redirects are not followed: a 3xx is unhealthy, which points at a wrong URL.
-pub async fn probe_http(url: &HttpUrl, timeout: Duration) -> ProbeOutcome {
+/// 12 ms"). Redirects are not followed: a 3xx is unhealthy, which points at a wrong URL. An
+/// `https://` URL is checked against `client`'s trust; a refused certificate is the reason
+/// ("TLS: certificate not trusted (unknown issuer) for api.example.com").
+pub async fn probe_http(url: &HttpUrl, client: &HttpClient, timeout: Duration) -> ProbeOutcome {
     let began = Instant::now();
-    match http::get(url, timeout).await {
+    match client.get(url, timeout).await {
         Ok(r) => {
             let text = format!("HTTP {} after {} ms", r.status, millis(r.took));
             if r.is_success() {

@@ -5,6 +5,6 @@
 //! the runtime can keep naming them from this crate.
 
 pub use tend_core::health::{
-    AlertKind, CheckSpec, HealthSpec, LimitsSpec, MetricsSpec, NotifySpec, Reaction, TargetError,
-    TcpTarget,
+    AlertKind, CheckSpec, HealthSpec, HttpCheck, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
+    TargetError, TcpTarget, TlsOptions, WebhookFormat,
 };

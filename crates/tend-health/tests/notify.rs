@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{closed_port, http_server, recv, silent_server};
 use tend_health::notify::{Channel, DeliveryFailure, NotifyOptions};
-use tend_health::{Alert, AlertKind, HttpUrl, Notifier, NotifierConfig, PreparedCommand};
+use tend_health::{
+    Alert, AlertKind, HttpClient, HttpUrl, Notifier, NotifierConfig, PreparedCommand, WebhookFormat,
+};
 use tokio::sync::mpsc;
 
 const T: Duration = Duration::from_secs(10);
@@ -17,6 +19,8 @@ fn config(webhook: Option<String>, command: Option<PreparedCommand>) -> Notifier
         host: "box1".into(),
         command,
         webhook: webhook.map(|u| HttpUrl::parse(&u).unwrap()),
+        format: WebhookFormat::Generic,
+        client: HttpClient::default(),
         events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
         options: NotifyOptions {
             timeout: Duration::from_secs(5),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{closed_port, http_server, recv, silent_server};
 use tend_health::probe::{probe_command, probe_http, probe_tcp};
-use tend_health::{HttpUrl, PreparedCommand, ProbeOutcome, TcpTarget};
+use tend_health::{HttpClient, HttpUrl, PreparedCommand, ProbeOutcome, TcpTarget};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -35,7 +35,7 @@ async fn http_200_then_503() {
     .await;
     let u = url(&format!("http://{addr}/health?deep=1"));
 
-    let first = probe_http(&u, T).await;
+    let first = probe_http(&u, &HttpClient::default(), T).await;
     assert!(first.is_healthy(), "{first:?}");
     assert_timed(first.text(), "HTTP 200 after ");
     let req = recv(&mut seen, T).await;
@@ -55,7 +55,7 @@ async fn http_200_then_503() {
         req.head
     );
 
-    let second = probe_http(&u, T).await;
+    let second = probe_http(&u, &HttpClient::default(), T).await;
     assert!(!second.is_healthy(), "{second:?}");
     assert_timed(second.text(), "HTTP 503 after ");
 }
@@ -63,7 +63,7 @@ async fn http_200_then_503() {
 #[tokio::test]
 async fn http_redirect_is_unhealthy() {
     let (addr, _seen) = http_server(vec!["HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"]).await;
-    let out = probe_http(&url(&format!("http://{addr}/")), T).await;
+    let out = probe_http(&url(&format!("http://{addr}/")), &HttpClient::default(), T).await;
     assert_timed(out.text(), "HTTP 302 after ");
     assert!(!out.is_healthy());
 }
@@ -71,7 +71,12 @@ async fn http_redirect_is_unhealthy() {
 #[tokio::test]
 async fn http_refused() {
     let addr = closed_port();
-    let out = probe_http(&url(&format!("http://{addr}/health")), T).await;
+    let out = probe_http(
+        &url(&format!("http://{addr}/health")),
+        &HttpClient::default(),
+        T,
+    )
+    .await;
     assert_eq!(out.text(), format!("connect refused ({addr})"), "{out:?}");
 }
 
@@ -79,7 +84,12 @@ async fn http_refused() {
 async fn http_timeout() {
     let addr = silent_server().await;
     let timeout = Duration::from_millis(300);
-    let out = probe_http(&url(&format!("http://{addr}/")), timeout).await;
+    let out = probe_http(
+        &url(&format!("http://{addr}/")),
+        &HttpClient::default(),
+        timeout,
+    )
+    .await;
     assert!(
         matches!(&out, ProbeOutcome::Unhealthy { reason, .. } if reason == "timed out after 300ms"),
         "{out:?}"
@@ -90,17 +100,22 @@ async fn http_timeout() {
 #[tokio::test]
 async fn http_not_http() {
     let (addr, _seen) = http_server(vec!["SSH-2.0-OpenSSH_9.6\r\n"]).await;
-    let out = probe_http(&url(&format!("http://{addr}/")), T).await;
+    let out = probe_http(&url(&format!("http://{addr}/")), &HttpClient::default(), T).await;
     assert!(out.text().starts_with("not an HTTP response: "), "{out:?}");
 
     let (addr, _seen) = http_server(vec![""]).await;
-    let out = probe_http(&url(&format!("http://{addr}/")), T).await;
+    let out = probe_http(&url(&format!("http://{addr}/")), &HttpClient::default(), T).await;
     assert_eq!(out.text(), "connection closed before a response");
 }
 
 #[tokio::test]
 async fn http_cannot_resolve() {
-    let out = probe_http(&url("http://tend-health-test.invalid:8080/"), T).await;
+    let out = probe_http(
+        &url("http://tend-health-test.invalid:8080/"),
+        &HttpClient::default(),
+        T,
+    )
+    .await;
     assert!(
         out.text()
             .starts_with("cannot resolve tend-health-test.invalid"),
@@ -215,7 +230,10 @@ async fn a_configured_probe_runs_its_kind() {
     let (addr, _seen) = http_server(vec!["HTTP/1.1 204 No Content\r\n\r\n"]).await;
     let dir = std::env::temp_dir();
     let http = tend_health::Probe::new(
-        &tend_health::CheckSpec::Http(url(&format!("http://{addr}/"))),
+        &tend_health::CheckSpec::Http(tend_health::HttpCheck {
+            url: url(&format!("http://{addr}/")),
+            tls: Default::default(),
+        }),
         &dir,
         &[],
     );

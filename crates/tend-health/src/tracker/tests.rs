@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::http::HttpUrl;
-use crate::spec::CheckSpec;
+use crate::spec::{CheckSpec, HttpCheck};
 
 /// One input at a time offset (milliseconds after the base instant).
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +20,12 @@ enum In {
 
 fn spec(probe: bool) -> HealthSpec {
     HealthSpec {
-        check: probe.then(|| CheckSpec::Http(HttpUrl::parse("http://127.0.0.1:1/").unwrap())),
+        check: probe.then(|| {
+            CheckSpec::Http(HttpCheck {
+                url: HttpUrl::parse("http://127.0.0.1:1/").unwrap(),
+                tls: Default::default(),
+            })
+        }),
         ..HealthSpec::default()
     }
 }

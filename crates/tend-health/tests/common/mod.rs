@@ -7,13 +7,14 @@
     reason = "each test file uses a different subset"
 )]
 
+pub mod https;
 pub mod prom;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// A request as a test server saw it.
@@ -23,8 +24,8 @@ pub struct Seen {
     pub body: Vec<u8>,
 }
 
-/// Reads one request (head, and a body of Content-Length bytes).
-pub async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
+/// Reads one request (head, and a body of Content-Length bytes), plain or over TLS.
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     let head_end = loop {

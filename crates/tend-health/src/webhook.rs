@@ -1,0 +1,415 @@
+//! `notify.format`: the webhook body shaped for the chat tool that receives it, and how that
+//! tool says an alert was refused.
+//!
+//! Every preset carries the same facts as the generic JSON: the one-line summary, the event,
+//! service, host, time, exit (code or signal), reason, restarts and the `last_stderr` lines.
+//! The shapes follow each service's documented incoming-webhook message:
+//! - DingTalk custom robot (open.dingtalk.com, "custom robot access" / "message types"):
+//!   `{"msgtype":"markdown","markdown":{"title","text"}}`; it answers HTTP 200 with
+//!   `{"errcode":0,"errmsg":"ok"}`, and a refusal (missing keyword, bad signature, IP not
+//!   allowed) is also HTTP 200, with `errcode` 310000 and the cause in `errmsg`.
+//! - WeCom group robot (developer.work.weixin.qq.com, document 91770, "群机器人配置说明"):
+//!   `{"msgtype":"markdown","markdown":{"content"}}`, content at most 4096 bytes; the answer
+//!   is `{"errcode":0,"errmsg":"ok"}`, errors in the same fields with HTTP 200.
+//! - Feishu / Lark custom bot (open.feishu.cn, "自定义机器人使用指南"): rich text,
+//!   `{"msg_type":"post","content":{"post":{"zh_cn":{"title","content":[[{"tag":"text",
+//!   "text"}]]}}}}`; success is `{"code":0,"msg":"success"}` (older bots answer
+//!   `{"StatusCode":0}`), a refusal a non-zero `code` with HTTP 200.
+//! - Slack incoming webhooks (docs.slack.dev, "Sending messages using incoming webhooks"):
+//!   `{"text", "blocks"}`, where `text` is the notification and fallback text; errors are
+//!   4xx with a short body such as `invalid_payload` or `no_text`.
+//! - Microsoft Teams (MicrosoftDocs/msteams-docs, connectors-using.md, "Send adaptive cards
+//!   using an incoming webhook"; the same body is what a Teams Workflows "post to a channel
+//!   when a webhook request is received" flow takes): `{"type":"message","attachments":[{
+//!   "contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":
+//!   {AdaptiveCard 1.2}}]}`. A connector that is throttled answers 2xx with "Microsoft Teams
+//!   endpoint returned HTTP error 429" in the body (same document), which counts as a
+//!   failure here, so it is retried.
+//!
+//! The title of every preset starts with `tend`, so a DingTalk robot secured by the keyword
+//! `tend` accepts it.
+
+use serde_json::{Value, json};
+
+use crate::http::{BodyPolicy, Response};
+use crate::notify::{Alert, payload, rfc3339, summary};
+use crate::spec::WebhookFormat;
+
+/// The body to POST for `alert` in `format`.
+#[must_use]
+pub fn body(format: WebhookFormat, service: &str, host: &str, alert: &Alert) -> Value {
+    let facts = Facts::new(service, host, alert);
+    match format {
+        WebhookFormat::Generic => payload(service, host, alert),
+        WebhookFormat::DingTalk => json!({
+            "msgtype": "markdown",
+            "markdown": { "title": facts.title, "text": facts.markdown(MarkdownFlavor::DingTalk) },
+        }),
+        WebhookFormat::WeCom => json!({
+            "msgtype": "markdown",
+            "markdown": { "content": facts.markdown(MarkdownFlavor::WeCom) },
+        }),
+        WebhookFormat::Feishu => feishu(&facts),
+        WebhookFormat::Slack => slack(&facts),
+        WebhookFormat::Teams => teams(&facts),
+    }
+}
+
+/// Whether the response body is needed to judge a delivery.
+#[must_use]
+pub fn body_policy(format: WebhookFormat) -> BodyPolicy {
+    match format {
+        // These answer HTTP 200 to a refused message and say so in the body.
+        WebhookFormat::DingTalk
+        | WebhookFormat::WeCom
+        | WebhookFormat::Feishu
+        | WebhookFormat::Teams => BodyPolicy::Always,
+        WebhookFormat::Generic | WebhookFormat::Slack => BodyPolicy::OnError,
+    }
+}
+
+/// Judges a response: `Err` with a readable reason when the receiver refused the alert
+/// (`HTTP 400 after 12 ms: invalid_payload`, `DingTalk errcode 310000: keywords not in
+/// content`).
+///
+/// # Errors
+/// A non-2xx status, or a 2xx whose body says the message was refused.
+pub fn judge(format: WebhookFormat, r: &Response) -> Result<(), String> {
+    let text = String::from_utf8_lossy(&r.body);
+    let text = text.trim();
+    if !r.is_success() {
+        let mut e = format!("HTTP {} after {} ms", r.status, crate::fmt::millis(r.took));
+        if !text.is_empty() {
+            e.push_str(": ");
+            e.push_str(&one_line(text, 200));
+        }
+        return Err(e);
+    }
+    let json = || serde_json::from_str::<Value>(text).ok();
+    let refused = |code_key: &str, msg_key: &str, who: &str| -> Result<(), String> {
+        // A body that is not the documented JSON proves nothing: the 2xx stands.
+        let Some(v) = json() else { return Ok(()) };
+        match v.get(code_key).and_then(Value::as_i64) {
+            Some(0) | None => Ok(()),
+            Some(code) => Err(format!(
+                "{who} refused the message: {code_key} {code}: {}",
+                v.get(msg_key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no message)")
+            )),
+        }
+    };
+    match format {
+        WebhookFormat::DingTalk => refused("errcode", "errmsg", "DingTalk"),
+        WebhookFormat::WeCom => refused("errcode", "errmsg", "WeCom"),
+        WebhookFormat::Feishu => {
+            let v = json();
+            if v.as_ref().is_some_and(|v| v.get("code").is_some()) {
+                refused("code", "msg", "Feishu")
+            } else {
+                refused("StatusCode", "StatusMessage", "Feishu")
+            }
+        }
+        WebhookFormat::Teams if text.contains("returned HTTP error") => {
+            Err(format!("Teams: {}", one_line(text, 200)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}...")
+    }
+}
+
+/// What every preset shows, in display order.
+struct Facts {
+    /// `tend: web crashed on box1`
+    title: String,
+    /// The one-line summary of the generic payload's `text`.
+    summary: String,
+    /// (label, value) rows: event, service, host, exit, restarts, time.
+    rows: Vec<(&'static str, String)>,
+    reason: Option<String>,
+    last_stderr: Vec<String>,
+}
+
+impl Facts {
+    fn new(service: &str, host: &str, alert: &Alert) -> Self {
+        let mut rows = vec![
+            ("event", alert.event.as_str().to_owned()),
+            ("service", service.to_owned()),
+            ("host", host.to_owned()),
+        ];
+        if let Some(code) = alert.exit_code {
+            rows.push(("exit", format!("code {code}")));
+        }
+        if let Some(sig) = alert.signal {
+            rows.push(("exit", format!("signal {sig}")));
+        }
+        rows.push(("restarts", alert.restarts.to_string()));
+        rows.push(("time", rfc3339(alert.time)));
+        Self {
+            title: format!("tend: {service} {} on {host}", alert.event),
+            summary: summary(service, host, alert),
+            rows,
+            reason: alert.reason.clone(),
+            last_stderr: alert.last_stderr.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MarkdownFlavor {
+    DingTalk,
+    WeCom,
+}
+
+impl Facts {
+    /// DingTalk and WeCom markdown: a heading, the summary, the facts, the stderr lines as a
+    /// quote. Both render only a subset of Markdown (no tables, no code blocks), so the
+    /// layout uses headings, bold, line breaks and `>` quotes only.
+    fn markdown(&self, flavor: MarkdownFlavor) -> String {
+        // DingTalk needs two trailing spaces (or a blank line) for a line break; WeCom
+        // breaks at every newline.
+        let br = if flavor == MarkdownFlavor::DingTalk {
+            "  \n"
+        } else {
+            "\n"
+        };
+        let mut s = format!("### {}\n\n{}\n\n", self.title, self.summary);
+        for (k, v) in &self.rows {
+            s.push_str(&format!("**{k}:** {v}{br}"));
+        }
+        if let Some(reason) = &self.reason {
+            s.push_str(&format!("**reason:** {reason}{br}"));
+        }
+        if !self.last_stderr.is_empty() {
+            s.push_str("\n**last stderr:**\n");
+            for line in &self.last_stderr {
+                s.push_str(&format!("> {line}{br}"));
+            }
+        }
+        s
+    }
+}
+
+/// Feishu / Lark rich text ("post"): a title and paragraphs of text elements.
+fn feishu(f: &Facts) -> Value {
+    let mut paragraphs = vec![vec![json!({ "tag": "text", "text": f.summary })]];
+    for (k, v) in &f.rows {
+        paragraphs.push(vec![json!({ "tag": "text", "text": format!("{k}: {v}") })]);
+    }
+    if let Some(reason) = &f.reason {
+        paragraphs.push(vec![
+            json!({ "tag": "text", "text": format!("reason: {reason}") }),
+        ]);
+    }
+    if !f.last_stderr.is_empty() {
+        paragraphs.push(vec![json!({ "tag": "text", "text": "last stderr:" })]);
+        for line in &f.last_stderr {
+            paragraphs.push(vec![json!({ "tag": "text", "text": format!("  {line}") })]);
+        }
+    }
+    json!({
+        "msg_type": "post",
+        "content": { "post": { "zh_cn": { "title": f.title, "content": paragraphs } } },
+    })
+}
+
+/// Slack's mrkdwn needs `&`, `<` and `>` escaped (they start links and mentions).
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack: `text` (the notification and the fallback) plus blocks: a header, the facts as
+/// fields, the reason, the stderr lines in a code block.
+fn slack(f: &Facts) -> Value {
+    let fields: Vec<Value> = f
+        .rows
+        .iter()
+        .map(|(k, v)| json!({ "type": "mrkdwn", "text": format!("*{k}*\n{}", slack_escape(v)) }))
+        .collect();
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": f.title } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": slack_escape(&f.summary) } }),
+        // Slack takes at most 10 fields in a section; tend has at most 7 rows.
+        json!({ "type": "section", "fields": fields }),
+    ];
+    if let Some(reason) = &f.reason {
+        blocks.push(json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": format!("*reason*\n{}", slack_escape(reason)) },
+        }));
+    }
+    if !f.last_stderr.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": format!("*last stderr*\n```{}```", slack_escape(&f.last_stderr.join("\n"))),
+            },
+        }));
+    }
+    json!({ "text": f.summary, "blocks": blocks })
+}
+
+/// Teams: one Adaptive Card (1.2, which every Teams client renders): the title, the summary,
+/// the facts as a FactSet, the reason, the stderr lines in monospace.
+fn teams(f: &Facts) -> Value {
+    let facts: Vec<Value> = f
+        .rows
+        .iter()
+        .map(|(k, v)| json!({ "title": k, "value": v }))
+        .collect();
+    let mut body = vec![
+        json!({ "type": "TextBlock", "text": f.title, "weight": "Bolder", "size": "Medium", "wrap": true }),
+        json!({ "type": "TextBlock", "text": f.summary, "wrap": true }),
+        json!({ "type": "FactSet", "facts": facts }),
+    ];
+    if let Some(reason) = &f.reason {
+        body.push(
+            json!({ "type": "TextBlock", "text": format!("reason: {reason}"), "wrap": true }),
+        );
+    }
+    if !f.last_stderr.is_empty() {
+        body.push(json!({ "type": "TextBlock", "text": "last stderr:", "weight": "Bolder" }));
+        body.push(json!({
+            "type": "TextBlock",
+            "text": f.last_stderr.join("\n\n"),
+            "fontType": "Monospace",
+            "wrap": true,
+        }));
+    }
+    json!({
+        "type": "message",
+        "summary": f.summary,
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.2",
+                "body": body,
+            },
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::spec::AlertKind;
+
+    fn crashed() -> Alert {
+        Alert {
+            exit_code: Some(2),
+            restarts: 3,
+            last_stderr: vec![
+                "panic: runtime error: index out of range [5] with length 3".into(),
+                "goroutine 1 [running]:".into(),
+            ],
+            ..Alert::new(
+                AlertKind::Crashed,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            )
+        }
+    }
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            took: Duration::from_millis(5),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn refusals_in_a_200_are_failures() {
+        let ok = response(200, r#"{"errcode":0,"errmsg":"ok"}"#);
+        assert_eq!(judge(WebhookFormat::DingTalk, &ok), Ok(()));
+        assert_eq!(judge(WebhookFormat::WeCom, &ok), Ok(()));
+        let keyword = response(
+            200,
+            r#"{"errcode":310000,"errmsg":"keywords not in content"}"#,
+        );
+        assert_eq!(
+            judge(WebhookFormat::DingTalk, &keyword).unwrap_err(),
+            "DingTalk refused the message: errcode 310000: keywords not in content"
+        );
+        // Generic receivers are judged by the status alone.
+        assert_eq!(judge(WebhookFormat::Generic, &keyword), Ok(()));
+        let feishu_ok = response(200, r#"{"code":0,"data":{},"msg":"success"}"#);
+        assert_eq!(judge(WebhookFormat::Feishu, &feishu_ok), Ok(()));
+        let feishu_old = response(200, r#"{"StatusCode":0,"StatusMessage":"success"}"#);
+        assert_eq!(judge(WebhookFormat::Feishu, &feishu_old), Ok(()));
+        let feishu_bad = response(200, r#"{"code":19021,"msg":"sign match fail","data":{}}"#);
+        assert_eq!(
+            judge(WebhookFormat::Feishu, &feishu_bad).unwrap_err(),
+            "Feishu refused the message: code 19021: sign match fail"
+        );
+        let throttled = response(200, "Microsoft Teams endpoint returned HTTP error 429");
+        assert!(judge(WebhookFormat::Teams, &throttled).is_err());
+        assert_eq!(judge(WebhookFormat::Teams, &response(202, "")), Ok(()));
+        // An answer that is not the documented JSON does not turn a 2xx into a failure.
+        assert_eq!(
+            judge(WebhookFormat::WeCom, &response(200, "<html>")),
+            Ok(())
+        );
+        assert_eq!(
+            judge(WebhookFormat::Slack, &response(400, "invalid_payload\n")).unwrap_err(),
+            "HTTP 400 after 5 ms: invalid_payload"
+        );
+        assert_eq!(
+            judge(WebhookFormat::Generic, &response(503, "")).unwrap_err(),
+            "HTTP 503 after 5 ms"
+        );
+    }
+
+    #[test]
+    fn every_preset_carries_the_summary_and_the_last_words() {
+        let alert = crashed();
+        let summary = summary("web", "box1", &alert);
+        for (format, _) in WebhookFormat::ALL {
+            let text = body(format, "web", "box1", &alert).to_string();
+            // The summary and the last stderr line, JSON-escaped as they appear in the body.
+            for needle in [&summary, &alert.last_stderr[0]] {
+                let escaped = serde_json::to_string(needle).unwrap();
+                let inner = &escaped[1..escaped.len() - 1];
+                assert!(text.contains(inner), "{format:?} lacks {needle:?}: {text}");
+            }
+            assert!(text.contains("box1") && text.contains("crashed"), "{text}");
+            if format != WebhookFormat::Generic {
+                assert!(
+                    text.contains("tend: web crashed on box1"),
+                    "{format:?}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn slack_text_is_escaped_in_blocks() {
+        let alert = Alert {
+            reason: Some("<script> & co".into()),
+            ..crashed()
+        };
+        let v = body(WebhookFormat::Slack, "web", "box1", &alert);
+        let blocks = v["blocks"].to_string();
+        assert!(blocks.contains("&lt;script&gt; &amp; co"), "{blocks}");
+        assert!(!blocks.contains("<script>"), "{blocks}");
+    }
+}

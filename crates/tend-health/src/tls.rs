@@ -16,19 +16,28 @@
 //!   webpki, so there is no difference there. Maintained by the rustls project too, used by
 //!   reqwest and uv, and it cross-builds for both targets (windows-sys only).
 //!
-//! `ca_file` adds roots for a private CA on top of the OS's; `insecure_skip_verify` accepts any
-//! certificate (the handshake's signatures are still checked, so the session is at least bound
-//! to the certificate the server sent).
+//! `ca_file` adds roots for a private CA on top of the OS's. It is checked by webpki against
+//! those roots first, and only a chain that does not lead to them goes to the OS. Not the
+//! platform verifier's own "extra roots": on Windows that is a chain engine with an exclusive
+//! root store, which needs Windows 8 and which Wine refuses ("Invalid parameter"), and a
+//! private CA should not depend on either. It also keeps `ca_file` working where the OS has no
+//! roots at all (a minimal container without a CA bundle).
+//!
+//! `insecure_skip_verify` accepts any certificate (the handshake's signatures are still
+//! checked, so the session is at least bound to the certificate the server sent).
 
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 pub use tend_core::health::TlsOptions;
 
@@ -113,19 +122,31 @@ fn provider() -> Arc<CryptoProvider> {
 
 fn build(options: &TlsOptions) -> Result<ClientConfig, TlsError> {
     let provider = provider();
+    let platform = || {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|e| TlsError::Setup(setup_error(&e)))
+    };
     let verifier: Arc<dyn ServerCertVerifier> = if options.insecure_skip_verify {
         Arc::new(AcceptAnyCertificate(provider.clone()))
+    } else if let Some(path) = &options.ca_file {
+        let mut roots = RootCertStore::empty();
+        for cert in read_ca_file(path)? {
+            roots.add(cert).map_err(|e| TlsError::CaFile {
+                path: path.display().to_string(),
+                problem: format!("not a usable CA certificate: {e}"),
+            })?;
+        }
+        let private =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TlsError::Setup(e.to_string()))?;
+        // Without the OS's roots (none installed), the private CA alone still works.
+        let os = platform()
+            .ok()
+            .map(|v| Arc::new(v) as Arc<dyn ServerCertVerifier>);
+        Arc::new(PrivateCaFirst { private, os })
     } else {
-        let extra = match &options.ca_file {
-            Some(path) => read_ca_file(path)?,
-            None => Vec::new(),
-        };
-        let verifier = if extra.is_empty() {
-            rustls_platform_verifier::Verifier::new(provider.clone())
-        } else {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        };
-        Arc::new(verifier.map_err(|e| TlsError::Setup(setup_error(&e)))?)
+        Arc::new(platform()?)
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -163,6 +184,69 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         return Err(err("no certificate in it".into()));
     }
     Ok(certs)
+}
+
+/// `ca_file`: a chain to one of its roots is judged by webpki (name, validity, usage); a chain
+/// to anything else is the OS's to judge, as without `ca_file`.
+#[derive(Debug)]
+struct PrivateCaFirst {
+    private: Arc<WebPkiServerVerifier>,
+    os: Option<Arc<dyn ServerCertVerifier>>,
+}
+
+impl ServerCertVerifier for PrivateCaFirst {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let private = self.private.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match (private, &self.os) {
+            // Not issued under ca_file's roots: the OS decides. BadSignature too: webpki says
+            // that when an issuer has the name of a ca_file root but another key (a CA that
+            // was re-keyed, two test CAs with one name), which is also "not ours".
+            (
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer | CertificateError::BadSignature,
+                )),
+                Some(os),
+            ) => os.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            // Trusted, or issued under ca_file's roots and wrong in another way (name,
+            // dates), or no OS roots to ask.
+            (result, _) => result,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.private.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.private.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.private.supported_verify_schemes()
+    }
 }
 
 /// `insecure_skip_verify = true`: every certificate is accepted for every name. The

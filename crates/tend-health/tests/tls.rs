@@ -90,6 +90,22 @@ async fn https_probe_without_the_ca_fails_with_a_clear_reason() {
 }
 
 #[tokio::test]
+async fn a_ca_file_of_another_ca_does_not_vouch_for_the_server() {
+    // Two CAs of the same name ("tend test CA") and different keys, as after a CA was
+    // re-keyed and ca_file still holds the old one.
+    let server = pki(&["localhost"]);
+    let other = pki(&["localhost"]);
+    let (addr, _seen) = https_server(server.server.clone(), vec![OK]).await;
+    let u = url(&format!("https://localhost:{}/", addr.port()));
+    // Not under ca_file's roots: the OS's roots decide, and they do not know the test CA.
+    let out = probe_http(&u, &trusting(&other.ca_file), T).await;
+    assert_eq!(
+        out.text(),
+        "TLS: certificate not trusted (unknown issuer) for localhost"
+    );
+}
+
+#[tokio::test]
 async fn https_probe_checks_the_name() {
     // A certificate from the trusted CA, but for another name.
     let pki = pki(&["other.test"]);

@@ -693,3 +693,278 @@ textfile = "metrics"
     .unwrap();
     assert!(t.wait_exit(LONG).is_some());
 }
+
+// https for `[health] http` and `[notify] webhook`, through `tend run`: a local https server
+// whose CA the test makes, trusted through `ca_file`, refused without it, and
+// `insecure_skip_verify` warned about.
+
+/// An https server on 127.0.0.1 (std threads and rustls' blocking stream) with a certificate
+/// for `localhost` from a CA made here. Answers every request with `answer`, and records
+/// the requests and the SNI each handshake carried.
+struct HttpsSink {
+    port: u16,
+    /// The CA certificate, PEM: what `ca_file` is given.
+    ca_pem: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String, Vec<u8>)>>>,
+}
+
+impl HttpsSink {
+    fn start(answer: &'static str) -> Self {
+        use std::io::{Read as _, Write as _};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tend e2e test CA");
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+        );
+        #[allow(deprecated, reason = "the ring provider, as tend's client uses")]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+                .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = seen.clone();
+        // Ends with the test process; the listener is never closed before.
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { continue };
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Reading drives the handshake; a client that refuses the certificate ends
+                // it here.
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                let mut body = buf[head_end..].to_vec();
+                while body.len() < len {
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => body.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let sni = tls.conn.server_name().map(str::to_owned);
+                let _ = tls.write_all(answer.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+                keep.lock().unwrap().push((sni, head, body));
+            }
+        });
+        Self {
+            port,
+            ca_pem: ca.pem(),
+            seen,
+        }
+    }
+
+    fn requests(&self) -> Vec<(Option<String>, String, Vec<u8>)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn https_webhook_with_ca_file_gets_a_slack_shaped_alert_and_fails_clearly_without_it() {
+    let env = Env::new();
+    let sink = HttpsSink::start("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    std::fs::write(env.path("ca.pem"), &sink.ca_pem).unwrap();
+    let config = |trust: &str| {
+        format!(
+            r#"
+name = "crashy"
+command = ["{{fixture}}", "--say-err", "listen tcp :8080: bind: address already in use", "--exit", "3"]
+[restart]
+delay = "20ms"
+limit = 1
+limit_window = "1m"
+[notify]
+webhook = "https://localhost:{}/services/T0/B0/x"
+format = "slack"
+events = ["gave_up"]
+{trust}
+"#,
+            sink.port
+        )
+    };
+    let cfg = env.config(&config("ca_file = \"ca.pem\""));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("notify.webhook failed"), "{err}");
+    let got = sink.requests();
+    assert_eq!(got.len(), 1, "{err}");
+    let (sni, head, body) = &got[0];
+    assert_eq!(sni.as_deref(), Some("localhost"));
+    assert!(
+        head.starts_with("POST /services/T0/B0/x HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let text = v["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("crashy on ") && text.contains(": gave_up (exit code 3)"),
+        "{v:#}"
+    );
+    assert_eq!(v["blocks"][0]["type"], "header");
+    assert!(
+        v["blocks"]
+            .to_string()
+            .contains("bind: address already in use"),
+        "the crash's last stderr line travels with the alert: {v:#}"
+    );
+
+    // The same receiver without ca_file: its CA is not the OS's, so delivery fails, with
+    // the reason in tend's log.
+    let cfg = env.config(&config(""));
+    let (code, _, err) = env.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "alert `gave_up` via notify.webhook failed after 3 tries: \
+             TLS: certificate not trusted (unknown issuer) for localhost"
+        ),
+        "{err}"
+    );
+    assert_eq!(sink.requests().len(), 1, "nothing more got through");
+}
+
+#[test]
+fn https_health_check_with_ca_file_is_healthy_and_unknown_ca_is_the_reason() {
+    let env = Env::new();
+    let sink = HttpsSink::start("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    std::fs::write(env.path("ca.pem"), &sink.ca_pem).unwrap();
+    let config = |trust: &str| {
+        format!(
+            r#"
+name = "web"
+command = ["{{fixture}}", "--sleep"]
+[health]
+http = "https://localhost:{}/health"
+interval = "100ms"
+timeout = "2s"
+start_period = "0s"
+failures = 1
+on_unhealthy = "log"
+{trust}
+"#,
+            sink.port
+        )
+    };
+    let cfg = env.config(&config("ca_file = \"ca.pem\""));
+    let mut t = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(
+        t.wait_stderr("healthy: HTTP 200 after", LONG),
+        "{}",
+        t.stderr()
+    );
+    assert!(
+        wait_until(LONG, || {
+            let h = &status_json(&cfg)["health"];
+            h["state"] == "healthy"
+                && h["last_probe"]["text"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("HTTP 200 after "))
+        }),
+        "{:#}",
+        status_json(&cfg)
+    );
+    let got = sink.requests();
+    assert!(
+        got.iter()
+            .all(|(sni, head, _)| sni.as_deref() == Some("localhost")
+                && head.starts_with("GET /health HTTP/1.1\r\n")),
+        "{got:?}"
+    );
+    assert_eq!(stop(&mut t), 0);
+
+    let cfg = env.config(&config(""));
+    let mut t = env.spawn(&["run", cfg.to_str().unwrap()]);
+    let reason = "TLS: certificate not trusted (unknown issuer) for localhost";
+    assert!(
+        t.wait_stderr(&format!("unhealthy: health check failed: {reason}"), LONG),
+        "{}",
+        t.stderr()
+    );
+    assert!(
+        wait_until(LONG, || status_json(&cfg)["health"]["last_probe"]["text"]
+            == reason),
+        "{:#}",
+        status_json(&cfg)
+    );
+    assert_eq!(stop(&mut t), 0);
+}
+
+#[test]
+fn insecure_skip_verify_works_and_is_warned_by_validate_and_run() {
+    let env = Env::new();
+    let sink = HttpsSink::start("HTTP/1.1 204 No Content\r\n\r\n");
+    let cfg = env.config(&format!(
+        r#"
+name = "web"
+command = ["{{fixture}}", "--sleep"]
+[health]
+http = "https://localhost:{}/health"
+interval = "100ms"
+start_period = "0s"
+insecure_skip_verify = true
+"#,
+        sink.port
+    ));
+    let warning = "health.insecure_skip_verify: INSECURE: the TLS certificate of https://localhost";
+    let (code, out, err) = env.run(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(warning),
+        "validate must warn\n{out}{err}"
+    );
+    let mut t = env.spawn(&["run", cfg.to_str().unwrap()]);
+    // The CA is unknown, and the check passes all the same: that is what the key does.
+    assert!(
+        t.wait_stderr("healthy: HTTP 204 after", LONG),
+        "{}",
+        t.stderr()
+    );
+    assert!(
+        t.stderr().contains(warning),
+        "run must warn\n{}",
+        t.stderr()
+    );
+    assert_eq!(stop(&mut t), 0);
+}

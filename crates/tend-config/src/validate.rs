@@ -8,7 +8,7 @@ use toml::{Table, Value};
 
 use tend_core::health::{
     AlertKind, CheckSpec, HealthSpec, HttpCheck, HttpUrl, LimitsSpec, MetricsSpec, NotifySpec,
-    Reaction, TcpTarget, TlsOptions, WebhookFormat, validate_listen,
+    Reaction, Secret, TcpTarget, TlsOptions, WebhookFormat, validate_listen,
 };
 use tend_core::{
     Account, CommandSpec, Hardening, InstallSpec, LogFormat, LogMode, LogSpec, Program,
@@ -1182,6 +1182,24 @@ fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifyS
     let webhook = http_url(cx, &mut s, "webhook");
     let tls = read_tls(cx, &mut s, t, "webhook", webhook.as_ref());
     let format = s.choice(cx, "format", &WebhookFormat::ALL, WebhookFormat::Generic);
+    let secret = s.string(cx, "secret").and_then(|v| {
+        if v.is_empty() {
+            cx.error(
+                "notify.secret",
+                "is empty (leave it out when the robot is not set to sign)",
+            );
+            return None;
+        }
+        if !matches!(format, WebhookFormat::DingTalk | WebhookFormat::Feishu) {
+            cx.error(
+                "notify.secret",
+                "signs DingTalk and Feishu/Lark webhooks only: set format = \"dingtalk\" or \
+                 \"feishu\", or drop secret",
+            );
+            return None;
+        }
+        Some(Secret::new(v))
+    });
     if format != WebhookFormat::Generic && !t.contains_key("webhook") {
         cx.warn(
             "notify.format",
@@ -1223,6 +1241,7 @@ fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifyS
         command,
         webhook,
         format,
+        secret,
         tls,
         events,
     }

@@ -431,6 +431,16 @@ fn health_section_mistakes() {
             "did you mean `memory`?",
         ),
         (
+            "[notify]\nwebhook = \"https://hooks.slack.com/x\"\nformat = \"slack\"\nsecret = \"s\"\n",
+            "notify.secret",
+            "signs DingTalk and Feishu/Lark webhooks only",
+        ),
+        (
+            "[notify]\nwebhook = \"https://h/\"\nformat = \"dingtalk\"\nsecret = \"\"\n",
+            "notify.secret",
+            "is empty",
+        ),
+        (
             "[notify]\nwebhook = \"https://hooks.example.com/x\"\nformat = \"discord\"\n",
             "notify.format",
             "\"discord\" is not one of \"generic\", \"dingtalk\", \"wecom\", \"feishu\", \"lark\", \"slack\", \"teams\"",
@@ -768,6 +778,16 @@ fn https_targets_and_their_tls_keys() {
         "https://oapi.dingtalk.com/robot/send?access_token=x"
     );
     assert_eq!(n.tls.ca_file, None);
+    assert_eq!(n.secret, None);
+    let n = spec_with(
+        dir.path(),
+        "[notify]\nwebhook = \"https://open.feishu.cn/open-apis/bot/v2/hook/x\"\n\
+         format = \"feishu\"\nsecret = \"SECabc\"\n",
+    )
+    .notify
+    .unwrap();
+    assert_eq!(n.secret.as_ref().map(|s| s.expose()), Some("SECabc"));
+    assert!(!format!("{n:?}").contains("SECabc"), "kept out of Debug");
     for (name, want) in [
         ("lark", WebhookFormat::Feishu),
         ("teams", WebhookFormat::Teams),

@@ -129,6 +129,31 @@ impl WebhookFormat {
     }
 }
 
+/// A secret from the config (`notify.secret`): kept out of `Debug` output, so a spec that is
+/// printed or logged does not carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps the secret.
+    #[must_use]
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// `[health]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSpec {
@@ -268,6 +293,9 @@ pub struct NotifySpec {
     pub webhook: Option<HttpUrl>,
     /// `format`: the shape of the webhook body (the command always gets the generic JSON).
     pub format: WebhookFormat,
+    /// `secret`: the signing secret of a DingTalk robot or a Feishu bot whose security
+    /// setting is "sign" (加签 / 签名校验). Only with those two formats.
+    pub secret: Option<Secret>,
     /// `ca_file` and `insecure_skip_verify` for an `https://` webhook.
     pub tls: TlsOptions,
     /// `events`: which alerts are sent.
@@ -280,6 +308,7 @@ impl Default for NotifySpec {
             command: None,
             webhook: None,
             format: WebhookFormat::Generic,
+            secret: None,
             tls: TlsOptions::default(),
             events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
         }
@@ -518,6 +547,17 @@ impl HttpUrl {
         &self.target
     }
 
+    /// The same URL with `pairs` (already percent-encoded `k=v&k2=v2`) added to its query,
+    /// for parameters computed per request (a webhook's signature).
+    #[must_use]
+    pub fn with_query(&self, pairs: &str) -> Self {
+        let sep = if self.target.contains('?') { '&' } else { '?' };
+        Self {
+            target: format!("{}{sep}{pairs}", self.target),
+            ..self.clone()
+        }
+    }
+
     /// The `Host` header value: the authority as written, port only when not the scheme's
     /// default.
     #[must_use]
@@ -625,6 +665,7 @@ mod tests {
         assert_eq!(WebhookFormat::parse("lark"), Some(WebhookFormat::Feishu));
         assert_eq!(WebhookFormat::parse("json"), None);
         assert_eq!(WebhookFormat::default(), WebhookFormat::Generic);
+        assert_eq!(format!("{:?}", Secret::new("SECabc")), "Secret(..)");
     }
 
     #[test]
@@ -703,6 +744,18 @@ mod tests {
         assert_eq!(
             HttpUrl::parse("http://h:443/").unwrap().to_string(),
             "http://h:443/"
+        );
+        let u = HttpUrl::parse("https://oapi.dingtalk.com/robot/send?access_token=t").unwrap();
+        assert_eq!(
+            u.with_query("timestamp=1&sign=a%2Fb").target(),
+            "/robot/send?access_token=t&timestamp=1&sign=a%2Fb"
+        );
+        assert_eq!(
+            HttpUrl::parse("https://h/x")
+                .unwrap()
+                .with_query("a=1")
+                .target(),
+            "/x?a=1"
         );
         let bad = [
             ("ftp://h/", "not an http:// or https:// URL"),

@@ -30,7 +30,7 @@ pub use probe::{Probe, ProbeOutcome};
 pub use sample::{CpuCounter, Sample, SampleError};
 pub use spec::{
     AlertKind, CheckSpec, HealthSpec, HttpCheck, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
-    TcpTarget, TlsOptions, WebhookFormat,
+    Secret, TcpTarget, TlsOptions, WebhookFormat,
 };
 pub use tracker::{HealthState, HealthTracker, Step, Verdict};
 

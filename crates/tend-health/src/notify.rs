@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::command::{self, PreparedCommand};
 use crate::http::{HttpClient, HttpUrl};
-use crate::spec::{AlertKind, NotifySpec, WebhookFormat};
+use crate::spec::{AlertKind, NotifySpec, Secret, WebhookFormat};
 use crate::webhook;
 
 /// Something to tell the operator about.
@@ -103,6 +103,8 @@ pub struct NotifierConfig {
     pub webhook: Option<HttpUrl>,
     /// `notify.format`: the shape of the webhook body.
     pub format: WebhookFormat,
+    /// `notify.secret`: signs each try for DingTalk and Feishu robots set to "sign".
+    pub secret: Option<Secret>,
     /// Sends to the webhook with the TLS trust of `notify.ca_file` /
     /// `notify.insecure_skip_verify`.
     pub client: HttpClient,
@@ -130,6 +132,7 @@ impl NotifierConfig {
                 .map(|c| PreparedCommand::new(c, working_dir, env)),
             webhook: spec.webhook.clone(),
             format: spec.format,
+            secret: spec.secret.clone(),
             client: HttpClient::new(spec.tls.clone()),
             events: spec.events.clone(),
             options: NotifyOptions::default(),
@@ -359,16 +362,18 @@ async fn deliver(config: &NotifierConfig, alert: &Alert, on_failure: &OnFailure)
     };
     let to_webhook = async {
         let url = config.webhook.as_ref()?;
-        let shaped = match config.format {
-            WebhookFormat::Generic => body.to_owned(),
-            f => webhook::body(f, &config.service, &config.host, alert).to_string(),
-        };
-        let shaped = shaped.as_bytes();
+        let shaped = &webhook::body(config.format, &config.service, &config.host, alert);
         let policy = webhook::body_policy(config.format);
         retry(opts, || async move {
+            // Signed at every try: the services refuse an old timestamp.
+            let signature = config
+                .secret
+                .as_ref()
+                .and_then(|s| webhook::sign(config.format, s.expose(), SystemTime::now()));
+            let (url, body) = webhook::signed(url, shaped, signature);
             match config
                 .client
-                .post_json(url, shaped, policy, opts.timeout)
+                .post_json(&url, body.to_string().as_bytes(), policy, opts.timeout)
                 .await
             {
                 Ok(r) => webhook::judge(config.format, &r),

@@ -6,5 +6,5 @@
 
 pub use tend_core::health::{
     AlertKind, CheckSpec, HealthSpec, HttpCheck, LimitsSpec, MetricsSpec, NotifySpec, Reaction,
-    TargetError, TcpTarget, TlsOptions, WebhookFormat,
+    Secret, TargetError, TcpTarget, TlsOptions, WebhookFormat,
 };

@@ -28,10 +28,18 @@
 //!
 //! The title of every preset starts with `tend`, so a DingTalk robot secured by the keyword
 //! `tend` accepts it.
+//!
+//! `notify.secret` signs for a robot whose security setting is "sign" ([`Signature`]):
+//! DingTalk takes `timestamp` (ms) and `sign` = Base64(HMAC-SHA256(key = secret, message =
+//! "timestamp\nsecret")) as URL parameters; Feishu takes `timestamp` (s) and `sign` =
+//! Base64(HMAC-SHA256(key = "timestamp\nsecret", message = empty)) in the body. Both refuse a
+//! timestamp more than an hour off, so it is taken at every try.
+
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::http::{BodyPolicy, Response};
+use crate::http::{BodyPolicy, HttpUrl, Response};
 use crate::notify::{Alert, payload, rfc3339, summary};
 use crate::spec::WebhookFormat;
 
@@ -53,6 +61,108 @@ pub fn body(format: WebhookFormat, service: &str, host: &str, alert: &Alert) -> 
         WebhookFormat::Slack => slack(&facts),
         WebhookFormat::Teams => teams(&facts),
     }
+}
+
+/// Where a signature goes, for one try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    /// DingTalk: these parameters (percent-encoded) are added to the URL's query.
+    Query(String),
+    /// Feishu: these fields are added to the body.
+    Body {
+        /// seconds since the epoch, as a string (as Feishu's documentation sends it)
+        timestamp: String,
+        /// the Base64 signature
+        sign: String,
+    },
+}
+
+/// The signature of one try made at `now` with `secret`, for the formats that sign
+/// (`None` for the others).
+#[must_use]
+pub fn sign(format: WebhookFormat, secret: &str, now: SystemTime) -> Option<Signature> {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    match format {
+        WebhookFormat::DingTalk => {
+            let ts = since.as_millis();
+            let mac = hmac_sha256(secret.as_bytes(), format!("{ts}\n{secret}").as_bytes());
+            Some(Signature::Query(format!(
+                "timestamp={ts}&sign={}",
+                percent_encode(&base64(&mac))
+            )))
+        }
+        WebhookFormat::Feishu => {
+            let ts = since.as_secs();
+            let mac = hmac_sha256(format!("{ts}\n{secret}").as_bytes(), b"");
+            Some(Signature::Body {
+                timestamp: ts.to_string(),
+                sign: base64(&mac),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `url` and `body` of one try, with `signature` applied.
+pub(crate) fn signed(
+    url: &HttpUrl,
+    body: &Value,
+    signature: Option<Signature>,
+) -> (HttpUrl, Value) {
+    match signature {
+        None => (url.clone(), body.clone()),
+        Some(Signature::Query(pairs)) => (url.with_query(&pairs), body.clone()),
+        Some(Signature::Body { timestamp, sign }) => {
+            let mut body = body.clone();
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert("timestamp".into(), Value::String(timestamp));
+                obj.insert("sign".into(), Value::String(sign));
+            }
+            (url.clone(), body)
+        }
+    }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, message).as_ref().to_vec()
+}
+
+/// Standard Base64 with padding (RFC 4648 section 4), as both services expect.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whether the response body is needed to judge a delivery.
@@ -293,7 +403,6 @@ fn teams(f: &Facts) -> Value {
     }
     json!({
         "type": "message",
-        "summary": f.summary,
         "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
             "contentUrl": null,
@@ -399,6 +508,58 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn base64_vectors() {
+        // RFC 4648 section 10.
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want, "{input:?}");
+        }
+    }
+
+    /// Expected values computed independently (Python's hmac, hashlib and base64) for the
+    /// algorithms the two services document.
+    #[test]
+    fn signatures_match_the_documented_algorithms() {
+        let secret = "SEC000test-secret";
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_741_940_813_589);
+        assert_eq!(
+            sign(WebhookFormat::DingTalk, secret, at),
+            Some(Signature::Query(
+                "timestamp=1741940813589&sign=iGwdg16ZcdLDVbGpBaBnrB%2F%2FZ9Xe%2Fr4R%2F%2FgI7Y5X4fU%3D"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            sign(WebhookFormat::Feishu, secret, at),
+            Some(Signature::Body {
+                timestamp: "1741940813".into(),
+                sign: "6lO3SgLmhpZamy8GIFnpTiGyrp9FDlzcB4zK7T48lXA=".into(),
+            })
+        );
+        assert_eq!(sign(WebhookFormat::Slack, secret, at), None);
+        let url = HttpUrl::parse("https://h/robot/send?access_token=t").unwrap();
+        let (u, _) = signed(&url, &json!({}), sign(WebhookFormat::DingTalk, secret, at));
+        assert!(
+            u.target()
+                .starts_with("/robot/send?access_token=t&timestamp=1741940813589&sign=")
+        );
+        let (_, b) = signed(
+            &url,
+            &json!({"msg_type": "post"}),
+            sign(WebhookFormat::Feishu, secret, at),
+        );
+        assert_eq!(b["timestamp"], "1741940813");
+        assert_eq!(b["msg_type"], "post");
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn config(webhook: Option<String>, command: Option<PreparedCommand>) -> Notifier
         command,
         webhook: webhook.map(|u| HttpUrl::parse(&u).unwrap()),
         format: WebhookFormat::Generic,
+        secret: None,
         client: HttpClient::default(),
         events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
         options: NotifyOptions {

@@ -11,8 +11,10 @@ use common::{recv, silent_server};
 use serde_json::Value;
 use tend_health::notify::{DeliveryFailure, NotifyOptions};
 use tend_health::probe::probe_http;
+use tend_health::webhook::{Signature, sign};
 use tend_health::{
-    Alert, AlertKind, HttpClient, HttpUrl, Notifier, NotifierConfig, TlsOptions, WebhookFormat,
+    Alert, AlertKind, HttpClient, HttpUrl, Notifier, NotifierConfig, Secret, TlsOptions,
+    WebhookFormat,
 };
 use tokio::sync::mpsc;
 
@@ -207,6 +209,7 @@ fn notifier_config(webhook: &str, format: WebhookFormat, client: HttpClient) -> 
         command: None,
         webhook: Some(url(webhook)),
         format,
+        secret: None,
         client,
         events: AlertKind::ALL.iter().map(|(k, _)| *k).collect(),
         options: NotifyOptions {
@@ -249,25 +252,37 @@ async fn deliver(
     answer: &'static str,
     alert: Alert,
 ) -> (Value, Option<DeliveryFailure>) {
+    let (_, body, failed) = deliver_signed(format, None, answer, alert).await;
+    (body, failed)
+}
+
+/// As [`deliver`], with `notify.secret`; also returns the request target.
+async fn deliver_signed(
+    format: WebhookFormat,
+    secret: Option<&str>,
+    answer: &'static str,
+    alert: Alert,
+) -> (String, Value, Option<DeliveryFailure>) {
     let pki = pki(&["localhost"]);
     let (addr, mut seen) = https_server(pki.server.clone(), vec![answer, answer]).await;
     let (on_failure, mut failed) = failures();
-    let n = Notifier::spawn(
-        notifier_config(
-            &format!("https://localhost:{}/hook?key=k", addr.port()),
-            format,
-            trusting(&pki.ca_file),
-        ),
-        on_failure,
+    let mut config = notifier_config(
+        &format!("https://localhost:{}/hook?key=k", addr.port()),
+        format,
+        trusting(&pki.ca_file),
     );
+    config.secret = secret.map(Secret::new);
+    let n = Notifier::spawn(config, on_failure);
     assert!(n.send(alert));
     let (sni, req) = recv(&mut seen, T).await.request();
     assert_eq!(sni.as_deref(), Some("localhost"));
-    assert!(
-        req.head.starts_with("POST /hook?key=k HTTP/1.1\r\n"),
-        "{}",
-        req.head
-    );
+    let target = req
+        .head
+        .strip_prefix("POST ")
+        .and_then(|r| r.split_once(" HTTP/1.1\r\n"))
+        .map(|(t, _)| t.to_owned())
+        .unwrap_or_else(|| panic!("{}", req.head));
+    assert!(target.starts_with("/hook?key=k"), "{target}");
     assert!(
         req.head.contains("\r\nContent-Type: application/json\r\n"),
         "{}",
@@ -275,7 +290,7 @@ async fn deliver(
     );
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(n.shutdown(T).await, 0);
-    (body, failed.try_recv().ok())
+    (target, body, failed.try_recv().ok())
 }
 
 #[tokio::test]
@@ -490,4 +505,55 @@ async fn teams_preset() {
     let mono = body.last().unwrap();
     assert_eq!(mono["fontType"], "Monospace");
     assert!(mono["text"].as_str().unwrap().contains("main.main()"));
+}
+
+#[tokio::test]
+async fn dingtalk_signed_with_secret() {
+    let secret = "SECtest";
+    let (target, v, failed) = deliver_signed(
+        WebhookFormat::DingTalk,
+        Some(secret),
+        ERRCODE_OK,
+        go_panic(),
+    )
+    .await;
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(v["msgtype"], "markdown");
+    // The URL's own query, then timestamp (ms) and sign, as DingTalk's "sign" setting wants.
+    let query = target.strip_prefix("/hook?key=k&").expect(&target);
+    let ms: u64 = query
+        .strip_prefix("timestamp=")
+        .and_then(|r| r.split('&').next())
+        .and_then(|t| t.parse().ok())
+        .expect(&target);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+    let age = SystemTime::now().duration_since(at).unwrap();
+    assert!(age < T, "a fresh timestamp: {age:?}");
+    let Some(Signature::Query(want)) = sign(WebhookFormat::DingTalk, secret, at) else {
+        panic!()
+    };
+    assert_eq!(query, want);
+}
+
+#[tokio::test]
+async fn feishu_signed_with_secret() {
+    let ok =
+        "HTTP/1.1 200 OK\r\nContent-Length: 36\r\n\r\n{\"code\":0,\"data\":{},\"msg\":\"success\"}";
+    let secret = "SECtest";
+    let (target, v, failed) =
+        deliver_signed(WebhookFormat::Feishu, Some(secret), ok, go_panic()).await;
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(target, "/hook?key=k", "Feishu signs in the body");
+    assert_eq!(v["msg_type"], "post");
+    let secs: u64 = v["timestamp"].as_str().unwrap().parse().unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    let Some(Signature::Body {
+        timestamp,
+        sign: want,
+    }) = sign(WebhookFormat::Feishu, secret, at)
+    else {
+        panic!()
+    };
+    assert_eq!(v["timestamp"], timestamp);
+    assert_eq!(v["sign"], want);
 }

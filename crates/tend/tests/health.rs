@@ -698,6 +698,15 @@ textfile = "metrics"
 // whose CA the test makes, trusted through `ca_file`, refused without it, and
 // `insecure_skip_verify` warned about.
 
+/// A request as the https server saw it.
+#[derive(Debug, Clone)]
+struct HttpsRequest {
+    /// The SNI of the handshake.
+    sni: Option<String>,
+    head: String,
+    body: Vec<u8>,
+}
+
 /// An https server on 127.0.0.1 (std threads and rustls' blocking stream) with a certificate
 /// for `localhost` from a CA made here. Answers every request with `answer`, and records
 /// the requests and the SNI each handshake carried.
@@ -705,7 +714,7 @@ struct HttpsSink {
     port: u16,
     /// The CA certificate, PEM: what `ca_file` is given.
     ca_pem: String,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, String, Vec<u8>)>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<HttpsRequest>>>,
 }
 
 impl HttpsSink {
@@ -786,7 +795,7 @@ impl HttpsSink {
                 let _ = tls.write_all(answer.as_bytes());
                 tls.conn.send_close_notify();
                 let _ = tls.flush();
-                keep.lock().unwrap().push((sni, head, body));
+                keep.lock().unwrap().push(HttpsRequest { sni, head, body });
             }
         });
         Self {
@@ -796,7 +805,7 @@ impl HttpsSink {
         }
     }
 
-    fn requests(&self) -> Vec<(Option<String>, String, Vec<u8>)> {
+    fn requests(&self) -> Vec<HttpsRequest> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -830,7 +839,7 @@ events = ["gave_up"]
     assert!(!err.contains("notify.webhook failed"), "{err}");
     let got = sink.requests();
     assert_eq!(got.len(), 1, "{err}");
-    let (sni, head, body) = &got[0];
+    let HttpsRequest { sni, head, body } = &got[0];
     assert_eq!(sni.as_deref(), Some("localhost"));
     assert!(
         head.starts_with("POST /services/T0/B0/x HTTP/1.1\r\n"),
@@ -907,9 +916,8 @@ on_unhealthy = "log"
     );
     let got = sink.requests();
     assert!(
-        got.iter()
-            .all(|(sni, head, _)| sni.as_deref() == Some("localhost")
-                && head.starts_with("GET /health HTTP/1.1\r\n")),
+        got.iter().all(|r| r.sni.as_deref() == Some("localhost")
+            && r.head.starts_with("GET /health HTTP/1.1\r\n")),
         "{got:?}"
     );
     assert_eq!(stop(&mut t), 0);

@@ -43,6 +43,7 @@ mod manager;
 mod ownership;
 mod plan;
 pub mod reach;
+pub mod run_key;
 mod runner;
 pub mod scm;
 mod status;
@@ -51,6 +52,8 @@ pub mod systemd;
 pub mod testing;
 #[cfg(unix)]
 pub mod unix;
+#[cfg(windows)]
+mod winreg;
 
 pub use error::RenderError;
 pub use fs::write_atomic;

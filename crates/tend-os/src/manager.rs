@@ -226,6 +226,11 @@ pub enum Error {
         #[source]
         source: Box<ApplyError>,
     },
+    /// The service did not do what a verb waited for, and the OS call itself succeeded:
+    /// tend stopped while starting, or exited at once (exit code 5). The message says why
+    /// and where to look.
+    #[error("{0}")]
+    Failed(String),
     /// A Windows Service Control Manager call failed (exit code 5, or 4 for access
     /// denied).
     #[error("{what}: {source}")]
@@ -266,7 +271,7 @@ impl Error {
                 ApplyError::Run { .. } => exit::OS,
             },
             Self::Scm { source, .. } if source.access_denied() => exit::PERMISSION,
-            Self::Run { .. } | Self::Scm { .. } => exit::OS,
+            Self::Run { .. } | Self::Scm { .. } | Self::Failed(_) => exit::OS,
         }
     }
 }

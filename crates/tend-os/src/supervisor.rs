@@ -22,8 +22,13 @@ pub struct Snapshot {
 /// The snapshot in `file`; `None` when there is none or it cannot be read.
 #[must_use]
 pub fn read(file: &Path) -> Option<Snapshot> {
-    let bytes = std::fs::read(file).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    parse(&std::fs::read_to_string(file).ok()?)
+}
+
+/// The snapshot in a status file's text; `None` when it is not one.
+#[must_use]
+pub fn parse(text: &str) -> Option<Snapshot> {
+    serde_json::from_str(text).ok()
 }
 
 /// How long ago an RFC 3339 time was; `None` for a time in the future or unreadable.

@@ -1,5 +1,7 @@
-//! Test doubles for the [`Runner`] and [`Files`] seams, public so the CLI's tests can use
-//! them too. Small and dependency-free, so they are always compiled rather than hidden
+//! Test doubles for the [`Runner`] and [`Files`] seams, and for the Windows SCM
+//! ([`FakeScm`], the [`crate::scm::ScmApi`] and [`crate::scm::Host`] seams) and the Run
+//! entry ([`FakeRunKey`], [`crate::run_key::Host`]), public so the
+//! CLI's tests can use them too. Small and dependency-free, so they are always compiled rather than hidden
 //! behind a feature.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,6 +11,9 @@ use std::sync::Mutex;
 
 use crate::plan::Files;
 use crate::runner::{RunError, RunOutput, Runner};
+
+pub use crate::run_key::fake::{FAKE_TEND_PID, FakeRunKey, Spawn, status_text};
+pub use crate::scm::fake::{FAKE_PID, FakeScm, FakeService, running, stopped};
 
 /// A scripted answer of [`FakeRunner`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,20 +51,6 @@ impl From<tend_os::here::ScopeError> for CliError {
     }
 }
 
-/// The Windows backends that still live in this crate speak tend-os's errors through this.
-#[cfg(windows)]
-impl From<CliError> for tend_os::Error {
-    fn from(e: CliError) -> Self {
-        match e {
-            CliError::Config(e) => e.into(),
-            CliError::Invalid(m) => Self::Invalid(m),
-            CliError::NotInstalled(n) => Self::NotInstalled(n),
-            CliError::Service(e) => e,
-            CliError::Io { what, source } => Self::Io { what, source },
-        }
-    }
-}
-
 impl CliError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

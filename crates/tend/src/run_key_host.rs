@@ -1,16 +1,16 @@
 //! `tend service --user <name>` on Windows: what the per-user Run entry starts, and the
-//! supervisor of a per-user service. Its install side is `os::user_windows`; the
+//! supervisor of a per-user service. Its install side is [`tend_os::run_key`]; the
 //! supervision itself is exactly `tend run`'s ([`crate::host::boot`]).
 
 use std::io;
 use std::process::ExitCode;
 
 use tend_core::ServiceName;
+use tend_os::run_key::{event_name, spawn_detached};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
 use crate::host::{Adapter, Boot};
-use crate::os::user_windows::{event_name, spawn_detached};
 use crate::place::{self, Scope};
 use crate::report::Reporter;
 use crate::supervisor::Control;

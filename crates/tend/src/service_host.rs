@@ -21,11 +21,11 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::error::{CliError, code};
 use crate::host::{Adapter, Boot};
-use crate::os::eventlog::EventLog;
-use crate::os::scm_plan::{event_id, exit};
 use crate::place::Scope;
 use crate::report::Reporter;
 use crate::supervisor::{Control, Outcome};
+use tend_os::scm::eventlog::{EventLog, Level, event_id};
+use tend_os::scm::exit;
 
 /// The service name, handed from `run` to the SCM's service thread.
 static NAME: OnceLock<String> = OnceLock::new();
@@ -64,7 +64,7 @@ fn service_main(_args: Vec<OsString>) {
         && let Some(ev) = &events
     {
         ev.report(
-            windows_sys::Win32::System::EventLog::EVENTLOG_WARNING_TYPE,
+            Level::Warning,
             event_id::SERVICE_ERROR,
             &format!("tend service {name}: cannot ignore console control events: {e}"),
         );
@@ -74,7 +74,7 @@ fn service_main(_args: Vec<OsString>) {
         && let Some(ev) = &events
     {
         ev.report(
-            windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
+            Level::Error,
             event_id::SERVICE_ERROR,
             &format!("tend service {name}: {e}"),
         );
@@ -129,18 +129,14 @@ impl Adapter for Scm {
             }
         }
         if let Some(ev) = &self.events {
-            ev.report(
-                windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
-                event_id::CONFIG_ERROR,
-                &msg,
-            );
+            ev.report(Level::Error, event_id::CONFIG_ERROR, &msg);
         }
     }
 
     fn sinks(&mut self) -> Vec<crate::report::LineSink> {
         self.events
             .clone()
-            .map(EventLog::sink)
+            .map(crate::os::eventlog::sink)
             .into_iter()
             .collect()
     }
@@ -257,7 +253,7 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
         Err(e) => {
             if let Some(ev) = events {
                 ev.report(
-                    windows_sys::Win32::System::EventLog::EVENTLOG_ERROR_TYPE,
+                    Level::Error,
                     event_id::SERVICE_ERROR,
                     &format!("tend service {name}: {}", crate::report::chain(&e)),
                 );

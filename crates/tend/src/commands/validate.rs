@@ -53,7 +53,7 @@ pub(crate) fn account_warnings(spec: &tend_core::ServiceSpec) -> Vec<(String, St
         if let tend_core::Program::Path(p) = &spec.command.program {
             paths.insert(0, ("command[0]", p.as_path()));
         }
-        crate::os::acl::profile_warnings(&profiles, spec.name.as_str(), &paths)
+        tend_os::scm::acl::profile_warnings(&profiles, spec.name.as_str(), &paths)
     }
     #[cfg(not(windows))]
     {

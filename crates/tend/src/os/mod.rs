@@ -1,15 +1,9 @@
 //! The OS service managers: what they say about a service, and the install backends.
 
-pub(crate) mod acl;
-#[cfg(windows)]
+// Which of tend's lines the service runtime writes to the Event Log, and how; tested
+// everywhere, used on Windows.
+#[cfg(any(windows, test))]
 pub(crate) mod eventlog;
-pub(crate) mod scm_plan;
-#[cfg(windows)]
-pub(crate) mod user_windows;
-#[cfg(windows)]
-pub(crate) mod windows;
-#[cfg(windows)]
-mod winreg;
 
 use std::io::Write as _;
 
@@ -37,9 +31,15 @@ pub(crate) fn manager(scope: Scope, access: Access) -> Result<Box<dyn ServiceMan
     }
     #[cfg(windows)]
     {
-        Ok(match scope {
-            Scope::System => Box::new(windows::Scm { access }),
-            Scope::User => Box::new(user_windows::RunEntry),
+        Ok(match scope.os_scope()? {
+            tend_os::Scope::System(system) => Box::new(tend_os::scm::Scm::real(system, access)),
+            tend_os::Scope::User(user) => Box::new(tend_os::run_key::RunEntry::new(
+                tend_os::run_key::RealHost {
+                    supervisor_alive: crate::proc::supervisor_alive,
+                    pid_alive: crate::proc::pid_alive,
+                },
+                user,
+            )),
         })
     }
 }

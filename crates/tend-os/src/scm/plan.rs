@@ -1,8 +1,8 @@
 //! What `tend install` asks of the Windows Service Control Manager, as plain data.
 //!
 //! Built from a [`ServiceSpec`] by a pure function so the mapping (accounts, start modes,
-//! failure actions, exit codes) is unit-tested on every OS; `os/windows.rs` only applies it.
-#![allow(dead_code, reason = "applied on Windows only; tested everywhere")]
+//! failure actions, exit codes) is unit-tested on every OS; [`super::Scm`] applies it
+//! through [`super::ScmApi`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,21 +10,21 @@ use std::time::Duration;
 use tend_core::{Account, Hardening, ServiceSpec, StartMode};
 
 /// Service-specific exit codes `tend service` reports to the SCM (visible in `sc query` as
-/// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066): tend's exit codes ([`tend_os::exit`]),
+/// `SERVICE_EXIT_CODE` with `WIN32_EXIT_CODE` 1066): tend's exit codes ([`crate::exit`]),
 /// so one table (docs/cli.md) explains both.
-pub(crate) mod exit {
-    use tend_os::exit::{INVALID, OS as OS_FAILED, PROGRAM_FAILED, service_specific};
+pub mod exit {
+    use crate::exit::{INVALID, OS as OS_FAILED, PROGRAM_FAILED, service_specific};
     /// The program failed: tend gave up after too many restarts.
-    pub(crate) const GAVE_UP: u32 = service_specific(PROGRAM_FAILED);
+    pub const GAVE_UP: u32 = service_specific(PROGRAM_FAILED);
     /// The installed config is invalid (or missing).
-    pub(crate) const CONFIG: u32 = service_specific(INVALID);
+    pub const CONFIG: u32 = service_specific(INVALID);
     /// An operating-system operation failed.
-    pub(crate) const OS: u32 = service_specific(OS_FAILED);
+    pub const OS: u32 = service_specific(OS_FAILED);
 }
 
 /// How the SCM starts the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartType {
+pub enum StartType {
     /// SERVICE_AUTO_START.
     Auto,
     /// SERVICE_DEMAND_START.
@@ -35,7 +35,7 @@ pub(crate) enum StartType {
 
 /// SERVICE_SID_TYPE_*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SidType {
+pub enum SidType {
     /// No service SID in the token.
     None,
     /// The service SID is added to the token (needed by `NT SERVICE\<name>`).
@@ -48,66 +48,79 @@ pub(crate) enum SidType {
 /// What `hardening = "strict"` leaves a service's token: bypass traverse checking, which
 /// every program needs to open a path below a directory it cannot list. A service that
 /// needs more (impersonation, global objects) is not a candidate for `strict`.
-pub(crate) const STRICT_PRIVILEGES: [&str; 1] = ["SeChangeNotifyPrivilege"];
+pub const STRICT_PRIVILEGES: [&str; 1] = ["SeChangeNotifyPrivilege"];
 
 /// One SCM failure action (all of tend's are "restart the service after `delay`").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Restart {
-    pub(crate) delay: Duration,
+pub struct Restart {
+    /// How long the SCM waits before it starts tend again.
+    pub delay: Duration,
 }
 
 /// Everything `tend install` configures on the SCM.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScmPlan {
-    pub(crate) name: String,
-    pub(crate) display_name: String,
-    pub(crate) description: String,
+pub struct ScmPlan {
+    /// The service name (the config's `name`).
+    pub name: String,
+    /// What the Services console shows.
+    pub display_name: String,
+    /// SERVICE_CONFIG_DESCRIPTION.
+    pub description: String,
     /// tend.exe's absolute path; the SCM runs `"<exe>" service <name>`.
-    pub(crate) exe: PathBuf,
-    pub(crate) args: Vec<String>,
-    pub(crate) start: StartType,
+    pub exe: PathBuf,
+    /// The arguments after the executable: `service <name>`.
+    pub args: Vec<String>,
+    /// How the SCM starts the service.
+    pub start: StartType,
     /// SERVICE_CONFIG_DELAYED_AUTO_START_INFO.
-    pub(crate) delayed: bool,
-    pub(crate) dependencies: Vec<String>,
+    pub delayed: bool,
+    /// Services (or `+group`s) that must run first.
+    pub dependencies: Vec<String>,
     /// `None` = LocalSystem.
-    pub(crate) account: Option<String>,
+    pub account: Option<String>,
     /// Name of the environment variable holding the account's password.
-    pub(crate) password_env: Option<String>,
+    pub password_env: Option<String>,
     /// SERVICE_CONFIG_SERVICE_SID_INFO. Virtual accounts (`NT SERVICE\<name>`) need the
     /// service SID to exist; `hardening = "strict"` makes it restricted.
-    pub(crate) sid_type: SidType,
+    pub sid_type: SidType,
     /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO: the only privileges the service's token
     /// keeps. Empty: all of the account's privileges (no restriction).
-    pub(crate) required_privileges: Vec<String>,
-    pub(crate) preshutdown_timeout: Duration,
+    pub required_privileges: Vec<String>,
+    /// SERVICE_CONFIG_PRESHUTDOWN_INFO: how long shutdown waits for tend's stop.
+    pub preshutdown_timeout: Duration,
     /// The outer safety net: restart tend itself if it crashes or stops with an error.
-    pub(crate) failure_actions: Vec<Restart>,
-    pub(crate) failure_reset: Duration,
+    pub failure_actions: Vec<Restart>,
+    /// After how long without a failure the SCM starts counting failures from zero.
+    pub failure_reset: Duration,
     /// Also apply failure actions when tend stops with a non-zero exit code (gave up), not
     /// only when it crashes.
-    pub(crate) failure_actions_on_non_crash: bool,
+    pub failure_actions_on_non_crash: bool,
 }
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PlanError {
+pub enum PlanError {
+    /// The account's password variable is not set.
     #[error(
         "service.password_env: the environment variable `{0}` is not set; set it to the account's password for this `tend install`"
     )]
     PasswordMissing(String),
+    /// A `depends_on` entry names no service.
     #[error(
         "service.depends_on[{index}]: there is no service named `{name}` on this machine; install it first or remove it from depends_on (nothing was installed)"
     )]
-    MissingDependency { index: usize, name: String },
+    MissingDependency {
+        /// Its index in `depends_on`.
+        index: usize,
+        /// The name.
+        name: String,
+    },
 }
 
 /// Fails on the first `depends_on` entry naming a service that does not exist (the SCM
 /// would accept it, and the service would then never start). `exists` asks the SCM; load
 /// order groups (`+group`) are not services and are not checked.
-pub(crate) fn check_dependencies(
-    deps: &[String],
-    exists: impl Fn(&str) -> bool,
-) -> Result<(), PlanError> {
+pub fn check_dependencies(deps: &[String], exists: impl Fn(&str) -> bool) -> Result<(), PlanError> {
     for (index, name) in deps.iter().enumerate() {
         if !name.starts_with('+') && !exists(name) {
             return Err(PlanError::MissingDependency {
@@ -122,17 +135,23 @@ pub(crate) fn check_dependencies(
 /// What the SCM says about the settings `ChangeServiceConfig2` holds, for an installed
 /// service; `None` where it cannot be read (a new service, or Wine, which cannot read most).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Installed {
-    pub(crate) delayed: Option<bool>,
-    pub(crate) sid_type: Option<SidType>,
-    pub(crate) required_privileges: Option<Vec<String>>,
+pub struct Installed {
+    /// SERVICE_CONFIG_DELAYED_AUTO_START_INFO.
+    pub delayed: Option<bool>,
+    /// SERVICE_CONFIG_SERVICE_SID_INFO.
+    pub sid_type: Option<SidType>,
+    /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO.
+    pub required_privileges: Option<Vec<String>>,
 }
 
 /// One `ChangeServiceConfig2` call beyond those made on every install.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Setting {
+pub enum Setting {
+    /// SERVICE_CONFIG_DELAYED_AUTO_START_INFO.
     Delayed(bool),
+    /// SERVICE_CONFIG_SERVICE_SID_INFO.
     SidType(SidType),
+    /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO (empty: no restriction).
     RequiredPrivileges(Vec<String>),
 }
 
@@ -140,7 +159,7 @@ pub(crate) enum Setting {
 /// (not delayed, no service SID, no privilege list) is written only over something else,
 /// so a plain install never asks for what it does not need (and Wine, which lacks some of
 /// these calls, warns only when a setting that matters cannot be made).
-pub(crate) fn settings(plan: &ScmPlan, installed: &Installed) -> Vec<Setting> {
+pub fn settings(plan: &ScmPlan, installed: &Installed) -> Vec<Setting> {
     let mut out = Vec::new();
     let delayed = plan.start == StartType::Auto && plan.delayed;
     if installed.delayed.unwrap_or(false) != delayed {
@@ -158,7 +177,7 @@ pub(crate) fn settings(plan: &ScmPlan, installed: &Installed) -> Vec<Setting> {
 }
 
 /// The account name the SCM gets for an [`Account`].
-pub(crate) fn account_name(account: &Account, service: &str) -> Option<String> {
+pub fn account_name(account: &Account, service: &str) -> Option<String> {
     match account {
         Account::Isolated => Some(format!(r"NT SERVICE\{service}")),
         Account::System => None,
@@ -177,7 +196,7 @@ pub(crate) fn account_name(account: &Account, service: &str) -> Option<String> {
 
 /// Builds the plan. `env` looks up environment variables (the password), injected so the
 /// function stays pure.
-pub(crate) fn plan(
+pub fn plan(
     spec: &ServiceSpec,
     exe: &Path,
     env: impl Fn(&str) -> Option<String>,
@@ -237,7 +256,7 @@ pub(crate) fn plan(
 
 /// Readable differences between what is installed and what would be, for `tend install`
 /// on an installed service.
-pub(crate) fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
+pub fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
     // Delayed means something only for an auto start.
     let describe = |p: &ScmPlan| {
         format!(
@@ -291,76 +310,6 @@ pub(crate) fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
     };
     cmp("privileges", privileges(old), privileges(new));
     out
-}
-
-/// Stable Event Log IDs (documented in docs/windows.md).
-pub(crate) mod event_id {
-    pub(crate) const STARTED: u32 = 1000;
-    pub(crate) const EXITED: u32 = 1001;
-    pub(crate) const RESTARTING: u32 = 1002;
-    pub(crate) const GAVE_UP: u32 = 1003;
-    pub(crate) const STOPPING: u32 = 1004;
-    pub(crate) const STOPPED: u32 = 1005;
-    pub(crate) const KILLED: u32 = 1006;
-    pub(crate) const SPAWN_FAILED: u32 = 1007;
-    pub(crate) const NOT_RESTARTING: u32 = 1008;
-    pub(crate) const CONFIG_ERROR: u32 = 1100;
-    pub(crate) const SERVICE_ERROR: u32 = 1101;
-    /// tend could not do something it had to (signal, kill, capture, start).
-    pub(crate) const TEND_FAILED: u32 = 1102;
-    pub(crate) const INFO: u32 = 1200;
-    /// A reload was rejected, or the log files are in trouble.
-    pub(crate) const TROUBLE: u32 = 1201;
-}
-
-/// An Event Log level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Level {
-    /// What the operator asked for happened (start, stop, reload).
-    Information,
-    /// The program did something unasked (crashed, exited) and tend coped (restart).
-    Warning,
-    /// The service is down for good (gave up, a failed exit not restarted), or tend itself
-    /// failed at something.
-    Error,
-}
-
-/// The level and ID of one of tend's lines in the Event Log, from what kind of line it is.
-/// The exit that ends a requested stop is routine, the same exit without one is a crash or
-/// a health restart: the notice's cause says which.
-pub(crate) fn event_level(kind: &crate::report::Kind) -> (Level, u32) {
-    use crate::report::Kind;
-    use tend_core::{Exit, ExitCause, Notice};
-    {
-        let n = match kind {
-            Kind::Notice(n) => n,
-            Kind::Info => return (Level::Information, event_id::INFO),
-            Kind::Warning => return (Level::Warning, event_id::TROUBLE),
-            Kind::Failure => return (Level::Error, event_id::TEND_FAILED),
-        };
-        match n {
-            Notice::Started { .. } => (Level::Information, event_id::STARTED),
-            Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
-            Notice::Exited {
-                cause: ExitCause::Requested,
-                ..
-            } => (Level::Information, event_id::EXITED),
-            Notice::Exited { .. } => (Level::Warning, event_id::EXITED),
-            Notice::Restarting { .. } => (Level::Warning, event_id::RESTARTING),
-            Notice::NotRestarting { exit, .. } => {
-                if *exit == Exit::Code(0) {
-                    (Level::Information, event_id::NOT_RESTARTING)
-                } else {
-                    (Level::Error, event_id::NOT_RESTARTING)
-                }
-            }
-            Notice::GaveUp(_) => (Level::Error, event_id::GAVE_UP),
-            Notice::Stopping { .. } => (Level::Information, event_id::STOPPING),
-            // The graceful step did not work in time.
-            Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
-            Notice::Stopped => (Level::Information, event_id::STOPPED),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -508,131 +457,6 @@ mod tests {
             changes(&a, &b),
             ["start: Auto -> Demand", "dependencies:  -> Tcpip"]
         );
-    }
-
-    #[test]
-    fn event_levels_mean_something() {
-        use crate::report::Kind;
-        use Level::{Error, Information, Warning};
-        use std::time::Duration;
-        use tend_core::{Exit, ExitCause, GiveUp, Notice, RestartPolicy};
-        let exited_as = |code, cause| Notice::Exited {
-            pid: 7,
-            exit: Exit::Code(code),
-            uptime: Duration::from_secs(3),
-            cause,
-        };
-        let exited = |code| exited_as(code, ExitCause::OnItsOwn);
-        let stopped_exit = |code| exited_as(code, ExitCause::Requested);
-        let stopping = Notice::Stopping {
-            pid: 7,
-            timeout: Duration::from_secs(10),
-        };
-        let restarting = Notice::Restarting {
-            delay: Duration::from_secs(1),
-            in_window: 1,
-            limit: 5,
-        };
-        let gave_up = Notice::GaveUp(GiveUp {
-            restarts: 5,
-            window: Duration::from_secs(60),
-            last_exit: Exit::Code(3),
-            unhealthy: None,
-        });
-        let not_restarting = |code| Notice::NotRestarting {
-            exit: Exit::Code(code),
-            policy: RestartPolicy::Never,
-        };
-        let started = Notice::Started { pid: 7 };
-        // Sequences as the supervisor reports them, each with the levels it must get.
-        type Step<'a> = (Kind, &'a str, Level);
-        let cases: Vec<(&str, Vec<Step>)> = vec![
-            (
-                "a requested stop is information from start to end",
-                vec![
-                    (Kind::Notice(started.clone()), "started pid 7", Information),
-                    (Kind::Notice(stopping.clone()), "stopping", Information),
-                    (Kind::Notice(stopped_exit(0)), "pid 7 exited", Information),
-                    (Kind::Notice(Notice::Stopped), "stopped", Information),
-                ],
-            ),
-            (
-                "a crash and its restart are warnings, the new start is information",
-                vec![
-                    (Kind::Notice(started.clone()), "started", Information),
-                    (Kind::Notice(exited(3)), "pid 7 exited with code 3", Warning),
-                    (Kind::Notice(restarting.clone()), "restarting", Warning),
-                    (Kind::Notice(started.clone()), "started", Information),
-                    (Kind::Notice(exited(0)), "exited on its own", Warning),
-                ],
-            ),
-            (
-                "a stop whose graceful step timed out warns about the kill only",
-                vec![
-                    (Kind::Notice(stopping.clone()), "stopping", Information),
-                    (
-                        Kind::Notice(Notice::Killing {
-                            pid: 7,
-                            after: Duration::from_secs(10),
-                        }),
-                        "killing",
-                        Warning,
-                    ),
-                    (Kind::Notice(stopped_exit(1)), "exited", Information),
-                    (Kind::Notice(Notice::Stopped), "stopped", Information),
-                    (Kind::Notice(exited(2)), "a later crash", Warning),
-                    (
-                        Kind::Notice(exited_as(0, ExitCause::Unhealthy)),
-                        "stopped for being unhealthy",
-                        Warning,
-                    ),
-                ],
-            ),
-            (
-                "giving up and failures of tend itself are errors",
-                vec![
-                    (Kind::Notice(gave_up), "gave up", Error),
-                    (Kind::Notice(not_restarting(3)), "not restarting", Error),
-                    (
-                        Kind::Notice(not_restarting(0)),
-                        "not restarting",
-                        Information,
-                    ),
-                    (
-                        Kind::Notice(Notice::SpawnFailed {
-                            error: "missing".into(),
-                        }),
-                        "cannot start the program",
-                        Error,
-                    ),
-                    (Kind::Failure, "cannot kill the process tree: denied", Error),
-                    (
-                        Kind::Failure,
-                        "cannot signal the program: no console",
-                        Error,
-                    ),
-                ],
-            ),
-            (
-                "plain lines: reloads are information, trouble a warning",
-                vec![
-                    (Kind::Info, "reloaded: no changes", Information),
-                    (Kind::Info, "SCM stop received: stopping", Information),
-                    (
-                        Kind::Warning,
-                        "reload rejected, the running config stays: x",
-                        Warning,
-                    ),
-                    (Kind::Warning, "logs: cannot write `x`: disk full", Warning),
-                ],
-            ),
-        ];
-        for (what, seq) in cases {
-            for (kind, text, want) in seq {
-                let (got, _) = event_level(&kind);
-                assert_eq!(got, want, "{what}: {text}");
-            }
-        }
     }
 
     #[test]

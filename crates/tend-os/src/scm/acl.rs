@@ -6,14 +6,13 @@
 //!   them; SYSTEM and Administrators have full control.
 //! - Everything is *protected* (no inheritance from `%ProgramData%`, whose default lets
 //!   every user create files), so no ordinary user can plant or edit anything.
-#![allow(dead_code, reason = "applied on Windows only; tested everywhere")]
 
 use tend_core::{Account, Hardening};
 
 /// The SID of `NT SERVICE\<name>`: `S-1-5-80-` and the SHA-1 of the upper-cased name in
 /// UTF-16LE, as five little-endian 32-bit numbers. Computed rather than looked up, because
 /// it is defined this way and the lookup needs the service to exist already.
-pub(crate) fn service_sid(name: &str) -> String {
+pub fn service_sid(name: &str) -> String {
     let utf16: Vec<u8> = name
         .to_uppercase()
         .encode_utf16()
@@ -28,7 +27,7 @@ pub(crate) fn service_sid(name: &str) -> String {
 }
 
 /// The SID (or SDDL alias) the service's own account has, when tend can name it.
-pub(crate) fn account_sid(account: &Account, service: &str) -> Option<String> {
+pub fn account_sid(account: &Account, service: &str) -> Option<String> {
     match account {
         Account::Isolated => Some(service_sid(service)),
         Account::LocalService => Some("LS".into()),
@@ -42,7 +41,7 @@ pub(crate) fn account_sid(account: &Account, service: &str) -> Option<String> {
 /// Who is granted access to the service's files: its account where tend can name it, and
 /// with `hardening = "strict"` also its service SID, because a write-restricted token can
 /// write only where that SID (or Everyone) may, whatever its account may.
-pub(crate) fn grantees(account: &Account, service: &str, hardening: Hardening) -> Vec<String> {
+pub fn grantees(account: &Account, service: &str, hardening: Hardening) -> Vec<String> {
     let mut out: Vec<String> = account_sid(account, service).into_iter().collect();
     let sid = service_sid(service);
     if hardening == Hardening::Strict && !out.contains(&sid) {
@@ -67,17 +66,17 @@ fn dacl(sids: &[String], rights: &str, container: bool) -> String {
 }
 
 /// For `%ProgramData%\tend\services` (the directory of installed configs).
-pub(crate) fn services_dir() -> String {
+pub fn services_dir() -> String {
     dacl(&[], READ, true)
 }
 
 /// For one installed config file.
-pub(crate) fn config_file(grantees: &[String]) -> String {
+pub fn config_file(grantees: &[String]) -> String {
     dacl(grantees, READ, false)
 }
 
 /// For the log and state directories of a service.
-pub(crate) fn writable_dir(grantees: &[String]) -> String {
+pub fn writable_dir(grantees: &[String]) -> String {
     dacl(grantees, MODIFY, true)
 }
 
@@ -87,7 +86,7 @@ pub(crate) fn writable_dir(grantees: &[String]) -> String {
 /// an effective-access check, which Windows cannot answer reliably for a virtual account
 /// that does not exist yet; it catches the common case (a program unpacked in Downloads or
 /// on the Desktop). Paths compare case-insensitively, as on Windows.
-pub(crate) fn profile_warnings(
+pub fn profile_warnings(
     profiles: &std::path::Path,
     service: &str,
     paths: &[(&str, &std::path::Path)],
@@ -115,18 +114,20 @@ pub(crate) fn profile_warnings(
 
 /// One access control entry of a file's DACL, as read from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ace {
-    pub(crate) allow: bool,
+pub struct Ace {
+    /// An allow entry (else a deny entry).
+    pub allow: bool,
     /// `S-1-...`.
-    pub(crate) sid: String,
-    pub(crate) mask: u32,
+    pub sid: String,
+    /// The access mask.
+    pub mask: u32,
     /// INHERIT_ONLY_ACE: applies to children only, not to this object.
-    pub(crate) inherit_only: bool,
+    pub inherit_only: bool,
 }
 
 /// What the service needs of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
+pub enum Need {
     /// Run a program: read and execute.
     Run,
     /// Read a file.
@@ -181,7 +182,7 @@ fn map_generic(mask: u32) -> u32 {
 /// The rights a DACL grants a token holding `sids`, as Windows evaluates it: entries in
 /// order, a right denied before it is allowed stays denied. `None` is a null DACL, which
 /// grants everything.
-pub(crate) fn granted(dacl: Option<&[Ace]>, sids: &[String]) -> u32 {
+pub fn granted(dacl: Option<&[Ace]>, sids: &[String]) -> u32 {
     let Some(dacl) = dacl else {
         return u32::MAX;
     };
@@ -204,7 +205,7 @@ pub(crate) fn granted(dacl: Option<&[Ace]>, sids: &[String]) -> u32 {
 /// against), and for a write-restricted token (`hardening = "strict"`) the SIDs a write
 /// must also be granted to. `None` where tend cannot know: LocalSystem (which may do
 /// anything) and named users (whose groups only their domain knows).
-pub(crate) fn token_sids(
+pub fn token_sids(
     account: &Account,
     service: &str,
     hardening: Hardening,
@@ -244,7 +245,7 @@ pub(crate) fn token_sids(
 
 /// A path of the config, what the service needs of it, and its DACL as read
 /// (`Ok(None)`: a null DACL; `Err`: unreadable, which is not held against the path).
-pub(crate) type ReachItem<'a> = (
+pub type ReachItem<'a> = (
     &'a str,
     &'a std::path::Path,
     Need,
@@ -254,7 +255,7 @@ pub(crate) type ReachItem<'a> = (
 /// What the service account cannot reach, as `(key, message with the fix)`. `items` are
 /// the config's paths with what the service needs of each and the DACL read from each
 /// (`Ok(None)`: a null DACL; `Err`: unreadable, which is not held against the path).
-pub(crate) fn reach_problems(
+pub fn reach_problems(
     service: &str,
     account: &Account,
     hardening: Hardening,

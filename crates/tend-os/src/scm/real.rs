@@ -1,0 +1,568 @@
+//! The real [`ScmApi`] (the windows-service crate, and windows-sys where it has no call)
+//! and the real [`Host`]. Each method is one call; the decisions are in `backend.rs`.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use windows_service::service::{
+    Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceDependency,
+    ServiceErrorControl, ServiceExitCode, ServiceFailureActions, ServiceFailureResetPeriod,
+    ServiceInfo, ServiceSidType, ServiceStartType, ServiceState, ServiceType,
+};
+use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use super::acl::Ace;
+use super::api::{
+    Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
+};
+use super::error::ScmError;
+use super::plan::{ScmPlan, SidType, StartType};
+
+/// The Service Control Manager of this machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealScm;
+
+/// This machine's files, DACLs, accounts, registry and clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealHost;
+
+/// A windows-service error with its Win32 code (its own text for most is only "IO error
+/// in winapi call").
+fn err(e: windows_service::Error) -> ScmError {
+    match e {
+        windows_service::Error::Winapi(io) => ScmError::from(io),
+        other => ScmError {
+            code: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn last_error() -> ScmError {
+    ScmError::from(io::Error::last_os_error())
+}
+
+fn access(rights: Rights) -> ServiceAccess {
+    ServiceAccess::from_bits_truncate(rights.bits())
+}
+
+fn service_info(plan: &ScmPlan, password: Option<&str>) -> ServiceInfo {
+    ServiceInfo {
+        name: OsString::from(&plan.name),
+        display_name: OsString::from(&plan.display_name),
+        service_type: ServiceType::OWN_PROCESS,
+        start_type: match plan.start {
+            StartType::Auto => ServiceStartType::AutoStart,
+            StartType::Demand => ServiceStartType::OnDemand,
+            StartType::Disabled => ServiceStartType::Disabled,
+        },
+        error_control: ServiceErrorControl::Normal,
+        executable_path: plan.exe.clone(),
+        launch_arguments: plan.args.iter().map(OsString::from).collect(),
+        dependencies: plan
+            .dependencies
+            .iter()
+            .map(|d| ServiceDependency::Service(OsString::from(d)))
+            .collect(),
+        account_name: plan.account.as_ref().map(OsString::from),
+        account_password: password.map(OsString::from),
+    }
+}
+
+fn state(s: ServiceState) -> State {
+    match s {
+        ServiceState::Stopped => State::Stopped,
+        ServiceState::StartPending => State::StartPending,
+        ServiceState::StopPending => State::StopPending,
+        ServiceState::Running => State::Running,
+        ServiceState::ContinuePending => State::ContinuePending,
+        ServiceState::PausePending => State::PausePending,
+        ServiceState::Paused => State::Paused,
+    }
+}
+
+impl ScmApi for RealScm {
+    type Manager = ServiceManager;
+    type Service = Service;
+
+    fn connect(&self, create: bool) -> Result<ServiceManager, ScmError> {
+        let mut a = ServiceManagerAccess::CONNECT;
+        if create {
+            a |= ServiceManagerAccess::CREATE_SERVICE;
+        }
+        ServiceManager::local_computer(None::<&str>, a).map_err(err)
+    }
+
+    fn open(&self, mgr: &ServiceManager, name: &str, rights: Rights) -> Result<Service, ScmError> {
+        mgr.open_service(name, access(rights)).map_err(err)
+    }
+
+    fn create(
+        &self,
+        mgr: &ServiceManager,
+        plan: &ScmPlan,
+        password: Option<&str>,
+        rights: Rights,
+    ) -> Result<Service, ScmError> {
+        mgr.create_service(&service_info(plan, password), access(rights))
+            .map_err(err)
+    }
+
+    fn change_config(
+        &self,
+        svc: &Service,
+        plan: &ScmPlan,
+        password: Option<&str>,
+    ) -> Result<(), ScmError> {
+        svc.change_config(&service_info(plan, password))
+            .map_err(err)
+    }
+
+    fn configure(&self, svc: &Service, setting: &Config2) -> Result<(), ScmError> {
+        match setting {
+            Config2::Description(d) => svc.set_description(d).map_err(err),
+            Config2::PreshutdownTimeout(t) => svc.set_preshutdown_timeout(*t).map_err(err),
+            Config2::Delayed(d) => svc.set_delayed_auto_start(*d).map_err(err),
+            Config2::SidType(t) => svc
+                .set_config_service_sid_info(match t {
+                    SidType::None => ServiceSidType::None,
+                    SidType::Unrestricted => ServiceSidType::Unrestricted,
+                    SidType::Restricted => ServiceSidType::Restricted,
+                })
+                .map_err(err),
+            Config2::RequiredPrivileges(p) => set_required_privileges(svc, p),
+            Config2::FailureActions { reset, restarts } => svc
+                .update_failure_actions(ServiceFailureActions {
+                    reset_period: ServiceFailureResetPeriod::After(*reset),
+                    reboot_msg: None,
+                    command: None,
+                    actions: Some(
+                        restarts
+                            .iter()
+                            .map(|delay| ServiceAction {
+                                action_type: ServiceActionType::Restart,
+                                delay: *delay,
+                            })
+                            .collect(),
+                    ),
+                })
+                .map_err(err),
+            Config2::FailureActionsOnNonCrash(b) => svc
+                .set_failure_actions_on_non_crash_failures(*b)
+                .map_err(err),
+        }
+    }
+
+    fn query_config(&self, svc: &Service) -> Result<InstalledConfig, ScmError> {
+        let c = svc.query_config().map_err(err)?;
+        Ok(InstalledConfig {
+            display_name: c.display_name.to_string_lossy().into_owned(),
+            command_line: c.executable_path.to_string_lossy().into_owned(),
+            account: c.account_name.map(|a| a.to_string_lossy().into_owned()),
+            dependencies: c
+                .dependencies
+                .iter()
+                .map(|d| d.to_system_identifier().to_string_lossy().into_owned())
+                .collect(),
+            start: match c.start_type {
+                ServiceStartType::AutoStart => Some(StartType::Auto),
+                ServiceStartType::OnDemand => Some(StartType::Demand),
+                ServiceStartType::Disabled => Some(StartType::Disabled),
+                _ => None,
+            },
+        })
+    }
+
+    fn query_delayed(&self, svc: &Service) -> Result<bool, ScmError> {
+        query_delayed(svc)
+    }
+
+    fn query_sid_type(&self, svc: &Service) -> Result<SidType, ScmError> {
+        Ok(match svc.get_config_service_sid_info().map_err(err)? {
+            ServiceSidType::None => SidType::None,
+            ServiceSidType::Unrestricted => SidType::Unrestricted,
+            ServiceSidType::Restricted => SidType::Restricted,
+        })
+    }
+
+    fn query_required_privileges(&self, svc: &Service) -> Result<Vec<String>, ScmError> {
+        query_required_privileges(svc)
+    }
+
+    fn query_status(&self, svc: &Service) -> Result<ServiceStatus, ScmError> {
+        let st = svc.query_status().map_err(err)?;
+        Ok(ServiceStatus {
+            state: state(st.current_state),
+            pid: st.process_id,
+            exit: match st.exit_code {
+                ServiceExitCode::Win32(c) => ExitCode::Win32(c),
+                ServiceExitCode::ServiceSpecific(c) => ExitCode::ServiceSpecific(c),
+            },
+        })
+    }
+
+    fn start(&self, svc: &Service) -> Result<(), ScmError> {
+        svc.start::<&str>(&[]).map_err(err)
+    }
+
+    fn control(&self, svc: &Service, control: Control) -> Result<(), ScmError> {
+        match control {
+            Control::Stop => svc.stop().map(|_| ()).map_err(err),
+            Control::ParamChange => param_change(svc),
+        }
+    }
+
+    fn delete(&self, svc: &Service) -> Result<(), ScmError> {
+        svc.delete().map_err(err)
+    }
+}
+
+/// SERVICE_CONTROL_PARAMCHANGE: windows-service has no call for it; its raw handle does
+/// it.
+fn param_change(svc: &Service) -> Result<(), ScmError> {
+    use windows_sys::Win32::System::Services::{
+        ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS,
+    };
+    // SAFETY: the handle is valid for the life of `svc`; `status` is a local out parameter.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        let mut status: SERVICE_STATUS = std::mem::zeroed();
+        ControlService(
+            svc.raw_handle(),
+            SERVICE_CONTROL_PARAMCHANGE,
+            &raw mut status,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// SERVICE_CONFIG_DELAYED_AUTO_START_INFO, which windows-service cannot read.
+fn query_delayed(svc: &Service) -> Result<bool, ScmError> {
+    use windows_sys::Win32::System::Services::{
+        QueryServiceConfig2W, SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+        SERVICE_DELAYED_AUTO_START_INFO,
+    };
+    let mut info = SERVICE_DELAYED_AUTO_START_INFO {
+        fDelayedAutostart: 0,
+    };
+    let mut needed = 0u32;
+    // SAFETY: the handle is valid for the life of `svc`; the buffer is the struct this
+    // info level fills, with its exact size.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        QueryServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            u32::try_from(std::mem::size_of_val(&info)).unwrap_or(u32::MAX),
+            &raw mut needed,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error());
+    }
+    Ok(info.fDelayedAutostart != 0)
+}
+
+/// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO as a list; empty when none is set.
+fn query_required_privileges(svc: &Service) -> Result<Vec<String>, ScmError> {
+    use windows_sys::Win32::System::Services::{
+        QueryServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+        SERVICE_REQUIRED_PRIVILEGES_INFOW,
+    };
+    // u64s: aligned for the struct at the start, which points into the rest.
+    let mut buf = vec![0u64; 1024];
+    let mut needed = 0u32;
+    // SAFETY: the handle is valid for the life of `svc`; the buffer's size is passed.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        QueryServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+            buf.as_mut_ptr().cast(),
+            u32::try_from(buf.len() * 8).unwrap_or(u32::MAX),
+            &raw mut needed,
+        )
+    };
+    if ok == 0 {
+        return Err(last_error());
+    }
+    // SAFETY: on success the buffer starts with the struct; its pointer is null or points
+    // to a double-NUL-terminated multi-string inside the buffer.
+    #[allow(unsafe_code)]
+    let list = unsafe {
+        let info = &*buf.as_ptr().cast::<SERVICE_REQUIRED_PRIVILEGES_INFOW>();
+        let mut out = Vec::new();
+        let mut p = info.pmszRequiredPrivileges.cast_const();
+        while !p.is_null() && *p != 0 {
+            let mut len = 0;
+            while *p.add(len) != 0 {
+                len += 1;
+            }
+            out.push(String::from_utf16_lossy(std::slice::from_raw_parts(p, len)));
+            p = p.add(len + 1);
+        }
+        out
+    };
+    Ok(list)
+}
+
+/// Sets SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO (windows-service has no call for it). An
+/// empty list removes the restriction.
+fn set_required_privileges(svc: &Service, privileges: &[String]) -> Result<(), ScmError> {
+    use windows_sys::Win32::System::Services::{
+        ChangeServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+        SERVICE_REQUIRED_PRIVILEGES_INFOW,
+    };
+    let mut multi: Vec<u16> = Vec::new();
+    for p in privileges {
+        multi.extend(p.encode_utf16());
+        multi.push(0);
+    }
+    multi.extend([0, 0]);
+    let mut info = SERVICE_REQUIRED_PRIVILEGES_INFOW {
+        pmszRequiredPrivileges: multi.as_mut_ptr(),
+    };
+    // SAFETY: the handle is valid for the life of `svc`; `info` points to a
+    // double-NUL-terminated multi-string that outlives the call.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        ChangeServiceConfig2W(
+            svc.raw_handle(),
+            SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+        )
+    };
+    if ok == 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+impl Host for RealHost {
+    fn current_exe(&self) -> io::Result<PathBuf> {
+        std::env::current_exe()
+    }
+
+    fn env(&self, var: &str) -> Option<String> {
+        std::env::var(var).ok()
+    }
+
+    fn lookup_account(&self, account: &str) -> io::Result<()> {
+        lookup_account(account)
+    }
+
+    fn read_dacl(&self, path: &Path) -> io::Result<Option<Vec<Ace>>> {
+        read_dacl(path)
+    }
+
+    fn set_dacl(&self, path: &Path, sddl: &str) -> io::Result<()> {
+        set_dacl(path, sddl)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn write(&self, path: &Path, text: &str) -> io::Result<()> {
+        crate::write_atomic(path, text.as_bytes(), None)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(path)
+    }
+
+    fn register_event_source(&self, name: &str) -> io::Result<()> {
+        super::eventlog::register_source(name)
+    }
+
+    fn remove_event_source(&self, name: &str) -> io::Result<()> {
+        super::eventlog::remove_source(name)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+/// Fails unless `account` exists (virtual and built-in accounts always do).
+fn lookup_account(account: &str) -> io::Result<()> {
+    use windows_sys::Win32::Security::{LookupAccountNameW, SID_NAME_USE};
+    let name: Vec<u16> = account.encode_utf16().chain(std::iter::once(0)).collect();
+    let (mut sid_len, mut dom_len, mut use_) = (0u32, 0u32, SID_NAME_USE::default());
+    // SAFETY: a size query: null buffers with zero lengths; the outputs are locals.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            &raw mut sid_len,
+            std::ptr::null_mut(),
+            &raw mut dom_len,
+            &raw mut use_,
+        )
+    };
+    let err = io::Error::last_os_error();
+    // ERROR_INSUFFICIENT_BUFFER means "it exists, give me room for its SID".
+    if ok != 0 || err.raw_os_error() == Some(122) {
+        return Ok(());
+    }
+    Err(err)
+}
+
+/// Replaces the DACL of `path` with the (protected) one in `sddl`.
+fn set_dacl(path: &Path, sddl: &str) -> io::Result<()> {
+    use std::os::windows::ffi::OsStrExt as _;
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
+    use windows_sys::Win32::Security::{
+        DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+        SetFileSecurityW,
+    };
+    const SDDL_REVISION_1: u32 = 1;
+    let wide_sddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+    let wide_path: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: NUL-terminated SDDL; on success the system allocates `sd`, freed below with
+    // LocalFree as documented.
+    #[allow(unsafe_code)]
+    unsafe {
+        if ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            wide_sddl.as_ptr(),
+            SDDL_REVISION_1,
+            &raw mut sd,
+            std::ptr::null_mut(),
+        ) == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let ok = SetFileSecurityW(
+            wide_path.as_ptr(),
+            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+            sd,
+        );
+        let err = io::Error::last_os_error();
+        LocalFree(sd.cast());
+        if ok == 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// The DACL of `path` as [`Ace`]s; `None` for a null DACL.
+fn read_dacl(path: &Path) -> io::Result<Option<Vec<Ace>>> {
+    use std::os::windows::ffi::OsStrExt as _;
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSidToStringSidW, GetNamedSecurityInfoW, SE_FILE_OBJECT,
+    };
+    use windows_sys::Win32::Security::{
+        ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, DACL_SECURITY_INFORMATION, GetAce, INHERIT_ONLY_ACE,
+        PSECURITY_DESCRIPTOR,
+    };
+    const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
+    const ACCESS_DENIED_ACE_TYPE: u8 = 1;
+    let wide: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: NUL-terminated path; on success `sd` is allocated by the system (freed with
+    // LocalFree below) and `dacl` points into it.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        GetNamedSecurityInfoW(
+            wide.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &raw mut dacl,
+            std::ptr::null_mut(),
+            &raw mut sd,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(
+            i32::try_from(rc).unwrap_or(i32::MAX),
+        ));
+    }
+    if dacl.is_null() {
+        // SAFETY: allocated by GetNamedSecurityInfoW, freed once.
+        #[allow(unsafe_code)]
+        unsafe {
+            LocalFree(sd.cast());
+        }
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    // SAFETY: `dacl` is valid while `sd` lives; each ACE is read through GetAce, and only
+    // allowed/denied ACEs (whose layout is ACCESS_ALLOWED_ACE) are interpreted.
+    #[allow(unsafe_code)]
+    unsafe {
+        for i in 0..u32::from((*dacl).AceCount) {
+            let mut p: *mut core::ffi::c_void = std::ptr::null_mut();
+            if GetAce(dacl, i, &raw mut p) == 0 {
+                continue;
+            }
+            let header = &*p.cast::<ACE_HEADER>();
+            if header.AceType != ACCESS_ALLOWED_ACE_TYPE && header.AceType != ACCESS_DENIED_ACE_TYPE
+            {
+                continue;
+            }
+            let ace = p.cast::<ACCESS_ALLOWED_ACE>();
+            let sid = (&raw const (*ace).SidStart).cast_mut().cast();
+            let mut s: windows_sys::core::PWSTR = std::ptr::null_mut();
+            if ConvertSidToStringSidW(sid, &raw mut s) == 0 {
+                continue;
+            }
+            let mut len = 0;
+            while *s.add(len) != 0 {
+                len += 1;
+            }
+            let text = String::from_utf16_lossy(std::slice::from_raw_parts(s, len));
+            LocalFree(s.cast());
+            out.push(Ace {
+                allow: header.AceType == ACCESS_ALLOWED_ACE_TYPE,
+                sid: text,
+                mask: (*ace).Mask,
+                inherit_only: u32::from(header.AceFlags) & INHERIT_ONLY_ACE != 0,
+            });
+        }
+        LocalFree(sd.cast());
+    }
+    Ok(Some(out))
+}

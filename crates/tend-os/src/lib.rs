@@ -4,9 +4,10 @@
 //! every OS. This crate describes how the OS service manager should start tend:
 //!
 //! - [`ServiceManager`] is the one seam of the install side: one implementation per OS
-//!   manager ([`unix::Unix`] for systemd and launchd; the Windows SCM and Run entry still in
-//!   the `tend` crate), each verb returning a [`Report`] or a [`Failure`] with a typed
-//!   [`Error`] whose exit code comes from [`exit`];
+//!   manager (`unix::Systemd` and `unix::Launchd`, sharing one flow; [`scm::Scm`] for the
+//!   Windows SCM; [`run_key::RunEntry`] for the Windows per-user Run entry), each verb
+//!   returning a [`Report`] or a [`Failure`] with a typed [`Error`] whose exit code comes
+//!   from [`exit`];
 //! - [`systemd::render_unit`] and [`launchd::render_plist`] are pure functions from a
 //!   [`systemd::UnitInput`] / [`launchd::PlistInput`] to the file's text;
 //! - each verb (`install`, `uninstall`, `start`, `stop`, `restart`, `reload`) is a pure
@@ -14,7 +15,9 @@
 //!   tests assert the exact plan and the CLI can print it (`--dry-run`) or carry it out with
 //!   [`apply`];
 //! - every command goes through the [`Runner`] trait: [`SystemRunner`] runs it for real,
-//!   [`testing::FakeRunner`] records it and returns scripted answers;
+//!   [`testing::FakeRunner`] records it and returns scripted answers; the Windows backends
+//!   reach the machine through [`scm::ScmApi`] / [`scm::Host`] and [`run_key::Host`], faked
+//!   by [`testing::FakeScm`] and [`testing::FakeRunKey`];
 //! - `status` is the one verb that reads an answer back: machine-readable
 //!   `systemctl show` output, or launchd's `print` output parsed defensively, into an
 //!   [`OsStatus`];
@@ -28,9 +31,10 @@
 //!
 //! Rendering, plans and the layout never look at the host (Unix paths are built with `/`,
 //! Windows paths with `\`, whatever the host's separator), so they compile and are tested
-//! on every OS. The `cfg` glue is thin: [`here`] (the environment), [`write_atomic`]'s
-//! modes and directory fsync, and [`unix`], the systemd/launchd engine with its real files
-//! (chown, modes) and user lookups.
+//! on every OS, and so do the backends' sequences (against the fakes). The `cfg` glue is
+//! thin: [`here`] (the environment), [`write_atomic`]'s modes and directory fsync, `unix`
+//! (the systemd/launchd backends with their real files, chown and modes, and user lookups),
+//! and the real SCM, registry and process calls of `scm` and `run_key` (Windows).
 
 mod error;
 pub mod exit;

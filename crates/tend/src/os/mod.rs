@@ -24,10 +24,7 @@ pub(crate) use tend_os::Report;
 pub(crate) fn manager(scope: Scope, access: Access) -> Result<Box<dyn ServiceManager>, CliError> {
     #[cfg(unix)]
     {
-        Ok(Box::new(tend_os::unix::Unix::real(
-            scope.os_scope()?,
-            access,
-        )))
+        Ok(tend_os::unix::native(scope.os_scope()?, access))
     }
     #[cfg(windows)]
     {

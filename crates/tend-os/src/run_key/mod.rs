@@ -14,7 +14,7 @@
 //!
 //! **No console window.** tend.exe is a console program, so Windows opens a console window
 //! for it at logon. `tend service --user`, finding itself alone on a console window, starts
-//! itself again with `CREATE_NO_WINDOW` ([`spawn_detached`]) and exits, so the window only
+//! itself again with `CREATE_NO_WINDOW` (`spawn_detached`, Windows) and exits, so the window only
 //! flashes. (`conhost.exe --headless` in the Run entry would avoid even the flash, but it
 //! is undocumented; a GUI-subsystem stub would be a second binary.)
 //!
@@ -145,7 +145,7 @@ pub trait Host {
     /// `stop` act on a stranger).
     fn supervisor_alive(&self, pid: u32, updated_at: &str) -> bool;
     /// Starts `tend service --user --detached <name>` without a console window
-    /// ([`spawn_detached`]).
+    /// (`spawn_detached` on Windows).
     ///
     /// # Errors
     ///

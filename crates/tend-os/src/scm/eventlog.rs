@@ -3,7 +3,7 @@
 //!
 //! The IDs and levels are data (here, on every OS); which line gets which is the
 //! runtime's decision (`tend service`). Registering the source is part of `tend install`
-//! ([`super::Host::register_event_source`]); writing is [`EventLog`], on Windows.
+//! ([`super::Host::register_event_source`]); writing is `EventLog`, on Windows.
 
 /// Stable Event Log IDs (documented in docs/windows.md).
 pub mod event_id {

@@ -5,7 +5,7 @@
 //! [`crate::systemd`] and [`crate::launchd`] build every file and every command line as
 //! data; this module decides when to run them: it checks rights and ownership before
 //! anything changes, carries the plan out, and reports what happened. The flow of each
-//! verb is the same for both managers and written once ([`UnixManager`]'s provided
+//! verb is the same for both managers and written once (`UnixManager`'s provided
 //! methods); what differs (which plan, how the manager is asked, what it does after an
 //! update, whether `stop` must be waited for) is a hook each backend implements. Everything
 //! that touches the machine goes through a seam ([`Runner`] for `systemctl` /

@@ -68,10 +68,10 @@ compress = true
         "expected many rotations, got {}",
         rotated.len()
     );
-    assert!(
-        rotated.iter().any(|f| f.compressed),
-        "rotated files are compressed"
-    );
+    // How many rotated files are compressed by now depends on the machine's load: the
+    // compressor runs at the lowest priority and tend gives it up at exit (the next start
+    // finishes it). tend-logs' rotation tests check compression and that catch-up
+    // deterministically; here every line must be read back, whether plain or gzipped.
     let lines = all_lines(&dir, "gen", LogKind::Out);
     assert_eq!(lines.len(), n, "no line lost or duplicated");
     for (i, line) in lines.iter().enumerate() {

@@ -337,6 +337,17 @@ fn win_join(base: &Path, rel: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The directory of a Windows path (`\` or `/`), whatever the host: `Path::parent` on
+/// Linux does not split `C:\ProgramData\tend\services\web.toml`, and the Windows
+/// backends' tests run there too.
+pub(crate) fn win_parent(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    match s.rfind(['\\', '/']) {
+        Some(i) => PathBuf::from(&s[..i]),
+        None => PathBuf::new(),
+    }
+}
+
 /// `base/rel` with a `/` separator whatever the host: these are paths on the target (Linux
 /// or macOS), and must render the same when the tests run on Windows.
 pub(crate) fn join(base: &Path, rel: &str) -> PathBuf {

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
 
 use crate::installed::{diff_lines, installed_text};
+use crate::layout::win_parent;
 use crate::manager::{Changed, Error, Failure, Install, Report, ServiceManager, Status, reported};
 use crate::{Backend, Layout, RUN_KEY, Scope, UserContext, run_value_name};
 
@@ -234,15 +235,6 @@ impl<H: Host> RunEntry<H> {
     }
 }
 
-/// The directory of a Windows path, whatever the host's separator.
-fn parent(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    match s.rfind(['\\', '/']) {
-        Some(i) => PathBuf::from(&s[..i]),
-        None => PathBuf::new(),
-    }
-}
-
 impl<H: Host> RunEntry<H> {
     fn layout(&self, name: &ServiceName) -> Layout {
         Layout::new(Backend::RunKey, &Scope::User(self.user.clone()), name)
@@ -258,7 +250,7 @@ impl<H: Host> RunEntry<H> {
     fn installed_spec(&self, layout: &Layout) -> Option<ServiceSpec> {
         let text = self.host.read(&layout.config).ok()??;
         let opts = tend_config::LoadOptions {
-            log_dir: tend_config::LogDirDefault::Under(parent(&layout.log_dir)),
+            log_dir: tend_config::LogDirDefault::Under(win_parent(&layout.log_dir)),
         };
         tend_config::parse(&text, &layout.config, &opts)
             .ok()
@@ -321,7 +313,7 @@ impl<H: Host> RunEntry<H> {
         let old_value = self.run_value(name)?;
         let was_installed = old_text.is_some() || old_value.is_some();
 
-        let dir = parent(&layout.config);
+        let dir = win_parent(&layout.config);
         self.host
             .create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;

@@ -6,7 +6,7 @@
 //! tested on every OS with [`crate::testing::FakeScm`] (see `tests.rs`).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tend_core::{Account, ServiceName, ServiceSpec};
@@ -16,6 +16,7 @@ use super::error::ScmError;
 use super::plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use super::{acl, exit};
 use crate::installed::installed_text;
+use crate::layout::win_parent;
 use crate::manager::{
     Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, reported,
 };
@@ -71,16 +72,6 @@ fn scm_error(what: impl Into<String>, source: ScmError) -> Error {
         what.push_str(" (run tend from an elevated prompt: Administrator rights are needed)");
     }
     Error::Scm { what, source }
-}
-
-/// The directory of a Windows path, whatever the host's separator (the layout's paths are
-/// built with `\`, also when the tests run on Linux).
-fn parent(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    match s.rfind(['\\', '/']) {
-        Some(i) => PathBuf::from(&s[..i]),
-        None => PathBuf::new(),
-    }
 }
 
 /// Whether an installed service's command line is tend's `service <name>`.
@@ -333,7 +324,7 @@ impl<A: ScmApi> Scm<'_, A> {
         let layout = self.layout(name);
         let config = layout.config.clone();
         let previous = self.host.read(&config).ok().flatten();
-        let dir = parent(&config);
+        let dir = win_parent(&config);
         self.host
             .create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
@@ -465,7 +456,7 @@ impl<A: ScmApi> Scm<'_, A> {
             spec.service.hardening,
         );
         let mut rules = vec![
-            (parent(&layout.config), acl::services_dir()),
+            (win_parent(&layout.config), acl::services_dir()),
             (layout.config.clone(), acl::config_file(&grantees)),
             (layout.state_dir.clone(), acl::writable_dir(&grantees)),
         ];
@@ -488,7 +479,7 @@ impl<A: ScmApi> Scm<'_, A> {
         let installed = || -> Option<ServiceSpec> {
             let text = self.host.read(&layout.config).ok()??;
             let opts = tend_config::LoadOptions {
-                log_dir: tend_config::LogDirDefault::Under(parent(&layout.log_dir)),
+                log_dir: tend_config::LogDirDefault::Under(win_parent(&layout.log_dir)),
             };
             tend_config::parse(&text, &layout.config, &opts)
                 .ok()

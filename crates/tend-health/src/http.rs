@@ -233,24 +233,31 @@ impl HttpClient {
         std::thread::Builder::new()
             .name("tend-https".into())
             .spawn(move || {
-                let result = match tokio::runtime::Builder::new_current_thread()
+                let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_io()
                     .enable_time()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(async {
-                        let exchange = exchange_tls(&tls, &url, &wire, read_body, began, timeout);
-                        // Bounded here too, so the thread itself ends after `timeout` (plus
-                        // at most one certificate check in progress).
-                        match tokio::time::timeout(timeout, exchange).await {
-                            Ok(r) => r,
-                            Err(_) => Err(HttpError::TimedOut { after: timeout }),
-                        }
-                    }),
-                    Err(e) => Err(HttpError::Thread(e)),
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(HttpError::Thread(e)));
+                        return;
+                    }
                 };
+                let result = rt.block_on(async {
+                    let exchange = exchange_tls(&tls, &url, &wire, read_body, began, timeout);
+                    // Bounded here too, so the thread itself ends after `timeout` (plus at
+                    // most one certificate check in progress).
+                    match tokio::time::timeout(timeout, exchange).await {
+                        Ok(r) => r,
+                        Err(_) => Err(HttpError::TimedOut { after: timeout }),
+                    }
+                });
                 // The caller may have stopped waiting (its own timeout): nothing to do then.
                 let _ = tx.send(result);
+                // A name lookup still running (getaddrinfo cannot be cancelled) is left to
+                // finish on its own instead of holding this thread.
+                rt.shutdown_background();
             })
             .map_err(HttpError::Thread)?;
         match tokio::time::timeout(timeout, rx).await {

@@ -55,7 +55,8 @@ pub fn body(format: WebhookFormat, service: &str, host: &str, alert: &Alert) -> 
         }),
         WebhookFormat::WeCom => json!({
             "msgtype": "markdown",
-            "markdown": { "content": facts.markdown(MarkdownFlavor::WeCom) },
+            // WeCom refuses markdown content over 4096 bytes.
+            "markdown": { "content": clip_bytes(&facts.markdown(MarkdownFlavor::WeCom), 4096) },
         }),
         WebhookFormat::Feishu => feishu(&facts),
         WebhookFormat::Slack => slack(&facts),
@@ -227,6 +228,29 @@ pub fn judge(format: WebhookFormat, r: &Response) -> Result<(), String> {
     }
 }
 
+/// `s` cut to at most `max` characters, with `...` at the end when cut (chat tools refuse
+/// texts over their limits instead of shortening them).
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(3)).collect();
+    cut.push_str("...");
+    cut
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary, with `...` when cut.
+fn clip_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
 fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
@@ -345,21 +369,24 @@ fn slack_escape(s: &str) -> String {
 /// Slack: `text` (the notification and the fallback) plus blocks: a header, the facts as
 /// fields, the reason, the stderr lines in a code block.
 fn slack(f: &Facts) -> Value {
+    // Slack's limits: a header 150 characters, a section's text 3000, a field 2000.
     let fields: Vec<Value> = f
         .rows
         .iter()
-        .map(|(k, v)| json!({ "type": "mrkdwn", "text": format!("*{k}*\n{}", slack_escape(v)) }))
+        .map(|(k, v)| {
+            json!({ "type": "mrkdwn", "text": clip(&format!("*{k}*\n{}", slack_escape(v)), 2000) })
+        })
         .collect();
     let mut blocks = vec![
-        json!({ "type": "header", "text": { "type": "plain_text", "text": f.title } }),
-        json!({ "type": "section", "text": { "type": "mrkdwn", "text": slack_escape(&f.summary) } }),
+        json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&f.title, 150) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&slack_escape(&f.summary), 3000) } }),
         // Slack takes at most 10 fields in a section; tend has at most 7 rows.
         json!({ "type": "section", "fields": fields }),
     ];
     if let Some(reason) = &f.reason {
         blocks.push(json!({
             "type": "section",
-            "text": { "type": "mrkdwn", "text": format!("*reason*\n{}", slack_escape(reason)) },
+            "text": { "type": "mrkdwn", "text": clip(&format!("*reason*\n{}", slack_escape(reason)), 3000) },
         }));
     }
     if !f.last_stderr.is_empty() {
@@ -367,6 +394,7 @@ fn slack(f: &Facts) -> Value {
             "type": "section",
             "text": {
                 "type": "mrkdwn",
+                // last_stderr is at most 600 bytes: within the 3000 characters.
                 "text": format!("*last stderr*\n```{}```", slack_escape(&f.last_stderr.join("\n"))),
             },
         }));
@@ -508,6 +536,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn texts_stay_within_the_services_limits() {
+        let long_host = "h".repeat(300);
+        let alert = Alert {
+            reason: Some("é".repeat(5000)),
+            ..crashed()
+        };
+        let v = body(WebhookFormat::Slack, "web", &long_host, &alert);
+        let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert_eq!(header.chars().count(), 150);
+        assert!(header.ends_with("..."));
+        for b in v["blocks"].as_array().unwrap() {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= 3000, "{}", t.chars().count());
+            }
+        }
+        let v = body(WebhookFormat::WeCom, "web", &long_host, &alert);
+        let content = v["markdown"]["content"].as_str().unwrap();
+        assert!(
+            content.len() <= 4096 && content.ends_with("..."),
+            "{}",
+            content.len()
+        );
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "...");
+        assert_eq!(clip_bytes("ééé", 5), "é...");
+        assert_eq!(clip_bytes("ééé", 6), "ééé");
+        assert_eq!(clip_bytes("éééé", 7), "éé...");
     }
 
     #[test]

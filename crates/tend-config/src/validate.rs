@@ -1023,7 +1023,9 @@ fn read_tls(
                     "INSECURE: the TLS certificate of {} is not verified, so anyone on the \
                      network path can impersonate it{}. Use ca_file = \"ca.pem\" to trust a \
                      private CA instead",
-                    url.map(ToString::to_string).unwrap_or_default(),
+                    // Scheme and host only: a webhook's path and query carry its token.
+                    url.map(|u| format!("https://{}", u.host_header()))
+                        .unwrap_or_default(),
                     if section == "notify" {
                         " and read the alerts"
                     } else {

@@ -837,7 +837,18 @@ fn insecure_skip_verify_is_warned_about() {
         .find(|w| w.key == "health.insecure_skip_verify")
         .unwrap();
     assert!(
-        w.message.contains("https://10.1.2.3:8443/h"),
+        w.message.contains("of https://10.1.2.3:8443 is not"),
+        "{}",
+        w.message
+    );
+    // A webhook's path and query (its token) stay out of the warning, which ends up in logs.
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.key == "notify.insecure_skip_verify")
+        .unwrap();
+    assert!(
+        w.message.contains("of https://hooks.example.com is not"),
         "{}",
         w.message
     );

@@ -29,6 +29,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -64,12 +65,18 @@ pub enum TlsError {
     Handshake(String),
 }
 
+/// How long a loaded trust store is used before `ca_file` and the OS's roots are read again,
+/// so a renewed private CA or an updated CA bundle is picked up without a restart or a
+/// reload. Loading costs a few milliseconds; a probe every second would pay it every time
+/// without this.
+const REFRESH: Duration = Duration::from_secs(300);
+
 /// The client side of TLS for one probe or one notifier: the options, and the rustls config
 /// made from them on first use (loading the OS's roots reads files, so it happens on the
-/// thread that runs the exchange, never on the supervisor's) and reused after that.
+/// thread that runs the exchange, never on the supervisor's) and reused for [`REFRESH`].
 pub struct TlsClient {
     options: TlsOptions,
-    config: Mutex<Option<Arc<ClientConfig>>>,
+    config: Mutex<Option<(Instant, Arc<ClientConfig>)>>,
 }
 
 impl std::fmt::Debug for TlsClient {
@@ -96,17 +103,20 @@ impl TlsClient {
         &self.options
     }
 
-    /// The rustls config, built on the first call. A failure is not kept: the next request
-    /// tries again (a CA bundle installed meanwhile is then picked up).
+    /// The rustls config, built on the first call and again after [`REFRESH`]. A failure is
+    /// not kept: the next request tries again (a CA bundle installed meanwhile is then
+    /// picked up).
     ///
     /// Blocking: may read `ca_file` and the system's CA bundle.
     pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, TlsError> {
         let mut slot = self.config.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = &*slot {
+        if let Some((at, c)) = &*slot
+            && at.elapsed() < REFRESH
+        {
             return Ok(c.clone());
         }
         let built = Arc::new(build(&self.options)?);
-        *slot = Some(built.clone());
+        *slot = Some((Instant::now(), built.clone()));
         Ok(built)
     }
 }

@@ -544,31 +544,22 @@ class Fleet:
                         [str(tend), "run", str(d / "svc.toml")], cwd=d,
                         stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                         start_new_session=True))
-        elif kind == "runit":
-            sv = root / "sv"
-            sv.mkdir()
-            for i in range(n):
-                d = sv / f"s{i:03d}"
-                (d / "log" / "main").mkdir(parents=True)
-                (d / "run").write_text(f"#!/bin/sh\nexec {sleep} 1000000\n")
-                (d / "log" / "run").write_text("#!/bin/sh\nexec svlogd -tt main\n")
-                for f in (d / "run", d / "log" / "run"):
-                    f.chmod(0o755)
-            self.procs.append(subprocess.Popen(
-                ["runsvdir", str(sv)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True))
-        elif kind == "s6":
-            scan = root / "scan"
+        elif kind in ("runit", "s6"):
+            # The same tree for both: a run script and a logger per service under one scanner.
+            scanner, logger, scan = {
+                "runit": ("runsvdir", "svlogd -tt main", root / "sv"),
+                "s6": ("s6-svscan", "s6-log T ./main", root / "scan"),
+            }[kind]
             scan.mkdir()
             for i in range(n):
                 d = scan / f"s{i:03d}"
                 (d / "log" / "main").mkdir(parents=True)
                 (d / "run").write_text(f"#!/bin/sh\nexec {sleep} 1000000\n")
-                (d / "log" / "run").write_text("#!/bin/sh\nexec s6-log T ./main\n")
+                (d / "log" / "run").write_text(f"#!/bin/sh\nexec {logger}\n")
                 for f in (d / "run", d / "log" / "run"):
                     f.chmod(0o755)
             self.procs.append(subprocess.Popen(
-                ["s6-svscan", str(scan)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                [scanner, str(scan)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, start_new_session=True))
 
     def all_pids(self) -> list[int]:

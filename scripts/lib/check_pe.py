@@ -3,30 +3,44 @@
 checks them against the release version (scripts/dist-check).
 
     check_pe.py TEND_EXE VERSION
+
+binutils reads the file: `objdump -f` for the machine, and the MinGW `windres`, which
+decompiles the resources to .rc text, for the version resource and the manifest.
 """
 
 import re
+import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import binfmt  # noqa: E402
+WINDRES = "x86_64-w64-mingw32-windres"
+
+
+def run(*cmd: str) -> str:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit(f"check_pe.py: {cmd[0]} is missing: it comes with binutils and, for windres, "
+                 "the MinGW toolchain (../shared/wincross/setup-windows-cross.sh or apt-get install binutils-mingw-w64-x86-64)")
+    if r.returncode != 0:
+        sys.exit(f"check_pe.py: {' '.join(cmd)} failed: {r.stderr.strip()}")
+    return r.stdout
 
 
 def main() -> int:
-    exe, version = Path(sys.argv[1]), sys.argv[2]
-    data = exe.read_bytes()
-    info = binfmt.pe_info(data)
-    vi = binfmt.version_info(data)
-    print(f"machine 0x{info['machine']:x}, timestamp {info['timestamp']}, version resource:")
-    for k, v in sorted(vi["strings"].items()):
-        print(f"  {k} = {v}")
-    print(f"  (fixed) FileVersion {vi['file_version']}, ProductVersion {vi['product_version']}")
+    exe, version = sys.argv[1], sys.argv[2]
     problems = []
-    if info["machine"] != 0x8664:
-        problems.append("not an x86-64 image")
+    if "file format pei-x86-64" not in run("objdump", "-f", exe):
+        problems.append("not an x86-64 PE image")
+    rc = run(WINDRES, "-i", exe, "-O", "rc")
+    fixed = {k: ".".join(re.findall(r"\d+", v)) for k, v in
+             re.findall(r"^\s*(FILEVERSION|PRODUCTVERSION)\s+([\d, ]+)$", rc, re.M)}
+    strings = dict(re.findall(r'^\s*VALUE "(\w+)", "((?:[^"]|"")*)"$', rc, re.M))
+    print("version resource:")
+    for k, v in sorted(strings.items()):
+        print(f"  {k} = {v}")
+    print(f"  (fixed) FileVersion {fixed.get('FILEVERSION')}, ProductVersion {fixed.get('PRODUCTVERSION')}")
     numeric = ".".join(re.match(r"(\d+)\.(\d+)\.(\d+)", version).groups()) + ".0"
-    if vi["file_version"] != numeric or vi["product_version"] != numeric:
+    if fixed.get("FILEVERSION") != numeric or fixed.get("PRODUCTVERSION") != numeric:
         problems.append(f"fixed versions are not {numeric}")
     want = {
         "FileVersion": version,
@@ -36,11 +50,15 @@ def main() -> int:
         "OriginalFilename": "tend.exe",
     }
     for k, v in want.items():
-        if vi["strings"].get(k) != v:
-            problems.append(f"{k} is {vi['strings'].get(k)!r}, not {v!r}")
-    if not vi["strings"].get("FileDescription"):
+        if strings.get(k) != v:
+            problems.append(f"{k} is {strings.get(k)!r}, not {v!r}")
+    if not strings.get("FileDescription"):
         problems.append("no FileDescription")
-    man = binfmt.manifest(data)
+    # The manifest (resource type 24) comes out as one .rc string per line, quotes doubled.
+    block = re.search(r"^1 24 .*?^BEGIN$(.*?)^END$", rc, re.M | re.S)
+    man = "".join(re.findall(r'^\s*"(.*)"$', block.group(1), re.M)).replace('""', '"') if block else ""
+    if not man:
+        problems.append("no application manifest (RT_MANIFEST)")
     # No UAC virtualisation: an explicit requestedExecutionLevel (asInvoker) turns it off.
     if not re.search(r'<requestedExecutionLevel level="asInvoker"', man):
         problems.append("manifest: no requestedExecutionLevel asInvoker")

@@ -23,8 +23,10 @@ need_cmd() {
     for c in "$@"; do
         command -v "$c" >/dev/null 2>&1 && continue
         case $c in
-            minisign | osslsigncode | lintian | dpkg-deb | file | readelf | unzip | python3)
+            minisign | osslsigncode | lintian | dpkg-deb | file | unzip | python3)
                 die "'$c' is missing: run scripts/dist-setup as root (or apt-get install $c)" ;;
+            readelf | objdump | objcopy)
+                die "'$c' is missing: run scripts/dist-setup as root (or apt-get install binutils)" ;;
             cargo-win)
                 die "'cargo-win' is missing: run ../shared/wincross/setup-windows-cross.sh as root" ;;
             *) die "'$c' is missing: run scripts/dist-setup as root" ;;

@@ -13,19 +13,25 @@ commit, and components are sorted.
 import argparse
 import datetime
 import json
+import subprocess
 import sys
+import tempfile
 import uuid
 import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import binfmt  # noqa: E402
-
 
 def embedded(path: Path) -> dict:
-    raw = binfmt.section(path.read_bytes(), ".dep-v0")
-    if not raw:
-        sys.exit(f"sbom.py: {path} has no .dep-v0 section: was it built with `cargo auditable build`?")
+    # binutils' objcopy reads ELF and PE alike; it writes a copy of the binary too, so both
+    # outputs go to a temp dir.
+    with tempfile.TemporaryDirectory() as tmp:
+        dep = Path(tmp) / "dep-v0"
+        r = subprocess.run(["objcopy", f"--dump-section=.dep-v0={dep}", str(path), str(Path(tmp) / "copy")],
+                           capture_output=True, text=True)
+        if r.returncode != 0 or not dep.exists():
+            sys.exit(f"sbom.py: {path} has no .dep-v0 section ({r.stderr.strip()}): "
+                     "was it built with `cargo auditable build`?")
+        raw = dep.read_bytes()
     return json.loads(zlib.decompress(raw))
 
 

@@ -3,6 +3,7 @@
 
 use tend_core::ServiceSpec;
 
+use crate::Layout;
 use crate::manager::Error;
 
 /// The config copy the service runs from: the original text plus `base_dir`, so relative
@@ -67,6 +68,23 @@ pub fn diff_lines(old: &str, new: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// How an installed config copy is loaded: `[logs] dir` defaults to the layout's log
+/// directory, as `tend service` loads it.
+pub(crate) fn load_options(layout: &Layout) -> tend_config::LoadOptions {
+    tend_config::LoadOptions {
+        log_dir: tend_config::LogDirDefault::Under(layout.log_root()),
+    }
+}
+
+/// The installed config copy `text` (read from `layout.config`), if it loads: the verbs
+/// that only need its settings (stop timeout, start mode, `[logs] dir`) fall back to
+/// defaults when it does not.
+pub(crate) fn installed_spec(layout: &Layout, text: &str) -> Option<ServiceSpec> {
+    tend_config::parse(text, &layout.config, &load_options(layout))
+        .ok()
+        .map(|l| l.spec)
 }
 
 #[cfg(test)]

@@ -268,10 +268,7 @@ impl Layout {
     /// The directory of the config copies of this scope (one `<name>.toml` per service).
     #[must_use]
     pub fn config_dir(&self) -> PathBuf {
-        self.config
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
+        parent(&self.config)
     }
 
     /// The directory under which each installed service of this scope gets its default
@@ -279,10 +276,7 @@ impl Layout {
     /// is loaded.
     #[must_use]
     pub fn log_root(&self) -> PathBuf {
-        self.log_dir
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
+        parent(&self.log_dir)
     }
 
     /// The status file a supervisor keeps in [`Layout::state_dir`].
@@ -337,14 +331,18 @@ fn win_join(base: &Path, rel: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The directory of a Windows path (`\` or `/`), whatever the host: `Path::parent` on
-/// Linux does not split `C:\ProgramData\tend\services\web.toml`, and the Windows
-/// backends' tests run there too.
-pub(crate) fn win_parent(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    match s.rfind(['\\', '/']) {
-        Some(i) => PathBuf::from(&s[..i]),
-        None => PathBuf::new(),
+/// The directory of a layout path, whatever the host: split at the last `/` or `\`, as
+/// `Path::parent` on Linux does not split `C:\ProgramData\tend\services\web.toml` and
+/// the Windows backends' tests run there too. The last component is a service's file or
+/// directory, and a service name contains neither separator. A path that is not UTF-8 can
+/// only be a Unix one: `Path::parent` is right for it.
+fn parent(path: &Path) -> PathBuf {
+    match path
+        .to_str()
+        .and_then(|s| s.rfind(['/', '\\']).map(|i| &s[..i]))
+    {
+        Some(dir) => PathBuf::from(dir),
+        None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
     }
 }
 
@@ -381,6 +379,8 @@ mod tests {
         assert_eq!(l.state_dir, Path::new("/var/lib/tend/web"));
         assert_eq!(l.log_dir, Path::new("/var/log/tend/web"));
         assert_eq!(l.stdio_log, None);
+        assert_eq!(l.config_dir(), Path::new("/etc/tend"));
+        assert_eq!(l.log_root(), Path::new("/var/log/tend"));
 
         let l = Layout::new(Backend::Launchd, &Scope::system(), &name());
         assert_eq!(l.config, Path::new("/etc/tend/web.toml"));
@@ -434,6 +434,9 @@ mod tests {
         assert_eq!(l.config, Path::new(r"D:\Data\tend\services\web.toml"));
         assert_eq!(l.state_dir, Path::new(r"D:\Data\tend\state\web"));
         assert_eq!(l.log_dir, Path::new(r"D:\Data\tend\logs\web"));
+        // On every host, not only on Windows.
+        assert_eq!(l.config_dir(), Path::new(r"D:\Data\tend\services"));
+        assert_eq!(l.log_root(), Path::new(r"D:\Data\tend\logs"));
         assert_eq!(
             l.definition,
             Path::new(r"HKLM\SYSTEM\CurrentControlSet\Services\web")

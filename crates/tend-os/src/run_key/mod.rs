@@ -44,7 +44,6 @@ use std::time::{Duration, Instant};
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
 
 use crate::installed::{diff_lines, installed_text};
-use crate::layout::win_parent;
 use crate::manager::{Changed, Error, Failure, Install, Report, ServiceManager, Status, reported};
 use crate::{Backend, Layout, RUN_KEY, Scope, UserContext, run_value_name};
 
@@ -249,12 +248,7 @@ impl<H: Host> RunEntry<H> {
     /// The installed config, if it loads.
     fn installed_spec(&self, layout: &Layout) -> Option<ServiceSpec> {
         let text = self.host.read(&layout.config).ok()??;
-        let opts = tend_config::LoadOptions {
-            log_dir: tend_config::LogDirDefault::Under(win_parent(&layout.log_dir)),
-        };
-        tend_config::parse(&text, &layout.config, &opts)
-            .ok()
-            .map(|l| l.spec)
+        crate::installed::installed_spec(layout, &text)
     }
 
     /// What tend's status file says, if tend wrote one.
@@ -313,7 +307,7 @@ impl<H: Host> RunEntry<H> {
         let old_value = self.run_value(name)?;
         let was_installed = old_text.is_some() || old_value.is_some();
 
-        let dir = win_parent(&layout.config);
+        let dir = layout.config_dir();
         self.host
             .create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;

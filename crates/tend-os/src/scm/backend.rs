@@ -16,7 +16,6 @@ use super::error::ScmError;
 use super::plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use super::{acl, exit};
 use crate::installed::installed_text;
-use crate::layout::win_parent;
 use crate::manager::{
     Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, reported,
 };
@@ -324,7 +323,7 @@ impl<A: ScmApi> Scm<'_, A> {
         let layout = self.layout(name);
         let config = layout.config.clone();
         let previous = self.host.read(&config).ok().flatten();
-        let dir = win_parent(&config);
+        let dir = layout.config_dir();
         self.host
             .create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
@@ -456,7 +455,7 @@ impl<A: ScmApi> Scm<'_, A> {
             spec.service.hardening,
         );
         let mut rules = vec![
-            (win_parent(&layout.config), acl::services_dir()),
+            (layout.config_dir(), acl::services_dir()),
             (layout.config.clone(), acl::config_file(&grantees)),
             (layout.state_dir.clone(), acl::writable_dir(&grantees)),
         ];
@@ -476,16 +475,11 @@ impl<A: ScmApi> Scm<'_, A> {
     /// How long to wait for a stop: the installed config's stop timeout plus a margin.
     fn stop_budget(&self, name: &ServiceName) -> Duration {
         let layout = self.layout(name);
-        let installed = || -> Option<ServiceSpec> {
-            let text = self.host.read(&layout.config).ok()??;
-            let opts = tend_config::LoadOptions {
-                log_dir: tend_config::LogDirDefault::Under(win_parent(&layout.log_dir)),
-            };
-            tend_config::parse(&text, &layout.config, &opts)
-                .ok()
-                .map(|l| l.spec)
-        };
-        installed().map_or(Duration::from_secs(10), |s| s.stop.timeout) + Duration::from_secs(30)
+        let installed = self.host.read(&layout.config).ok().flatten();
+        installed
+            .and_then(|text| crate::installed::installed_spec(&layout, &text))
+            .map_or(Duration::from_secs(10), |s| s.stop.timeout)
+            + Duration::from_secs(30)
     }
 
     /// Polls until the service is in `want`; its pid then.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
 
-use crate::installed::{diff_lines, installed_text};
+use crate::installed::{diff_lines, installed_text, load_options};
 use crate::manager::{Access, Changed, Error, Report, ServiceManager, Status};
 use crate::reach::{self, Need};
 use crate::{
@@ -179,12 +179,7 @@ impl Machine<'_> {
     /// load (then callers fall back to defaults).
     fn installed_spec(&self, layout: &Layout) -> Option<ServiceSpec> {
         let text = self.fs.read(&layout.config).ok()??;
-        let opts = tend_config::LoadOptions {
-            log_dir: tend_config::LogDirDefault::Under(layout.log_dir.parent()?.to_owned()),
-        };
-        tend_config::parse(&text, &layout.config, &opts)
-            .ok()
-            .map(|l| l.spec)
+        crate::installed::installed_spec(layout, &text)
     }
 
     /// The installed config's stop timeout plus the OS manager's margin and a little more.
@@ -234,13 +229,7 @@ impl Machine<'_> {
                 layout.config.display()
             )));
         };
-        let Some(logs) = layout.log_dir.parent() else {
-            return Ok(());
-        };
-        let opts = tend_config::LoadOptions {
-            log_dir: tend_config::LogDirDefault::Under(logs.to_owned()),
-        };
-        match tend_config::parse(&text, &layout.config, &opts) {
+        match tend_config::parse(&text, &layout.config, &load_options(layout)) {
             Ok(_) => Ok(()),
             Err(e) => {
                 if let tend_config::ConfigError::Invalid { path, problems } = &e {

@@ -50,6 +50,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
     sync_dir(dir)
 }
 
+/// The file's text; `None` when it does not exist (the backends' "is it installed" read).
+///
+/// # Errors
+///
+/// Any other I/O error, as the OS gave it.
+pub(crate) fn read_text(path: &Path) -> io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Numbers the temporary files of one process.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -116,7 +129,8 @@ mod tests {
         let f = dir.path().join("web.toml");
         write_atomic(&f, b"one\n", Some(0o600)).unwrap();
         write_atomic(&f, b"two\n", Some(0o644)).unwrap();
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "two\n");
+        assert_eq!(read_text(&f).unwrap().as_deref(), Some("two\n"));
+        assert_eq!(read_text(&dir.path().join("gone.toml")).unwrap(), None);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         #[cfg(unix)]
         {

@@ -86,11 +86,7 @@ impl Files for RealFs {
 
 impl Fs for RealFs {
     fn read(&self, path: &Path) -> io::Result<Option<String>> {
-        match std::fs::read_to_string(path) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::fs::read_text(path)
     }
 }
 

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
-use crate::naming::{LogKind, RotatedFile, dedup, rotated_names};
+use crate::naming::{LogKind, RotatedFile, dedup, rotated_names, with_suffix};
 
 /// A rotated file's place in its family's order: closed time, then tie-breaker.
 type Key = (chrono::NaiveDateTime, u32);
@@ -46,13 +46,6 @@ const HEAD: u64 = 4096;
 /// How much one poll reads at most before it returns, so a follower catching up on many
 /// rotated files hands them to its caller a few at a time.
 const POLL_BUDGET: usize = 8 << 20;
-
-/// `X.log.gz` for `X.log`: where a rotated file is once compressed.
-fn gz_twin(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".gz");
-    PathBuf::from(p)
-}
 
 /// A file's identity: it survives a rename, and no two files on a machine share it.
 #[cfg(unix)]
@@ -173,7 +166,7 @@ impl Live {
         let gz = if rf.compressed {
             rf.path.clone()
         } else {
-            gz_twin(&rf.path)
+            with_suffix(&rf.path, ".gz")
         };
         let Some(f) = open_if_there(&gz)? else {
             return Ok(false);
@@ -341,7 +334,7 @@ impl Follower {
             }
             // 1. Files rotated before the live one, in order.
             if let Some(rf) = self.queue.pop_front() {
-                read_rotated(&rf, out)?;
+                read_whole(&rf.path, rf.compressed, out)?;
                 self.done = Some(key(&rf));
                 continue;
             }
@@ -460,13 +453,13 @@ impl Follower {
     }
 }
 
-/// Appends a whole rotated file (decompressed) to `out`; a file that retention deleted
-/// before it could be read is skipped.
-fn read_rotated(rf: &RotatedFile, out: &mut Vec<u8>) -> io::Result<()> {
-    let opened = match open_if_there(&rf.path)? {
-        Some(f) => Some((f, rf.compressed)),
-        // Compressed since the listing.
-        None if !rf.compressed => open_if_there(&gz_twin(&rf.path))?.map(|f| (f, true)),
+/// Appends a whole file (decompressed if `compressed`) to `out`. A plain rotated file that
+/// is gone is read from its `.gz` (compressed since it was listed); a file that retention
+/// deleted before it could be read is skipped.
+pub(crate) fn read_whole(path: &Path, compressed: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    let opened = match open_if_there(path)? {
+        Some(f) => Some((f, compressed)),
+        None if !compressed => open_if_there(&with_suffix(path, ".gz"))?.map(|f| (f, true)),
         None => None,
     };
     match opened {

@@ -14,6 +14,7 @@ use crate::clock::TS_LEN;
 use crate::naming::{LogKind, RotatedFile, rotated_files};
 
 pub use crate::follow::Follower;
+use crate::follow::read_whole;
 
 /// Where the last `n` lines of `bytes` start, and how many lines that is (fewer than `n` if
 /// `bytes` has fewer). An unterminated last line counts as a line.
@@ -120,6 +121,7 @@ pub fn matching_lines(
     since: Option<DateTime<FixedOffset>>,
 ) -> io::Result<Vec<u8>> {
     let mut picked: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = Vec::new();
     let rotated = rotated_files(dir, name, kind)?;
     let mut files: Vec<(PathBuf, bool, Option<chrono::NaiveDateTime>)> =
         vec![(kind.active_path(dir, name), false, None)];
@@ -135,21 +137,9 @@ pub fn matching_lines(
         {
             break;
         }
-        let bytes = match File::open(&path) {
-            Ok(f) if compressed => {
-                let mut b = Vec::new();
-                GzDecoder::new(f).read_to_end(&mut b)?;
-                b
-            }
-            Ok(mut f) => {
-                let mut b = Vec::new();
-                f.read_to_end(&mut b)?;
-                b
-            }
-            // Not there (yet), or deleted by retention since the listing.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
+        // Not there (yet) or deleted by retention since the listing: empty.
+        bytes.clear();
+        read_whole(&path, compressed, &mut bytes)?;
         let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
         if body.is_empty() {
             continue;

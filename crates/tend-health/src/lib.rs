@@ -8,6 +8,7 @@
 //! docs/health.md for the rules.
 
 mod activity;
+mod alert;
 mod command;
 mod fmt;
 pub mod http;

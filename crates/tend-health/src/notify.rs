@@ -25,46 +25,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::alert::rfc3339;
+pub use crate::alert::{Alert, payload};
 use crate::command::{self, PreparedCommand};
 use crate::http::{HttpClient, HttpUrl};
 use crate::spec::{AlertKind, NotifySpec, Secret, WebhookFormat};
 use crate::webhook;
-
-/// Something to tell the operator about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    /// What happened.
-    pub event: AlertKind,
-    /// When.
-    pub time: SystemTime,
-    /// The exit code, for `crashed` and `gave_up` after an exit.
-    pub exit_code: Option<i32>,
-    /// The Unix signal that killed the program, instead of an exit code.
-    pub signal: Option<i32>,
-    /// Why, readable: the health reason, the spawn error, the limit.
-    pub reason: Option<String>,
-    /// Restarts so far (lifetime total of this supervisor).
-    pub restarts: u64,
-    /// The last lines the program wrote to stderr before it exited (bounded), for
-    /// `crashed`, `restarting` and `gave_up`: usually why it died.
-    pub last_stderr: Vec<String>,
-}
-
-impl Alert {
-    /// An alert with no details yet.
-    #[must_use]
-    pub fn new(event: AlertKind, time: SystemTime) -> Self {
-        Self {
-            event,
-            time,
-            exit_code: None,
-            signal: None,
-            reason: None,
-            restarts: 0,
-            last_stderr: Vec::new(),
-        }
-    }
-}
 
 /// Delivery tuning. The defaults are what tend uses; tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,43 +383,6 @@ where
     Err((tries, last))
 }
 
-/// The JSON payload of an alert.
-#[must_use]
-pub fn payload(service: &str, host: &str, alert: &Alert) -> serde_json::Value {
-    serde_json::json!({
-        "service": service,
-        "host": host,
-        "event": alert.event.as_str(),
-        "time": rfc3339(alert.time),
-        "restarts": alert.restarts,
-        "exit_code": alert.exit_code,
-        "signal": alert.signal,
-        "reason": alert.reason,
-        "last_stderr": alert.last_stderr,
-        "text": summary(service, host, alert),
-    })
-}
-
-/// One line for chat-style receivers: `web on box1: crashed (exit code 1)`.
-pub(crate) fn summary(service: &str, host: &str, alert: &Alert) -> String {
-    let mut s = format!("{service} on {host}: {}", alert.event);
-    if let Some(code) = alert.exit_code {
-        s.push_str(&format!(" (exit code {code})"));
-    }
-    if let Some(sig) = alert.signal {
-        s.push_str(&format!(" (signal {sig})"));
-    }
-    if let Some(reason) = &alert.reason {
-        s.push_str(": ");
-        s.push_str(reason);
-    }
-    if let Some(last) = alert.last_stderr.last() {
-        s.push_str("; last stderr: ");
-        s.push_str(last);
-    }
-    s
-}
-
 fn env_vars(service: &str, host: &str, alert: &Alert) -> Vec<(String, String)> {
     let mut env = vec![
         ("TEND_SERVICE".to_owned(), service.to_owned()),
@@ -475,13 +404,6 @@ fn env_vars(service: &str, host: &str, alert: &Alert) -> Vec<(String, String)> {
         env.push(("TEND_LAST_STDERR".into(), alert.last_stderr.join("\n")));
     }
     env
-}
-
-/// RFC 3339 local time with milliseconds and offset, as in tend's status and logs.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t)
-        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-        .to_string()
 }
 
 /// This machine's name, for payloads.

@@ -39,8 +39,8 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+use crate::alert::{Alert, payload, rfc3339, summary};
 use crate::http::{BodyPolicy, HttpUrl, Response};
-use crate::notify::{Alert, payload, rfc3339, summary};
 use crate::spec::WebhookFormat;
 
 /// The body to POST for `alert` in `format`.

@@ -10,7 +10,7 @@ mod prom;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, HttpSink, TEND, free_port, wait_until};
+use common::{Env, HttpSink, Received, TEND, free_port, wait_until};
 use nix::sys::signal::Signal;
 
 const LONG: Duration = Duration::from_secs(20);
@@ -719,7 +719,7 @@ struct HttpsSink {
 
 impl HttpsSink {
     fn start(answer: &'static str) -> Self {
-        use std::io::{Read as _, Write as _};
+        use std::io::Write as _;
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -761,36 +761,11 @@ impl HttpsSink {
                     continue;
                 };
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
                 // Reading drives the handshake; a client that refuses the certificate ends
                 // it here.
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break Some(i + 4);
-                    }
-                    match tls.read(&mut chunk) {
-                        Ok(0) | Err(_) => break None,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                let Some(Received { head, body }) = common::read_request(&mut tls) else {
+                    continue;
                 };
-                let Some(head_end) = head_end else { continue };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                let mut body = buf[head_end..].to_vec();
-                while body.len() < len {
-                    match tls.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => body.extend_from_slice(&chunk[..n]),
-                    }
-                }
                 let sni = tls.conn.server_name().map(str::to_owned);
                 let _ = tls.write_all(answer.as_bytes());
                 tls.conn.send_close_notify();

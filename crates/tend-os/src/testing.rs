@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::plan::Files;
 use crate::runner::{RunError, RunOutput, Runner};
@@ -81,9 +82,39 @@ impl FakeRunner {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A test that panicked while holding the lock has already failed; keep the data.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The fakes' clock: it only moves when the backend sleeps, so a wait that runs out takes
+/// no time.
+#[derive(Debug)]
+pub(crate) struct FakeClock {
+    start: Instant,
+    slept: Mutex<Duration>,
+}
+
+impl FakeClock {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            slept: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.start + self.slept()
+    }
+
+    pub(crate) fn sleep(&self, d: Duration) {
+        *lock(&self.slept) += d;
+    }
+
+    /// How long the backend slept, in all.
+    pub(crate) fn slept(&self) -> Duration {
+        *lock(&self.slept)
+    }
 }
 
 impl Runner for FakeRunner {

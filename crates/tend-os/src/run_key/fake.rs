@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tend_core::ServiceName;
 
 use super::{Host, Spawned, stderr_file};
+use crate::testing::{FakeClock, lock};
 use crate::{Error, Layout};
 
 /// The pid of the tend a fake `spawn` starts.
@@ -49,19 +50,13 @@ pub struct FakeRunKey {
     spawn: Mutex<Spawn>,
     obeys_stop: Mutex<bool>,
     exe: PathBuf,
-    start: Instant,
-    slept: Mutex<Duration>,
+    clock: FakeClock,
 }
 
 impl Default for FakeRunKey {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A test that panicked while holding the lock has already failed; keep the data.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A status file's text as a supervisor writes it (the fields the install side reads).
@@ -90,8 +85,7 @@ impl FakeRunKey {
             spawn: Mutex::new(Spawn::Runs),
             obeys_stop: Mutex::new(true),
             exe: PathBuf::from(r"C:\Program Files\tend\tend.exe"),
-            start: Instant::now(),
-            slept: Mutex::default(),
+            clock: FakeClock::new(),
         }
     }
 
@@ -158,7 +152,7 @@ impl FakeRunKey {
     /// How long the backend slept, in all.
     #[must_use]
     pub fn slept(&self) -> Duration {
-        *lock(&self.slept)
+        self.clock.slept()
     }
 
     fn call(&self, record: String) -> io::Result<()> {
@@ -286,10 +280,10 @@ impl Host for FakeRunKey {
     }
 
     fn now(&self) -> Instant {
-        self.start + *lock(&self.slept)
+        self.clock.now()
     }
 
     fn sleep(&self, d: Duration) {
-        *lock(&self.slept) += d;
+        self.clock.sleep(d);
     }
 }

@@ -14,6 +14,7 @@ use super::api::{
 };
 use super::error::{ACCESS_DENIED, SERVICE_DOES_NOT_EXIST, ScmError};
 use super::plan::{ScmPlan, SidType};
+use crate::testing::{FakeClock, lock};
 
 /// The pid a fake service runs with once started.
 pub const FAKE_PID: u32 = 4242;
@@ -112,19 +113,13 @@ pub struct FakeScm {
     accounts: Mutex<BTreeSet<String>>,
     env: Mutex<BTreeMap<String, String>>,
     exe: PathBuf,
-    start: Instant,
-    slept: Mutex<Duration>,
+    clock: FakeClock,
 }
 
 impl Default for FakeScm {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A test that panicked while holding the lock has already failed; keep the data.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl FakeScm {
@@ -142,8 +137,7 @@ impl FakeScm {
             accounts: Mutex::default(),
             env: Mutex::default(),
             exe: PathBuf::from(r"C:\Program Files\tend\tend.exe"),
-            start: Instant::now(),
-            slept: Mutex::default(),
+            clock: FakeClock::new(),
         }
     }
 
@@ -222,7 +216,7 @@ impl FakeScm {
     /// How long the backend slept, in all.
     #[must_use]
     pub fn slept(&self) -> Duration {
-        *lock(&self.slept)
+        self.clock.slept()
     }
 
     /// Records a call and answers with a scripted failure, if one matches.
@@ -529,10 +523,10 @@ impl Host for FakeScm {
     }
 
     fn now(&self) -> Instant {
-        self.start + *lock(&self.slept)
+        self.clock.now()
     }
 
     fn sleep(&self, d: Duration) {
-        *lock(&self.slept) += d;
+        self.clock.sleep(d);
     }
 }

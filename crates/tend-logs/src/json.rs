@@ -12,6 +12,8 @@
 //! way `[logs] encoding` does. Escaping is done here rather than through serde_json: one
 //! pass over each line's bytes into the reused output buffer, no allocation per line.
 
+use std::io::Write as _;
+
 use memchr::memchr_iter;
 
 use crate::clock::TS_LEN;
@@ -35,9 +37,8 @@ pub(crate) fn head(
     out.extend_from_slice(service.as_bytes());
     out.extend_from_slice(b"\",");
     if let Some(pid) = pid {
-        out.extend_from_slice(b"\"pid\":");
-        out.extend_from_slice(pid.to_string().as_bytes());
-        out.push(b',');
+        // Into the buffer: no allocation per read. Writing to a Vec cannot fail.
+        let _ = write!(out, "\"pid\":{pid},");
     }
     out.extend_from_slice(b"\"line\":\"");
 }

@@ -45,6 +45,15 @@ impl Stream {
         }
     }
 
+    /// `stdout` or `stderr`, without the allocation of `to_string` (the JSON format needs
+    /// it on every read).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Out => "stdout",
+            Self::Err => "stderr",
+        }
+    }
+
     fn tag(self) -> &'static [u8] {
         match self {
             Self::Out => b"out ",
@@ -55,10 +64,7 @@ impl Stream {
 
 impl fmt::Display for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Out => "stdout",
-            Self::Err => "stderr",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -643,17 +649,12 @@ impl ServiceLogs {
             }
             let layout = self.shared.layout();
             let spec = &layout.spec;
-            let tag = if spec.mode == LogMode::Combined && spec.stream_tags {
-                stream.tag()
-            } else {
-                b""
-            };
             let max_line = effective_max_line(spec.max_line);
-            if spec.format == LogFormat::Json {
+            let (consumed, framed): (usize, &[u8]) = if spec.format == LogFormat::Json {
                 json::head(
                     &mut json_head,
                     prefixer.stamp(&now),
-                    &stream.to_string(),
+                    stream.name(),
                     &self.shared.name,
                     pid,
                 );
@@ -665,35 +666,23 @@ impl ServiceLogs {
                         .replaced
                         .fetch_add(replaced, Ordering::Relaxed);
                 }
-                if !out.is_empty() {
-                    self.shared
-                        .write(&layout, stat, &out, &now, &mut |j| self.send(j));
-                }
-                input.consume(n);
-                if eof {
-                    return;
-                }
-                continue;
-            }
-            let prefix = prefixer.prefix(spec.timestamps, tag, &now);
-            let consumed = match frame(input.data(), prefix, max_line, eof, &mut out) {
-                Framed::Passthrough(n) => {
-                    if n > 0 {
-                        self.shared
-                            .write(&layout, stat, &input.data()[..n], &now, &mut |j| {
-                                self.send(j)
-                            });
-                    }
-                    n
-                }
-                Framed::Built(n) => {
-                    if !out.is_empty() {
-                        self.shared
-                            .write(&layout, stat, &out, &now, &mut |j| self.send(j));
-                    }
-                    n
+                (n, &out)
+            } else {
+                let tag = if spec.mode == LogMode::Combined && spec.stream_tags {
+                    stream.tag()
+                } else {
+                    b""
+                };
+                let prefix = prefixer.prefix(spec.timestamps, tag, &now);
+                match frame(input.data(), prefix, max_line, eof, &mut out) {
+                    Framed::Passthrough(n) => (n, &input.data()[..n]),
+                    Framed::Built(n) => (n, &out),
                 }
             };
+            if !framed.is_empty() {
+                self.shared
+                    .write(&layout, stat, framed, &now, &mut |j| self.send(j));
+            }
             input.consume(consumed);
             if eof {
                 return;

@@ -214,6 +214,40 @@ fn supervisor_lines_are_always_timestamped() {
 }
 
 #[test]
+fn json_format_writes_one_object_per_line_with_the_runs_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.format = tend_core::LogFormat::Json;
+    let clock = clock("2026-11-21T14:05:09.123+01:00");
+    let logs = open_at(s, &clock);
+    let pipe = std::io::Cursor::new(b"one\n\"two\" \xff\nunfinished".to_vec());
+    logs.capture_of(Some(42), Stream::Err, pipe)
+        .unwrap()
+        .join()
+        .unwrap();
+    logs.supervisor_line(b"started");
+    let head = |stream: &str, pid: &str| {
+        format!(
+            r#"{{"time":"2026-11-21T14:05:09.123+01:00","stream":"{stream}","service":"svc",{pid}"line":"#
+        )
+    };
+    let err = head("stderr", r#""pid":42,"#);
+    // The bad byte is U+FFFD and counted; quotes are escaped; the unfinished line ends.
+    let want: String = [r#""one""#, r#""\"two\" �""#, r#""unfinished""#]
+        .map(|line| format!("{err}{line}}}\n"))
+        .concat();
+    assert_eq!(
+        String::from_utf8(read(&LogKind::Err.active_path(dir.path(), NAME))).unwrap(),
+        want
+    );
+    assert_eq!(logs.stats().err.replaced_bytes, 1);
+    assert_eq!(
+        String::from_utf8(read(&LogKind::Supervisor.active_path(dir.path(), NAME))).unwrap(),
+        format!("{}\"started\"}}\n", head("tend", ""))
+    );
+}
+
+#[test]
 fn stats_report_bytes_last_output_and_files() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock("2026-11-21T14:05:09.123+01:00");

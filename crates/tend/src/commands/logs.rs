@@ -126,23 +126,9 @@ pub(crate) fn logs(
         return follow_logs(&dir, &name, &kinds, n, &filter, &mut out);
     }
     for kind in &kinds {
-        let path = kind.active_path(&dir, &name);
-        let bytes = if filter.active() {
-            matching_lines(&dir, &name, *kind, n, &|l| filter.keep(l), filter.since)
-        } else {
-            last_lines(&dir, &name, *kind, n)
-        }
-        .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))?;
-        let header = if many {
-            format!("==> {} <==\n", path.display())
-        } else {
-            String::new()
-        };
+        let shown = last_of(&dir, &name, *kind, n, &filter, many)?;
         // Bytes as they are (converted only for a Windows console): never stop at one.
-        if let Err(e) = out
-            .write_all(header.as_bytes())
-            .and_then(|()| out.write_all(&bytes))
-        {
+        if let Err(e) = out.write_all(&shown) {
             return out::write_failed(e);
         }
     }
@@ -150,6 +136,31 @@ pub(crate) fn logs(
         return out::write_failed(e);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last `n` lines of `kind` that `filter` lets through, under a `==> file <==` header
+/// when several files are shown.
+fn last_of(
+    dir: &Path,
+    name: &str,
+    kind: LogKind,
+    n: usize,
+    filter: &Filter,
+    many: bool,
+) -> Result<Vec<u8>, CliError> {
+    let path = kind.active_path(dir, name);
+    let lines = if filter.active() {
+        matching_lines(dir, name, kind, n, &|l| filter.keep(l), filter.since)
+    } else {
+        last_lines(dir, name, kind, n)
+    }
+    .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))?;
+    if !many {
+        return Ok(lines);
+    }
+    let mut shown = format!("==> {} <==\n", path.display()).into_bytes();
+    shown.extend_from_slice(&lines);
+    Ok(shown)
 }
 
 /// The last `n` lines of each family, then every line that follows, across rotations:
@@ -172,19 +183,8 @@ fn follow_logs(
         .collect();
     if filter.active() {
         for kind in kinds {
-            let path = kind.active_path(dir, name);
-            let bytes = matching_lines(dir, name, *kind, n, &|l| filter.keep(l), filter.since)
-                .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))?;
-            let header = if many {
-                format!("==> {} <==\n", path.display())
-            } else {
-                String::new()
-            };
-            if let Err(e) = out
-                .write_all(header.as_bytes())
-                .and_then(|()| out.write_all(&bytes))
-                .and_then(|()| out.flush())
-            {
+            let shown = last_of(dir, name, *kind, n, filter, many)?;
+            if let Err(e) = out.write_all(&shown).and_then(|()| out.flush()) {
                 return out::write_failed(e);
             }
         }

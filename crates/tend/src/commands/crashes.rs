@@ -21,11 +21,7 @@ fn state_dir(target: &Path, scope: Scope) -> Result<(PathBuf, String), CliError>
             Ok((spec.logs.dir, spec.name.to_string()))
         }
         Target::Name(name) => {
-            let name = crate::place::service_name(&name)?;
-            let place = crate::place::place(scope, &name)?;
-            if !place.config.exists() {
-                return Err(CliError::NotInstalled(name.to_string()));
-            }
+            let (name, place) = super::target::installed(&name, scope)?;
             Ok((place.state_dir, name.to_string()))
         }
     }

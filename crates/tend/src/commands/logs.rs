@@ -81,15 +81,12 @@ fn parse_since(when: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, CliE
 /// Finds the service's log directory, name and mode: from a config file (as `tend run` uses
 /// it), or from the installed config of a service name, by the rule of [`Target`].
 fn locate(target: &Path, scope: Scope) -> Result<(PathBuf, String, LogMode), CliError> {
-    let loaded = if let Target::Config(path) = Target::parse(target.as_os_str()) {
-        tend_config::load(&path, &tend_config::LoadOptions::default())?
-    } else {
-        let name = crate::place::service_name(&target.to_string_lossy())?;
-        let installed = crate::place::place(scope, &name)?.config;
-        if !installed.exists() {
-            return Err(CliError::NotInstalled(name.to_string()));
+    let loaded = match Target::parse(target.as_os_str()) {
+        Target::Config(path) => tend_config::load(&path, &tend_config::LoadOptions::default())?,
+        Target::Name(name) => {
+            let (_, place) = super::target::installed(&name, scope)?;
+            tend_config::load(&place.config, &crate::place::load_options(scope)?)?
         }
-        tend_config::load(&installed, &crate::place::load_options(scope)?)?
     };
     let spec = loaded.spec;
     Ok((spec.logs.dir, spec.name.to_string(), spec.logs.mode))

@@ -6,8 +6,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use tend_core::ServiceName;
+use tend_os::Layout;
 
 use crate::error::CliError;
+use crate::place::Scope;
 
 /// A verb's argument, read by the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,17 @@ impl Target {
             .name),
         }
     }
+}
+
+/// The installed service `name` and where its files are; [`CliError::NotInstalled`] (exit
+/// code 3) when it has no config copy.
+pub(crate) fn installed(name: &str, scope: Scope) -> Result<(ServiceName, Layout), CliError> {
+    let name = crate::place::service_name(name)?;
+    let place = crate::place::place(scope, &name)?;
+    if !place.config.exists() {
+        return Err(CliError::NotInstalled(name.to_string()));
+    }
+    Ok((name, place))
 }
 
 #[cfg(test)]

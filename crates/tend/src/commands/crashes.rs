@@ -2,7 +2,6 @@
 //! last: when, after how long, how it died (decoded) and why in one line; `--json` adds the
 //! last lines of stderr and stdout of each.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -32,7 +31,6 @@ pub(crate) fn crashes(target: &Path, json: bool, scope: Scope) -> Result<ExitCod
     let file = crashes::path(&dir, &name);
     let records = crashes::read(&file)
         .map_err(|e| CliError::io(format!("cannot read `{}`", file.display()), e))?;
-    let mut out = std::io::stdout().lock();
     let text = if json {
         let mut s = serde_json::to_string_pretty(&records)
             .map_err(std::io::Error::other)
@@ -42,11 +40,7 @@ pub(crate) fn crashes(target: &Path, json: bool, scope: Scope) -> Result<ExitCod
     } else {
         render(&name, &records)
     };
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(CliError::io("cannot write to standard output", e)),
-    }
+    super::print_text(&text, "the crash records")
 }
 
 fn render(name: &str, records: &[CrashRecord]) -> String {

@@ -112,11 +112,11 @@ fn man(out_dir: Option<&std::path::Path>) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints `text` on stdout; a closed pipe (`tend man | head`) ends it quietly.
 fn print_text(text: &str, what: &str) -> Result<ExitCode, CliError> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // `tend man | head` is not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(CliError::io(format!("cannot print {what}"), e))
         }

@@ -17,8 +17,8 @@ use crate::place::Scope;
 use target::Target;
 
 /// The service a name verb acts on: named, or named by its config file.
-fn named(arg: &str) -> Result<String, CliError> {
-    Ok(Target::parse(arg.as_ref()).service_name()?.to_string())
+fn named(arg: &str) -> Result<tend_core::ServiceName, CliError> {
+    Target::parse(arg.as_ref()).service_name()
 }
 
 pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {

@@ -62,38 +62,37 @@ pub(crate) fn install(
     }))
 }
 
-pub(crate) fn uninstall(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+pub(crate) fn uninstall(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {
     verb(name, scope, "uninstall", |m, n| m.uninstall(n))
 }
 
-pub(crate) fn start(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+pub(crate) fn start(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {
     verb(name, scope, "start", |m, n| m.start(n))
 }
 
-pub(crate) fn stop(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+pub(crate) fn stop(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {
     verb(name, scope, "stop", |m, n| m.stop(n))
 }
 
-pub(crate) fn restart(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+pub(crate) fn restart(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {
     verb(name, scope, "restart", |m, n| m.restart(n))
 }
 
-pub(crate) fn reload(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+pub(crate) fn reload(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {
     verb(name, scope, "reload", |m, n| m.reload(n))
 }
 
 /// Runs one verb on a checked name and prints what it reported, also when it failed
 /// half-way (the lines say what did happen).
 fn verb(
-    name: &str,
+    name: &ServiceName,
     scope: Scope,
     what: &str,
     f: impl FnOnce(&dyn ServiceManager, &ServiceName) -> Result<Report, Failure>,
 ) -> Result<ExitCode, CliError> {
-    let name = place::service_name(name)?;
     check_rights(what, scope)?;
     let manager = os::manager(scope, Access::Check)?;
-    print(f(manager.as_ref(), &name))
+    print(f(manager.as_ref(), name))
 }
 
 /// Prints the report (of what did happen, also before a failure) and maps the error to

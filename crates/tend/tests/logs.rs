@@ -163,6 +163,78 @@ compress = false
 }
 
 #[test]
+fn tend_logs_follow_with_grep_shows_the_last_matches_then_only_matches_without_gaps() {
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "fg"
+command = ["{fixture}", "--print-every", "2ms"]
+[logs]
+timestamps = false
+max_size = "4KiB"
+keep = 0
+compress = false
+"#,
+    );
+    let c = cfg.to_str().unwrap();
+    let _tend = env.spawn(&["run", c]);
+    // Matching lines before the follow starts: it shows the last two of them first.
+    assert!(wait_until(Duration::from_secs(10), || env
+        .read("logs/fg.out.log")
+        .contains("tick 30\n")));
+    let out = std::fs::File::create(env.path("follow.out")).unwrap();
+    let mut follow = std::process::Command::new(common::TEND)
+        .args([
+            "logs",
+            c,
+            "-n",
+            "2",
+            "-f",
+            "--out",
+            "--grep",
+            "^tick [0-9]*0$",
+        ])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    // Whole lines only: the follower may be killed half-way through writing one.
+    let seen = || {
+        let text = env.read("follow.out");
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            rotated_files(&env.path("logs"), "fg", LogKind::Out).map_or(0, |r| r.len()) >= 2
+                && seen().len() >= 40
+        }),
+        "{:?}",
+        seen()
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let lines = seen();
+    let mut ticks: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            l.strip_prefix("tick ")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("not a tick line: {l:?}"))
+        })
+        .collect();
+    assert!(ticks.iter().all(|t| t % 10 == 0), "only matches: {ticks:?}");
+    assert!(
+        ticks[0] >= 20,
+        "the last matches first, not the first: {ticks:?}"
+    );
+    // A line written while the follow starts may show twice, never not at all.
+    ticks.dedup();
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1], pair[0] + 10, "a gap while following: {ticks:?}");
+    }
+}
+
+#[test]
 fn tend_logs_follow_prints_every_line_in_order_however_fast_files_rotate() {
     let env = Env::new();
     let n = 100_000; // 100-byte lines at 4 KiB: about 2,500 rotations in a second or two.

@@ -28,7 +28,8 @@ pub(crate) mod lsb {
 #[derive(Debug, Serialize)]
 struct Report {
     service: String,
-    /// running, starting, backoff, stopping, stopped, failed, not-installed, unknown.
+    /// The supervisor's state (running, starting, backoff, stopping, stopped, failed, idle)
+    /// or what the OS says instead: restarting, not-installed, not-a-tend-service, unknown.
     state: String,
     /// The supervisor's last snapshot, if there is one.
     supervisor: Option<Snapshot>,

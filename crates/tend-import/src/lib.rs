@@ -216,4 +216,14 @@ pub(crate) mod testing {
         assert_valid(toml);
         toml::from_str(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"))
     }
+
+    /// Its `command`, word by word.
+    pub(crate) fn command(t: &toml::Table) -> Vec<&str> {
+        t["command"]
+            .as_array()
+            .unwrap_or_else(|| panic!("command is not a list: {t}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")))
+            .collect()
+    }
 }

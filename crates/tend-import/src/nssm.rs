@@ -689,7 +689,7 @@ fn service_keys(d: &mut Draft, v: &RegistryValues, service: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     fn dump(text: &str) -> Vec<Draft> {
         from_dump(&Source::new("svc.txt".as_ref(), text)).unwrap()
@@ -726,12 +726,7 @@ C:\tools\nssm.exe set web Type SERVICE_WIN32_OWN_PROCESS
         assert_eq!(drafts.len(), 1);
         let out = drafts[0].render();
         let t = table(&out);
-        let cmd: Vec<_> = t["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&t);
         assert_eq!(cmd[0], r"C:\Program Files\Web\web.exe");
         assert_eq!(
             cmd[1..],

@@ -516,7 +516,7 @@ fn pm2_bytes(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     fn conv(text: &str) -> Vec<String> {
         let mut src = Source::new("ecosystem.config.js".as_ref(), text);
@@ -553,12 +553,7 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         let api = table(&out[0]);
-        let cmd: Vec<_> = api["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&api);
         // The script is joined to `cwd` with the host's separator.
         let script = std::path::Path::new("/srv/app").join("./api/server.js");
         assert_eq!(
@@ -582,12 +577,7 @@ mod tests {
         assert!(out[0].contains("pm2 instances = 2"), "{}", out[0]);
         assert!(out[0].contains("pm2 env_staging"), "{}", out[0]);
         let w = table(&out[1]);
-        let cmd: Vec<_> = w["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&w);
         assert_eq!(cmd, ["/usr/local/bin/worker", "a b", "c\"d"]);
         let jobs = std::path::Path::new("/srv/app").join("jobs");
         assert_eq!(w["working_dir"].as_str(), jobs.to_str());

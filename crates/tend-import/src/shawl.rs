@@ -330,7 +330,7 @@ pub(crate) fn from_command_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     fn conv(line: &str) -> String {
         from_command_line(line, "cmd.txt", "test").unwrap().render()
@@ -343,12 +343,7 @@ mod tests {
             r#""C:\tools\shawl.exe" run --name my-app --restart-delay 2000 --stop-timeout 5000 --cwd "C:\My App" --env "GREETING=hello world" --env MODE=prod --path C:\bin --log-dir C:\logs --log-rotate bytes=1048576 --log-retain 4 --priority below-normal -- "C:\My App\app.exe" --flag "quoted ""arg"" here""#,
         );
         let t = table(&out);
-        let cmd: Vec<_> = t["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&t);
         assert_eq!(
             cmd,
             [r"C:\My App\app.exe", "--flag", r#"quoted "arg" here"#]

@@ -574,7 +574,7 @@ fn program(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     /// Written from supervisord's "Configuration File" docs ([program:x] Section Values).
     const CONF: &str = r#"[supervisord]
@@ -620,12 +620,7 @@ files = /etc/supervisor/conf.d/*.conf
         assert_eq!(w.len(), 1);
         let out = drafts[0].render();
         let t = table(&out);
-        let cmd: Vec<_> = t["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&t);
         assert_eq!(cmd, ["/bin/cat", "-n", "a b", "its", "/etc/supervisor/x"]);
         assert_eq!(t["env"]["SHARED"].as_str(), Some("from supervisord"));
         assert_eq!(t["env"]["B"].as_str(), Some("x, y"));

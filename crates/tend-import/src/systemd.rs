@@ -918,7 +918,7 @@ fn expand_braced(w: &str, env: &[(String, String)], d: &mut Draft) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     fn conv(name: &str, text: &str) -> String {
         convert(&Source::new(name.as_ref(), text)).unwrap().render()
@@ -960,12 +960,7 @@ WantedBy=multi-user.target
 "#,
         );
         let t = table(&out);
-        let cmd: Vec<_> = t["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&t);
         assert_eq!(
             cmd,
             [

@@ -472,7 +472,7 @@ fn replace_ci(s: &str, pat: &str, with: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::table;
+    use crate::testing::{command, table};
 
     fn conv(name: &str, text: &str) -> String {
         let mut src = Source::new(name.as_ref(), text);
@@ -505,12 +505,7 @@ mod tests {
 </service>"#,
         );
         let t = table(&out);
-        let cmd: Vec<_> = t["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let cmd = command(&t);
         assert_eq!(
             cmd,
             [

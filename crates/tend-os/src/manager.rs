@@ -7,7 +7,7 @@
 //! the report of what did happen before it.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tend_core::{ServiceName, ServiceSpec};
 
@@ -116,6 +116,16 @@ impl Report {
     /// Adds a warning.
     pub fn warn(&mut self, warning: impl Into<String>) {
         self.warnings.push(warning.into());
+    }
+
+    /// `uninstall` done: the service is gone, its logs (in `logs`, the installed config's
+    /// `[logs] dir`) stay, and the operator is told where.
+    pub(crate) fn uninstalled(&mut self, name: &ServiceName, logs: &Path) {
+        self.changed = Changed::Uninstalled;
+        self.say(format!(
+            "uninstalled service `{name}`; its logs remain in `{}`",
+            logs.display()
+        ));
     }
 
     /// The report of a verb that failed now, with `error`.

@@ -403,11 +403,7 @@ impl<H: Host> RunEntry<H> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => r.warn(format!("cannot remove `{}`: {e}", layout.config.display())),
         }
-        r.changed = Changed::Uninstalled;
-        r.say(format!(
-            "uninstalled service `{name}`; its logs remain in `{}`",
-            logs.display()
-        ));
+        r.uninstalled(name, &logs);
         Ok(())
     }
 

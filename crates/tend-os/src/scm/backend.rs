@@ -474,12 +474,15 @@ impl<A: ScmApi> Scm<'_, A> {
 
     /// How long to wait for a stop: the installed config's stop timeout plus a margin.
     fn stop_budget(&self, name: &ServiceName) -> Duration {
-        let layout = self.layout(name);
-        let installed = self.host.read(&layout.config).ok().flatten();
-        installed
-            .and_then(|text| crate::installed::installed_spec(&layout, &text))
+        self.installed_spec(&self.layout(name))
             .map_or(Duration::from_secs(10), |s| s.stop.timeout)
             + Duration::from_secs(30)
+    }
+
+    /// The installed config copy, if it loads.
+    fn installed_spec(&self, layout: &Layout) -> Option<ServiceSpec> {
+        let text = self.host.read(&layout.config).ok()??;
+        crate::installed::installed_spec(layout, &text)
     }
 
     /// Polls until the service is in `want`; its pid then.
@@ -592,6 +595,9 @@ impl<A: ScmApi> Scm<'_, A> {
         // The SCM removes a deleted service once its last handle is closed.
         drop(svc);
         let layout = self.layout(name);
+        let logs = self
+            .installed_spec(&layout)
+            .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
         match self.host.remove_file(&layout.config) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -609,10 +615,7 @@ impl<A: ScmApi> Scm<'_, A> {
         if let Err(e) = self.host.remove_event_source(name.as_str()) {
             r.warn(format!("{e}"));
         }
-        r.say(format!(
-            "uninstalled service `{name}`; its logs remain in `{}`",
-            layout.log_dir.display()
-        ));
+        r.uninstalled(name, &logs);
         Ok(())
     }
 

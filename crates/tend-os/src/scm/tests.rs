@@ -454,7 +454,13 @@ fn install_refuses_what_the_service_account_cannot_reach_unless_told() {
 #[test]
 fn uninstall_stops_deletes_and_removes_the_copy_state_and_source() {
     let fake = FakeScm::new();
-    install(&fake, &spec(InstallSpec::default())).unwrap();
+    let original = format!("{ORIGINAL}[logs]\ndir = \"elsewhere\"\n");
+    scm(&fake, Access::Skip)
+        .install(&Install {
+            spec: &spec(InstallSpec::default()),
+            original: &original,
+        })
+        .unwrap();
     let mut svc = fake.service("api").unwrap();
     svc.status = running();
     fake.add_service("api", svc);
@@ -479,8 +485,10 @@ fn uninstall_stops_deletes_and_removes_the_copy_state_and_source() {
     assert_eq!(r.changed, Changed::Uninstalled);
     assert_eq!(
         r.lines,
+        // The installed config's `[logs] dir`, as tend-config joins it on this host.
         [format!(
-            "uninstalled service `api`; its logs remain in `{LOGS}`"
+            "uninstalled service `api`; its logs remain in `{}`",
+            std::path::Path::new("C:/app").join("elsewhere").display()
         )]
     );
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);

@@ -660,11 +660,7 @@ pub(crate) trait UnixManager {
             .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
         let steps = self.uninstall_plan(name, &layout, status.installed);
         m.apply(&format!("cannot uninstall `{name}`"), &steps)?;
-        r.changed = Changed::Uninstalled;
-        r.say(format!(
-            "uninstalled service `{name}`; its logs remain in `{}`",
-            logs.display()
-        ));
+        r.uninstalled(name, &logs);
         Ok(())
     }
 

@@ -402,7 +402,6 @@ fn restart(d: &mut Draft, v: &RegistryValues) {
                      tend counts 0 as success only if listed: add 0 if the program may exit \
                      cleanly and should stay stopped",
                 );
-                d.set_str("restart.policy", "on-failure");
             }
             for (c, a) in codes
                 .iter()

@@ -526,7 +526,6 @@ fn program(
                 "command",
                 "tend sets no umask; the program inherits tend's",
             ),
-            ("startsecs", "restart.reset_after", "mapped to reset_after"),
             ("serverurl", "env", "tend sets no SUPERVISOR_SERVER_URL"),
             (
                 "stdout_capture_maxbytes",
@@ -556,9 +555,6 @@ fn program(
             ),
         ];
         for (k, key, instead) in notes {
-            if *k == "startsecs" {
-                continue;
-            }
             if let Some((v, _)) = get(k, &vars)? {
                 if *k == "killasgroup" && boolean(&v) == Some(true) {
                     continue;

@@ -151,10 +151,7 @@ impl GoCrashScanner {
             .to_owned();
         self.line.clear();
         self.skipping = false;
-        let message = ["panic: ", "fatal error: "]
-            .iter()
-            .any(|p| text.starts_with(p));
-        if message {
+        if CRASH_STARTS.iter().any(|p| text.as_bytes().starts_with(p)) {
             // A later panic (a panic while panicking, or the next run's) is the news.
             self.found = Some(GoCrash {
                 message: text.trim_end().to_owned(),

@@ -5,8 +5,6 @@
 //! [`LastLines`] keeps the last few KiB of a stream as bytes (cheap enough to feed on every
 //! read) and turns them into short, printable lines only when asked.
 
-use std::fmt::Write as _;
-
 /// How many bytes of a stream's end are kept by default.
 pub const KEEP_BYTES: usize = 2048;
 
@@ -164,18 +162,18 @@ fn printable(raw: &[u8]) -> String {
 }
 
 /// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
-fn cut_to(s: String, max: usize) -> String {
+fn cut_to(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
     let mark = '…';
     let mut end = max.saturating_sub(mark.len_utf8());
-    while end > 0 && !s.is_char_boundary(end) {
+    while !s.is_char_boundary(end) {
         end -= 1;
     }
-    let mut cut = String::with_capacity(end + mark.len_utf8());
-    let _ = write!(cut, "{}{mark}", &s[..end]);
-    cut
+    s.truncate(end);
+    s.push(mark);
+    s
 }
 
 #[cfg(test)]

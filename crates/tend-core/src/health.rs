@@ -488,7 +488,6 @@ impl HttpUrl {
         } else {
             return Err(UrlError::NotHttp(url.into()));
         };
-        let default_port = if tls { 443 } else { 80 };
         let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, target) = rest.split_at(split);
@@ -504,7 +503,7 @@ impl HttpUrl {
                 h,
                 parse_port(p).ok_or_else(|| authority_err(TargetError::BadPort(p.into())))?,
             ),
-            None => (authority, default_port),
+            None => (authority, default_port(tls)),
         };
         let host = check_host(host, authority).map_err(authority_err)?;
         if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
@@ -567,12 +566,17 @@ impl HttpUrl {
         } else {
             self.host.clone()
         };
-        if self.port == if self.tls { 443 } else { 80 } {
+        if self.port == default_port(self.tls) {
             host
         } else {
             format!("{host}:{}", self.port)
         }
     }
+}
+
+/// The port of `http://` or (`tls`) `https://` when the URL gives none.
+fn default_port(tls: bool) -> u16 {
+    if tls { 443 } else { 80 }
 }
 
 impl fmt::Display for HttpUrl {

@@ -209,3 +209,31 @@ impl Files for MemFiles {
         }
     }
 }
+
+/// A Windows service's spec as the SCM and Run-entry tests install it: `api`, running
+/// `C:/app/api.exe`, logs in `logs`.
+#[cfg(test)]
+pub(crate) fn windows_spec(service: tend_core::InstallSpec, logs: &str) -> tend_core::ServiceSpec {
+    use tend_core::{LogSpec, Program, RestartSpec, ServiceName, StopSpec};
+    tend_core::ServiceSpec {
+        name: ServiceName::new("api").unwrap(),
+        display_name: "API server".into(),
+        description: None,
+        config_path: "C:/app/api.toml".into(),
+        base_dir: "C:/app".into(),
+        command: tend_core::CommandSpec {
+            program: Program::Path("C:/app/api.exe".into()),
+            args: vec![],
+        },
+        working_dir: "C:/app".into(),
+        env: vec![],
+        restart: RestartSpec::default(),
+        stop: StopSpec::default(),
+        logs: LogSpec::with_dir(logs.into()),
+        service,
+        health: None,
+        limits: None,
+        notify: None,
+        metrics: None,
+    }
+}

@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tend_core::{
-    Account, InstallSpec, LogSpec, Program, RestartSpec, ServiceName, ServiceSpec, StartMode,
-    StopSpec,
-};
+use tend_core::{Account, InstallSpec, ServiceName, ServiceSpec, StartMode};
 
 use super::{RunEntry, event_name, run_command};
 use crate::testing::{FAKE_TEND_PID, FakeRunKey, Spawn};
@@ -42,30 +39,11 @@ fn status_file() -> PathBuf {
 }
 
 fn spec(start: StartMode) -> ServiceSpec {
-    ServiceSpec {
-        name: name(),
-        display_name: "api".into(),
-        description: None,
-        config_path: "C:/app/api.toml".into(),
-        base_dir: "C:/app".into(),
-        command: tend_core::CommandSpec {
-            program: Program::Path("C:/app/api.exe".into()),
-            args: vec![],
-        },
-        working_dir: "C:/app".into(),
-        env: vec![],
-        restart: RestartSpec::default(),
-        stop: StopSpec::default(),
-        logs: LogSpec::with_dir(LOGS.into()),
-        service: InstallSpec {
-            start,
-            ..InstallSpec::default()
-        },
-        health: None,
-        limits: None,
-        notify: None,
-        metrics: None,
-    }
+    let service = InstallSpec {
+        start,
+        ..InstallSpec::default()
+    };
+    crate::testing::windows_spec(service, LOGS)
 }
 
 fn install(

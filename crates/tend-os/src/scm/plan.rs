@@ -315,30 +315,10 @@ pub fn changes(old: &ScmPlan, new: &ScmPlan) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tend_core::{InstallSpec, LogSpec, Program, RestartSpec, ServiceName, StopSpec};
+    use tend_core::InstallSpec;
 
     fn spec(service: InstallSpec) -> ServiceSpec {
-        ServiceSpec {
-            name: ServiceName::new("api").unwrap(),
-            display_name: "API server".into(),
-            description: None,
-            config_path: "C:/app/api.toml".into(),
-            base_dir: "C:/app".into(),
-            command: tend_core::CommandSpec {
-                program: Program::Path("C:/app/api.exe".into()),
-                args: vec![],
-            },
-            working_dir: "C:/app".into(),
-            env: vec![],
-            restart: RestartSpec::default(),
-            stop: StopSpec::default(),
-            logs: LogSpec::with_dir("C:/logs".into()),
-            service,
-            health: None,
-            limits: None,
-            notify: None,
-            metrics: None,
-        }
+        crate::testing::windows_spec(service, "C:/logs")
     }
 
     const EXE: &str = r"C:\Program Files\tend\tend.exe";

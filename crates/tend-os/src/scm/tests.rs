@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use tend_core::{
-    Account, Hardening, InstallSpec, LogSpec, Program, RestartSpec, ServiceName, ServiceSpec,
-    StartMode, StopSpec,
-};
+use tend_core::{Account, Hardening, InstallSpec, ServiceName, ServiceSpec, StartMode};
 
 use super::acl::{self, Ace};
 use super::api::{ExitCode, ServiceStatus, State};
@@ -31,27 +28,7 @@ fn name() -> ServiceName {
 }
 
 fn spec(service: InstallSpec) -> ServiceSpec {
-    ServiceSpec {
-        name: name(),
-        display_name: "API server".into(),
-        description: None,
-        config_path: "C:/app/api.toml".into(),
-        base_dir: "C:/app".into(),
-        command: tend_core::CommandSpec {
-            program: Program::Path("C:/app/api.exe".into()),
-            args: vec![],
-        },
-        working_dir: "C:/app".into(),
-        env: vec![],
-        restart: RestartSpec::default(),
-        stop: StopSpec::default(),
-        logs: LogSpec::with_dir(LOGS.into()),
-        service,
-        health: None,
-        limits: None,
-        notify: None,
-        metrics: None,
-    }
+    crate::testing::windows_spec(service, LOGS)
 }
 
 fn scm(fake: &FakeScm, access: Access) -> Scm<'_, FakeScm> {

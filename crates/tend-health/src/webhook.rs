@@ -251,17 +251,13 @@ fn clip_bytes(s: &str, max: usize) -> String {
     format!("{}...", &s[..end])
 }
 
+/// `s` on one line (control characters become spaces), [`clip`]ped to `max` characters.
 fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max).collect();
-        format!("{cut}...")
-    }
+    clip(&flat, max)
 }
 
 /// What every preset shows, in display order.

@@ -149,17 +149,23 @@ fn depends_on_must_name_units_systemd_knows() {
         dir.path(),
         "[service]\ndepends_on = [\"postgresql\", \"network-online.target\"]\n",
     );
-    let exists = |unit: &str| format!("systemctl show {unit} --property=LoadState --value");
-    let (runner, fs) = (Scripted::default(), MemFs::default());
-    show(&runner, &[NOT_FOUND]);
-    runner.then(
-        &argv(&exists("postgresql.service")),
-        &[Reply::ok("not-found\n")],
-    );
-    runner.then(
-        &argv(&exists("network-online.target")),
-        &[Reply::ok("loaded\n")],
-    );
+    // A machine where systemd knows network-online.target, and postgresql.service in
+    // `postgresql`'s LoadState.
+    let machine = |postgresql: &str| {
+        let exists = |unit: &str| format!("systemctl show {unit} --property=LoadState --value");
+        let (runner, fs) = (Scripted::default(), MemFs::default());
+        show(&runner, &[NOT_FOUND]);
+        runner.then(
+            &argv(&exists("postgresql.service")),
+            &[Reply::ok(postgresql)],
+        );
+        runner.then(
+            &argv(&exists("network-online.target")),
+            &[Reply::ok("loaded\n")],
+        );
+        (runner, fs)
+    };
+    let (runner, fs) = machine("not-found\n");
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let e = u
         .install_with(&spec, &text, &mut Report::default())
@@ -178,16 +184,7 @@ fn depends_on_must_name_units_systemd_knows() {
     assert!(!runner.calls().iter().any(|c| c.contains("daemon-reload")));
 
     // Once it exists, the same config installs.
-    let (runner, fs) = (Scripted::default(), MemFs::default());
-    show(&runner, &[NOT_FOUND]);
-    runner.then(
-        &argv(&exists("postgresql.service")),
-        &[Reply::ok("loaded\n")],
-    );
-    runner.then(
-        &argv(&exists("network-online.target")),
-        &[Reply::ok("loaded\n")],
-    );
+    let (runner, fs) = machine("loaded\n");
     let u = systemd(crate::Scope::system(), &runner, &fs);
     u.install_with(&spec, &text, &mut Report::default())
         .unwrap();

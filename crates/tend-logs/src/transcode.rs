@@ -26,9 +26,12 @@ pub(crate) struct Transcoder<R> {
     inner: R,
     decoder: Decoder,
     raw: Vec<u8>,
+    /// Holds `decoded[pos..end]`, what `read` has not handed out yet. Its length only grows:
+    /// zero-filling room for a read's worth of UTF-8 (up to 3 times the read) before every
+    /// decode would cost a good share of the decode itself.
     decoded: Vec<u8>,
-    /// Start of what `decoded` holds and `read` has not handed out yet.
     pos: usize,
+    end: usize,
     done: bool,
     /// Bytes that could not be mapped (each sequence became one U+FFFD).
     replaced: Arc<AtomicU64>,
@@ -37,6 +40,9 @@ pub(crate) struct Transcoder<R> {
 }
 
 const RAW: usize = 64 * 1024;
+
+/// U+FFFD, what an unmappable sequence becomes.
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 impl<R: Read> Transcoder<R> {
     pub(crate) fn new(
@@ -52,6 +58,7 @@ impl<R: Read> Transcoder<R> {
             raw: vec![0; RAW],
             decoded: Vec::new(),
             pos: 0,
+            end: 0,
             done: false,
             replaced,
             on_first,
@@ -60,23 +67,26 @@ impl<R: Read> Transcoder<R> {
 
     /// Decodes `raw[..n]` (the last input if `last`) into `decoded`.
     fn decode(&mut self, n: usize, last: bool) {
-        self.decoded.clear();
         self.pos = 0;
+        self.end = 0;
         let mut src = &self.raw[..n];
         loop {
+            // Room for all of `src` and one U+FFFD, so the decoder never stops for space.
             let room = self
                 .decoder
                 .max_utf8_buffer_length_without_replacement(src.len())
                 .unwrap_or(src.len() * 3 + 16)
-                .max(16);
-            let start = self.decoded.len();
-            self.decoded.resize(start + room, 0);
+                .max(16)
+                + REPLACEMENT.len();
+            if self.decoded.len() < self.end + room {
+                self.decoded.resize(self.end + room, 0);
+            }
             let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
                 src,
-                &mut self.decoded[start..],
+                &mut self.decoded[self.end..],
                 last,
             );
-            self.decoded.truncate(start + written);
+            self.end += written;
             src = &src[read..];
             match result {
                 DecoderResult::InputEmpty => return,
@@ -86,7 +96,9 @@ impl<R: Read> Transcoder<R> {
                     if let Some(say) = self.on_first.take() {
                         say();
                     }
-                    self.decoded.extend_from_slice("\u{FFFD}".as_bytes());
+                    self.decoded[self.end..self.end + REPLACEMENT.len()]
+                        .copy_from_slice(REPLACEMENT);
+                    self.end += REPLACEMENT.len();
                 }
             }
         }
@@ -96,8 +108,8 @@ impl<R: Read> Transcoder<R> {
 impl<R: Read> Read for Transcoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.pos < self.decoded.len() {
-                let n = buf.len().min(self.decoded.len() - self.pos);
+            if self.pos < self.end {
+                let n = buf.len().min(self.end - self.pos);
                 buf[..n].copy_from_slice(&self.decoded[self.pos..self.pos + n]);
                 self.pos += n;
                 return Ok(n);
@@ -112,7 +124,7 @@ impl<R: Read> Read for Transcoder<R> {
                     // What is left of an unfinished character is still said (as U+FFFD).
                     self.done = true;
                     self.decode(0, true);
-                    if self.decoded.is_empty() {
+                    if self.end == 0 {
                         return Err(e);
                     }
                     continue;
@@ -180,6 +192,15 @@ mod tests {
                 "{label} {chunks:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_read_of_nothing_but_bad_bytes_becomes_that_many_replacements() {
+        // Every byte is a malformed sequence: the buffer must make room for each U+FFFD.
+        let bad = b"\xff".repeat(RAW);
+        let (out, n) = through("utf-8", &[&bad, b"ok\n"]);
+        assert_eq!(out, format!("{}ok\n", "\u{fffd}".repeat(RAW)));
+        assert_eq!(n, RAW as u64);
     }
 
     #[test]

@@ -260,14 +260,18 @@ fn several_programs_go_to_files_and_are_not_overwritten() {
         "[program:a]\ncommand=/bin/true\n\n[program:b]\ncommand=/bin/false\n",
     )
     .unwrap();
-    let (code, out, err) = env.run(&[
-        "import",
-        "--from",
-        "supervisord",
-        "supervisord.conf",
-        "--out",
-        "conf",
-    ]);
+    let import = |force: &[&str]| {
+        let args = [
+            "import",
+            "--from",
+            "supervisord",
+            "supervisord.conf",
+            "--out",
+            "conf",
+        ];
+        env.run(&[&args[..], force].concat())
+    };
+    let (code, out, err) = import(&[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("wrote conf/a.toml") && out.contains("wrote conf/b.toml"),
@@ -275,28 +279,13 @@ fn several_programs_go_to_files_and_are_not_overwritten() {
     );
     let (code, _, err) = env.run(&["validate", "conf/b.toml"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = env.run(&[
-        "import",
-        "--from",
-        "supervisord",
-        "supervisord.conf",
-        "--out",
-        "conf",
-    ]);
+    let (code, _, err) = import(&[]);
     assert_eq!(code, 2);
     assert!(
         err.contains("already exist") && err.contains("--force"),
         "{err}"
     );
-    let (code, _, err) = env.run(&[
-        "import",
-        "--from",
-        "supervisord",
-        "supervisord.conf",
-        "--out",
-        "conf",
-        "--force",
-    ]);
+    let (code, _, err) = import(&["--force"]);
     assert_eq!(code, 0, "{err}");
 }
 

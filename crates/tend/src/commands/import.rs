@@ -254,3 +254,28 @@ mod registry {
         Some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// cli.rs spells the `--from` names out (build.rs compiles it without tend-import): they
+    /// must be the formats tend-import converts, or a tool would be refused or unreachable.
+    #[test]
+    fn from_offers_every_format_tend_import_knows() {
+        let cmd = crate::cli::Cli::command();
+        let from = cmd
+            .find_subcommand("import")
+            .and_then(|c| c.get_arguments().find(|a| a.get_id() == "from"))
+            .expect("import --from");
+        let offered: Vec<String> = from
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        let known: Vec<&str> = Format::ALL.iter().map(|(_, name)| *name).collect();
+        assert_eq!(offered, known);
+    }
+}

@@ -184,16 +184,25 @@ impl Parser<'_> {
             }
             let value = self.value()?;
             entries.push((key, value));
-            self.skip_ws()?;
-            if !self.eat(',') {
-                self.skip_ws()?;
-                if !self.eat('}') {
-                    return Err(self.err("expected `,` or `}` in the object"));
-                }
+            if self.after_item('}', "object")? {
                 break;
             }
         }
         Ok(Node::new(line, V::Map(entries)))
+    }
+
+    /// After an entry of an object or a list: `,` (more may follow: `false`) or `close`
+    /// (the end: `true`).
+    fn after_item(&mut self, close: char, what: &str) -> Result<bool, ImportError> {
+        self.skip_ws()?;
+        if self.eat(',') {
+            return Ok(false);
+        }
+        if self.eat(close) {
+            Ok(true)
+        } else {
+            Err(self.err(format!("expected `,` or `{close}` in the {what}")))
+        }
     }
 
     fn array(&mut self) -> Result<Node, ImportError> {
@@ -206,12 +215,7 @@ impl Parser<'_> {
                 break;
             }
             items.push(self.value()?);
-            self.skip_ws()?;
-            if !self.eat(',') {
-                self.skip_ws()?;
-                if !self.eat(']') {
-                    return Err(self.err("expected `,` or `]` in the list"));
-                }
+            if self.after_item(']', "list")? {
                 break;
             }
         }

@@ -605,28 +605,28 @@ impl ServiceLogs {
         stream: Stream,
         pipe: R,
     ) -> Box<dyn Read + Send> {
-        let spec = self.shared.layout().spec.clone();
-        let Some((label, encoding)) = spec
-            .encoding
-            .as_deref()
-            .and_then(|l| Some((l.to_owned(), encoding_for(l)?)))
-        else {
+        let layout = self.shared.layout();
+        let Some(label) = layout.spec.encoding.clone() else {
+            return Box::new(pipe);
+        };
+        let Some(encoding) = encoding_for(&label) else {
             return Box::new(pipe);
         };
         let logs = Arc::clone(self);
-        let say = move || {
-            logs.shared.emit(vec![LogEvent::Unmappable {
-                stream: stream.to_string(),
-                encoding: label,
-            }]);
+        let mut said = false;
+        let on_bad = move |bytes| {
+            logs.shared.counters.streams[stream.index()]
+                .replaced
+                .fetch_add(bytes, Ordering::Relaxed);
+            // Once per run and stream: the count says the rest.
+            if !std::mem::replace(&mut said, true) {
+                logs.shared.emit(vec![LogEvent::Unmappable {
+                    stream: stream.to_string(),
+                    encoding: label.clone(),
+                }]);
+            }
         };
-        let replaced = Arc::clone(&self.shared.counters.streams[stream.index()].replaced);
-        Box::new(Transcoder::new(
-            pipe,
-            encoding,
-            replaced,
-            Some(Box::new(say)),
-        ))
+        Box::new(Transcoder::new(pipe, encoding, Box::new(on_bad)))
     }
 
     fn pump(&self, pid: Option<u32>, stream: Stream, mut pipe: Box<dyn Read + Send>) {

@@ -51,7 +51,7 @@ pub struct StreamStats {
 pub(crate) struct StreamCounters {
     pub(crate) bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) replaced: Arc<AtomicU64>,
+    pub(crate) replaced: AtomicU64,
     /// Milliseconds since the epoch; `i64::MIN` for never.
     pub(crate) last_output_ms: AtomicI64,
 }
@@ -61,7 +61,7 @@ impl StreamCounters {
         Self {
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            replaced: Arc::new(AtomicU64::new(0)),
+            replaced: AtomicU64::new(0),
             last_output_ms: AtomicI64::new(i64::MIN),
         }
     }

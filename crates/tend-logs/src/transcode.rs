@@ -8,8 +8,6 @@
 //! as a stream, so a character split across two reads of the pipe is kept whole.
 
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use encoding_rs::{Decoder, DecoderResult, Encoding};
 
@@ -33,10 +31,9 @@ pub(crate) struct Transcoder<R> {
     pos: usize,
     end: usize,
     done: bool,
-    /// Bytes that could not be mapped (each sequence became one U+FFFD).
-    replaced: Arc<AtomicU64>,
-    /// Called at the first unmappable sequence (to say so once per run).
-    on_first: Option<Box<dyn FnOnce() + Send>>,
+    /// Told the length of each unmappable sequence (it became one U+FFFD): to count them,
+    /// and to say so.
+    on_bad: Box<dyn FnMut(u64) + Send>,
 }
 
 const RAW: usize = 64 * 1024;
@@ -48,8 +45,7 @@ impl<R: Read> Transcoder<R> {
     pub(crate) fn new(
         inner: R,
         encoding: &'static Encoding,
-        replaced: Arc<AtomicU64>,
-        on_first: Option<Box<dyn FnOnce() + Send>>,
+        on_bad: Box<dyn FnMut(u64) + Send>,
     ) -> Self {
         Self {
             inner,
@@ -60,8 +56,7 @@ impl<R: Read> Transcoder<R> {
             pos: 0,
             end: 0,
             done: false,
-            replaced,
-            on_first,
+            on_bad,
         }
     }
 
@@ -92,10 +87,7 @@ impl<R: Read> Transcoder<R> {
                 DecoderResult::InputEmpty => return,
                 DecoderResult::OutputFull => {}
                 DecoderResult::Malformed(bad, _) => {
-                    self.replaced.fetch_add(u64::from(bad), Ordering::Relaxed);
-                    if let Some(say) = self.on_first.take() {
-                        say();
-                    }
+                    (self.on_bad)(u64::from(bad));
                     self.decoded[self.end..self.end + REPLACEMENT.len()]
                         .copy_from_slice(REPLACEMENT);
                     self.end += REPLACEMENT.len();
@@ -139,6 +131,8 @@ impl<R: Read> Read for Transcoder<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Reads `chunks` (each one read of the pipe) through a transcoder.
     fn through(label: &str, chunks: &[&[u8]]) -> (String, u64) {
@@ -154,11 +148,13 @@ mod tests {
             }
         }
         let replaced = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&replaced);
         let mut t = Transcoder::new(
             Chunks(chunks.iter().map(|c| c.to_vec()).collect()),
             encoding_for(label).unwrap(),
-            replaced.clone(),
-            None,
+            Box::new(move |n| {
+                count.fetch_add(n, Ordering::Relaxed);
+            }),
         );
         let mut out = String::new();
         t.read_to_string(&mut out).unwrap();

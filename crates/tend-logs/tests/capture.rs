@@ -248,6 +248,36 @@ fn json_format_writes_one_object_per_line_with_the_runs_pid() {
 }
 
 #[test]
+fn an_encoding_is_decoded_and_what_it_cannot_map_is_counted_and_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(dir.path());
+    s.encoding = Some("gbk".into());
+    let events = Events::default();
+    let logs = tend_logs::ServiceLogs::open_with(
+        NAME,
+        s,
+        tend_logs::Options {
+            events: Some(events.sink()),
+            ..tend_logs::Options::default()
+        },
+    )
+    .unwrap();
+    // "你好" in GBK, then two bytes GBK cannot map, on two lines.
+    feed(&logs, Stream::Out, b"\xc4\xe3\xba\xc3\n\xffx\n\xffy\n");
+    assert_eq!(
+        String::from_utf8(read(&LogKind::Out.active_path(dir.path(), NAME))).unwrap(),
+        "你好\n\u{fffd}x\n\u{fffd}y\n"
+    );
+    assert_eq!(logs.stats().out.replaced_bytes, 2);
+    let said = events
+        .all()
+        .into_iter()
+        .filter(|e| matches!(e, tend_logs::LogEvent::Unmappable { .. }))
+        .count();
+    assert_eq!(said, 1);
+}
+
+#[test]
 fn stats_report_bytes_last_output_and_files() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock("2026-11-21T14:05:09.123+01:00");

@@ -90,18 +90,20 @@ fn exit_code(state: &str) -> u8 {
 /// A path to a config file (as for `tend run`) or the name of an installed service, by the
 /// rule of [`Target`].
 fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
-    if let Target::Config(target) = Target::parse(target.as_os_str()) {
-        let loaded = tend_config::load(&target, &tend_config::LoadOptions::default())?;
-        let name = loaded.spec.name.to_string();
-        let os = os::query(&name, scope);
-        let file = if os.as_ref().is_some_and(|o| o.installed) {
-            status_file(scope, &name)
-        } else {
-            Some(status::path(&loaded.spec.logs.dir, &name))
-        };
-        return Ok(build(name, file.as_deref(), os));
-    }
-    let name = target.to_string_lossy().into_owned();
+    let name = match Target::parse(target.as_os_str()) {
+        Target::Config(path) => {
+            let loaded = tend_config::load(&path, &tend_config::LoadOptions::default())?;
+            let name = loaded.spec.name.to_string();
+            let os = os::query(&name, scope);
+            let file = if os.as_ref().is_some_and(|o| o.installed) {
+                status_file(scope, &name)
+            } else {
+                Some(status::path(&loaded.spec.logs.dir, &name))
+            };
+            return Ok(build(name, file.as_deref(), os));
+        }
+        Target::Name(name) => name,
+    };
     let os = os::query(&name, scope);
     // Asked by name, the service is what the OS has installed: a status file left behind
     // by an uninstalled service is history, not state. A unit tend did not write (ssh)

@@ -381,4 +381,21 @@ mod tests {
             assert!(e.message.contains("JavaScript"), "{e}");
         }
     }
+
+    #[test]
+    fn a_missing_comma_names_what_was_expected() {
+        for (src, want) in [
+            (
+                "module.exports = { apps: ['a'; 'b'] }",
+                "expected `,` or `]` in the list",
+            ),
+            (
+                "module.exports = { a: 'x'; b: 2 }",
+                "expected `,` or `}` in the object",
+            ),
+        ] {
+            let e = parse(src).unwrap_err();
+            assert!(e.message.contains(want), "{src}: {e}");
+        }
+    }
 }

@@ -453,16 +453,20 @@ impl Follower {
     }
 }
 
-/// Appends a whole file (decompressed if `compressed`) to `out`. A plain rotated file that
-/// is gone is read from its `.gz` (compressed since it was listed); a file that retention
-/// deleted before it could be read is skipped.
-pub(crate) fn read_whole(path: &Path, compressed: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    let opened = match open_if_there(path)? {
+/// Opens a rotated file, or its `.gz` if it was compressed since it was listed; `None` if
+/// retention deleted it. The flag says whether what was opened is gzip.
+pub(crate) fn open_rotated(path: &Path, compressed: bool) -> io::Result<Option<(File, bool)>> {
+    Ok(match open_if_there(path)? {
         Some(f) => Some((f, compressed)),
         None if !compressed => open_if_there(&with_suffix(path, ".gz"))?.map(|f| (f, true)),
         None => None,
-    };
-    match opened {
+    })
+}
+
+/// Appends a whole file (decompressed if `compressed`) to `out`, as [`open_rotated`] finds
+/// it; one that is gone is skipped.
+pub(crate) fn read_whole(path: &Path, compressed: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    match open_rotated(path, compressed)? {
         Some((f, true)) => GzDecoder::new(f).read_to_end(out)?,
         Some((mut f, false)) => f.read_to_end(out)?,
         None => 0,

@@ -14,7 +14,7 @@ use crate::clock::TS_LEN;
 use crate::naming::{LogKind, RotatedFile, rotated_files};
 
 pub use crate::follow::Follower;
-use crate::follow::read_whole;
+use crate::follow::{open_rotated, read_whole};
 
 /// Where the last `n` lines of `bytes` start, and how many lines that is (fewer than `n` if
 /// `bytes` has fewer). An unterminated last line counts as a line.
@@ -186,17 +186,14 @@ pub(crate) fn last_lines_of(
     }
     if need > 0 {
         for rf in older.iter().rev() {
-            let f = match File::open(&rf.path) {
-                Ok(f) => f,
+            let (bytes, lines) = match open_rotated(&rf.path, rf.compressed)? {
+                Some((f, true)) => tail_reader(GzDecoder::new(f), need)?,
+                Some((f, false)) => {
+                    let end = f.metadata()?.len();
+                    tail_file(&f, end, need)?
+                }
                 // Deleted by retention since the listing.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            let (bytes, lines) = if rf.compressed {
-                tail_reader(GzDecoder::new(f), need)?
-            } else {
-                let end = f.metadata()?.len();
-                tail_file(&f, end, need)?
+                None => continue,
             };
             need -= lines;
             parts.push(bytes);
@@ -250,5 +247,35 @@ mod tests {
         assert_eq!((b, n), (a, 3));
         let (all, n) = tail_file(&f, len, 1_000_000).unwrap();
         assert_eq!((all.len(), n), (data.len(), 100_000));
+    }
+
+    #[test]
+    fn a_file_compressed_after_the_listing_is_read_from_its_gz() {
+        let dir = tempfile::tempdir().unwrap();
+        let closed =
+            chrono::NaiveDateTime::parse_from_str("2026-12-07 10:00:00", "%Y-%m-%d %H:%M:%S")
+                .unwrap();
+        let path = dir.path().join(crate::naming::rotated_file_name(
+            "svc",
+            LogKind::Out,
+            &closed,
+            0,
+        ));
+        fs::write(&path, b"one\ntwo\n").unwrap();
+        let listed = rotated_files(dir.path(), "svc", LogKind::Out).unwrap();
+        assert!(!listed[0].compressed);
+        // Compression publishes X.log.gz and deletes X.log between the listing and the read.
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(crate::naming::with_suffix(&path, ".gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        std::io::Write::write_all(&mut gz, b"one\ntwo\n").unwrap();
+        gz.finish().unwrap();
+        fs::remove_file(&path).unwrap();
+
+        assert_eq!(last_lines_of(None, 0, &listed, 1).unwrap(), b"two\n");
+        let mut whole = Vec::new();
+        read_whole(&listed[0].path, false, &mut whole).unwrap();
+        assert_eq!(whole, b"one\ntwo\n");
     }
 }

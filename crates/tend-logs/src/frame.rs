@@ -118,11 +118,7 @@ impl Prefixer {
     ) -> &[u8] {
         let mut len = 0;
         if timestamps {
-            let key = (now.timestamp_millis(), now.offset().local_minus_utc());
-            if self.cached != Some(key) {
-                format_ts(now, &mut self.ts);
-                self.cached = Some(key);
-            }
+            self.stamp(now);
             self.buf[..TS_LEN].copy_from_slice(&self.ts);
             len = TS_LEN;
         }

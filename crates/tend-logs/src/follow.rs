@@ -31,7 +31,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
-use crate::naming::{LogKind, RotatedFile, dedup, rotated_names, with_suffix};
+use crate::naming::{
+    LogKind, RotatedFile, dedup, open_if_there, read_whole, rotated_names, with_suffix,
+};
 
 /// A rotated file's place in its family's order: closed time, then tie-breaker.
 type Key = (chrono::NaiveDateTime, u32);
@@ -83,23 +85,6 @@ fn identity(f: &File) -> io::Result<Option<(u64, u64)>> {
 #[cfg(not(any(unix, windows)))]
 fn identity(_: &File) -> io::Result<Option<(u64, u64)>> {
     Ok(None)
-}
-
-/// Whether an open failed because the file is gone or going: on Windows a file deleted while
-/// another process holds it open keeps its name, and cannot be opened, until that handle
-/// closes (compression deletes `X.log` while a follower may be reading it).
-fn gone(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound
-        || (cfg!(windows) && e.kind() == io::ErrorKind::PermissionDenied)
-}
-
-/// Opens a file that may be gone; `None` if it is.
-fn open_if_there(path: &Path) -> io::Result<Option<File>> {
-    match File::open(path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if gone(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// The identity of the file at `path`; `None` if there is none.
@@ -451,25 +436,4 @@ impl Follower {
             Found::Unknown => Ok(false),
         }
     }
-}
-
-/// Opens a rotated file, or its `.gz` if it was compressed since it was listed; `None` if
-/// retention deleted it. The flag says whether what was opened is gzip.
-pub(crate) fn open_rotated(path: &Path, compressed: bool) -> io::Result<Option<(File, bool)>> {
-    Ok(match open_if_there(path)? {
-        Some(f) => Some((f, compressed)),
-        None if !compressed => open_if_there(&with_suffix(path, ".gz"))?.map(|f| (f, true)),
-        None => None,
-    })
-}
-
-/// Appends a whole file (decompressed if `compressed`) to `out`, as [`open_rotated`] finds
-/// it; one that is gone is skipped.
-pub(crate) fn read_whole(path: &Path, compressed: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    match open_rotated(path, compressed)? {
-        Some((f, true)) => GzDecoder::new(f).read_to_end(out)?,
-        Some((mut f, false)) => f.read_to_end(out)?,
-        None => 0,
-    };
-    Ok(())
 }

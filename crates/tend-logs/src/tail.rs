@@ -14,7 +14,7 @@ use crate::clock::TS_LEN;
 use crate::naming::{LogKind, RotatedFile, rotated_files};
 
 pub use crate::follow::Follower;
-use crate::follow::{open_rotated, read_whole};
+use crate::naming::{open_rotated, read_whole};
 
 /// Where the last `n` lines of `bytes` start, and how many lines that is (fewer than `n` if
 /// `bytes` has fewer). An unterminated last line counts as a line.

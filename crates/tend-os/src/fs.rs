@@ -1,5 +1,6 @@
 //! The one atomic file write: every file tend replaces while something may read it (a
-//! config copy, a unit file or plist, the status file, the metrics text file).
+//! config copy, a unit file or plist, the metrics text file, crash records; the status file
+//! without the flushes).
 
 use std::io::{self, Write as _};
 use std::path::Path;
@@ -25,6 +26,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// Any I/O error, as the OS gave it: the caller says which file it was writing.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    replace(path, bytes, mode, true)
+}
+
+/// [`write_atomic`] without its flushes: a reader still sees the old file or the new one,
+/// but a power loss right after may leave the old one, or (on a file system that does not
+/// order the data before the rename) an empty one. For a file that is rewritten at every
+/// event and whose loss costs nothing (the status file: the next start writes it again),
+/// where two `fsync`s per write would be most of the cost.
+///
+/// # Errors
+///
+/// Any I/O error, as the OS gave it: the caller says which file it was writing.
+pub fn replace_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, None, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: Option<u32>, durable: bool) -> io::Result<()> {
     let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -42,12 +60,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = write_then_rename(&tmp, path, bytes, mode);
+    let result = write_then_rename(&tmp, path, bytes, mode, durable);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result?;
-    sync_dir(dir)
+    if durable { sync_dir(dir) } else { Ok(()) }
 }
 
 /// The file's text; `None` when it does not exist (the backends' "is it installed" read).
@@ -66,11 +84,19 @@ pub(crate) fn read_text(path: &Path) -> io::Result<Option<String>> {
 /// Numbers the temporary files of one process.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
-fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+fn write_then_rename(
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    durable: bool,
+) -> io::Result<()> {
     let mut f = create_new(tmp, mode)?;
     f.write_all(bytes)?;
     set_mode(&f, mode)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     drop(f);
     std::fs::rename(tmp, path)
 }
@@ -130,6 +156,13 @@ mod tests {
         write_atomic(&f, b"one\n", Some(0o600)).unwrap();
         write_atomic(&f, b"two\n", Some(0o644)).unwrap();
         assert_eq!(read_text(&f).unwrap().as_deref(), Some("two\n"));
+        replace_atomic(&dir.path().join("web.status.json"), b"{}").unwrap();
+        replace_atomic(&dir.path().join("web.status.json"), b"{}\n").unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("web.status.json")).unwrap(),
+            b"{}\n"
+        );
+        std::fs::remove_file(dir.path().join("web.status.json")).unwrap();
         assert_eq!(read_text(&dir.path().join("gone.toml")).unwrap(), None);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         #[cfg(unix)]

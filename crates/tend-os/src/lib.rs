@@ -60,7 +60,7 @@ pub mod unix;
 mod winreg;
 
 pub use error::RenderError;
-pub use fs::write_atomic;
+pub use fs::{replace_atomic, write_atomic};
 pub use installed::{diff_lines, installed_text};
 pub use layout::{
     Backend, Layout, RUN_KEY, Scope, SystemContext, UserContext, run_value_name, service_args,

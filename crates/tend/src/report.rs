@@ -12,14 +12,13 @@ use tend_core::{Exit, GiveUp, Notice};
 use crate::error::CliError;
 
 /// Where supervisor lines go besides stderr (the `<name>.tend.log` file, the Windows Event
-/// Log, sd_notify). Kept as a callback so the supervisor does not care. The notice, when the
-/// line is one, lets a sink pick an event ID and a level.
+/// Log, sd_notify). Kept as a callback so the supervisor does not care. Every line comes
+/// with its [`Kind`]: sinks choose by kind (the Event Log's ID and level, sd_notify's
+/// notices), never by wording.
 ///
 /// Sinks run on the output thread only, never on the thread that reported the line; a sink
 /// may report lines itself (the log pipeline reports its own disk trouble): those are queued
 /// behind the current one.
-/// Receives every line tend says about a service, with what kind of line it is: sinks
-/// choose by kind (the Event Log's level, sd_notify's notices), never by wording.
 pub(crate) type LineSink = Arc<dyn Fn(&str, &Kind) + Send + Sync>;
 
 /// What a line of tend's is.

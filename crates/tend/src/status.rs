@@ -135,15 +135,17 @@ pub(crate) fn path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join(format!("{name}.status.json"))
 }
 
-/// Writes the snapshot with [`tend_os::write_atomic`], so readers see either the old or the
-/// new document, never half of one.
+/// Writes the snapshot with [`tend_os::replace_atomic`], so readers see either the old or the
+/// new document, never half of one. Not flushed to disk: it is rewritten at every start and
+/// state change, and the next start writes it again after a power loss (crash records,
+/// which are history, are).
 pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     // One buffer, one write: serde_json on a bare File makes a syscall per token.
     let mut buf = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
     buf.push(b'\n');
-    tend_os::write_atomic(file, &buf, None)
+    tend_os::replace_atomic(file, &buf)
 }
 
 /// The status file's writer.

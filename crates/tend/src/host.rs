@@ -177,10 +177,11 @@ impl<R: Read> Read for Stamped<R> {
 }
 
 impl Capture for LogCapture {
-    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String> {
+    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<Vec<PathBuf>, String> {
         self.logs
             .reconfigure(spec.clone())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(self.logs.stats().active_files)
     }
 
     fn attach(

@@ -71,8 +71,9 @@ pub(crate) trait Capture {
         stdout: std::io::PipeReader,
         stderr: std::io::PipeReader,
     ) -> Option<Arc<RunTail>>;
-    /// Applies new `[logs]` settings live; on error nothing changed.
-    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<(), String>;
+    /// Applies new `[logs]` settings live and returns the files now in use (a new `dir`
+    /// moves them); on error nothing changed.
+    fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<Vec<std::path::PathBuf>, String>;
 }
 
 /// How long an exit waits for the end of the program's output (its readers reaching end
@@ -397,14 +398,19 @@ impl Supervisor {
         // half-applied.
         if plan.logs_changed
             && let Some(capture) = &self.capture
-            && let Err(e) = capture.reconfigure(&new.logs)
         {
-            let e = format!("cannot apply the new [logs]: {e}");
-            self.reporter
-                .warn(&format!("reload rejected, the running config stays: {e}"));
-            self.last_reload_error = Some(e);
-            self.publish();
-            return;
+            match capture.reconfigure(&new.logs) {
+                // Status must name the files the output goes to now, not the old ones.
+                Ok(files) => self.log_files = files,
+                Err(e) => {
+                    let e = format!("cannot apply the new [logs]: {e}");
+                    self.reporter
+                        .warn(&format!("reload rejected, the running config stays: {e}"));
+                    self.last_reload_error = Some(e);
+                    self.publish();
+                    return;
+                }
+            }
         }
         if plan.policy_changed {
             self.machine

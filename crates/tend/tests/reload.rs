@@ -142,6 +142,56 @@ fn broken_config_is_rejected_and_the_old_one_keeps_running() {
 }
 
 #[test]
+fn status_names_the_log_files_a_reload_moved_to() {
+    let env = Env::new();
+    let cfg = env.config(BASE);
+    let tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || running(&env, 1)));
+    let files = |st: &serde_json::Value| -> Vec<String> {
+        st["log_files"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(wait_until(Duration::from_secs(5), || {
+        files(&status_file(&env))
+            .iter()
+            .any(|f| f.ends_with("live.out.log"))
+    }));
+    let moved = env.path("moved");
+    env.config(&format!("{BASE}dir = \"{}\"\n", moved.display()));
+    tend.signal(Signal::SIGHUP);
+    assert!(
+        tend.wait_stderr("reloaded: [logs] changed", Duration::from_secs(10)),
+        "{}",
+        tend.stderr()
+    );
+    // The status file stays where it was (the state dir of this `tend run`), and says
+    // where the output goes now.
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            || status_file(&env)["config_generation"] == 2
+        ),
+        "{}",
+        tend.stderr()
+    );
+    let now = files(&status_file(&env));
+    assert!(
+        !now.is_empty()
+            && now
+                .iter()
+                .all(|f| std::path::Path::new(f).starts_with(&moved)),
+        "status names the files in use after the reload: {now:?}"
+    );
+    assert!(moved.join("live.out.log").exists());
+}
+
+#[test]
 fn status_reflects_a_restart_within_a_second() {
     let env = Env::new();
     let cfg = env.config(

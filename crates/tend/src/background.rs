@@ -8,7 +8,15 @@
 pub(crate) struct Background<T> {
     tx: Option<std::sync::mpsc::Sender<T>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Disconnected when the thread ends (its sender is dropped with it): what
+    /// [`finish`](Self::finish) waits on, with a deadline a join does not have.
+    ended: std::sync::mpsc::Receiver<()>,
 }
+
+/// How long [`Background::finish`] waits for the last write. A healthy disk takes
+/// milliseconds; a stalled one (a hung network mount) would otherwise keep tend from ever
+/// exiting after the program stopped.
+pub(crate) const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<T: Send + 'static> Background<T> {
     /// Starts the thread `name`; `write` stores one value; `on_error` is told about a
@@ -19,9 +27,11 @@ impl<T: Send + 'static> Background<T> {
         on_error: impl Fn(String) + Send + 'static,
     ) -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<T>();
+        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                let _ended = ended_tx;
                 let mut broken = false;
                 while let Ok(mut value) = rx.recv() {
                     while let Ok(newer) = rx.try_recv() {
@@ -41,6 +51,7 @@ impl<T: Send + 'static> Background<T> {
         Self {
             tx: thread.is_some().then_some(tx),
             thread,
+            ended,
         }
     }
 
@@ -51,11 +62,73 @@ impl<T: Send + 'static> Background<T> {
         }
     }
 
-    /// Writes what is queued and stops the thread (at exit, so the last value is on disk).
-    pub(crate) fn finish(mut self) {
+    /// Writes what is queued and stops the thread (at exit, so the last value is on disk),
+    /// waiting at most `within`. `false`: the write did not return in time; the thread is
+    /// left to finish (or hang) on its own, and ends with the process.
+    pub(crate) fn finish(mut self, within: std::time::Duration) -> bool {
         self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        match self.ended.recv_timeout(within) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+            // Disconnected: the thread is past its last write.
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = thread.join();
+                true
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn finish_writes_the_newest_value() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let w = written.clone();
+        let bg = Background::spawn(
+            "test",
+            move |v: &u32| {
+                w.lock().unwrap().push(*v);
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        );
+        bg.publish(1);
+        bg.publish(2);
+        assert!(bg.finish(FINISH_WAIT));
+        assert_eq!(written.lock().unwrap().last(), Some(&2));
+    }
+
+    #[test]
+    fn finish_does_not_wait_for_ever_on_a_write_that_hangs() {
+        // A write that returns only when the test lets it: a stalled disk.
+        let (release, stalled) = mpsc::channel::<()>();
+        let stalled = Mutex::new(stalled);
+        let bg = Background::spawn(
+            "test",
+            move |_: &u32| {
+                let _ = stalled.lock().unwrap().recv();
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        );
+        bg.publish(1);
+        let asked = Instant::now();
+        assert!(
+            !bg.finish(Duration::from_millis(100)),
+            "the write never returned"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+        drop(release);
     }
 }

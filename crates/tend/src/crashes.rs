@@ -129,9 +129,10 @@ impl Journal {
         self.records.last()
     }
 
-    /// Writes what is queued (at exit).
-    pub(crate) fn finish(self) {
-        self.writer.finish();
+    /// Writes what is queued (at exit), waiting for the disk at most
+    /// [`FINISH_WAIT`](crate::background::FINISH_WAIT); `false` if it did not answer.
+    pub(crate) fn finish(self) -> bool {
+        self.writer.finish(crate::background::FINISH_WAIT)
     }
 }
 
@@ -163,7 +164,7 @@ mod tests {
         for i in 0..KEEP + 3 {
             j.add(record(i));
         }
-        j.finish();
+        assert!(j.finish());
         let on_disk = read(&file).unwrap();
         assert_eq!(on_disk.len(), KEEP);
         assert_eq!(on_disk.first().unwrap().summary, "panic: 3");
@@ -178,7 +179,7 @@ mod tests {
             format!("panic: {}", KEEP + 2)
         );
         again.add(record(99));
-        again.finish();
+        assert!(again.finish());
         assert_eq!(read(&file).unwrap().last().unwrap().pid, 199);
         // No file, or a damaged one, is no history.
         assert!(read(&dir.path().join("none.json")).unwrap().is_empty());

@@ -149,27 +149,44 @@ pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
 }
 
 /// The status file's writer.
-pub(crate) struct Writer(crate::background::Background<Snapshot>);
+pub(crate) struct Writer {
+    background: crate::background::Background<Snapshot>,
+    shown: String,
+}
 
 impl Writer {
     /// Starts the writer; `on_error` is told about a failure once per run of failures.
     pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
         let shown = file.display().to_string();
-        Self(crate::background::Background::spawn(
-            "tend-status",
-            move |snap: &Snapshot| write(&file, snap),
-            move |e| on_error(format!("cannot write status file `{shown}`: {e}")),
-        ))
+        let said = shown.clone();
+        Self {
+            background: crate::background::Background::spawn(
+                "tend-status",
+                move |snap: &Snapshot| write(&file, snap),
+                move |e| on_error(format!("cannot write status file `{said}`: {e}")),
+            ),
+            shown,
+        }
     }
 
     /// Queues a snapshot; never blocks.
     pub(crate) fn publish(&self, snap: Snapshot) {
-        self.0.publish(snap);
+        self.background.publish(snap);
     }
 
-    /// Writes what is queued and stops the thread (at exit, so the last state is on disk).
-    pub(crate) fn finish(self) {
-        self.0.finish();
+    /// Writes what is queued and stops the thread (at exit, so the last state is on disk);
+    /// the error says that the disk did not take it in time.
+    pub(crate) fn finish(self) -> Result<(), String> {
+        let within = crate::background::FINISH_WAIT;
+        if self.background.finish(within) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the last state was not written to status file `{}` within {}: the disk does not answer",
+                self.shown,
+                crate::report::human(within)
+            ))
+        }
     }
 }
 

@@ -276,11 +276,19 @@ impl Supervisor {
         }
         // The give-up hook is bounded by hook_timeout; wait for it so it is not cut short.
         while self.hooks.join_next().await.is_some() {}
-        if let Some(w) = self.status.take() {
-            w.finish();
+        // Bounded: a disk that stopped answering must not keep tend from exiting.
+        if let Some(w) = self.status.take()
+            && let Err(e) = w.finish()
+        {
+            self.reporter.failure(&e);
         }
-        if let Some(j) = self.crashes.take() {
-            j.finish();
+        if let Some(j) = self.crashes.take()
+            && !j.finish()
+        {
+            self.reporter.failure(&format!(
+                "the last crash record was not written within {}: the disk does not answer",
+                human(crate::background::FINISH_WAIT)
+            ));
         }
         // Queued alerts (the `gave_up` that ended this) get a bounded chance to go out.
         self.watch.finish().await;

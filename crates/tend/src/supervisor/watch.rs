@@ -385,8 +385,13 @@ impl Watch {
             if let Some(server) = m.server {
                 server.abort();
             }
-            if let Some(writer) = m.textfile {
-                writer.finish();
+            if let Some(writer) = m.textfile
+                && !writer.finish(crate::background::FINISH_WAIT)
+            {
+                self.reporter.failure(&format!(
+                    "the last metrics were not written to the textfile within {}: the disk does not answer",
+                    human(crate::background::FINISH_WAIT)
+                ));
             }
         }
     }

@@ -24,8 +24,10 @@ impl Watch {
     pub(super) fn set_metrics(&mut self, spec: Option<&MetricsSpec>) {
         let (mut kept, old_listen) = match self.metrics.take() {
             Some(old) => {
+                // The old file's last write goes first (the new writer may write the same
+                // file), but a stalled disk holds up this loop for a bounded time only.
                 if let Some(writer) = old.textfile {
-                    writer.finish();
+                    writer.finish(crate::background::FINISH_WAIT);
                 }
                 (old.server, old.spec.listen)
             }

@@ -13,6 +13,9 @@ pub(super) struct Limits {
     pub(super) spec: LimitsSpec,
     pub(super) tracker: LimitTracker,
     pub(super) next_sample: Option<Instant>,
+    /// The last sample failed: the failure was said, and is not said again at every
+    /// sample until one succeeds.
+    pub(super) failing: bool,
 }
 
 impl Watch {
@@ -21,6 +24,7 @@ impl Watch {
             spec: spec.clone(),
             tracker: LimitTracker::new(spec),
             next_sample: None,
+            failing: false,
         });
         if self.limits.is_some() && self.sampler.is_none() {
             let sampler = Sampler::for_service(&self.name);
@@ -56,15 +60,23 @@ impl Watch {
         let sample = match result {
             Ok(s) => s,
             Err(e) => {
-                self.reporter.failure(&format!(
-                    "cannot measure the program's tree ({}): {e}",
-                    self.sampler
-                        .as_ref()
-                        .map_or_else(String::new, Sampler::describe)
-                ));
+                // Once per run of failures: a source that is gone stays gone, and a line
+                // every `sample_every` would bury everything else.
+                if !std::mem::replace(&mut l.failing, true) {
+                    self.reporter.failure(&format!(
+                        "cannot measure the program's tree ({}): {e}; [limits] are not checked until it can",
+                        self.sampler
+                            .as_ref()
+                            .map_or_else(String::new, Sampler::describe)
+                    ));
+                }
                 return None;
             }
         };
+        if std::mem::replace(&mut l.failing, false) {
+            self.reporter
+                .line("the program's tree can be measured again: [limits] are checked");
+        }
         let total = self.cpu.observe(sample.cpu_time);
         if let Some((at, base)) = self.cpu_base {
             let span = now.saturating_duration_since(at);
@@ -79,5 +91,69 @@ impl Watch {
         self.memory_bytes = Some(sample.memory_bytes);
         let verdict = l.tracker.observe(&sample, now);
         verdict.and_then(|v| self.verdict(v, "limits.action"))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{Sampler, Watch};
+    use crate::report::Reporter;
+
+    #[test]
+    fn a_tree_that_cannot_be_measured_is_said_once_not_at_every_sample() {
+        let text = "name = \"svc\"\ncommand = [\"prog\"]\n[limits]\nmemory = \"1GiB\"\n";
+        let spec = tend_config::parse(text, std::path::Path::new("svc.toml"), &Default::default())
+            .expect("a valid config")
+            .spec;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let reporter = Reporter::new("svc", false);
+        reporter.add_sink(Arc::new(move |text: &str, _| {
+            seen.lock().unwrap().push(text.to_owned());
+        }));
+        let mut watch = Watch::new(&spec, reporter);
+        let dir = tempfile::tempdir().unwrap();
+        // A cgroup that is gone: every sample fails.
+        watch.sampler = Some(Sampler::Cgroup(tend_health::sample::linux::Cgroup::at(
+            dir.path().join("gone"),
+        )));
+        watch.running = true;
+        let t0 = Instant::now();
+        for i in 0..5 {
+            assert_eq!(watch.sample(None, t0 + Duration::from_secs(5 * i)), None);
+        }
+        crate::report::flush(Duration::from_secs(5));
+        let said = |what: &str| {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(what))
+                .count()
+        };
+        assert_eq!(
+            said("cannot measure the program's tree"),
+            1,
+            "{:?}",
+            lines.lock().unwrap()
+        );
+        // It comes back: said once, and a new failure is news again.
+        std::fs::create_dir(dir.path().join("gone")).unwrap();
+        std::fs::write(dir.path().join("gone/memory.current"), "4096\n").unwrap();
+        std::fs::write(dir.path().join("gone/cpu.stat"), "usage_usec 10\n").unwrap();
+        watch.sample(None, t0 + Duration::from_secs(30));
+        std::fs::remove_dir_all(dir.path().join("gone")).unwrap();
+        watch.sample(None, t0 + Duration::from_secs(35));
+        crate::report::flush(Duration::from_secs(5));
+        assert_eq!(
+            said("can be measured again"),
+            1,
+            "{:?}",
+            lines.lock().unwrap()
+        );
+        assert_eq!(said("cannot measure the program's tree"), 2);
     }
 }

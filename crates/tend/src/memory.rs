@@ -51,23 +51,36 @@ mod linux {
         let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
             return Vec::new();
         };
-        maps.lines()
-            .filter_map(|line| {
-                // start-end perms offset dev inode path
-                let mut f = line.split_whitespace();
-                let (range, perms) = (f.next()?, f.next()?);
-                let inode: u64 = f.nth(2)?.parse().ok()?;
-                // Only code: never writable, so the file has exactly its bytes. Dropping a
-                // writable private mapping would lose what was written to it.
-                if perms != "r-xp" || inode != exe.ino() {
-                    return None;
-                }
-                let (a, b) = range.split_once('-')?;
-                let a = usize::from_str_radix(a, 16).ok()?;
-                let b = usize::from_str_radix(b, 16).ok()?;
-                (b > a).then_some((a, b - a))
-            })
-            .collect()
+        let file = (
+            nix::libc::major(exe.dev()),
+            nix::libc::minor(exe.dev()),
+            exe.ino(),
+        );
+        maps.lines().filter_map(|l| code_range(l, file)).collect()
+    }
+
+    /// The range of one line of `/proc/self/maps` if it maps code of `file` (device major,
+    /// minor, inode). An inode number alone names a file only on its own device: another
+    /// file system's library with the same number must not be taken for tend.
+    fn code_range(line: &str, file: (u32, u32, u64)) -> Option<(usize, usize)> {
+        // start-end perms offset dev inode path
+        let mut f = line.split_whitespace();
+        let (range, perms) = (f.next()?, f.next()?);
+        let (major, minor) = f.nth(1)?.split_once(':')?;
+        let inode: u64 = f.next()?.parse().ok()?;
+        let dev = (
+            u32::from_str_radix(major, 16).ok()?,
+            u32::from_str_radix(minor, 16).ok()?,
+        );
+        // Only code: never writable, so the file has exactly its bytes. Dropping a
+        // writable private mapping would lose what was written to it.
+        if perms != "r-xp" || (dev.0, dev.1, inode) != file {
+            return None;
+        }
+        let (a, b) = range.split_once('-')?;
+        let a = usize::from_str_radix(a, 16).ok()?;
+        let b = usize::from_str_radix(b, 16).ok()?;
+        (b > a).then_some((a, b - a))
     }
 
     fn drop_code_pages() {
@@ -97,6 +110,21 @@ mod linux {
             super::release();
             // Still running: the code came back.
             assert_eq!(super::code_ranges(), ranges);
+        }
+
+        #[test]
+        fn only_code_of_the_same_file_on_the_same_device_is_taken() {
+            let tend = (0xfd, 0x01, 1_234_567);
+            let line = |perms: &str, dev: &str| {
+                format!("55d0c0a00000-55d0c0b00000 {perms} 00001000 {dev} 1234567   /usr/bin/tend")
+            };
+            let range = Some((0x55d0_c0a0_0000, 0x10_0000));
+            assert_eq!(super::code_range(&line("r-xp", "fd:01"), tend), range);
+            // The same inode number on another file system is another file.
+            assert_eq!(super::code_range(&line("r-xp", "08:02"), tend), None);
+            // Written pages are not the file's bytes.
+            assert_eq!(super::code_range(&line("rw-p", "fd:01"), tend), None);
+            assert_eq!(super::code_range("garbage", tend), None);
         }
     }
 }

@@ -10,35 +10,33 @@ use tend_os::scm::eventlog::{Level, event_id};
 pub(crate) fn event_level(kind: &crate::report::Kind) -> (Level, u32) {
     use crate::report::Kind;
     use tend_core::{Exit, ExitCause, Notice};
-    {
-        let n = match kind {
-            Kind::Notice(n) => n,
-            Kind::Info => return (Level::Information, event_id::INFO),
-            Kind::Warning => return (Level::Warning, event_id::TROUBLE),
-            Kind::Failure => return (Level::Error, event_id::TEND_FAILED),
-        };
-        match n {
-            Notice::Started { .. } => (Level::Information, event_id::STARTED),
-            Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
-            Notice::Exited {
-                cause: ExitCause::Requested,
-                ..
-            } => (Level::Information, event_id::EXITED),
-            Notice::Exited { .. } => (Level::Warning, event_id::EXITED),
-            Notice::Restarting { .. } => (Level::Warning, event_id::RESTARTING),
-            Notice::NotRestarting { exit, .. } => {
-                if *exit == Exit::Code(0) {
-                    (Level::Information, event_id::NOT_RESTARTING)
-                } else {
-                    (Level::Error, event_id::NOT_RESTARTING)
-                }
+    let n = match kind {
+        Kind::Notice(n) => n,
+        Kind::Info => return (Level::Information, event_id::INFO),
+        Kind::Warning => return (Level::Warning, event_id::TROUBLE),
+        Kind::Failure => return (Level::Error, event_id::TEND_FAILED),
+    };
+    match n {
+        Notice::Started { .. } => (Level::Information, event_id::STARTED),
+        Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
+        Notice::Exited {
+            cause: ExitCause::Requested,
+            ..
+        } => (Level::Information, event_id::EXITED),
+        Notice::Exited { .. } => (Level::Warning, event_id::EXITED),
+        Notice::Restarting { .. } => (Level::Warning, event_id::RESTARTING),
+        Notice::NotRestarting { exit, .. } => {
+            if *exit == Exit::Code(0) {
+                (Level::Information, event_id::NOT_RESTARTING)
+            } else {
+                (Level::Error, event_id::NOT_RESTARTING)
             }
-            Notice::GaveUp(_) => (Level::Error, event_id::GAVE_UP),
-            Notice::Stopping { .. } => (Level::Information, event_id::STOPPING),
-            // The graceful step did not work in time.
-            Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
-            Notice::Stopped => (Level::Information, event_id::STOPPED),
         }
+        Notice::GaveUp(_) => (Level::Error, event_id::GAVE_UP),
+        Notice::Stopping { .. } => (Level::Information, event_id::STOPPING),
+        // The graceful step did not work in time.
+        Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
+        Notice::Stopped => (Level::Information, event_id::STOPPED),
     }
 }
 

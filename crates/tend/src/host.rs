@@ -366,14 +366,23 @@ pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, reporter: Re
             }
             Ok(l.spec)
         }
-        Err(tend_config::ConfigError::Invalid { path, problems }) => Err(problems
+        Err(e) => Err(config_error_text(&e)),
+    })
+}
+
+/// A config error on one line, each problem with its place in the file (what a rejected
+/// reload, the journal, `tend status` and `tend start` show); any other error with its
+/// causes.
+pub(crate) fn config_error_text(e: &tend_config::ConfigError) -> String {
+    match e {
+        tend_config::ConfigError::Invalid { path, problems } => problems
             .iter()
             .filter(|p| p.severity == tend_config::Severity::Error)
-            .map(|p| p.display_in(&path).to_string())
+            .map(|p| p.display_in(path).to_string())
             .collect::<Vec<_>>()
-            .join("; ")),
-        Err(e) => Err(e.to_string()),
-    })
+            .join("; "),
+        other => crate::report::chain(other),
+    }
 }
 
 /// Turns the process's own stop and reload signals into [`Control`]s, shared by `tend run`

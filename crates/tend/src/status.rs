@@ -3,7 +3,7 @@
 //! and everything that asks about it (CLI, scripts, monitoring), so fields are only added.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -121,13 +121,6 @@ pub(crate) fn wall(at: Instant) -> SystemTime {
     } else {
         sys + at.duration_since(now)
     }
-}
-
-/// Seconds since an RFC 3339 time, for uptime display.
-pub(crate) fn since(rfc: &str) -> Option<Duration> {
-    let t = chrono::DateTime::parse_from_rfc3339(rfc).ok()?;
-    let t: SystemTime = t.into();
-    SystemTime::now().duration_since(t).ok()
 }
 
 /// `<state dir>/<name>.status.json`.

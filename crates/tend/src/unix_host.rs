@@ -41,7 +41,7 @@ struct Managed {
 
 impl Adapter for Managed {
     fn config_failed(&mut self, e: &tend_config::ConfigError) {
-        let why = config_error_text(e);
+        let why = crate::host::config_error_text(e);
         if let Some(n) = &self.notifier {
             let _ = n.status(&format!("cannot load the config: {why}"));
         }
@@ -123,20 +123,6 @@ pub(crate) fn run(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
     // launchd restart neither (see tend_os::exit::PROGRAM_FAILED).
     let outcome = crate::host::boot(boot, &mut managed)?;
     Ok(ExitCode::from(crate::host::exit_code(&outcome)))
-}
-
-/// A config error on one line, each problem with its place in the file: what the journal,
-/// `tend status` and `tend start` show.
-pub(crate) fn config_error_text(e: &tend_config::ConfigError) -> String {
-    match e {
-        tend_config::ConfigError::Invalid { path, problems } => problems
-            .iter()
-            .filter(|p| p.severity == tend_config::Severity::Error)
-            .map(|p| p.display_in(path).to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => crate::report::chain(other),
-    }
 }
 
 /// The status snapshot of a tend that could not load its config: `failed`, with the

@@ -188,7 +188,7 @@ fn render(r: &Report) -> String {
         let up = sn
             .started_at
             .as_deref()
-            .and_then(status::since)
+            .and_then(tend_os::supervisor::since)
             .map(|d| format!(", up {}", human(d)))
             .unwrap_or_default();
         let _ = write!(state, " (pid {pid}{up})");

@@ -450,7 +450,9 @@ impl Supervisor {
         if let Some(w) = &self.status {
             w.publish(self.snapshot());
         }
-        let base = ServiceMetrics {
+        // Built only when `[metrics]` is on: a name and the crash counts are allocations
+        // on every state change otherwise.
+        let base = || ServiceMetrics {
             service: self.spec.name.to_string(),
             up: matches!(
                 self.machine.phase(),

@@ -175,7 +175,7 @@ impl Watch {
                 && let Some(h) = &mut self.health
             {
                 let step = h.tracker.program_started(now);
-                let _ = self.health_steps(vec![step], now);
+                let _ = self.health_steps([step], now);
             }
         }
         if plan.limits_changed {
@@ -210,7 +210,7 @@ impl Watch {
             // Without a probe and without a start period the program is healthy at once;
             // a start never yields a verdict.
             let step = h.tracker.program_started(now);
-            let _ = self.health_steps(vec![step], now);
+            let _ = self.health_steps([step], now);
         }
         if let Some(l) = &mut self.limits {
             l.tracker.program_started();
@@ -279,12 +279,10 @@ impl Watch {
         }
         let last_output = self.output.last();
         let h = self.health.as_mut()?;
-        let mut steps = Vec::new();
-        if let Some(at) = last_output {
-            steps.push(h.tracker.output_seen(at));
-        }
-        steps.push(h.tracker.poll(now));
-        self.health_steps(steps, now)
+        // In this order: output seen since the last check may end a silence first.
+        let seen = last_output.map(|at| h.tracker.output_seen(at));
+        let polled = h.tracker.poll(now);
+        self.health_steps([seen, Some(polled)].into_iter().flatten(), now)
     }
 
     fn recovered_by_uptime(&mut self) {

@@ -101,11 +101,8 @@ impl Watch {
         }
         h.in_flight = None;
         let before = h.tracker.consecutive_failures();
-        let mut steps = Vec::new();
-        if let Some(at) = last_output {
-            steps.push(h.tracker.output_seen(at));
-        }
-        steps.push(h.tracker.probe_finished(done.ticket, &done.outcome, now));
+        let seen = last_output.map(|at| h.tracker.output_seen(at));
+        let probed = h.tracker.probe_finished(done.ticket, &done.outcome, now);
         if h.tracker.last_outcome() == Some(&done.outcome) {
             h.last_probe_at = Some(done.at);
         }
@@ -119,11 +116,15 @@ impl Watch {
                 done.outcome.text()
             ));
         }
-        self.health_steps(steps, now)
+        self.health_steps([seen, Some(probed)].into_iter().flatten(), now)
     }
 
     /// Acts on what the tracker decided: lines, alerts, and the restart reason.
-    pub(super) fn health_steps(&mut self, steps: Vec<Step>, now: Instant) -> Option<String> {
+    pub(super) fn health_steps(
+        &mut self,
+        steps: impl IntoIterator<Item = Step>,
+        now: Instant,
+    ) -> Option<String> {
         let mut restart = None;
         for step in steps {
             let Some(h) = &self.health else { break };

@@ -115,10 +115,14 @@ impl Watch {
     /// listener's copy and the textfile.
     pub(in crate::supervisor) fn publish_metrics(
         &mut self,
-        mut base: ServiceMetrics,
+        base: impl FnOnce() -> ServiceMetrics,
         now: Instant,
     ) {
         self.last_publish = Some(now);
+        if self.metrics.is_none() {
+            return;
+        }
+        let mut base = base();
         base.healthy = self
             .health
             .as_ref()

@@ -748,30 +748,23 @@ impl HttpsSink {
                 .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
                 .unwrap(),
         );
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let keep = seen.clone();
-        // Ends with the test process; the listener is never closed before.
-        std::thread::spawn(move || {
-            for tcp in listener.incoming() {
-                let Ok(tcp) = tcp else { continue };
-                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
-                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                    continue;
-                };
-                let mut tls = rustls::StreamOwned::new(conn, tcp);
-                // Reading drives the handshake; a client that refuses the certificate ends
-                // it here.
-                let Some(Received { head, body }) = common::read_request(&mut tls) else {
-                    continue;
-                };
-                let sni = tls.conn.server_name().map(str::to_owned);
-                let _ = tls.write_all(answer.as_bytes());
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-                keep.lock().unwrap().push(HttpsRequest { sni, head, body });
-            }
+        let port = common::serve(move |tcp| {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            // Reading drives the handshake; a client that refuses the certificate ends it
+            // here.
+            let Some(Received { head, body }) = common::read_request(&mut tls) else {
+                return;
+            };
+            let sni = tls.conn.server_name().map(str::to_owned);
+            let _ = tls.write_all(answer.as_bytes());
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+            keep.lock().unwrap().push(HttpsRequest { sni, head, body });
         });
         Self {
             port,

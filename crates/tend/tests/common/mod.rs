@@ -204,24 +204,33 @@ pub struct HttpSink {
     seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
 }
 
+/// Binds a loopback port and hands every connection to it to `handle`, one at a time, on a
+/// thread of its own that ends with the test process (the listener is never closed
+/// before). A client that stalls is cut off after 5 s of silence. Returns the port.
+pub fn serve(handle: impl Fn(std::net::TcpStream) + Send + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            handle(s);
+        }
+    });
+    port
+}
+
 impl HttpSink {
     pub fn start() -> Self {
         use std::io::Write as _;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let keep = seen.clone();
-        // Ends with the test process; the listener is never closed before.
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { continue };
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let Some(received) = read_request(&mut s) else {
-                    continue;
-                };
-                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-                keep.lock().unwrap().push(received);
-            }
+        let port = serve(move |mut s| {
+            let Some(received) = read_request(&mut s) else {
+                return;
+            };
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            keep.lock().unwrap().push(received);
         });
         Self { port, seen }
     }

@@ -140,6 +140,7 @@ fn watch_event(
     } else {
         "reload"
     };
+    let event = event.to_owned();
     std::thread::Builder::new()
         .name(format!("tend-{what}-event"))
         .spawn(move || {
@@ -149,7 +150,11 @@ fn watch_event(
                 #[allow(unsafe_code)]
                 let rc = unsafe { WaitForSingleObject(ev.0, INFINITE) };
                 if rc != WAIT_OBJECT_0 {
-                    reporter.failure(&format!("cannot wait for {what} requests any more"));
+                    // The OS's reason, or the operator has nothing to go on.
+                    let e = io::Error::last_os_error();
+                    reporter.failure(&format!(
+                        "cannot wait for {what} requests any more (event `{event}`): {e}; `tend {what} --user` will not reach this tend"
+                    ));
                     return;
                 }
                 reporter.line(&format!("{what} requested (tend {what} --user)"));

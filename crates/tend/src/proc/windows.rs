@@ -5,6 +5,7 @@
 //! itself) and does not hand out the job handle that `TerminateJobObject` needs.
 
 use std::io;
+use std::os::windows::io::{AsHandle as _, AsRawHandle as _, FromRawHandle as _, OwnedHandle};
 use std::os::windows::process::CommandExt as _;
 
 use tend_core::{StopSpec, WindowsStop};
@@ -25,33 +26,13 @@ use windows_sys::Win32::System::Threading::{
 /// Exit code the job's processes get when tend terminates it.
 const KILLED_EXIT_CODE: u32 = 1;
 
-/// An owned job handle. Closing it kills whatever is still in the job (KILL_ON_JOB_CLOSE),
-/// so dropping a [`Tree`] can never leave the program's processes behind.
-#[derive(Debug)]
-struct Job(HANDLE);
-
-// SAFETY: a job handle is a kernel handle; Win32 allows using it from any thread, and the
-// only operations on it (TerminateJobObject, CloseHandle in Drop) are thread-safe.
-#[allow(unsafe_code)]
-unsafe impl Send for Job {}
-// SAFETY: as above; no method takes `&mut self` state besides the handle value.
-#[allow(unsafe_code)]
-unsafe impl Sync for Job {}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from CreateJobObjectW and is closed exactly once here.
-        #[allow(unsafe_code)]
-        unsafe {
-            CloseHandle(self.0);
-        }
-    }
-}
-
-/// The program's job and its main process id.
+/// The program's job and its main process id. Closing the job handle (std's
+/// `OwnedHandle`, when the tree is dropped) kills whatever is still in the job
+/// (KILL_ON_JOB_CLOSE), so dropping a [`Tree`] can never leave the program's processes
+/// behind.
 #[derive(Debug)]
 pub(crate) struct Tree {
-    job: Job,
+    job: OwnedHandle,
     pid: u32,
 }
 
@@ -82,18 +63,14 @@ impl Tree {
 
     /// Memory and CPU time of every process in the job (`[limits]`).
     pub(crate) fn sample(&self) -> Result<tend_health::Sample, tend_health::SampleError> {
-        // SAFETY: the job handle is owned by `self` and closed only when `self` is dropped,
-        // which the borrow of `self` rules out while the borrowed handle is in use.
-        #[allow(unsafe_code)]
-        let job = unsafe { std::os::windows::io::BorrowedHandle::borrow_raw(self.job.0) };
-        tend_health::sample::windows::sample_job(job)
+        tend_health::sample::windows::sample_job(self.job.as_handle())
     }
 
     /// Terminates every process in the job.
     pub(crate) fn kill(&self) -> io::Result<()> {
         // SAFETY: the job handle is valid for the life of `self`.
         #[allow(unsafe_code)]
-        let ok = unsafe { TerminateJobObject(self.job.0, KILLED_EXIT_CODE) };
+        let ok = unsafe { TerminateJobObject(self.job.as_raw_handle(), KILLED_EXIT_CODE) };
         if ok == 0 {
             return Err(io::Error::last_os_error());
         }
@@ -101,14 +78,16 @@ impl Tree {
     }
 }
 
-fn new_job() -> io::Result<Job> {
+fn new_job() -> io::Result<OwnedHandle> {
     // SAFETY: null security attributes and name are allowed; the result is checked.
     #[allow(unsafe_code)]
     let handle = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
     if handle.is_null() {
         return Err(io::Error::last_os_error());
     }
-    let job = Job(handle);
+    // SAFETY: a new handle of this process that nothing else owns; closed once, on drop.
+    #[allow(unsafe_code)]
+    let job = unsafe { OwnedHandle::from_raw_handle(handle) };
     // SAFETY: all-zero is a valid JOBOBJECT_EXTENDED_LIMIT_INFORMATION (plain data).
     #[allow(unsafe_code)]
     let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
@@ -117,7 +96,7 @@ fn new_job() -> io::Result<Job> {
     #[allow(unsafe_code)]
     let ok = unsafe {
         SetInformationJobObject(
-            job.0,
+            job.as_raw_handle(),
             JobObjectExtendedLimitInformation,
             std::ptr::from_ref(&info).cast(),
             u32::try_from(std::mem::size_of_val(&info)).unwrap_or(u32::MAX),
@@ -210,7 +189,7 @@ pub(super) fn spawn(
     // SAFETY: both handles are valid: the job was just created, the process handle is owned
     // by `child` which is alive.
     #[allow(unsafe_code)]
-    let ok = unsafe { AssignProcessToJobObject(job.0, process as HANDLE) };
+    let ok = unsafe { AssignProcessToJobObject(job.as_raw_handle(), process as HANDLE) };
     if ok == 0 {
         let e = io::Error::last_os_error();
         let _ = child.start_kill();
@@ -426,24 +405,29 @@ fn close_windows(pid: u32) {
     }
 }
 
+/// Process `pid`, opened for queries; `None` when it does not exist (or may not be asked).
+fn open_process(pid: u32) -> Option<OwnedHandle> {
+    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
+    // SAFETY: OpenProcess with a pid; the result is checked.
+    #[allow(unsafe_code)]
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    // SAFETY: a new handle of this process that nothing else owns; closed once, on drop.
+    #[allow(unsafe_code)]
+    (!h.is_null()).then(|| unsafe { OwnedHandle::from_raw_handle(h) })
+}
+
 /// Whether a process with this pid is still running.
 pub(crate) fn pid_alive(pid: u32) -> bool {
-    use windows_sys::Win32::System::Threading::{
-        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
+    use windows_sys::Win32::System::Threading::GetExitCodeProcess;
     const STILL_ACTIVE: u32 = 259;
-    // SAFETY: OpenProcess with a pid; the handle is checked and closed.
+    let Some(h) = open_process(pid) else {
+        return false;
+    };
+    let mut code = 0u32;
+    // SAFETY: a live process handle and a valid out pointer.
     #[allow(unsafe_code)]
-    unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return false;
-        }
-        let mut code = 0u32;
-        let ok = GetExitCodeProcess(h, &raw mut code);
-        CloseHandle(h);
-        ok != 0 && code == STILL_ACTIVE
-    }
+    let ok = unsafe { GetExitCodeProcess(h.as_raw_handle(), &raw mut code) };
+    ok != 0 && code == STILL_ACTIVE
 }
 
 /// Whether `pid` is the tend that wrote a status snapshot at `updated_at`: alive, a
@@ -472,10 +456,8 @@ fn is_tend(pid: u32) -> bool {
 
 /// When process `pid` was created.
 fn created_at(pid: u32) -> Option<std::time::SystemTime> {
-    use windows_sys::Win32::Foundation::{CloseHandle, FILETIME};
-    use windows_sys::Win32::System::Threading::{
-        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::GetProcessTimes;
     /// FILETIME counts 100 ns ticks since 1601-01-01; this many of them lead to 1970.
     const UNIX_EPOCH_TICKS: u64 = 116_444_736_000_000_000;
     let zero = FILETIME {
@@ -483,22 +465,17 @@ fn created_at(pid: u32) -> Option<std::time::SystemTime> {
         dwHighDateTime: 0,
     };
     let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
-    // SAFETY: the handle is checked and closed; the four out pointers are locals.
+    let h = open_process(pid)?;
+    // SAFETY: a live process handle; the four out pointers are locals.
     #[allow(unsafe_code)]
     let ok = unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return None;
-        }
-        let ok = GetProcessTimes(
-            h,
+        GetProcessTimes(
+            h.as_raw_handle(),
             &raw mut created,
             &raw mut exited,
             &raw mut kernel,
             &raw mut user,
-        );
-        CloseHandle(h);
-        ok
+        )
     };
     if ok == 0 {
         return None;
@@ -510,23 +487,56 @@ fn created_at(pid: u32) -> Option<std::time::SystemTime> {
 
 fn image_path(pid: u32) -> Option<std::path::PathBuf> {
     use std::os::windows::ffi::OsStringExt as _;
-    use windows_sys::Win32::Foundation::CloseHandle;
-    use windows_sys::Win32::System::Threading::{
-        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
-        QueryFullProcessImageNameW,
-    };
+    use windows_sys::Win32::System::Threading::{PROCESS_NAME_WIN32, QueryFullProcessImageNameW};
     let mut buf = [0u16; 1024];
     let mut len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-    // SAFETY: the handle is checked and closed; `buf` holds `len` UTF-16 units.
+    let h = open_process(pid)?;
+    // SAFETY: a live process handle; `buf` holds `len` UTF-16 units.
     #[allow(unsafe_code)]
     let ok = unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return None;
-        }
-        let ok = QueryFullProcessImageNameW(h, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &raw mut len);
-        CloseHandle(h);
-        ok
+        QueryFullProcessImageNameW(
+            h.as_raw_handle(),
+            PROCESS_NAME_WIN32,
+            buf.as_mut_ptr(),
+            &raw mut len,
+        )
     };
     (ok != 0).then(|| std::path::PathBuf::from(std::ffi::OsString::from_wide(&buf[..len as usize])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_a_live_supervisor_of_a_snapshot_written_after_it_started() {
+        let me = std::process::id();
+        assert!(pid_alive(me));
+        assert!(is_tend(me), "the image name of this process is its own");
+        let created = created_at(me).expect("this process's creation time");
+        assert!(created <= std::time::SystemTime::now());
+        let rfc = |t: std::time::SystemTime| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339();
+        assert!(is_supervisor(me, &rfc(std::time::SystemTime::now())));
+        // A snapshot older than the process was written by another one with the same pid.
+        let before = created - std::time::Duration::from_secs(3600);
+        assert!(!is_supervisor(me, &rfc(before)));
+    }
+
+    #[test]
+    fn killing_the_job_ends_the_program_and_its_children() {
+        let rt = crate::host::runtime().unwrap();
+        rt.block_on(async {
+            let mut cmd = tokio::process::Command::new("cmd.exe");
+            cmd.args(["/c", "ping -n 60 127.0.0.1 > NUL"]);
+            let (mut child, tree) = spawn(&mut cmd).expect("spawn cmd.exe in a job");
+            let sample = tree.sample().expect("the job can be measured");
+            assert!(sample.processes.unwrap_or(1) >= 1);
+            tree.kill().expect("terminate the job");
+            let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+                .await
+                .expect("the program ended after the kill")
+                .unwrap();
+            assert_eq!(status.code(), i32::try_from(KILLED_EXIT_CODE).ok());
+        });
+    }
 }

@@ -238,9 +238,13 @@ impl Host {
             Some(events),
         )
         .map_err(|e| {
+            // The OS error's kind chooses the exit code (4 for a permission): keep it.
+            let kind = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map_or(std::io::ErrorKind::Other, std::io::Error::kind);
             CliError::io(
                 format!("cannot open the logs of `{}`", self.spec.name),
-                std::io::Error::other(e),
+                std::io::Error::new(kind, e),
             )
         })?;
         let file = logs.clone();

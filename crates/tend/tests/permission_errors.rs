@@ -65,3 +65,31 @@ fn a_working_dir_the_user_cannot_reach_says_permission_denied() {
         "{err}"
     );
 }
+
+#[test]
+fn a_log_dir_the_user_cannot_create_exits_with_the_permission_code() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let private = dir.path().join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    chmod(&private, 0o700);
+    let cfg = dir.path().join("web.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"web\"\ncommand = [\"/bin/true\"]\n[logs]\ndir = \"{}\"\n",
+            private.join("logs").display()
+        ),
+    )
+    .unwrap();
+    chmod(&cfg, 0o644);
+    let Some((code, err)) = as_nobody(&[Path::new("run"), &cfg]) else {
+        return;
+    };
+    // docs/cli.md: 4 is "tend lacks a permission", whichever file it was.
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("cannot open the logs of `web`") && err.contains("Permission denied"),
+        "{err}"
+    );
+}

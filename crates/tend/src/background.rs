@@ -4,13 +4,56 @@
 
 /// Writes the newest of a stream of values on a thread of its own, so that file I/O (a
 /// rename can take milliseconds, a stalled disk forever) never delays a restart or a stop on
-/// the supervisor's thread. Only the newest value matters: bursts are coalesced.
+/// the supervisor's thread. Only the newest value matters: it replaces one not written yet,
+/// so a writer that is stuck holds one value, not every value published meanwhile (a
+/// restart loop on a stalled disk would otherwise grow without bound).
 pub(crate) struct Background<T> {
-    tx: Option<std::sync::mpsc::Sender<T>>,
+    slot: std::sync::Arc<Slot<T>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Disconnected when the thread ends (its sender is dropped with it): what
     /// [`finish`](Self::finish) waits on, with a deadline a join does not have.
     ended: std::sync::mpsc::Receiver<()>,
+}
+
+/// The value waiting for the writer, and whether more may come.
+struct Slot<T> {
+    state: std::sync::Mutex<Pending<T>>,
+    changed: std::sync::Condvar,
+}
+
+struct Pending<T> {
+    value: Option<T>,
+    closed: bool,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next value to write; `None` once closed and everything is written.
+    fn next(&self) -> Option<T> {
+        let mut p = self.lock();
+        loop {
+            if let Some(v) = p.value.take() {
+                return Some(v);
+            }
+            if p.closed {
+                return None;
+            }
+            p = self
+                .changed
+                .wait(p)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_one();
+    }
 }
 
 /// How long [`Background::finish`] waits for the last write. A healthy disk takes
@@ -26,17 +69,21 @@ impl<T: Send + 'static> Background<T> {
         write: impl Fn(&T) -> std::io::Result<()> + Send + 'static,
         on_error: impl Fn(String) + Send + 'static,
     ) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<T>();
+        let slot = std::sync::Arc::new(Slot {
+            state: std::sync::Mutex::new(Pending {
+                value: None,
+                closed: false,
+            }),
+            changed: std::sync::Condvar::new(),
+        });
         let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
+        let queue = slot.clone();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
                 let _ended = ended_tx;
                 let mut broken = false;
-                while let Ok(mut value) = rx.recv() {
-                    while let Ok(newer) = rx.try_recv() {
-                        value = newer;
-                    }
+                while let Some(value) = queue.next() {
                     match write(&value) {
                         Ok(()) => broken = false,
                         Err(e) if !broken => {
@@ -48,25 +95,33 @@ impl<T: Send + 'static> Background<T> {
                 }
             })
             .ok();
+        if thread.is_none() {
+            // Nothing will write: publishing must not keep values either.
+            slot.close();
+        }
         Self {
-            tx: thread.is_some().then_some(tx),
+            slot,
             thread,
             ended,
         }
     }
 
-    /// Queues a value; never blocks.
+    /// Hands over a value, replacing one not written yet; never waits for the write.
     pub(crate) fn publish(&self, value: T) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(value);
+        let mut p = self.slot.lock();
+        if p.closed {
+            return;
         }
+        p.value = Some(value);
+        drop(p);
+        self.slot.changed.notify_one();
     }
 
     /// Writes what is queued and stops the thread (at exit, so the last value is on disk),
     /// waiting at most `within`. `false`: the write did not return in time; the thread is
     /// left to finish (or hang) on its own, and ends with the process.
     pub(crate) fn finish(mut self, within: std::time::Duration) -> bool {
-        self.tx = None;
+        self.slot.close();
         let Some(thread) = self.thread.take() else {
             return true;
         };
@@ -78,6 +133,14 @@ impl<T: Send + 'static> Background<T> {
                 true
             }
         }
+    }
+}
+
+impl<T> Drop for Background<T> {
+    /// A writer dropped without [`finish`](Background::finish) still writes what it holds,
+    /// then its thread ends.
+    fn drop(&mut self) {
+        self.slot.close();
     }
 }
 
@@ -118,6 +181,25 @@ mod tests {
             },
             |e| panic!("{e}"),
         );
+        // Values that come while it is stuck: only the newest is kept.
+        struct Counted(#[allow(dead_code)] Arc<()>);
+        let live = Arc::new(());
+        let (_hold, stuck) = mpsc::channel::<()>();
+        let stuck = Mutex::new(stuck);
+        let counted = Background::spawn(
+            "test",
+            move |_: &Counted| {
+                let _ = stuck.lock().unwrap().recv();
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        );
+        for _ in 0..1000 {
+            counted.publish(Counted(live.clone()));
+        }
+        // One in the stuck write (or about to be), one waiting: never a queue.
+        let kept = Arc::strong_count(&live) - 1;
+        assert!(kept <= 2, "{kept} values kept");
         bg.publish(1);
         let asked = Instant::now();
         assert!(

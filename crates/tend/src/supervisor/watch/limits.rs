@@ -60,6 +60,12 @@ impl Watch {
         let sample = match result {
             Ok(s) => s,
             Err(e) => {
+                // Status must not go on showing the last good numbers as current; the
+                // next good sample is a new base.
+                self.dirty |= self.memory_bytes.is_some();
+                self.memory_bytes = None;
+                self.cpu_percent = None;
+                self.cpu_base = None;
                 // Once per run of failures: a source that is gone stays gone, and a line
                 // every `sample_every` would bury everything else.
                 if !std::mem::replace(&mut l.failing, true) {
@@ -145,8 +151,12 @@ mod tests {
         std::fs::write(dir.path().join("gone/memory.current"), "4096\n").unwrap();
         std::fs::write(dir.path().join("gone/cpu.stat"), "usage_usec 10\n").unwrap();
         watch.sample(None, t0 + Duration::from_secs(30));
+        assert_eq!(watch.memory_bytes(), Some(4096));
         std::fs::remove_dir_all(dir.path().join("gone")).unwrap();
         watch.sample(None, t0 + Duration::from_secs(35));
+        // What status shows is not the last good sample passed off as current.
+        assert_eq!(watch.memory_bytes(), None);
+        assert_eq!(watch.cpu_percent(), None);
         crate::report::flush(Duration::from_secs(5));
         assert_eq!(
             said("can be measured again"),

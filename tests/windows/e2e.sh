@@ -117,10 +117,14 @@ limit_window = "1m"
 timeout = "10s"
 windows = "ctrl-c"
 
+[diagnostics]
+dumps = true
+
 [service]
 $1
 TOML
 }
+DUMPS_KEY='HKLM\SOFTWARE\Microsoft\Windows\Windows Error Reporting\LocalDumps\gosvc.exe'
 start_keepalive
 
 # ------------------------------------------------------------------ install + start
@@ -131,6 +135,8 @@ check "tend install (paths with spaces)" bash -c "timeout 60 wine '$TEND' instal
 check "  ... a plain auto service asks for no delayed auto-start (no warning about it)" bash -c "! grep -q 'delayed auto-start' '$WORK/install.out'"
 check "  ... a warning keeps its OS error" bash -c "! grep -q 'IO error in winapi call' '$WORK/install.out'"
 check "config copied under ProgramData" test -f "$CONFIG_COPY"
+check "[diagnostics] dumps: a WER LocalDumps key for gosvc.exe, marked as tend's" bash -c "[ \"\$(timeout 60 wine reg query '$DUMPS_KEY' /v TendService | tr -d '\r' | awk '/TendService/ {print \$3}')\" = gosvc ]"
+check "  ... its DumpFolder is the service's state dir" bash -c "timeout 60 wine reg query '$DUMPS_KEY' /v DumpFolder | tr -d '\r' | grep -qi 'ProgramData.tend.state.gosvc.dumps'"
 check "installed copy records base_dir" grep -q "base_dir = 'C:\\\\My Apps\\\\go svc'" "$CONFIG_COPY"
 check "tend start" tend start gosvc
 check "sc query: RUNNING" wait_until "$E2E_WAIT" state_is gosvc RUNNING
@@ -245,6 +251,7 @@ echo "== uninstall"
 check "tend uninstall (stops first)" tend uninstall gosvc
 check "the service is gone" bash -c "! timeout 60 wine sc query gosvc >/dev/null 2>&1"
 check "the config copy is gone" test ! -e "$CONFIG_COPY"
+check "the WER LocalDumps key tend set is gone" bash -c "[ -z \"\$(timeout 60 wine reg query '$DUMPS_KEY' 2>/dev/null | tr -d '\r' | grep TendService)\" ]"
 check "the logs remain" test -s "$LOGS/gosvc.out.log"
 check "no process of the program's tree is left" wait_until "$E2E_WAIT" none_left
 check "status of an uninstalled service exits 4" bash -c "timeout 60 wine '$TEND' status gosvc >/dev/null; [ \$? = 4 ]"

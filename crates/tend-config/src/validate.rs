@@ -11,9 +11,9 @@ use tend_core::health::{
     Reaction, Secret, TcpTarget, TlsOptions, WebhookFormat, validate_listen,
 };
 use tend_core::{
-    Account, CommandSpec, Hardening, InstallSpec, LogFormat, LogMode, LogSpec, Program,
-    RestartPolicy, RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode, StopSignal,
-    StopSpec, WindowsStop,
+    Account, CommandSpec, DiagnosticsSpec, DumpType, Hardening, InstallSpec, LogFormat, LogMode,
+    LogSpec, Program, RestartPolicy, RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode,
+    StopSignal, StopSpec, WindowsStop,
 };
 
 use crate::envfile::{check_env_key, parse_env_file};
@@ -379,7 +379,13 @@ pub(crate) fn validate(
     let notify = notify_t.map(|t| read_notify(&mut cx, t, &env));
     let metrics_t = top.table(&mut cx, "metrics");
     let metrics = metrics_t.map(|t| read_metrics(&mut cx, t));
+    let diagnostics_t = top.table(&mut cx, "diagnostics");
+    let diagnostics = read_diagnostics(&mut cx, diagnostics_t);
     top.finish(&mut cx);
+    let mut env = env;
+    if diagnostics.dumps && !env.iter().any(|(k, _)| k == "GOTRACEBACK") {
+        env.push(("GOTRACEBACK".into(), GOTRACEBACK.into()));
+    }
 
     if let Some(why) = dir_problem(&working_dir) {
         cx.warn(
@@ -409,6 +415,7 @@ pub(crate) fn validate(
             limits,
             notify,
             metrics,
+            diagnostics,
         }),
         _ => None,
     };
@@ -1246,6 +1253,41 @@ fn read_notify(cx: &mut Ctx<'_>, t: &Table, env: &[(String, String)]) -> NotifyS
         secret,
         tls,
         events,
+    }
+}
+
+/// What `[diagnostics] dumps` puts in the program's environment (unless `env` or `env_file`
+/// sets it): a crashing Go program then reports to Windows Error Reporting, which writes the
+/// dump, or raises SIGABRT on Unix for a core file. Other programs ignore it.
+const GOTRACEBACK: &str = if cfg!(windows) { "wer" } else { "crash" };
+
+fn read_diagnostics(cx: &mut Ctx<'_>, t: Option<&Table>) -> DiagnosticsSpec {
+    let d = DiagnosticsSpec::default();
+    let mut s = Section::new("diagnostics", t);
+    let dumps = s.bool(cx, "dumps", d.dumps);
+    let dump_count = s.int(cx, "dump_count", d.dump_count);
+    if dump_count == 0 {
+        cx.error(
+            "diagnostics.dump_count",
+            "must be at least 1 (set dumps = false to keep none)",
+        );
+    }
+    let dump_type = s.choice(cx, "dump_type", &DumpType::ALL, d.dump_type);
+    if !dumps && let Some(t) = t {
+        for key in ["dump_count", "dump_type"] {
+            if t.contains_key(key) {
+                cx.warn(
+                    &format!("diagnostics.{key}"),
+                    "has no effect without dumps = true",
+                );
+            }
+        }
+    }
+    s.finish(cx);
+    DiagnosticsSpec {
+        dumps,
+        dump_count: dump_count.max(1),
+        dump_type,
     }
 }
 

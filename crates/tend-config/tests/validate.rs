@@ -899,3 +899,57 @@ fn tls_keys_that_cannot_apply() {
         l.warnings
     );
 }
+
+#[test]
+fn diagnostics_dumps_are_off_by_default_and_ask_go_for_a_dump_when_on() {
+    use tend_core::{DiagnosticsSpec, DumpType};
+    let dir = tempfile::tempdir().unwrap();
+    let off = spec_with(dir.path(), "");
+    assert_eq!(off.diagnostics, DiagnosticsSpec::default());
+    assert!(!off.diagnostics.dumps);
+    assert!(!off.env.iter().any(|(k, _)| k == "GOTRACEBACK"));
+
+    let on = spec_with(
+        dir.path(),
+        "[diagnostics]\ndumps = true\ndump_count = 3\ndump_type = \"full\"\n",
+    );
+    assert_eq!(
+        on.diagnostics,
+        DiagnosticsSpec {
+            dumps: true,
+            dump_count: 3,
+            dump_type: DumpType::Full
+        }
+    );
+    let traceback = if cfg!(windows) { "wer" } else { "crash" };
+    assert_eq!(
+        on.env.last(),
+        Some(&("GOTRACEBACK".to_owned(), traceback.to_owned()))
+    );
+
+    // The operator's own GOTRACEBACK wins.
+    let own = spec_with(
+        dir.path(),
+        "[env]\nGOTRACEBACK = \"all\"\n[diagnostics]\ndumps = true\n",
+    );
+    assert_eq!(own.env, [("GOTRACEBACK".to_owned(), "all".to_owned())]);
+
+    let bad = errors(
+        dir.path(),
+        &format!(
+            "name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[diagnostics]\ndumps = true\ndump_count = 0\ndump_type = \"huge\"\ndump = true\n"
+        ),
+    );
+    let keys: Vec<&str> = bad.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "diagnostics.dump_count",
+            "diagnostics.dump_type",
+            "diagnostics.dump"
+        ],
+        "{bad:#?}"
+    );
+    assert!(bad[1].2.contains("\"mini\", \"full\""), "{bad:#?}");
+    assert!(bad[2].2.contains("did you mean `dumps`?"), "{bad:#?}");
+}

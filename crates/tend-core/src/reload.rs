@@ -3,8 +3,9 @@
 //! Settings the program itself sees (command, arguments, environment, working directory)
 //! take a graceful restart of the program to apply. Restart, stop and log settings, and the
 //! watching around the program (`[health]`, `[limits]`, `[notify]`, `[metrics]`), apply live
-//! to the running supervisor: the program keeps running. Install-level settings (`[service]`, names shown by the
-//! OS) need `tend install` again and are reported, not applied.
+//! to the running supervisor: the program keeps running. Install-level settings (`[service]`,
+//! names shown by the OS, the OS's half of `[diagnostics]`) need `tend install` again and are
+//! reported, not applied.
 
 use crate::ServiceSpec;
 
@@ -107,6 +108,16 @@ pub fn diff(old: &ServiceSpec, new: &ServiceSpec) -> Result<ReloadPlan, ReloadEr
         plan.metrics_changed = true;
         plan.changes.push("[metrics] changed (applied live)".into());
     }
+    if old.diagnostics != new.diagnostics {
+        // GOTRACEBACK is in the program's environment; the OS's dump settings (WER
+        // LocalDumps, LimitCORE=) are written by install.
+        plan.restart_program = true;
+        plan.changes
+            .push("[diagnostics] changed (the program restarts)".into());
+        plan.not_applied.push(
+            "[diagnostics] changed: run `tend install` again for the OS's dump settings".into(),
+        );
+    }
     if old.service != new.service {
         plan.not_applied
             .push("[service] changed: run `tend install` again to apply it".into());
@@ -148,13 +159,14 @@ mod tests {
             limits: None,
             notify: None,
             metrics: None,
+            diagnostics: crate::DiagnosticsSpec::default(),
         }
     }
 
     #[test]
     fn each_kind_of_change_is_classified() {
         type Edit = fn(&mut ServiceSpec);
-        let cases: [(&str, Edit, bool, bool, bool, usize); 8] = [
+        let cases: [(&str, Edit, bool, bool, bool, usize); 9] = [
             ("nothing", |_| {}, false, false, false, 0),
             (
                 "args",
@@ -194,6 +206,14 @@ mod tests {
                 "service",
                 |s| s.service.start = StartMode::Manual,
                 false,
+                false,
+                false,
+                1,
+            ),
+            (
+                "diagnostics",
+                |s| s.diagnostics.dumps = true,
+                true,
                 false,
                 false,
                 1,

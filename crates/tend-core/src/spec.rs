@@ -44,6 +44,57 @@ pub struct ServiceSpec {
     pub notify: Option<NotifySpec>,
     /// Prometheus metrics (`[metrics]`); `None` without the section.
     pub metrics: Option<MetricsSpec>,
+    /// Crash dumps (`[diagnostics]`); off by default.
+    pub diagnostics: DiagnosticsSpec,
+}
+
+/// `[diagnostics] dump_type`: how much of the crashed process a Windows dump keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DumpType {
+    /// Stacks, threads and loaded modules (WER `DumpType` 1): a few MiB, enough for a
+    /// stack trace of every thread.
+    Mini,
+    /// The whole address space (WER `DumpType` 2): as large as the process was.
+    Full,
+}
+
+impl DumpType {
+    /// Every type with its config spelling.
+    pub const ALL: [(Self, &'static str); 2] = [(Self::Mini, "mini"), (Self::Full, "full")];
+
+    /// The value of WER's `LocalDumps\<exe>\DumpType`.
+    #[must_use]
+    pub fn wer_value(self) -> u32 {
+        match self {
+            Self::Mini => 1,
+            Self::Full => 2,
+        }
+    }
+}
+
+/// `[diagnostics]`: what the OS keeps when the program crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagnosticsSpec {
+    /// `dumps`: keep crash dumps (Windows Error Reporting `LocalDumps` on Windows, core
+    /// files within the hard core size limit on Unix) and ask a Go program for one
+    /// (`GOTRACEBACK`).
+    pub dumps: bool,
+    /// `dump_count`: how many dumps WER keeps for the program (Windows).
+    pub dump_count: u32,
+    /// `dump_type` (Windows).
+    pub dump_type: DumpType,
+}
+
+impl Default for DiagnosticsSpec {
+    fn default() -> Self {
+        // WER's own defaults for a LocalDumps key.
+        Self {
+            dumps: false,
+            dump_count: 10,
+            dump_type: DumpType::Mini,
+        }
+    }
 }
 
 /// `[service] start`: when the OS starts the service.

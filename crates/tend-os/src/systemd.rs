@@ -62,6 +62,8 @@ pub struct UnitInput {
     pub watchdog: Option<Duration>,
     /// `[service] hardening`: `strict` adds the sandbox of [`STRICT_DIRECTIVES`].
     pub hardening: Hardening,
+    /// `[diagnostics] dumps`: no limit on the size of a core file (`LimitCORE=infinity`).
+    pub dumps: bool,
 }
 
 impl UnitInput {
@@ -82,6 +84,7 @@ impl UnitInput {
             stop_timeout: spec.stop.timeout,
             watchdog: None,
             hardening: spec.service.hardening,
+            dumps: spec.diagnostics.dumps,
         }
     }
 
@@ -188,6 +191,11 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
     line("OOMPolicy=continue");
     if let Some(w) = input.watchdog {
         line(&format!("WatchdogSec={}", duration(w)));
+    }
+    if input.dumps {
+        line("# [diagnostics] dumps: a crash leaves a whole core (systemd-coredump keeps it");
+        line("# where it runs: coredumpctl; else kernel.core_pattern says where).");
+        line("LimitCORE=infinity");
     }
     match &account {
         UnitAccount::Dynamic => line("DynamicUser=yes"),

@@ -235,5 +235,6 @@ pub(crate) fn windows_spec(service: tend_core::InstallSpec, logs: &str) -> tend_
         limits: None,
         notify: None,
         metrics: None,
+        diagnostics: tend_core::DiagnosticsSpec::default(),
     }
 }

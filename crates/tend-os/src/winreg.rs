@@ -1,5 +1,5 @@
-//! The few registry writes tend needs: the Event Log source of a service and the per-user
-//! Run value. Small enough that a registry crate would be more code to review than this.
+//! The few registry writes tend needs: the Event Log source of a service, the per-user
+//! Run value and Windows Error Reporting's LocalDumps keys. Small enough that a registry crate would be more code to review than this.
 
 use std::io;
 
@@ -86,6 +86,26 @@ pub(crate) fn set(root: HKEY, path: &str, values: &[(&str, Value<'_>)]) -> io::R
         RegCloseKey(key);
     }
     result
+}
+
+/// Whether the key `root\path` exists.
+pub(crate) fn exists(root: HKEY, path: &str) -> io::Result<bool> {
+    use windows_sys::Win32::System::Registry::{KEY_READ, RegOpenKeyExW};
+    let p = wide(path);
+    let mut key: HKEY = std::ptr::null_mut();
+    // SAFETY: valid root key, NUL-terminated path, out pointer to a local; closed below.
+    #[allow(unsafe_code)]
+    let rc = unsafe { RegOpenKeyExW(root, p.as_ptr(), 0, KEY_READ, &raw mut key) };
+    if rc == windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND {
+        return Ok(false);
+    }
+    check(rc, &format!("cannot open registry key `{path}`"))?;
+    // SAFETY: closing the key opened above, once.
+    #[allow(unsafe_code)]
+    unsafe {
+        RegCloseKey(key);
+    }
+    Ok(true)
 }
 
 /// Deletes `root\path` and everything under it. A missing key is fine.

@@ -41,6 +41,7 @@ fn unit_input(scope: Scope, start: StartMode, account: Account) -> UnitInput {
         stop_timeout: Duration::from_secs(10),
         watchdog: None,
         hardening: tend_core::Hardening::Basic,
+        dumps: false,
     }
 }
 

@@ -716,6 +716,7 @@ impl Supervisor {
             } else {
                 Output::Inherit
             },
+            core_dumps: self.spec.diagnostics.dumps,
         };
         match self.spawner.spawn(&launch) {
             Ok(run) => {
@@ -754,6 +755,7 @@ impl Supervisor {
             working_dir: &self.spec.working_dir,
             env: &env,
             output: Output::Inherit,
+            core_dumps: false,
         };
         let timeout = self.spec.restart.hook_timeout;
         let reporter = self.reporter.clone();

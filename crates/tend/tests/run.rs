@@ -471,3 +471,70 @@ command = ["{fixture}", "--sleep"]
         (0, "no crashes of `calm` on record\n")
     );
 }
+
+/// `tend run <cfg>` with tend's own soft core limit at 0 (as under systemd's default), so
+/// what the program gets is tend's doing: (exit code, the program's stdout log).
+fn run_with_no_core_limit(env: &Env, cfg: &std::path::Path) -> (i32, String) {
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", "ulimit -S -c 0 && exec \"$0\" run \"$1\""])
+        .arg(common::TEND)
+        .arg(cfg)
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    (status.code().unwrap_or(-1), env.read("logs/dumps.out.log"))
+}
+
+#[test]
+fn diagnostics_dumps_lift_the_programs_core_limit_and_ask_go_for_a_core() {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_CORE).unwrap();
+    let probe = r#"["/bin/sh", "-c", "echo core=$(ulimit -c) traceback=$GOTRACEBACK"]"#;
+
+    let off = Env::new();
+    let cfg = off.config(&format!("name = \"dumps\"\ncommand = {probe}\n"));
+    let (code, log) = run_with_no_core_limit(&off, &cfg);
+    assert_eq!(code, 0);
+    assert!(log.contains("core=0 traceback=\n"), "{log}");
+
+    let on = Env::new();
+    let cfg = on.config(&format!(
+        "name = \"dumps\"\ncommand = {probe}\n[diagnostics]\ndumps = true\n"
+    ));
+    let (code, log) = run_with_no_core_limit(&on, &cfg);
+    assert_eq!(code, 0);
+    if hard == RLIM_INFINITY {
+        assert!(log.contains("core=unlimited traceback=crash\n"), "{log}");
+    } else {
+        // The hard limit is as far as an unprivileged process may go.
+        assert!(log.contains("traceback=crash\n"), "{log}");
+        assert_eq!(log.contains("core=0 "), hard == 0, "{log}");
+    }
+
+    // Where the kernel writes a plain `core` file into the working directory, a crash now
+    // leaves one, and `tend crashes` says where.
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.trim() != "core" || hard == 0 {
+        eprintln!("note: core_pattern {pattern:?}, hard limit {hard}: no core file to look for");
+        return;
+    }
+    let segv = Env::new();
+    let cfg = segv.config(
+        "name = \"dumps\"\ncommand = [\"{fixture}\", \"--kill-self\", \"11\"]\n[restart]\npolicy = \"never\"\n[diagnostics]\ndumps = true\n",
+    );
+    let (code, _) = run_with_no_core_limit(&segv, &cfg);
+    assert_eq!(code, 1);
+    assert!(
+        segv.path("core").exists(),
+        "no core file in the working dir"
+    );
+    let (_, out, _) = segv.run(&["crashes", cfg.to_str().unwrap()]);
+    assert!(
+        out.contains("was killed by SIGSEGV (core dumped)")
+            && out.contains("core dump: `core` in the program's working_dir"),
+        "{out}"
+    );
+}

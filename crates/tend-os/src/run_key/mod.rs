@@ -294,6 +294,9 @@ impl<H: Host> RunEntry<H> {
         if spec.service.start == StartMode::DelayedAuto {
             r.warn("[service] start = \"delayed-auto\" is the same as \"auto\" for a --user service: it starts at logon");
         }
+        if spec.diagnostics.dumps {
+            r.warn("[diagnostics] dumps: Windows Error Reporting keeps dumps only for a system-wide service (its LocalDumps keys are machine-wide); a --user service gets GOTRACEBACK=wer alone, and its dumps go where WER's own settings say");
+        }
         let layout = self.layout(name);
         let text = installed_text(spec, original)?;
         let exe = self

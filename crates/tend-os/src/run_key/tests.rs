@@ -394,3 +394,23 @@ fn status_in_the_common_shape() {
     assert_eq!((s.state.as_str(), s.pid), ("running", Some(55)));
     assert_eq!(s.manager.as_deref(), Some("run-key"));
 }
+
+#[test]
+fn dumps_for_a_user_service_are_a_warning_not_a_machine_wide_key() {
+    let fake = FakeRunKey::new();
+    let mut s = spec(StartMode::Auto);
+    s.diagnostics.dumps = true;
+    let r = install(&fake, &s, ORIGINAL).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("[diagnostics] dumps: Windows Error Reporting keeps dumps only for a system-wide service")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        !fake.calls().iter().any(|c| c.contains("dumps")),
+        "{:?}",
+        fake.calls()
+    );
+}

@@ -387,6 +387,24 @@ pub trait Host {
     ///
     /// The registry refused.
     fn remove_event_source(&self, name: &str) -> io::Result<()>;
+    /// Who holds the Windows Error Reporting LocalDumps key of a program file name.
+    ///
+    /// # Errors
+    ///
+    /// The registry refused.
+    fn local_dumps_owner(&self, exe: &str) -> io::Result<super::dumps::Owner>;
+    /// Creates or updates a LocalDumps key, marked as `service`'s.
+    ///
+    /// # Errors
+    ///
+    /// The registry refused (the error names the key).
+    fn set_local_dumps(&self, dumps: &super::dumps::LocalDumps, service: &str) -> io::Result<()>;
+    /// Removes the LocalDumps key of a program file name.
+    ///
+    /// # Errors
+    ///
+    /// The registry refused (the error names the key).
+    fn remove_local_dumps(&self, exe: &str) -> io::Result<()>;
     /// Now, for waits.
     fn now(&self) -> Instant;
     /// Waits between two looks at the SCM (it has no change notification that works

@@ -14,7 +14,7 @@ use tend_core::{Account, ServiceName, ServiceSpec};
 use super::api::{Config2, Control, ExitCode, Host, Rights, ScmApi, State};
 use super::error::ScmError;
 use super::plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
-use super::{acl, exit};
+use super::{acl, dumps, exit};
 use crate::installed::installed_text;
 use crate::manager::{
     Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, reported,
@@ -355,6 +355,10 @@ impl<A: ScmApi> Scm<'_, A> {
             }
         }
         self.set_access_rules(spec, &layout, r);
+        let before = previous
+            .as_deref()
+            .and_then(|t| crate::installed::installed_spec(&layout, t));
+        self.set_dumps(spec, before.as_ref(), &layout, r);
         match old_plan {
             None => {
                 r.changed = Changed::Installed;
@@ -468,6 +472,50 @@ impl<A: ScmApi> Scm<'_, A> {
                     "cannot set the access rules of `{}`: {e}",
                     path.display()
                 ));
+            }
+        }
+    }
+
+    /// `[diagnostics] dumps`: the LocalDumps keys ([`dumps::steps`]). A failure is a
+    /// warning: the service runs, only without dumps.
+    fn set_dumps(
+        &self,
+        spec: &ServiceSpec,
+        before: Option<&ServiceSpec>,
+        layout: &Layout,
+        r: &mut Report,
+    ) {
+        let owner = |exe: &str| {
+            self.host
+                .local_dumps_owner(exe)
+                .unwrap_or(dumps::Owner::NotTend)
+        };
+        let before = before.and_then(|b| dumps::wanted(b, &layout.state_dir));
+        let after = dumps::wanted(spec, &layout.state_dir);
+        for step in dumps::steps(spec.name.as_str(), before.as_ref(), after.as_ref(), owner) {
+            match step {
+                dumps::Step::Set(d) => {
+                    if let Err(e) = self.host.create_dir_all(&d.folder) {
+                        r.warn(format!("cannot create `{}`: {e}", d.folder.display()));
+                    }
+                    match self.host.set_local_dumps(&d, spec.name.as_str()) {
+                        Ok(()) => r.say(format!(
+                            "crash dumps of `{}` go to `{}` (Windows Error Reporting, newest {})",
+                            d.exe,
+                            d.folder.display(),
+                            d.count
+                        )),
+                        Err(e) => r.warn(format!(
+                            "[diagnostics] dumps: cannot set up Windows Error Reporting: {e}"
+                        )),
+                    }
+                }
+                dumps::Step::Remove(exe) => {
+                    if let Err(e) = self.host.remove_local_dumps(&exe) {
+                        r.warn(format!("{e}"));
+                    }
+                }
+                dumps::Step::Leave(why) => r.warn(why),
             }
         }
     }
@@ -595,9 +643,21 @@ impl<A: ScmApi> Scm<'_, A> {
         // The SCM removes a deleted service once its last handle is closed.
         drop(svc);
         let layout = self.layout(name);
-        let logs = self
-            .installed_spec(&layout)
-            .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir);
+        let installed = self.installed_spec(&layout);
+        let logs = installed
+            .as_ref()
+            .map_or_else(|| layout.log_dir.clone(), |s| s.logs.dir.clone());
+        let wanted = installed
+            .as_ref()
+            .and_then(|s| dumps::wanted(s, &layout.state_dir));
+        if let Some(exe) = dumps::on_uninstall(name.as_str(), wanted.as_ref(), |exe| {
+            self.host
+                .local_dumps_owner(exe)
+                .unwrap_or(dumps::Owner::NotTend)
+        }) && let Err(e) = self.host.remove_local_dumps(&exe)
+        {
+            r.warn(format!("{e}"));
+        }
         match self.host.remove_file(&layout.config) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -12,6 +12,7 @@ use super::acl::Ace;
 use super::api::{
     Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
 };
+use super::dumps::{LocalDumps, Owner};
 use super::error::{ACCESS_DENIED, SERVICE_DOES_NOT_EXIST, ScmError};
 use super::plan::{ScmPlan, SidType};
 use crate::testing::{FakeClock, lock};
@@ -112,6 +113,8 @@ pub struct FakeScm {
     dacls: Mutex<BTreeMap<PathBuf, Option<Vec<Ace>>>>,
     accounts: Mutex<BTreeSet<String>>,
     env: Mutex<BTreeMap<String, String>>,
+    /// LocalDumps keys by lower-case program file name: the key and its owner value.
+    local_dumps: Mutex<BTreeMap<String, (LocalDumps, Option<String>)>>,
     exe: PathBuf,
     clock: FakeClock,
 }
@@ -136,6 +139,7 @@ impl FakeScm {
             dacls: Mutex::default(),
             accounts: Mutex::default(),
             env: Mutex::default(),
+            local_dumps: Mutex::default(),
             exe: PathBuf::from(r"C:\Program Files\tend\tend.exe"),
             clock: FakeClock::new(),
         }
@@ -211,6 +215,26 @@ impl FakeScm {
     pub fn put_env(&self, var: &str, value: &str) -> &Self {
         lock(&self.env).insert(var.to_owned(), value.to_owned());
         self
+    }
+
+    /// A LocalDumps key that is there already, marked as `owner`'s (`None`: not tend's).
+    pub fn put_local_dumps(&self, exe: &str, owner: Option<&str>) -> &Self {
+        let key = LocalDumps {
+            exe: exe.to_owned(),
+            folder: PathBuf::from(r"C:\dumps"),
+            count: 10,
+            kind: 1,
+        };
+        lock(&self.local_dumps).insert(exe.to_ascii_lowercase(), (key, owner.map(str::to_owned)));
+        self
+    }
+
+    /// The LocalDumps key of a program file name, and its owner value.
+    #[must_use]
+    pub fn local_dumps(&self, exe: &str) -> Option<(LocalDumps, Option<String>)> {
+        lock(&self.local_dumps)
+            .get(&exe.to_ascii_lowercase())
+            .cloned()
     }
 
     /// How long the backend slept, in all.
@@ -520,6 +544,37 @@ impl Host for FakeScm {
 
     fn remove_event_source(&self, name: &str) -> io::Result<()> {
         self.io(format!("remove_event_source {name}"))
+    }
+
+    fn local_dumps_owner(&self, exe: &str) -> io::Result<Owner> {
+        Ok(
+            match lock(&self.local_dumps).get(&exe.to_ascii_lowercase()) {
+                None => Owner::Absent,
+                Some((_, None)) => Owner::NotTend,
+                Some((_, Some(s))) => Owner::Tend(s.clone()),
+            },
+        )
+    }
+
+    fn set_local_dumps(&self, dumps: &LocalDumps, service: &str) -> io::Result<()> {
+        self.io(format!(
+            "set_local_dumps {} folder={} count={} type={} owner={service}",
+            dumps.exe,
+            dumps.folder.display(),
+            dumps.count,
+            dumps.kind
+        ))?;
+        lock(&self.local_dumps).insert(
+            dumps.exe.to_ascii_lowercase(),
+            (dumps.clone(), Some(service.to_owned())),
+        );
+        Ok(())
+    }
+
+    fn remove_local_dumps(&self, exe: &str) -> io::Result<()> {
+        self.io(format!("remove_local_dumps {exe}"))?;
+        lock(&self.local_dumps).remove(&exe.to_ascii_lowercase());
+        Ok(())
     }
 
     fn now(&self) -> Instant {

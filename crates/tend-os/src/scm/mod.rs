@@ -10,12 +10,15 @@
 //!   windows-sys (Windows only); [`crate::testing::FakeScm`] records the calls and
 //!   answers from a script, so the install, update, uninstall, start and stop sequences
 //!   are tested on every OS (`tests.rs`).
+//! - [`dumps`]: `[diagnostics] dumps` as Windows Error Reporting LocalDumps keys, and
+//!   which of them are tend's to change. Pure.
 //! - [`eventlog`]: the Event Log IDs and levels, and (Windows) the source registration and
 //!   the writer the service runtime uses.
 
 pub mod acl;
 mod api;
 mod backend;
+pub mod dumps;
 mod error;
 pub mod eventlog;
 pub(crate) mod fake;

@@ -17,8 +17,11 @@ use super::acl::Ace;
 use super::api::{
     Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
 };
+use super::dumps::{LOCAL_DUMPS_KEY, LocalDumps, OWNER_VALUE, Owner};
 use super::error::ScmError;
 use super::plan::{ScmPlan, SidType, StartType};
+use crate::winreg;
+use windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE;
 
 /// The Service Control Manager of this machine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -395,6 +398,37 @@ impl Host for RealHost {
 
     fn remove_event_source(&self, name: &str) -> io::Result<()> {
         super::eventlog::remove_source(name)
+    }
+
+    fn local_dumps_owner(&self, exe: &str) -> io::Result<Owner> {
+        let key = format!(r"{LOCAL_DUMPS_KEY}\{exe}");
+        if !winreg::exists(HKEY_LOCAL_MACHINE, &key)? {
+            return Ok(Owner::Absent);
+        }
+        Ok(
+            match winreg::get_str(HKEY_LOCAL_MACHINE, &key, OWNER_VALUE)? {
+                Some(service) => Owner::Tend(service),
+                None => Owner::NotTend,
+            },
+        )
+    }
+
+    fn set_local_dumps(&self, dumps: &LocalDumps, service: &str) -> io::Result<()> {
+        let folder = dumps.folder.to_string_lossy();
+        winreg::set(
+            HKEY_LOCAL_MACHINE,
+            &format!(r"{LOCAL_DUMPS_KEY}\{}", dumps.exe),
+            &[
+                ("DumpFolder", winreg::Value::ExpandStr(&folder)),
+                ("DumpCount", winreg::Value::Dword(dumps.count)),
+                ("DumpType", winreg::Value::Dword(dumps.kind)),
+                (OWNER_VALUE, winreg::Value::Str(service)),
+            ],
+        )
+    }
+
+    fn remove_local_dumps(&self, exe: &str) -> io::Result<()> {
+        winreg::delete_tree(HKEY_LOCAL_MACHINE, &format!(r"{LOCAL_DUMPS_KEY}\{exe}"))
     }
 
     fn now(&self) -> Instant {

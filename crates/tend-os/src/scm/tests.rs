@@ -772,3 +772,106 @@ fn rights_read_as_the_scm_names_them() {
     );
     assert_eq!((Rights::DELETE | Rights::STOP).bits(), 0x1_0020);
 }
+
+#[test]
+fn dumps_set_up_windows_error_reporting_and_only_tends_own_key_is_ever_removed() {
+    use tend_core::{DiagnosticsSpec, DumpType};
+    let dumps_original =
+        format!("{ORIGINAL}[diagnostics]\ndumps = true\ndump_count = 3\ndump_type = \"full\"\n");
+    let mut with = spec(InstallSpec::default());
+    with.diagnostics = DiagnosticsSpec {
+        dumps: true,
+        dump_count: 3,
+        dump_type: DumpType::Full,
+    };
+    let install_with = |fake: &FakeScm| {
+        scm(fake, Access::Skip)
+            .install(&Install {
+                spec: &with,
+                original: &dumps_original,
+            })
+            .unwrap()
+    };
+    let set = format!(r"set_local_dumps api.exe folder={STATE}\dumps count=3 type=2 owner=api");
+
+    // First install: the folder, then the key, marked as api's.
+    let fake = FakeScm::new();
+    let r = install_with(&fake);
+    let calls = fake.calls();
+    let at = |c: &str| calls.iter().position(|x| x == c);
+    assert!(
+        at(&format!(r"mkdir {STATE}\dumps")) < at(&set) && at(&set).is_some(),
+        "{calls:#?}"
+    );
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains(&format!(r"crash dumps of `api.exe` go to `{STATE}\dumps`"))),
+        "{:?}",
+        r.lines
+    );
+    assert_eq!(
+        fake.local_dumps("api.exe").unwrap().1.as_deref(),
+        Some("api")
+    );
+
+    // dumps = false again: tend's key goes.
+    fake.clear_calls();
+    install(&fake, &spec(InstallSpec::default())).unwrap();
+    assert!(
+        fake.calls()
+            .contains(&"remove_local_dumps api.exe".to_owned())
+    );
+    assert_eq!(fake.local_dumps("api.exe"), None);
+
+    // On again, then uninstall: the key goes with the service.
+    install_with(&fake);
+    fake.clear_calls();
+    scm(&fake, Access::Check).uninstall(&name()).unwrap();
+    assert!(
+        fake.calls()
+            .contains(&"remove_local_dumps api.exe".to_owned()),
+        "{:#?}",
+        fake.calls()
+    );
+    assert_eq!(fake.local_dumps("api.exe"), None);
+
+    // A key tend did not create, or another service's: left alone, with a warning, at
+    // install and at uninstall.
+    for (owner, says) in [(None, "did not create"), (Some("web"), "service `web`")] {
+        let fake = FakeScm::new();
+        fake.put_local_dumps("api.exe", owner);
+        let r = install_with(&fake);
+        assert!(
+            r.warnings.iter().any(|w| w.contains(says)),
+            "{:?}",
+            r.warnings
+        );
+        scm(&fake, Access::Check).uninstall(&name()).unwrap();
+        assert!(
+            !fake
+                .calls()
+                .iter()
+                .any(|c| c.starts_with("set_local_dumps") || c.starts_with("remove_local_dumps")),
+            "{:#?}",
+            fake.calls()
+        );
+        assert_eq!(fake.local_dumps("api.exe").unwrap().1.as_deref(), owner);
+    }
+
+    // The registry refusing is a warning: the service is installed, without dumps.
+    let fake = FakeScm::new();
+    fake.fail(
+        "set_local_dumps",
+        ScmError::os(5, "Access is denied. (os error 5)"),
+    );
+    let r = install_with(&fake);
+    assert_eq!(r.changed, Changed::Installed);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("cannot set up Windows Error Reporting")),
+        "{:?}",
+        r.warnings
+    );
+}

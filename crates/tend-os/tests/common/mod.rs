@@ -57,6 +57,7 @@ fn unit(
         stop_timeout: Duration::from_secs(10),
         watchdog: None,
         hardening: Hardening::Basic,
+        dumps: false,
     }
 }
 
@@ -84,6 +85,20 @@ pub fn unit_cases() -> Vec<UnitCase> {
                     "/usr/local/bin/tend",
                     Scope::system(),
                     "Web API",
+                    StartMode::Auto,
+                    Account::Isolated,
+                )
+            },
+        },
+        UnitCase {
+            file: "system-auto-isolated-dumps.service",
+            input: UnitInput {
+                dumps: true,
+                ..unit(
+                    "web",
+                    "/usr/local/bin/tend",
+                    Scope::system(),
+                    "Web API, [diagnostics] dumps = true",
                     StartMode::Auto,
                     Account::Isolated,
                 )

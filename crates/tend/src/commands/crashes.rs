@@ -38,12 +38,48 @@ pub(crate) fn crashes(target: &Path, json: bool, scope: Scope) -> Result<ExitCod
         s.push('\n');
         s
     } else {
-        render(&name, &records)
+        let core_pattern = if cfg!(target_os = "linux") {
+            std::fs::read_to_string("/proc/sys/kernel/core_pattern").ok()
+        } else {
+            None
+        };
+        let mut text = render(&name, &records, core_pattern.as_deref());
+        text.push_str(&dumps_line(&dir));
+        text
     };
     super::print_text(&text, "the crash records")
 }
 
-fn render(name: &str, records: &[CrashRecord]) -> String {
+/// Where the kernel put a core dump, from `kernel.core_pattern`: systemd-coredump's
+/// journal, another handler, or a file (relative to the program's working directory).
+fn core_where(core_pattern: &str, pid: u32) -> String {
+    let pattern = core_pattern.trim();
+    if let Some(handler) = pattern.strip_prefix('|') {
+        if handler.contains("systemd-coredump") {
+            return format!("coredumpctl info {pid}");
+        }
+        let program = handler.split_whitespace().next().unwrap_or(handler);
+        return format!("handed to `{program}` (kernel.core_pattern)");
+    }
+    if pattern.starts_with('/') {
+        format!("`{pattern}` (kernel.core_pattern; %p is {pid})")
+    } else {
+        format!("`{pattern}` in the program's working_dir (kernel.core_pattern; %p is {pid})")
+    }
+}
+
+/// Crash dumps kept for the service (`[diagnostics] dumps` on Windows: `dumps` in its
+/// state directory), when there are any.
+fn dumps_line(state_dir: &Path) -> String {
+    let dir = state_dir.join("dumps");
+    let count = std::fs::read_dir(&dir).map_or(0, |d| d.filter_map(Result::ok).count());
+    if count == 0 {
+        return String::new();
+    }
+    format!("crash dumps ({count}): {}\n", dir.display())
+}
+
+fn render(name: &str, records: &[CrashRecord], core_pattern: Option<&str>) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     if records.is_empty() {
@@ -56,9 +92,10 @@ fn render(name: &str, records: &[CrashRecord]) -> String {
         if r.summary != r.exit {
             let _ = writeln!(s, "    {}", r.summary);
         }
-        if r.core_dumped && cfg!(target_os = "linux") && Path::new("/usr/bin/coredumpctl").exists()
+        if r.core_dumped
+            && let Some(pattern) = core_pattern
         {
-            let _ = writeln!(s, "    core dump: coredumpctl info {}", r.pid);
+            let _ = writeln!(s, "    core dump: {}", core_where(pattern, r.pid));
         }
     }
     let _ = writeln!(
@@ -88,13 +125,38 @@ mod tests {
             stderr: vec!["panic: boom".into()],
             stdout: vec![],
         };
-        let text = render("api", &[r]);
+        let text = render("api", &[r], None);
         assert!(
             text.starts_with(
                 "2026-12-07T03:00:00.000+00:00  pid 42 after 3.2s: exited with code 2\n    panic: boom (at main.main() /app/main.go:9)\n"
             ),
             "{text}"
         );
-        assert_eq!(render("api", &[]), "no crashes of `api` on record\n");
+        assert_eq!(render("api", &[], None), "no crashes of `api` on record\n");
+    }
+
+    #[test]
+    fn a_core_dump_is_found_where_the_kernel_put_it() {
+        let cases = [
+            (
+                "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n",
+                "coredumpctl info 42",
+            ),
+            (
+                "|/usr/share/apport/apport -p%p -s%s -c%c",
+                "handed to `/usr/share/apport/apport` (kernel.core_pattern)",
+            ),
+            (
+                "core\n",
+                "`core` in the program's working_dir (kernel.core_pattern; %p is 42)",
+            ),
+            (
+                "/var/crash/core.%e.%p",
+                "`/var/crash/core.%e.%p` (kernel.core_pattern; %p is 42)",
+            ),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(core_where(pattern, 42), want, "{pattern}");
+        }
     }
 }

@@ -45,6 +45,10 @@ pub(crate) struct Launch<'a> {
     pub(crate) working_dir: &'a Path,
     pub(crate) env: &'a [(String, String)],
     pub(crate) output: Output,
+    /// `[diagnostics] dumps`: on Unix the program's soft core size limit is raised to its
+    /// hard limit (the program's alone: tend's own stays as it was). On Windows the dump is
+    /// Windows Error Reporting's, set up by install.
+    pub(crate) core_dumps: bool,
 }
 
 /// Finds the program, checking up front what the OS would only report vaguely (a missing
@@ -156,7 +160,15 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, String> {
     let program = resolve(launch)?;
     let (mut cmd, pipes) =
         command(launch, &program).map_err(|e| format!("cannot create pipes: {e}"))?;
-    let (child, tree) = platform_spawn(&mut cmd).map_err(|e| spawn_error(&program, &e))?;
+    #[cfg(unix)]
+    let spawned = platform_spawn(&mut cmd, launch.core_dumps);
+    // Windows Error Reporting writes the dump, as install set it up: nothing to do here.
+    #[cfg(windows)]
+    let spawned = {
+        let _ = launch.core_dumps;
+        platform_spawn(&mut cmd)
+    };
+    let (child, tree) = spawned.map_err(|e| spawn_error(&program, &e))?;
     // The command still holds the pipes' write ends; drop them now so the readers see EOF
     // when the program's tree is gone.
     drop(cmd);

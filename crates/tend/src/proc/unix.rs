@@ -44,12 +44,13 @@ fn send(pgid: Pid, sig: Signal) -> io::Result<()> {
 
 pub(super) fn spawn(
     cmd: &mut tokio::process::Command,
+    core_dumps: bool,
 ) -> io::Result<(tokio::process::Child, Tree)> {
     let parent = nix::unistd::getpid();
     cmd.process_group(0);
     // SAFETY: the closure runs in the forked child before exec and calls only
-    // async-signal-safe functions (prctl, getppid, _exit); it allocates nothing and touches
-    // no locks.
+    // async-signal-safe functions (prctl, getppid, getrlimit, setrlimit, _exit); it
+    // allocates nothing and touches no locks.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
@@ -66,6 +67,13 @@ pub(super) fn spawn(
             }
             #[cfg(not(target_os = "linux"))]
             let _ = parent;
+            if core_dumps {
+                // Up to the hard limit, which an unprivileged process may do: systemd's
+                // default is 0 soft, unlimited hard; the unit says LimitCORE=infinity.
+                use nix::sys::resource::{Resource, getrlimit, setrlimit};
+                let (_, hard) = getrlimit(Resource::RLIMIT_CORE).map_err(io::Error::from)?;
+                setrlimit(Resource::RLIMIT_CORE, hard, hard).map_err(io::Error::from)?;
+            }
             Ok(())
         });
     }

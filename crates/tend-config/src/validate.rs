@@ -11,9 +11,9 @@ use tend_core::health::{
     Reaction, Secret, TcpTarget, TlsOptions, WebhookFormat, validate_listen,
 };
 use tend_core::{
-    Account, CommandSpec, DiagnosticsSpec, DumpType, Hardening, InstallSpec, LogFormat, LogMode,
-    LogSpec, Program, RestartPolicy, RestartSpec, RotateEvery, ServiceName, ServiceSpec, StartMode,
-    StopSignal, StopSpec, WindowsStop,
+    Account, CommandSpec, DiagnosticsSpec, DumpType, EventLogLines, Hardening, InstallSpec,
+    LogFormat, LogMode, LogSpec, Program, RestartPolicy, RestartSpec, RotateEvery, ServiceName,
+    ServiceSpec, StartMode, StopSignal, StopSpec, WindowsStop,
 };
 
 use crate::envfile::{check_env_key, parse_env_file};
@@ -773,6 +773,13 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
     let encoding = s
         .string(cx, "encoding")
         .and_then(|e| resolve_encoding(cx, e));
+    let eventlog = s.choice(cx, "eventlog", &EventLogLines::ALL, d.eventlog);
+    if eventlog != EventLogLines::Off && !cfg!(windows) {
+        cx.warn(
+            "logs.eventlog",
+            "the Event Log is Windows'; ignored on this OS (the lines are in the log files)",
+        );
+    }
     let max_line = s.size(cx, "max_line", d.max_line as u64);
     if max_line < 1024 {
         cx.error("logs.max_line", "must be at least 1KiB");
@@ -798,6 +805,7 @@ fn read_logs(cx: &mut Ctx<'_>, t: Option<&Table>, opts: &LoadOptions, name: &str
         max_line: usize::try_from(max_line.max(1024)).unwrap_or(usize::MAX),
         format,
         encoding,
+        eventlog,
     }
 }
 

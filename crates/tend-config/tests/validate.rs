@@ -953,3 +953,30 @@ fn diagnostics_dumps_are_off_by_default_and_ask_go_for_a_dump_when_on() {
     assert!(bad[1].2.contains("\"mini\", \"full\""), "{bad:#?}");
     assert!(bad[2].2.contains("did you mean `dumps`?"), "{bad:#?}");
 }
+
+#[test]
+fn logs_eventlog_is_off_by_default_and_stderr_on_request() {
+    use tend_core::EventLogLines;
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(spec_with(dir.path(), "").logs.eventlog, EventLogLines::Off);
+    let p = write(
+        dir.path(),
+        "svc.toml",
+        &format!("name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[logs]\neventlog = \"stderr\"\n"),
+    );
+    let l = load(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(l.spec.logs.eventlog, EventLogLines::Stderr);
+    // Elsewhere than Windows there is no Event Log: said, not an error.
+    assert_eq!(
+        l.warnings.iter().any(|w| w.key == "logs.eventlog"),
+        !cfg!(windows),
+        "{:?}",
+        l.warnings
+    );
+    let bad = errors(
+        dir.path(),
+        &format!("name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[logs]\neventlog = \"all\"\n"),
+    );
+    assert_eq!(bad[0].0, "logs.eventlog");
+    assert!(bad[0].2.contains("\"off\", \"stderr\""), "{bad:?}");
+}

@@ -454,6 +454,25 @@ pub struct LogSpec {
     /// WHATWG label such as `gbk` or `utf-16le`, or `oem` / `ansi` on Windows); `None`
     /// keeps the bytes as they are.
     pub encoding: Option<String>,
+    /// `eventlog`: which of the program's lines a Windows service also writes to the
+    /// Event Log.
+    pub eventlog: EventLogLines,
+}
+
+/// `[logs] eventlog`: the program's lines that also go to the Windows Event Log, for sites
+/// that collect only the Event Log (Windows Event Forwarding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventLogLines {
+    /// None: tend's own lines only.
+    Off,
+    /// Each stderr line, as a warning (rate-limited).
+    Stderr,
+}
+
+impl EventLogLines {
+    /// Every value with its config spelling.
+    pub const ALL: [(Self, &'static str); 2] = [(Self::Off, "off"), (Self::Stderr, "stderr")];
 }
 
 impl LogSpec {
@@ -474,6 +493,7 @@ impl LogSpec {
             max_line: 64 * 1024,
             format: LogFormat::Text,
             encoding: None,
+            eventlog: EventLogLines::Off,
         }
     }
 }

@@ -92,6 +92,7 @@ fn run_tend(dir: &Path, lines: u64, timestamps: bool, rotate: bool) -> Duration 
         max_line: 64 * 1024,
         format: tend_core::LogFormat::Text,
         encoding: None,
+        eventlog: tend_core::EventLogLines::Off,
     };
     let logs = ServiceLogs::open("bench", spec, None).unwrap();
     let (r, w) = io::pipe().unwrap();

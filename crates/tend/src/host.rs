@@ -14,13 +14,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tend_core::ServiceSpec;
+use tend_core::{EventLogLines, ServiceSpec};
 use tend_health::OutputClock;
 use tend_health::metrics::LogStreamMetrics;
 use tend_logs::{LogEvent, ServiceLogs, Stream};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
+use crate::os::stderr_events::{self, Forwarder};
 use crate::report::Reporter;
 use crate::supervisor::{Capture, Control, Loader, Outcome, Pipe, RunTail, Supervisor};
 
@@ -64,6 +65,11 @@ pub(crate) trait Adapter {
     ) -> Result<(), CliError>;
     /// Everything is in place; supervision begins (the SCM's RUNNING).
     fn supervising(&mut self) {}
+    /// Where the program's stderr lines go with `[logs] eventlog = "stderr"` (the Event
+    /// Log of a Windows service); `None` where there is no such place.
+    fn stderr_events(&mut self) -> Option<crate::os::stderr_events::Write> {
+        None
+    }
 }
 
 /// Loads, supervises until the machine settles, and says how it ended: the one bootstrap
@@ -95,6 +101,7 @@ pub(crate) fn boot(b: Boot, a: &mut dyn Adapter) -> Result<Outcome, CliError> {
             spec: spec.clone(),
             reporter: reporter.clone(),
             state_dir,
+            stderr_events: a.stderr_events(),
         };
         let logs = host.open_logs()?;
         let reload = loader(b.config.clone(), b.load.clone(), reporter.clone());
@@ -117,6 +124,8 @@ pub(crate) struct Host {
     pub(crate) reporter: Reporter,
     /// Where the status file goes.
     pub(crate) state_dir: PathBuf,
+    /// See [`Adapter::stderr_events`].
+    pub(crate) stderr_events: Option<crate::os::stderr_events::Write>,
 }
 
 /// Hands each run's pipes to the log pipeline.
@@ -130,6 +139,8 @@ struct LogCapture {
     readers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
     /// See [`Stamped::waiting`].
     waiting: Arc<AtomicUsize>,
+    /// `[logs] eventlog = "stderr"`: stderr chunks offered to the Event Log's writer.
+    events: Option<Arc<Forwarder>>,
 }
 
 /// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
@@ -144,6 +155,8 @@ struct Stamped<R> {
     /// The run's output end, for the exit line, status, alerts and crash records (a copy
     /// of at most the last few KiB of each read).
     tail: Option<(Arc<RunTail>, Pipe)>,
+    /// The stderr pipe's copy for the Event Log (never waits).
+    events: Option<Arc<Forwarder>>,
 }
 
 impl<R: Read> Read for Stamped<R> {
@@ -164,6 +177,9 @@ impl<R: Read> Read for Stamped<R> {
         };
         if n > 0 {
             self.clock.touch();
+            if let Some(f) = &self.events {
+                f.offer(&buf[..n]);
+            }
         }
         if let Some((t, pipe)) = &self.tail {
             if n == 0 {
@@ -181,6 +197,9 @@ impl Capture for LogCapture {
         self.logs
             .reconfigure(spec.clone())
             .map_err(|e| e.to_string())?;
+        if let Some(f) = &self.events {
+            f.set(spec.eventlog == EventLogLines::Stderr);
+        }
         Ok(self.logs.stats().active_files)
     }
 
@@ -206,6 +225,10 @@ impl Capture for LogCapture {
                         Stream::Out => Pipe::Out,
                     },
                 )),
+                events: match stream {
+                    Stream::Err => self.events.clone(),
+                    Stream::Out => None,
+                },
             };
             match self.logs.capture_of(Some(pid), stream, pipe) {
                 Ok(handle) => {
@@ -266,12 +289,24 @@ impl Host {
         let output = Arc::new(OutputClock::new());
         let readers = Arc::new(std::sync::Mutex::new(Vec::new()));
         let waiting = Arc::new(AtomicUsize::new(0));
+        let events = self.stderr_events.clone().and_then(|write| {
+            let on = self.spec.logs.eventlog == EventLogLines::Stderr;
+            let decode = stderr_events::decoder(self.spec.logs.encoding.as_deref());
+            Forwarder::start(on, decode, write)
+                .map_err(|e| {
+                    self.reporter.failure(&format!(
+                        "cannot start forwarding stderr to the Event Log: {e}"
+                    ));
+                })
+                .ok()
+        });
         let capture = LogCapture {
             logs: logs.clone(),
             reporter: self.reporter.clone(),
             output: output.clone(),
             readers: readers.clone(),
             waiting: waiting.clone(),
+            events,
         };
         let counters = logs.clone();
         let log_metrics: crate::supervisor::LogMetrics = Arc::new(move || {

@@ -141,6 +141,13 @@ impl Adapter for Scm {
             .collect()
     }
 
+    fn stderr_events(&mut self) -> Option<crate::os::stderr_events::Write> {
+        let events = self.events.clone()?;
+        Some(Arc::new(move |level, id, text: &str| {
+            events.report(level, id, text);
+        }))
+    }
+
     fn loaded(&mut self, spec: &tend_core::ServiceSpec) {
         *self
             .stop_hint

@@ -32,6 +32,7 @@ pub fn spec(dir: &Path) -> LogSpec {
         max_line: 64 * 1024,
         format: tend_core::LogFormat::Text,
         encoding: None,
+        eventlog: tend_core::EventLogLines::Off,
     }
 }
 

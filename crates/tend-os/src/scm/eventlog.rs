@@ -35,6 +35,10 @@ pub mod event_id {
     pub const INFO: u32 = 1200;
     /// A reload was rejected, or the log files are in trouble.
     pub const TROUBLE: u32 = 1201;
+    /// A line the program wrote to stderr (`[logs] eventlog = "stderr"`).
+    pub const STDERR_LINE: u32 = 1300;
+    /// stderr lines that were not forwarded (rate limit, or the Event Log was slow).
+    pub const STDERR_LEFT_OUT: u32 = 1301;
 }
 
 /// An Event Log level.

@@ -4,6 +4,9 @@
 // everywhere, used on Windows.
 #[cfg(any(windows, test))]
 pub(crate) mod eventlog;
+// `[logs] eventlog = "stderr"`: only a Windows service has somewhere to send the lines,
+// but the host that would forward them is the same everywhere.
+pub(crate) mod stderr_events;
 
 use std::io::Write as _;
 

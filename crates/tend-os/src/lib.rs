@@ -36,6 +36,7 @@
 //! (the systemd/launchd backends with their real files, chown and modes, and user lookups),
 //! and the real SCM, registry and process calls of `scm` and `run_key` (Windows).
 
+mod converge;
 mod error;
 pub mod exit;
 mod fs;
@@ -59,6 +60,9 @@ pub mod unix;
 #[cfg(windows)]
 mod winreg;
 
+pub use converge::{
+    Action, Desired, Found, Installed, Present, Step as ApplyStep, plan as apply_plan,
+};
 pub use error::RenderError;
 pub use fs::{replace_atomic, write_atomic};
 pub use installed::{diff_lines, installed_text};

@@ -23,6 +23,10 @@ pub struct Install<'a> {
     pub spec: &'a ServiceSpec,
     /// The config file's text, as the operator wrote it (the copy is made from it).
     pub original: &'a str,
+    /// What a reinstall does to a running service: `false` (`tend install`) applies the
+    /// change as the backend can (a reload); `true` (`tend apply`, which decides by the
+    /// reload rules and then reloads or restarts itself) leaves the running tend alone.
+    pub leave_running: bool,
 }
 
 /// `tend install`'s check of what the service's account (and sandbox) can reach: a
@@ -48,6 +52,18 @@ pub trait ServiceManager {
     ///
     /// [`Failure`]: why, and what was done before.
     fn install(&self, install: &Install<'_>) -> Result<Report, Failure>;
+    /// The lines of the service definition (unit file, plist) an install of `install`
+    /// would change, without changing anything (`tend apply` compares before it acts).
+    /// `None` where the backend cannot tell without installing; then only the config copy
+    /// is compared.
+    ///
+    /// # Errors
+    ///
+    /// The definition cannot be rendered or read.
+    fn definition_diff(&self, install: &Install<'_>) -> Result<Option<Vec<String>>, Error> {
+        let _ = install;
+        Ok(None)
+    }
     /// `tend uninstall`: stop, remove the definition and the config copy; logs stay.
     ///
     /// # Errors

@@ -280,6 +280,7 @@ impl<H: Host> RunEntry<H> {
         &self,
         spec: &ServiceSpec,
         original: &str,
+        leave_running: bool,
         r: &mut Report,
     ) -> Result<(), Error> {
         let name = &spec.name;
@@ -377,7 +378,7 @@ impl<H: Host> RunEntry<H> {
             r.lines
                 .extend(entry_diff.iter().map(|l| format!("    {l}")));
         }
-        if !config_diff.is_empty() && self.running_pid(name, &layout).is_some() {
+        if !config_diff.is_empty() && !leave_running && self.running_pid(name, &layout).is_some() {
             match self.host.set_event(&event_name(name, "reload")) {
                 Ok(()) => r.say("reloaded: tend re-reads the config"),
                 Err(e) => r.warn(format!(
@@ -569,7 +570,7 @@ impl<H: Host> ServiceManager for RunEntry<H> {
     }
 
     fn install(&self, i: &Install<'_>) -> Result<Report, Failure> {
-        reported(|r| self.install_with(i.spec, i.original, r))
+        reported(|r| self.install_with(i.spec, i.original, i.leave_running, r))
     }
 
     fn uninstall(&self, name: &ServiceName) -> Result<Report, Failure> {

@@ -51,7 +51,11 @@ fn install(
     s: &ServiceSpec,
     original: &str,
 ) -> Result<crate::Report, crate::Failure> {
-    entry(fake).install(&Install { spec: s, original })
+    entry(fake).install(&Install {
+        spec: s,
+        original,
+        leave_running: false,
+    })
 }
 
 #[test]

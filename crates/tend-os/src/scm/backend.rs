@@ -280,6 +280,7 @@ impl<A: ScmApi> Scm<'_, A> {
         &self,
         spec: &ServiceSpec,
         original: &str,
+        leave_running: bool,
         r: &mut Report,
     ) -> Result<(), Error> {
         let name = &spec.name;
@@ -385,6 +386,9 @@ impl<A: ScmApi> Scm<'_, A> {
                     r.say("  config file changed");
                 }
                 let running = self.state(&svc) == Some(State::Running);
+                // With `leave_running`, the caller (`tend apply`) reloads or restarts it by
+                // its own rules.
+                let running = running && !leave_running;
                 if !scm_changes.is_empty() && running {
                     r.say(format!("restart it to apply: tend restart {name}"));
                 } else if config_changed && running {
@@ -705,7 +709,7 @@ impl<A: ScmApi> ServiceManager for Scm<'_, A> {
     }
 
     fn install(&self, i: &Install<'_>) -> Result<Report, Failure> {
-        reported(|r| self.install_with(i.spec, i.original, r))
+        reported(|r| self.install_with(i.spec, i.original, i.leave_running, r))
     }
 
     fn uninstall(&self, name: &ServiceName) -> Result<Report, Failure> {

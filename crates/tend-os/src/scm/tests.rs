@@ -39,6 +39,7 @@ fn install(fake: &FakeScm, s: &ServiceSpec) -> Result<crate::Report, crate::Fail
     scm(fake, Access::Skip).install(&Install {
         spec: s,
         original: ORIGINAL,
+        leave_running: false,
     })
 }
 
@@ -206,6 +207,7 @@ fn an_update_of_a_running_service_says_restart_or_reloads() {
         .install(&Install {
             spec: &manual,
             original: "name = \"api\"\ncommand = [\"C:/app/api.exe\", \"--v2\"]\n",
+            leave_running: false,
         })
         .unwrap();
     assert_eq!(r.changed, Changed::Updated);
@@ -409,6 +411,7 @@ fn install_refuses_what_the_service_account_cannot_reach_unless_told() {
     let i = Install {
         spec: &s,
         original: ORIGINAL,
+        leave_running: false,
     };
     let f = scm(&fake, Access::Check).install(&i).unwrap_err();
     assert_eq!(f.error.exit_code(), exit::INVALID);
@@ -436,6 +439,7 @@ fn uninstall_stops_deletes_and_removes_the_copy_state_and_source() {
         .install(&Install {
             spec: &spec(InstallSpec::default()),
             original: &original,
+            leave_running: false,
         })
         .unwrap();
     let mut svc = fake.service("api").unwrap();

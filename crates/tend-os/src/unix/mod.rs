@@ -428,6 +428,7 @@ pub(crate) trait UnixManager {
         &self,
         spec: &ServiceSpec,
         original: &str,
+        leave_running: bool,
         r: &mut Report,
     ) -> Result<(), Error> {
         let m = self.m();
@@ -502,7 +503,7 @@ pub(crate) trait UnixManager {
             config: !config_diff.is_empty(),
             definition: !definition_diff.is_empty(),
         };
-        if status.active() {
+        if status.active() && !leave_running {
             self.update_running(spec, changed, r);
         } else if spec.service.start != StartMode::Disabled
             && !self.starts_on_load(spec.service.start)
@@ -513,6 +514,20 @@ pub(crate) trait UnixManager {
             ));
         }
         Ok(())
+    }
+
+    /// The lines of the definition an install of `spec` would change (`tend apply`).
+    fn definition_diff_with(
+        &self,
+        spec: &ServiceSpec,
+        original: &str,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let text = installed_text(spec, original)?;
+        let (_, definition) = self
+            .render(spec, &text, &mut Report::default())
+            .map_err(|e| Error::Invalid(format!("not installing `{}`: {e}", spec.name)))?;
+        let old = self.m().read(&self.layout(&spec.name).definition)?;
+        Ok(Some(diff_lines(old.as_deref().unwrap_or(""), &definition)))
     }
 
     /// Refuses (or, with [`Access::Warn`], warns about) every path the service's account
@@ -786,7 +801,14 @@ macro_rules! service_manager {
             }
 
             fn install(&self, i: &$crate::Install<'_>) -> Result<$crate::Report, $crate::Failure> {
-                $crate::reported(|r| self.install_with(i.spec, i.original, r))
+                $crate::reported(|r| self.install_with(i.spec, i.original, i.leave_running, r))
+            }
+
+            fn definition_diff(
+                &self,
+                i: &$crate::Install<'_>,
+            ) -> Result<Option<Vec<String>>, $crate::Error> {
+                self.definition_diff_with(i.spec, i.original)
             }
 
             fn uninstall(

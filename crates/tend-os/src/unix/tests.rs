@@ -114,7 +114,7 @@ fn start_refuses_an_installed_config_that_no_longer_loads() {
     let (runner, fs) = (Scripted::default(), MemFs::default());
     show(&runner, &[NOT_FOUND]);
     let u = systemd(crate::Scope::system(), &runner, &fs);
-    u.install_with(&spec, &text, &mut Report::default())
+    u.install_with(&spec, &text, false, &mut Report::default())
         .unwrap();
     // The copy breaks (here: a key tend does not know; in life, an env_file removed).
     fs.write_file(
@@ -168,7 +168,7 @@ fn depends_on_must_name_units_systemd_knows() {
     let (runner, fs) = machine("not-found\n");
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     let msg = e.to_string();
     assert!(
@@ -186,7 +186,7 @@ fn depends_on_must_name_units_systemd_knows() {
     // Once it exists, the same config installs.
     let (runner, fs) = machine("loaded\n");
     let u = systemd(crate::Scope::system(), &runner, &fs);
-    u.install_with(&spec, &text, &mut Report::default())
+    u.install_with(&spec, &text, false, &mut Report::default())
         .unwrap();
 }
 
@@ -208,7 +208,7 @@ fn depends_on_must_name_jobs_launchd_knows() {
     );
     let u = launchd(crate::Scope::system(), &runner, &fs);
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(
         e.to_string()
@@ -240,7 +240,7 @@ fn install_refuses_what_the_service_cannot_reach() {
     let mut u = systemd(crate::Scope::system(), &runner, &fs);
     u.m.access = Access::Check;
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(e.to_string().contains("--no-access-check"), "{e}");
     assert_eq!(e.exit_code(), 2);
@@ -251,7 +251,7 @@ fn install_refuses_what_the_service_cannot_reach() {
     u.m.access = Access::Warn;
     let mut r = Report::default();
     show(&runner, &[NOT_FOUND]);
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     let w = r.warnings.join("\n");
     assert!(w.contains("command `"), "{w}");
     assert!(w.contains("private /tmp"), "{w}");
@@ -266,7 +266,7 @@ fn install_refuses_what_the_service_cannot_reach() {
     let mut u = systemd(crate::Scope::system(), &runner, &fs);
     u.m.access = Access::Check;
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
@@ -288,7 +288,7 @@ fn system_install_needs_root_and_changes_nothing_without_it() {
     let mut u = systemd(crate::Scope::system(), &runner, &fs);
     u.m.is_root = false;
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(matches!(e, Error::Permission(_)), "{e}");
     assert!(e.to_string().contains("run it as root"), "{e}");
@@ -305,7 +305,7 @@ fn systemd_first_install_writes_copy_and_unit_then_enables() {
     show(&runner, &[NOT_FOUND]);
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert_eq!(
         runner.calls(),
         [
@@ -339,7 +339,7 @@ fn systemd_reinstall_shows_the_diff_and_reloads_a_running_service() {
     let (runner, fs) = (Scripted::default(), MemFs::default());
     show(&runner, &[NOT_FOUND]);
     let u = systemd(crate::Scope::system(), &runner, &fs);
-    u.install_with(&old_spec, &old_text, &mut Report::default())
+    u.install_with(&old_spec, &old_text, false, &mut Report::default())
         .unwrap();
 
     let (spec, text) = spec(dir.path(), "[stop]\ntimeout = \"20s\"\n");
@@ -347,7 +347,7 @@ fn systemd_reinstall_shows_the_diff_and_reloads_a_running_service() {
     show(&runner, &[ACTIVE]);
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     let out = r.lines.join("\n");
     assert!(out.contains("updated service `web`:"), "{out}");
     assert!(
@@ -374,9 +374,61 @@ fn systemd_reinstall_shows_the_diff_and_reloads_a_running_service() {
     show(&runner, &[ACTIVE]);
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
     assert!(!runner.calls().iter().any(|c| c.contains("reload web")));
+}
+
+/// `tend apply` compares first (`definition_diff` changes nothing) and then updates a
+/// running service with `leave_running`, to reload or restart it by its own rules.
+#[test]
+fn systemd_definition_diff_compares_and_leave_running_does_not_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_spec, old_text) = spec(dir.path(), "[stop]\ntimeout = \"5s\"\n");
+    let (runner, fs) = (Scripted::default(), MemFs::default());
+    show(&runner, &[NOT_FOUND]);
+    let u = systemd(crate::Scope::system(), &runner, &fs);
+    let install = |spec, original| Install {
+        spec,
+        original,
+        leave_running: true,
+    };
+    let new = u
+        .definition_diff(&install(&old_spec, &old_text))
+        .unwrap()
+        .unwrap();
+    assert!(new.iter().all(|l| l.starts_with("+ ")), "{new:?}");
+    u.install_with(&old_spec, &old_text, false, &mut Report::default())
+        .unwrap();
+    let same = u.definition_diff(&install(&old_spec, &old_text)).unwrap();
+    assert_eq!(same, Some(vec![]));
+
+    let (spec, text) = spec(dir.path(), "[stop]\ntimeout = \"20s\"\n");
+    let runner = Scripted::default();
+    show(&runner, &[ACTIVE]);
+    let u = systemd(crate::Scope::system(), &runner, &fs);
+    let before = fs.0.file("/etc/systemd/system/web.service").unwrap();
+    assert_eq!(
+        u.definition_diff(&install(&spec, &text)).unwrap().unwrap(),
+        ["- TimeoutStopSec=15s", "+ TimeoutStopSec=30s"]
+    );
+    assert!(runner.calls().is_empty(), "comparing asks nothing");
+    assert_eq!(
+        fs.0.file("/etc/systemd/system/web.service").unwrap(),
+        before
+    );
+    let mut r = Report::default();
+    u.install_with(&spec, &text, true, &mut r).unwrap();
+    assert_eq!(r.changed, Changed::Updated);
+    assert_eq!(
+        runner.calls(),
+        [
+            SHOW,
+            "systemctl daemon-reload",
+            "systemctl enable web.service"
+        ],
+        "no reload: the caller decides"
+    );
 }
 
 #[test]
@@ -390,7 +442,7 @@ fn install_refuses_a_unit_tend_did_not_write() {
     );
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(
         e.to_string().contains("/lib/systemd/system/web.service"),
@@ -410,7 +462,7 @@ fn install_refuses_a_unit_tend_did_not_write() {
     .unwrap();
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(e.to_string().contains("was not written by tend"), "{e}");
     assert_eq!(runner.calls(), [SHOW]);
@@ -428,7 +480,7 @@ fn a_failed_first_install_leaves_nothing_behind() {
     );
     let u = systemd(crate::Scope::system(), &runner, &fs);
     let e = u
-        .install_with(&spec, &text, &mut Report::default())
+        .install_with(&spec, &text, false, &mut Report::default())
         .unwrap_err();
     assert!(e.to_string().contains("Failed to enable unit"), "{e}");
     assert_eq!(e.exit_code(), 5);
@@ -455,6 +507,7 @@ fn the_service_manager_reports_what_changed() {
     let install = Install {
         spec: &spec,
         original: &text,
+        leave_running: false,
     };
     let r = m.install(&install).unwrap();
     assert_eq!(r.changed, Changed::Installed);
@@ -497,7 +550,7 @@ fn systemd_verbs_run_systemctl_and_check_state_first() {
         assert!(matches!(e, Error::NotInstalled(_)), "{e}");
         assert_eq!(e.exit_code(), 3);
     }
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
 
     let runner = Scripted::default();
     // reload's look, start's look before and after.
@@ -573,7 +626,7 @@ fn launchd_user_install_bootstraps_the_agent_and_needs_no_root() {
     let mut u = launchd(user(), &runner, &fs);
     u.m.is_root = false;
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert_eq!(
         runner.calls(),
         [
@@ -597,7 +650,7 @@ fn launchd_user_install_bootstraps_the_agent_and_needs_no_root() {
     runner.then(&argv(PRINT), &[print("running", "(never exited)")]);
     let u = launchd(user(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert_eq!(runner.calls(), [PRINT]);
     assert_eq!(r.lines, ["service `web` is installed and unchanged"]);
 }
@@ -610,7 +663,7 @@ fn launchd_stop_and_start_wait_for_the_state() {
     runner.then(&argv(PRINT), &[Reply::exit(113, "Could not find service")]);
     let u = launchd(user(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     assert!(
         r.lines
             .join("\n")
@@ -688,7 +741,7 @@ fn launchd_reinstall_of_a_running_manual_job_starts_it_again() {
         &[Reply::exit(113, "Could not find service")],
     );
     let u = launchd(crate::Scope::system(), &runner, &fs);
-    u.install_with(&spec, &text, &mut Report::default())
+    u.install_with(&spec, &text, false, &mut Report::default())
         .unwrap();
 
     let (spec, text) = super::tests::spec(
@@ -704,7 +757,7 @@ fn launchd_reinstall_of_a_running_manual_job_starts_it_again() {
     );
     let u = launchd(crate::Scope::system(), &runner, &fs);
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap();
+    u.install_with(&spec, &text, false, &mut r).unwrap();
     let out = r.lines.join("\n");
     assert!(out.contains("<integer>20</integer>"), "{out}");
     assert!(out.contains("<integer>40</integer>"), "{out}");

@@ -59,6 +59,7 @@ pub(crate) fn install(
     print(manager.install(&Install {
         spec: &loaded.spec,
         original: &original,
+        leave_running: false,
     }))
 }
 

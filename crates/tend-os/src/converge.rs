@@ -46,6 +46,41 @@ pub struct Installed {
     pub old: Option<ServiceSpec>,
     /// Whether the OS manager says tend runs now.
     pub running: bool,
+    /// What the last `tend apply` wrote the files for but could not finish (its start,
+    /// reload or restart failed): this run does it, even though the files now match.
+    pub unfinished: Option<Then>,
+}
+
+/// What follows an update of the files: the part of an apply that can fail after the
+/// files changed, kept as a marker until it succeeded (see [`Installed::unfinished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Start the service.
+    Start,
+    /// Reload the running tend.
+    Reload,
+    /// Restart tend.
+    Restart,
+}
+
+impl Then {
+    /// The marker's text.
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Reload => "reload",
+            Self::Restart => "restart",
+        }
+    }
+
+    /// The marker's text read back; `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Start, Self::Reload, Self::Restart]
+            .into_iter()
+            .find(|t| t.word() == text.trim())
+    }
 }
 
 /// A service tend installed that may not be in the desired set (`--prune`'s candidates).
@@ -79,6 +114,8 @@ pub enum Action {
     Remove,
     /// The name belongs to a service tend did not install: refused, left alone.
     Conflict,
+    /// Installed as asked, but the last apply could not start it: start it.
+    Start,
 }
 
 impl Action {
@@ -86,6 +123,18 @@ impl Action {
     #[must_use]
     pub fn changes(self) -> bool {
         !matches!(self, Self::Unchanged | Self::Conflict)
+    }
+
+    /// What follows the update of the files, if anything.
+    #[must_use]
+    pub fn then(self, start: bool) -> Option<Then> {
+        match self {
+            Self::Install if start => Some(Then::Start),
+            Self::Start => Some(Then::Start),
+            Self::UpdateReload => Some(Then::Reload),
+            Self::UpdateRestart => Some(Then::Restart),
+            _ => None,
+        }
     }
 }
 
@@ -167,7 +216,34 @@ fn decide(d: &Desired) -> Step {
     };
     let definition_changed = i.definition_diff.as_ref().is_some_and(|d| !d.is_empty());
     if i.config_diff.is_empty() && !definition_changed {
-        return step(Action::Unchanged, "installed as asked", Vec::new());
+        return match (i.unfinished, i.running) {
+            (None, _) => step(Action::Unchanged, "installed as asked", Vec::new()),
+            (Some(Then::Start), false) => step(
+                Action::Start,
+                "installed as asked, but the last apply could not start it",
+                Vec::new(),
+            ),
+            (Some(Then::Start), true) => step(
+                Action::Unchanged,
+                "installed as asked, and running since the last apply",
+                Vec::new(),
+            ),
+            (Some(Then::Reload), true) => step(
+                Action::UpdateReload,
+                "the last apply updated it but could not reload it",
+                Vec::new(),
+            ),
+            (Some(Then::Restart), true) => step(
+                Action::UpdateRestart,
+                "the last apply updated it but could not restart it",
+                Vec::new(),
+            ),
+            (Some(_), false) => step(
+                Action::Update,
+                "not running: the last apply's change applies at its next start",
+                Vec::new(),
+            ),
+        };
     }
     let diff = i.config_diff.clone();
     if !i.running {
@@ -238,6 +314,7 @@ mod tests {
             definition_diff: unit.map(lines),
             old,
             running,
+            unfinished: None,
         })
     }
 
@@ -358,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn what_the_last_apply_could_not_finish_is_done_now() {
+        // (unfinished, running, want)
+        let cases = [
+            (Then::Start, false, Action::Start),
+            (Then::Start, true, Action::Unchanged),
+            (Then::Reload, true, Action::UpdateReload),
+            (Then::Restart, true, Action::UpdateRestart),
+            (Then::Reload, false, Action::Update),
+            (Then::Restart, false, Action::Update),
+        ];
+        for (then, running, want) in cases {
+            let Found::Ours(mut i) = ours(Some(spec("web")), false, Some(false), running) else {
+                unreachable!()
+            };
+            i.unfinished = Some(then);
+            let steps = plan(
+                &[Desired {
+                    spec: spec("web"),
+                    found: Found::Ours(i),
+                }],
+                &[],
+                false,
+            );
+            assert_eq!(steps[0].action, want, "{then:?} running={running}");
+            assert_eq!(Then::parse(then.word()), Some(then));
+        }
+        assert_eq!(Then::parse("other"), None);
+    }
+
+    #[test]
     fn new_services_start_only_with_an_automatic_start_mode() {
         for (mode, start) in [
             (StartMode::Auto, true),
@@ -443,6 +550,7 @@ mod tests {
             Action::Unchanged,
             Action::Remove,
             Action::Conflict,
+            Action::Start,
         ]
         .iter()
         .map(|a| serde_json::to_string(a).unwrap())
@@ -456,7 +564,8 @@ mod tests {
                 "\"update-restart\"",
                 "\"unchanged\"",
                 "\"remove\"",
-                "\"conflict\""
+                "\"conflict\"",
+                "\"start\""
             ]
         );
     }

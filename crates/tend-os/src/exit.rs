@@ -19,6 +19,12 @@ pub const NOT_INSTALLED: u8 = 3;
 pub const PERMISSION: u8 = 4;
 /// An operating-system operation failed (I/O, spawning, signals, the service manager).
 pub const OS: u8 = 5;
+/// `tend apply`: every service is as asked, and this run changed at least one. (Apart
+/// from the failures above, so that a script tells "done, with changes" from "failed";
+/// `tend service` never exits with it.)
+pub const CHANGED: u8 = 10;
+/// `tend apply --check`: at least one service would change; nothing was changed.
+pub const PENDING: u8 = 11;
 
 /// The Windows SCM's service-specific exit code for one of the codes above.
 #[must_use]

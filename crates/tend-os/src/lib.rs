@@ -61,7 +61,7 @@ pub mod unix;
 mod winreg;
 
 pub use converge::{
-    Action, Desired, Found, Installed, Present, Step as ApplyStep, plan as apply_plan,
+    Action, Desired, Found, Installed, Present, Step as ApplyStep, Then, plan as apply_plan,
 };
 pub use error::RenderError;
 pub use fs::{replace_atomic, write_atomic};

@@ -156,6 +156,51 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// Converge this host to a set of configs: install what is new, update what changed
+    /// (reload where tend's reload rules allow, restart otherwise), leave the rest alone.
+    /// Every file is validated first; one bad file changes nothing. Exit code: 0 nothing
+    /// changed, 10 changed, 11 changes pending (--check), 2-5 a failure (docs/cli.md).
+    Apply {
+        /// Config files, and directories whose `*.toml` files are the set.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Show the lines of each installed config that change.
+        #[arg(long)]
+        diff: bool,
+        /// Also uninstall the services tend installed that the set no longer has (never a
+        /// service tend did not install).
+        #[arg(long)]
+        prune: bool,
+        /// Wait until each changed service runs (and is healthy, with [health]).
+        #[arg(long)]
+        wait: bool,
+        /// Print the plan and the result as JSON (a stable schema, docs/cli.md).
+        #[arg(long)]
+        json: bool,
+        /// The current user's services (as `install --user`).
+        #[arg(long)]
+        user: bool,
+    },
+    /// List every service tend manages here (its config copies), with its state.
+    List {
+        /// Print JSON for scripts (a stable schema, docs/cli.md).
+        #[arg(long)]
+        json: bool,
+        /// Services installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Print an installed service's config, as tend reads it (its config copy).
+    Export {
+        /// The service name.
+        name: String,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
     /// Convert another service wrapper's configuration into a tend config: printed, or one
     /// `<name>.toml` per program in --out DIR. Settings tend has no equivalent for become
     /// comments saying what tend does instead (docs/import.md).

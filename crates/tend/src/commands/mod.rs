@@ -1,7 +1,9 @@
 //! One module per verb.
 
+mod apply;
 mod crashes;
 mod import;
+mod list;
 mod logs;
 mod run;
 mod service;
@@ -89,6 +91,27 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             out,
             force,
         } => import::import(&from, &source, out.as_deref(), force),
+        Command::Apply {
+            paths,
+            check,
+            diff,
+            prune,
+            wait,
+            json,
+            user,
+        } => apply::apply(
+            &paths,
+            apply::Options {
+                check,
+                diff,
+                prune,
+                wait,
+                json,
+                scope: Scope::from_user_flag(user),
+            },
+        ),
+        Command::List { json, user } => list::list(json, Scope::from_user_flag(user)),
+        Command::Export { name, user } => list::export(&name, Scope::from_user_flag(user)),
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
             print_text(&crate::clidocs::completion(shell), "the completion script")

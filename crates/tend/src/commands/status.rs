@@ -26,17 +26,17 @@ pub(crate) mod lsb {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
-    service: String,
+pub(crate) struct Report {
+    pub(crate) service: String,
     /// The supervisor's state (running, starting, backoff, stopping, stopped, failed, idle)
     /// or what the OS says instead: restarting, not-installed, not-a-tend-service, unknown.
-    state: String,
+    pub(crate) state: String,
     /// The supervisor's last snapshot, if there is one.
-    supervisor: Option<Snapshot>,
+    pub(crate) supervisor: Option<Snapshot>,
     /// Whether the supervisor process that wrote the snapshot is still alive.
-    supervisor_alive: bool,
+    pub(crate) supervisor_alive: bool,
     /// What the OS service manager says, for installed services.
-    os: Option<OsStatus>,
+    pub(crate) os: Option<OsStatus>,
 }
 
 /// A report as `--json` prints it: with `tend`, the build of the tend that answers
@@ -298,30 +298,19 @@ fn describe_health(h: &status::HealthStatus) -> String {
     }
 }
 
+/// What the supervisor and the OS say about installed service `name` now (`tend apply
+/// --wait`, `tend list`).
+pub(crate) fn current(name: &str, scope: Scope) -> Report {
+    let os = os::query(name, scope);
+    let file = status_file(scope, name);
+    build(name.to_owned(), file.as_deref(), os)
+}
+
 fn list_all(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
     let dir = place::config_dir(scope)?;
-    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let p = e.path();
-                if p.extension()? != "toml" {
-                    return None;
-                }
-                Some(p.file_stem()?.to_string_lossy().into_owned())
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(CliError::io(format!("cannot list `{}`", dir.display()), e)),
-    };
-    names.sort();
-    let reports: Vec<Report> = names
+    let reports: Vec<Report> = super::list::installed_names(scope)?
         .into_iter()
-        .map(|n| {
-            let os = os::query(&n, scope);
-            let file = status_file(scope, &n);
-            build(n, file.as_deref(), os)
-        })
+        .map(|n| current(&n, scope))
         .collect();
     let mut out = std::io::stdout().lock();
     if json {

@@ -421,6 +421,7 @@ fn carry_out(
         match step.action {
             Action::Remove => {
                 merge(out, m.uninstall(name)?);
+                out.changed = true;
                 let _ = std::fs::remove_file(&marker);
                 return Ok(());
             }

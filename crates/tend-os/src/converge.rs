@@ -28,8 +28,8 @@ pub enum Found {
     /// A service tend did not install (a distribution's unit, a hand-written file): tend
     /// leaves it alone. The text says why tend thinks so.
     Foreign(String),
-    /// A service tend installed.
-    Ours(Installed),
+    /// A service tend installed (boxed: a spec is large).
+    Ours(Box<Installed>),
 }
 
 /// A service tend installed, compared with its desired config.
@@ -309,13 +309,13 @@ mod tests {
 
     fn ours(old: Option<ServiceSpec>, config: bool, unit: Option<bool>, running: bool) -> Found {
         let lines = |b: bool| if b { vec!["+ x".to_owned()] } else { vec![] };
-        Found::Ours(Installed {
+        Found::Ours(Box::new(Installed {
             config_diff: lines(config),
             definition_diff: unit.map(lines),
             old,
             running,
             unfinished: None,
-        })
+        }))
     }
 
     #[test]
@@ -326,7 +326,8 @@ mod tests {
         let stop: Edit = |s| s.stop.timeout = std::time::Duration::from_secs(1);
         let start: Edit = |s| s.service.start = StartMode::Manual;
         // (what, old spec edited by, config differs, unit differs, running, want, start)
-        let cases: [(&str, Option<Edit>, bool, Option<bool>, bool, Action); 11] = [
+        type Case = (&'static str, Option<Edit>, bool, Option<bool>, bool, Action);
+        let cases: [Case; 11] = [
             (
                 "same text, same unit",
                 Some(none),

@@ -325,13 +325,13 @@ fn facts(
                 let unfinished = read_opt(&marker(&layout.config))?
                     .as_deref()
                     .and_then(Then::parse);
-                Found::Ours(Installed {
+                Found::Ours(Box::new(Installed {
                     config_diff: tend_os::diff_lines(copy.as_deref().unwrap_or(""), &text),
                     definition_diff,
                     old,
                     running: status.active,
                     unfinished,
-                })
+                }))
             }
         };
         desired.push(Desired {

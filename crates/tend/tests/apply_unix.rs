@@ -330,7 +330,10 @@ fn apply_installs_then_touches_nothing_then_updates_only_the_edited_one() {
     h.clear_calls();
     let (code, out, err) = h.apply(&[]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("0 to change"), "{out}");
+    assert!(
+        out.contains("apply: 3 service(s): 0 changed, 3 unchanged, 0 failed (unchanged)"),
+        "{out}"
+    );
     for (i, n) in ["alpha", "beta", "gamma"].iter().enumerate() {
         assert_eq!(h.mtimes(n), before[i], "{n}: unit and copy untouched");
         assert_eq!(h.tend_pid(n), Some(tends[i]), "{n}: tend not restarted");

@@ -605,17 +605,12 @@ fn print_text(services: &[ServiceOut], o: Options, outcome: &str) {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let verb = match (o.check, s.result) {
-            (_, "failed") => "failed",
-            (true, "pending") => "would",
-            _ => "",
+        let head = match s.result {
+            "pending" => format!("would {action}"),
+            "failed" => format!("{action} (failed)"),
+            _ => action,
         };
-        let head = if verb.is_empty() {
-            format!("{action:<15}{}", s.name)
-        } else {
-            format!("{verb} {action:<9}{}", s.name)
-        };
-        let _ = writeln!(out, "{head}: {}", s.reason);
+        let _ = writeln!(out, "{head:<22} {}: {}", s.name, s.reason);
         if o.diff && !s.diff.is_empty() {
             if let Some(f) = &s.file {
                 let _ = writeln!(out, "  --- installed config copy\n  +++ {}", f.display());
@@ -643,15 +638,20 @@ fn print_text(services: &[ServiceOut], o: Options, outcome: &str) {
         }
     }
     let count = |f: &dyn Fn(&ServiceOut) -> bool| services.iter().filter(|s| f(s)).count();
-    let changes = count(&|s| s.action.changes() && s.result != "skipped");
     let failed = count(&|s| s.result == "failed");
     let unchanged = count(&|s| s.action == Action::Unchanged);
+    let (verb, changes) = if o.check {
+        (
+            "apply --check",
+            format!("{} to change", count(&|s| s.result == "pending")),
+        )
+    } else {
+        ("apply", format!("{} changed", count(&|s| s.changed)))
+    };
     let _ = writeln!(
         out,
-        "{}: {} service(s), {changes} to change{}, {unchanged} unchanged, {failed} failed ({outcome})",
-        if o.check { "apply --check" } else { "apply" },
+        "{verb}: {} service(s): {changes}, {unchanged} unchanged, {failed} failed ({outcome})",
         services.len(),
-        if o.check { "" } else { " (changed)" }
     );
 }
 

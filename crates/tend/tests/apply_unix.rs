@@ -77,6 +77,7 @@ impl Home {
         args.extend_from_slice(extra);
         let (code, out, err) = self.apply(&args);
         let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        assert_schema(&v);
         (code, v, err)
     }
 
@@ -269,6 +270,43 @@ fn generation(h: &Home, name: &str) -> u64 {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["config_generation"].as_u64())
         .unwrap_or(0)
+}
+
+/// The documented schema of `tend apply --json` (docs/cli.md): exactly these fields, so
+/// the table there and the code cannot drift apart unnoticed.
+fn assert_schema(v: &serde_json::Value) {
+    let keys = |o: &serde_json::Value| {
+        let mut k: Vec<String> = o.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(v),
+        [
+            "check",
+            "error",
+            "exit_code",
+            "outcome",
+            "problems",
+            "schema",
+            "scope",
+            "services",
+            "tend"
+        ]
+    );
+    assert_eq!(v["schema"], 1);
+    for s in v["services"].as_array().expect("services") {
+        assert_eq!(
+            keys(s),
+            [
+                "action", "changed", "diff", "error", "file", "health", "lines", "name", "reason",
+                "result", "state", "warnings"
+            ]
+        );
+    }
+    for p in v["problems"].as_array().expect("problems") {
+        assert_eq!(keys(p), ["file", "key", "line", "message", "severity"]);
+    }
 }
 
 fn actions(v: &serde_json::Value) -> Vec<(String, String)> {
@@ -500,6 +538,19 @@ fn a_set_with_one_bad_file_changes_nothing_and_names_file_and_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("zz.toml") && err.contains("name:"), "{err}");
     assert_eq!(h.mtimes("alpha"), before);
+
+    // A path that does not exist: an error, as JSON too.
+    let (code, v, _) = h.apply_json(&["/nonexistent/set"]);
+    assert_eq!(code, 2);
+    assert_eq!(v["outcome"], "error");
+    assert_eq!(v["exit_code"], 2);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("/nonexistent/set` does not exist"),
+        "{v:#}"
+    );
 
     // An empty directory is not "no services".
     let empty = h.path("empty");

@@ -52,11 +52,14 @@ struct Output {
     scope: &'static str,
     /// `--check`: nothing was changed.
     check: bool,
-    /// `unchanged`, `changed`, `pending` (`--check`), `failed`, or `invalid` (a file did
-    /// not validate: nothing was changed, `problems` says why).
+    /// `unchanged`, `changed`, `pending` (`--check`), `failed`, `invalid` (a file did not
+    /// validate: nothing was changed, `problems` says why), or `error` (apply could not
+    /// begin: nothing was changed, `error` says why).
     outcome: &'static str,
     /// The exit code tend exits with.
     exit_code: u8,
+    /// With `error`: what stopped apply before it compared anything (nothing was changed).
+    error: Option<ErrorOut>,
     /// Every problem of every file, when a file did not validate.
     problems: Vec<ProblemOut>,
     /// One entry per service of the set (in the order given), then the ones `--prune`
@@ -112,6 +115,32 @@ struct Loaded {
 }
 
 pub(crate) fn apply(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
+    match converge(paths, o) {
+        // A driver reads one document whatever happens: an error before anything was
+        // compared (a path that does not exist, no rights, no service manager) too.
+        Err(e) if o.json => {
+            let exit = e.code();
+            print_json(&Output {
+                schema: SCHEMA,
+                tend: crate::version::BUILD,
+                scope: scope_word(o.scope),
+                check: o.check,
+                outcome: "error",
+                exit_code: exit,
+                error: Some(ErrorOut {
+                    message: tend_os::error_chain(&e),
+                    exit_code: exit,
+                }),
+                problems: Vec::new(),
+                services: Vec::new(),
+            });
+            Ok(ExitCode::from(exit))
+        }
+        r => r,
+    }
+}
+
+fn converge(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
     let files = collect(paths)?;
     let (loaded, problems) = validate(&files, o.scope)?;
     if !problems.is_empty() {
@@ -158,6 +187,7 @@ pub(crate) fn apply(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError>
             check: o.check,
             outcome,
             exit_code: exit,
+            error: None,
             problems: Vec::new(),
             services,
         });
@@ -171,8 +201,16 @@ pub(crate) fn apply(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError>
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| CliError::io(format!("cannot read `{}`", p.display()), e))?;
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::Invalid(format!(
+                    "`{}` does not exist: give config files or directories of them (nothing was changed)",
+                    p.display()
+                )));
+            }
+            Err(e) => return Err(CliError::io(format!("cannot read `{}`", p.display()), e)),
+        };
         if !meta.is_dir() {
             files.push(p.clone());
             continue;
@@ -553,6 +591,7 @@ fn invalid(problems: &[ProblemOut], o: Options) -> Result<ExitCode, CliError> {
             check: o.check,
             outcome: "invalid",
             exit_code: code::INVALID,
+            error: None,
             problems: problems
                 .iter()
                 .map(|p| ProblemOut {

@@ -171,6 +171,28 @@ fn reinstall_shows_what_changed_and_reloads_a_running_tend() {
     );
 }
 
+/// `tend apply` updates with `leave_running`, then reloads or restarts by its own rules.
+#[test]
+fn an_update_that_leaves_the_running_tend_sends_it_nothing() {
+    let fake = FakeRunKey::new();
+    install(&fake, &spec(StartMode::Auto), ORIGINAL).unwrap();
+    fake.running(status_file(), 55);
+    fake.clear_calls();
+    let r = entry(&fake)
+        .install(&Install {
+            spec: &spec(StartMode::Auto),
+            original: "name = \"api\"\ncommand = [\"C:/app/api.exe\", \"--v2\"]\n",
+            leave_running: true,
+        })
+        .unwrap();
+    assert_eq!(r.changed, Changed::Updated);
+    assert!(
+        !fake.calls().iter().any(|c| c.starts_with("set_event")),
+        "{:?}",
+        fake.calls()
+    );
+}
+
 #[test]
 fn install_refuses_an_account_and_undoes_a_failed_first_install() {
     let fake = FakeRunKey::new();

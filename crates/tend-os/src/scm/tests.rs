@@ -232,6 +232,32 @@ fn an_update_of_a_running_service_says_restart_or_reloads() {
     );
 }
 
+/// `tend apply` updates with `leave_running` and then reloads or restarts by its own rules:
+/// the install itself sends nothing to the running tend.
+#[test]
+fn an_update_that_leaves_the_running_service_sends_it_nothing() {
+    let fake = FakeScm::new();
+    install(&fake, &spec(InstallSpec::default())).unwrap();
+    let mut svc = fake.service("api").unwrap();
+    svc.status = running();
+    fake.add_service("api", svc);
+    fake.clear_calls();
+    let r = scm(&fake, Access::Skip)
+        .install(&Install {
+            spec: &spec(InstallSpec::default()),
+            original: "name = \"api\"\ncommand = [\"C:/app/api.exe\", \"--v3\"]\n",
+            leave_running: true,
+        })
+        .unwrap();
+    assert_eq!(r.changed, Changed::Updated);
+    assert_eq!(r.lines, ["updated service `api`:", "  config file changed"]);
+    assert!(
+        !fake.calls().iter().any(|c| c.starts_with("control ")),
+        "{:?}",
+        fake.calls()
+    );
+}
+
 #[test]
 fn install_refuses_a_service_tend_did_not_install_and_changes_nothing() {
     let fake = FakeScm::new();

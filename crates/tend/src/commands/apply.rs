@@ -156,7 +156,12 @@ fn converge(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
     if !problems.is_empty() {
         return invalid(&problems, o);
     }
-    let present = present(manager.as_ref(), o.scope)?;
+    // Only --prune looks beyond the set (each candidate costs the OS manager a question).
+    let present = if o.prune {
+        present(manager.as_ref(), o.scope)?
+    } else {
+        Vec::new()
+    };
     let plan = tend_os::apply_plan(&desired, &present, o.prune);
     let mut services: Vec<ServiceOut> = plan.iter().map(|s| planned(s, o.check)).collect();
     if !o.check {

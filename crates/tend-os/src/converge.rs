@@ -298,6 +298,7 @@ mod tests {
             env: vec![],
             restart: RestartSpec::default(),
             stop: StopSpec::default(),
+            diagnostics: tend_core::DiagnosticsSpec::default(),
             logs: LogSpec::with_dir(format!("/var/log/tend/{name}").into()),
             service: InstallSpec::default(),
             health: None,

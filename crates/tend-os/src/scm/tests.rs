@@ -819,6 +819,7 @@ fn dumps_set_up_windows_error_reporting_and_only_tends_own_key_is_ever_removed()
             .install(&Install {
                 spec: &with,
                 original: &dumps_original,
+                leave_running: false,
             })
             .unwrap()
     };

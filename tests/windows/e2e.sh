@@ -399,6 +399,52 @@ timeout 120 wine "$TEND" run "$AVCFG" >"$WORK/av.out" 2>"$WORK/av.err"
 check "the exit line names 0xC0000005 STATUS_ACCESS_VIOLATION" bash -c "tr -d '\r' < '$WORK/av.err' | grep -q 'exited with code 0xC0000005 STATUS_ACCESS_VIOLATION.*; last stderr: about to crash'"
 check "tend crashes shows the record with its last stderr line" bash -c "timeout 60 wine '$TEND' crashes '$AVCFG' 2>&1 | tr -d '\r' | grep -q 'STATUS_ACCESS_VIOLATION: about to crash'"
 
+# ------------------------------------------------------------------ tend apply (issue 14)
+echo "== tend apply: a folder of two services"
+mkdir -p "$AD/set"
+SET='C:\My Apps\go svc\set'
+set_svc() { # set_svc NAME PORT [extra toml lines...]
+    local name=$1 port=$2; shift 2
+    { echo "name = \"$name\""
+      echo "command = ['C:\\My Apps\\go svc\\gosvc.exe', \"-port\", \"$port\"]"
+      echo '[service]'
+      echo 'account = "system"'
+      for l in "$@"; do echo "$l"; done; } > "$AD/set/$name.toml"
+}
+app() { timeout 120 wine "$TEND" apply "$@" > "$WORK/apply.out" 2>&1; local rc=$?; tr -d '\r' < "$WORK/apply.out"; return $rc; }
+exits() { local want=$1; shift; "$@"; [ $? = "$want" ]; }
+svc_pids() { timeout 60 wine "$TEND" status "$1" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["os"]["pid"], d["supervisor"]["pid"])'; }
+set_svc sa $((PORT + 20))
+set_svc sb $((PORT + 21))
+check "first apply installs and starts both (exit 10)" exits 10 app "$SET" --wait
+check "  ... sa serves" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 20))/health"
+check "  ... sb serves" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 21))/health"
+check "  ... tend list --json shows both running" bash -c "[ \"\$(timeout 60 wine '$TEND' list --json | tr -d '\r' | grep -c '\"state\": \"running\"')\" -ge 2 ]"
+pa=$(svc_pids sa); ma=$(stat -c %y "$C/ProgramData/tend/services/sa.toml")
+check "second apply: nothing to do (exit 0)" exits 0 app "$SET"
+check "  ... sa untouched (config copy mtime, tend and program pids)" bash -c "[ \"\$(stat -c %y '$C/ProgramData/tend/services/sa.toml')\" = '$ma' ] && [ \"\$(timeout 60 wine '$TEND' status sa --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"os\"][\"pid\"], d[\"supervisor\"][\"pid\"])')\" = '$pa' ]"
+set_svc sb $((PORT + 21)) '[restart]' 'delay = "2s"'
+mb=$(stat -c %y "$C/ProgramData/tend/services/sb.toml")
+check "--check after an edit: pending (exit 11)" exits 11 app "$SET" --check
+check "  ... and nothing changed" bash -c "[ \"\$(stat -c %y '$C/ProgramData/tend/services/sb.toml')\" = '$mb' ]"
+check "apply of the edit (exit 10)" exits 10 app "$SET"
+check "  ... the copy has it" grep -q 'delay = "2s"' "$C/ProgramData/tend/services/sb.toml"
+check "  ... sb serves after the reload" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 21))/health"
+cp "$AD/set/sb.toml" "$WORK/sb.good"
+set_svc sb $((PORT + 21)) '[restart]' 'delay = "soon"'
+check "a bad file changes nothing (exit 2) and names the key" bash -c "timeout 120 wine '$TEND' apply '$SET' 2>&1 | tr -d '\r' | grep -q 'restart.delay'; [ \${PIPESTATUS[0]} = 2 ]"
+check "  ... the installed copy kept the good config" grep -q 'delay = "2s"' "$C/ProgramData/tend/services/sb.toml"
+rm -f "$AD/set/sb.toml"
+# A copy under tend's dir whose SCM service is not tend's (someone replaced it): never pruned.
+w sc create foreign binPath= 'C:\windows\system32\cmd.exe /c exit 0' >/dev/null
+sed 's/^name = .*/name = "foreign"/' "$AD/set/sa.toml" > "$C/ProgramData/tend/services/foreign.toml"
+check "--prune after removing sb's file (exit 10)" exits 10 app "$SET" --prune
+check "  ... sb is uninstalled" bash -c "! timeout 60 wine sc query sb >/dev/null 2>&1"
+check "  ... sa still runs" state_is sa RUNNING
+check "  ... a service tend did not install is never pruned (skipped, still there)" bash -c "grep -q 'foreign' '$WORK/apply.out' && timeout 60 wine sc query foreign >/dev/null 2>&1"
+w sc delete foreign >/dev/null; rm -f "$C/ProgramData/tend/services/foreign.toml"
+check "tend uninstall sa" tend uninstall sa
+
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"
 RUNKEY='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'

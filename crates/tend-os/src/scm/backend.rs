@@ -742,4 +742,21 @@ impl<A: ScmApi> ServiceManager for Scm<'_, A> {
     fn status(&self, name: &ServiceName) -> Result<Status, Error> {
         self.query(name)
     }
+
+    /// A service of this name whose command line is not tend's `service <name>` (NSSM's,
+    /// WinSW's, or one replaced by hand): what `apply --prune` must leave alone.
+    fn not_ours(&self, name: &ServiceName) -> Option<String> {
+        let mgr = self.connect(false).ok()?;
+        let svc = self
+            .api
+            .open(&mgr, name.as_str(), Rights::QUERY_CONFIG)
+            .ok()?;
+        let cfg = self.api.query_config(&svc).ok()?;
+        (!is_ours(&cfg.command_line, name.as_str())).then(|| {
+            format!(
+                "service `{name}` is not managed by tend (it runs `{}`)",
+                cfg.command_line
+            )
+        })
+    }
 }

@@ -287,6 +287,29 @@ fn install_refuses_a_service_tend_did_not_install_and_changes_nothing() {
 }
 
 #[test]
+fn not_ours_names_a_foreign_service_and_only_reads() {
+    let fake = FakeScm::new();
+    fake.add_service("api", FakeService::new(r"C:\tools\nssm.exe"));
+    let why = scm(&fake, Access::Check).not_ours(&name()).unwrap();
+    assert!(
+        why.contains("is not managed by tend (it runs `C:\\tools\\nssm.exe`)"),
+        "{why}"
+    );
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|c| !c.starts_with("control") && !c.starts_with("delete")),
+        "{:?}",
+        fake.calls()
+    );
+    // tend's own service, and no service at all: nothing to say.
+    let ours = FakeScm::new();
+    install(&ours, &spec(InstallSpec::default())).unwrap();
+    assert_eq!(scm(&ours, Access::Check).not_ours(&name()), None);
+    assert_eq!(scm(&FakeScm::new(), Access::Check).not_ours(&name()), None);
+}
+
+#[test]
 fn a_failed_create_removes_the_copy_and_keeps_the_os_error() {
     let fake = FakeScm::new();
     fake.fail(

@@ -443,7 +443,19 @@ check "  ... sb is uninstalled" bash -c "! timeout 60 wine sc query sb >/dev/nul
 check "  ... sa still runs" state_is sa RUNNING
 check "  ... a service tend did not install is never pruned (skipped, still there)" bash -c "grep -q 'foreign' '$WORK/apply.out' && timeout 60 wine sc query foreign >/dev/null 2>&1"
 w sc delete foreign >/dev/null; rm -f "$C/ProgramData/tend/services/foreign.toml"
-check "tend uninstall sa" tend uninstall sa
+# The DSC v3 resource (docs/dsc.md) against the same SCM: JSON in, JSON out.
+dsc() { # dsc OP JSON: tend dsc OP with JSON on stdin; its stdout
+    printf '%s' "$2" > "$WORK/dsc.in"
+    timeout 120 wine "$TEND" dsc "$1" < "$WORK/dsc.in" 2>"$WORK/dsc.err" | tr -d '\r'
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+SA_JSON_PATH='C:\\My Apps\\go svc\\set\\sa.toml'
+dsc_get_sa() { [ "$(dsc get '{"name":"sa"}' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["_exist"], d["running"])')" = 'True True' ]; }
+dsc_test_sa() { [ "$(dsc test "{\"name\":\"sa\",\"path\":\"$SA_JSON_PATH\",\"running\":true}" | field _inDesiredState)" = True ]; }
+dsc_remove_sa() { [ "$(dsc set '{"name":"sa","_exist":false}' | field _exist)" = False ] && ! timeout 60 wine sc query sa >/dev/null 2>&1; }
+check "tend dsc get: sa exists and runs" dsc_get_sa
+check "tend dsc test with sa's file: in the desired state" dsc_test_sa
+check "tend dsc set _exist false: sa uninstalled" dsc_remove_sa
 
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"

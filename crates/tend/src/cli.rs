@@ -201,6 +201,16 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// PowerShell DSC v3: the `Tend/Service` resource's operations, JSON on stdin and
+    /// stdout (the manifest is contrib/dsc/tend.dsc.resource.json; docs/dsc.md).
+    Dsc {
+        /// get, set, test, export or schema.
+        #[arg(value_parser = ["get", "set", "test", "export", "schema"])]
+        operation: String,
+        /// For export: the current user's services (an instance says its own `scope`).
+        #[arg(long)]
+        user: bool,
+    },
     /// Convert another service wrapper's configuration into a tend config: printed, or one
     /// `<name>.toml` per program in --out DIR. Settings tend has no equivalent for become
     /// comments saying what tend does instead (docs/import.md).

@@ -40,6 +40,15 @@ impl Home {
 
     /// Runs `tend <args>` to completion: (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with(args, None)
+    }
+
+    /// `tend dsc <op>` with `input` on stdin: (exit code, stdout, stderr).
+    fn dsc(&self, op: &str, input: &str) -> (i32, String, String) {
+        self.run_with(&["dsc", op], Some(input))
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -55,8 +64,21 @@ impl Home {
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                    use std::io::Write as _;
+                    pipe.write_all(text.as_bytes())?;
+                }
+                child.wait_with_output()
+            })
             .expect("run tend");
         (
             out.status.code().unwrap_or(-1),
@@ -699,4 +721,128 @@ fn list_of_nothing_and_apply_of_one_file() {
     assert_eq!(code, 0);
     assert!(out.contains("solo") && out.contains("stopped"), "{out}");
     assert!(Path::new(&h.copy("solo")).exists());
+}
+
+/// A DSC instance as `tend dsc` prints it, checked against `tend dsc schema`: only the
+/// schema's properties, each of its type.
+fn instance(h: &Home, text: &str) -> serde_json::Value {
+    let (_, schema, _) = h.run(&["dsc", "schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&schema).expect("schema");
+    let v: serde_json::Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    for (k, val) in v.as_object().expect("an object") {
+        let ty = &schema["properties"][k]["type"];
+        assert!(!ty.is_null(), "{k} is not in the schema: {v}");
+        let kind = match val {
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Null => "null",
+            _ => "other",
+        };
+        assert!(
+            ty == kind || ty.as_array().is_some_and(|a| a.iter().any(|t| t == kind)),
+            "{k}: {val} is not {ty}"
+        );
+    }
+    assert!(v["name"].is_string(), "{v}");
+    v
+}
+
+#[test]
+fn dsc_get_test_set_and_export_are_the_apply_contract() {
+    let h = Home::new();
+    h.service("api", "");
+    let file = h.path("set/api.toml");
+    let file = file.to_str().expect("utf-8");
+    let (code, schema, _) = h.run(&["dsc", "schema"]);
+    assert_eq!(code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&schema).expect("schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(schema["required"], serde_json::json!(["name"]));
+
+    let get = r#"{"name":"api","scope":"user"}"#;
+    let want = format!(r#"{{"name":"api","scope":"user","path":"{file}","running":true}}"#);
+    let (code, out, err) = h.dsc("get", get);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(instance(&h, &out)["_exist"], false);
+    let (code, out, err) = h.dsc("test", &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(instance(&h, &out)["_inDesiredState"], false);
+
+    // set installs and starts; then get and test agree that it is as asked.
+    let (code, out, err) = h.dsc("set", &want);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let after = instance(&h, &out);
+    assert_eq!(after["_exist"], true, "{after}");
+    h.all_running(&["api"]);
+    let (_, out, _) = h.dsc("test", &want);
+    assert_eq!(instance(&h, &out)["_inDesiredState"], true, "{out}");
+    let (_, out, _) = h.dsc("get", get);
+    let got = instance(&h, &out);
+    assert_eq!(
+        (got["state"].as_str(), got["running"].as_bool()),
+        (Some("running"), Some(true))
+    );
+
+    // A second set changes nothing: no unit or copy written, tend not restarted.
+    let (mtimes, pid) = (h.mtimes("api"), h.tend_pid("api"));
+    let (code, _, err) = h.dsc("set", &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((h.mtimes("api"), h.tend_pid("api")), (mtimes, pid));
+
+    // An edit of the file: test says so, set applies it.
+    h.service("api", "[restart]\ndelay = \"3s\"\n");
+    let (_, out, _) = h.dsc("test", &want);
+    assert_eq!(instance(&h, &out)["_inDesiredState"], false, "{out}");
+    let (code, _, err) = h.dsc("set", &want);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = h.dsc("test", &want);
+    assert_eq!(instance(&h, &out)["_inDesiredState"], true, "{out}");
+
+    // export: one JSON line per service.
+    let (code, out, err) = h.run(&["dsc", "export", "--user"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(instance(&h, lines[0])["name"], "api");
+
+    // Stopped on request, then gone on request (twice: the second does nothing).
+    let stopped = r#"{"name":"api","scope":"user","running":false}"#;
+    let (code, out, err) = h.dsc("set", stopped);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(instance(&h, &out)["running"], false, "{out}");
+    let gone = r#"{"name":"api","scope":"user","_exist":false}"#;
+    for _ in 0..2 {
+        let (code, out, err) = h.dsc("set", gone);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(instance(&h, &out)["_exist"], false, "{out}");
+    }
+    let (_, out, _) = h.dsc("test", gone);
+    assert_eq!(instance(&h, &out)["_inDesiredState"], true, "{out}");
+
+    // Bad input and a bad config: exit 2, tend's words, nothing installed.
+    let (code, _, err) = h.dsc("get", r#"{"name":"api","runing":true}"#);
+    assert_eq!(
+        (code, err.contains("unknown property `runing`")),
+        (2, true),
+        "{err}"
+    );
+    h.service("api", "[restart]\ndelay = \"soon\"\n");
+    let (code, _, err) = h.dsc("set", &want);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("restart.delay"), "{err}");
+    let (_, out, _) = h.dsc("get", get);
+    assert_eq!(instance(&h, &out)["_exist"], false, "{out}");
+    let other = format!(r#"{{"name":"web","scope":"user","path":"{file}"}}"#);
+    h.service("api", "");
+    let (code, _, err) = h.dsc("set", &other);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("the config names service `api`, not `web`"),
+        "{err}"
+    );
+    assert_eq!(h.list(), [], "a refused set installs nothing");
 }

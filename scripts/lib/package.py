@@ -150,6 +150,9 @@ def main() -> None:
         [
             ("tend.exe", out / "tend.exe", 0o755),
             ("completions/tend.ps1", out / "completions" / "tend.ps1", 0o644),
+            # PowerShell DSC v3 finds a resource by its manifest next to the executable on
+            # PATH (docs/dsc.md).
+            ("tend.dsc.resource.json", a.root / "contrib" / "dsc" / "tend.dsc.resource.json", 0o644),
         ],
         a.epoch,
     )

@@ -65,7 +65,7 @@ def released_file(dist: Path, url: str, base: str) -> Path:
     return dist / url[len(base) + 1:]
 
 
-def winget(dist: Path, base: str) -> None:
+def winget(dist: Path, base: str, version: str) -> None:
     files = sorted((dist / "packages" / "winget" / "manifests").rglob("*.yaml"))
     docs = {}
     for f in files:
@@ -117,6 +117,13 @@ def winget(dist: Path, base: str) -> None:
             check("winget: InstallerSha256 is that file's", i["InstallerSha256"] == sha256(f).upper())
             with zipfile.ZipFile(f) as z:
                 check("winget: the zip holds tend.exe at its root", "tend.exe" in z.namelist(), str(z.namelist()))
+                if "tend.dsc.resource.json" in z.namelist():
+                    m = json.loads(z.read("tend.dsc.resource.json"))
+                    check("zip: the DSC manifest next to tend.exe has this release's version",
+                          m.get("version") == version,
+                          f"{m.get('version')} != {version}")
+                else:
+                    check("zip: the DSC manifest is next to tend.exe", False, str(z.namelist()))
 
 
 def scoop(dist: Path, base: str) -> None:
@@ -188,7 +195,7 @@ def main() -> None:
     ap.add_argument("--url", required=True, help="the release URL the manifests were made with")
     a = ap.parse_args()
     base = a.url.rstrip("/")
-    winget(a.dist, base)
+    winget(a.dist, base, a.version)
     scoop(a.dist, base)
     chocolatey(a.dist, base, a.version)
     homebrew(a.dist, base)

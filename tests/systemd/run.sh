@@ -27,8 +27,14 @@ command -v go >/dev/null || { echo "go not installed (apt-get install golang-go)
 # Test files under the checkout's target/: the box has a fresh /tmp, and a DynamicUser=
 # unit gets a private /tmp and /var/tmp, so a program there would be invisible to it (as
 # on a real host). The boxes themselves (their overlay mounts) live under /var/tmp.
-mkdir -p "$ROOT/target"
-WORK=$(mktemp -d "$ROOT/target/systemd-test.XXXXXX")
+# A checkout under /tmp or /var/tmp (a CI runner's, a worktree) would be just as invisible
+# to those units: then the test files go under /srv, which no unit gets a private copy of.
+case "$ROOT/" in
+    /tmp/*|/var/tmp/*) WORK_BASE=/srv ;;
+    *) WORK_BASE=$ROOT/target ;;
+esac
+mkdir -p "$WORK_BASE"
+WORK=$(mktemp -d "$WORK_BASE/tend-systemd-test.XXXXXX")
 BOXES=$(mktemp -d /var/tmp/tend-sd.XXXXXX)
 chmod 755 "$WORK"
 export WORK

@@ -33,12 +33,24 @@ impl<T> Slot<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The next value to write; `None` once closed and everything is written.
-    fn next(&self) -> Option<T> {
+    /// The next value to write, not before `not_before` unless closed (then at once, so
+    /// the last value is on disk before tend exits); `None` once closed and everything is
+    /// written.
+    fn next(&self, not_before: std::time::Instant) -> Option<T> {
         let mut p = self.lock();
         loop {
-            if let Some(v) = p.value.take() {
-                return Some(v);
+            if p.value.is_some() {
+                let now = std::time::Instant::now();
+                if p.closed || now >= not_before {
+                    return p.value.take();
+                }
+                // Values published meanwhile replace this one: a burst is one write.
+                p = self
+                    .changed
+                    .wait_timeout(p, not_before - now)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+                continue;
             }
             if p.closed {
                 return None;
@@ -63,9 +75,13 @@ pub(crate) const FINISH_WAIT: std::time::Duration = std::time::Duration::from_se
 
 impl<T: Send + 'static> Background<T> {
     /// Starts the thread `name`; `write` stores one value; `on_error` is told about a
-    /// failure once per run of failures.
+    /// failure once per run of failures. At most one write per `every`: a value published
+    /// sooner after the last write waits (and is replaced by newer ones) until `every` has
+    /// passed. A single event is written at once; a crash loop of hundreds of restarts a
+    /// second costs one write per `every` instead of one per event (bench/README.md).
     pub(crate) fn spawn(
         name: &str,
+        every: std::time::Duration,
         write: impl Fn(&T) -> std::io::Result<()> + Send + 'static,
         on_error: impl Fn(String) + Send + 'static,
     ) -> Self {
@@ -83,8 +99,11 @@ impl<T: Send + 'static> Background<T> {
             .spawn(move || {
                 let _ended = ended_tx;
                 let mut broken = false;
-                while let Some(value) = queue.next() {
-                    match write(&value) {
+                let mut not_before = std::time::Instant::now();
+                while let Some(value) = queue.next(not_before) {
+                    let result = write(&value);
+                    not_before = std::time::Instant::now() + every;
+                    match result {
                         Ok(()) => broken = false,
                         Err(e) if !broken => {
                             broken = true;
@@ -156,6 +175,7 @@ mod tests {
         let w = written.clone();
         let bg = Background::spawn(
             "test",
+            Duration::ZERO,
             move |v: &u32| {
                 w.lock().unwrap().push(*v);
                 Ok(())
@@ -169,12 +189,39 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_is_one_write_and_finish_does_not_wait_for_the_pace() {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let w = written.clone();
+        let bg = Background::spawn(
+            "test",
+            Duration::from_secs(30),
+            move |v: &u32| {
+                w.lock().unwrap().push(*v);
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        );
+        for v in 1..=100 {
+            bg.publish(v);
+        }
+        let started = Instant::now();
+        assert!(bg.finish(FINISH_WAIT));
+        // The first value may have been written at once; everything after it waited for
+        // the pace, was replaced by the newest, and went at exit without the 30 s wait.
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let written = written.lock().unwrap();
+        assert!(written.len() <= 2, "{written:?}");
+        assert_eq!(written.last(), Some(&100));
+    }
+
+    #[test]
     fn finish_does_not_wait_for_ever_on_a_write_that_hangs() {
         // A write that returns only when the test lets it: a stalled disk.
         let (release, stalled) = mpsc::channel::<()>();
         let stalled = Mutex::new(stalled);
         let bg = Background::spawn(
             "test",
+            Duration::ZERO,
             move |_: &u32| {
                 let _ = stalled.lock().unwrap().recv();
                 Ok(())
@@ -188,6 +235,7 @@ mod tests {
         let stuck = Mutex::new(stuck);
         let counted = Background::spawn(
             "test",
+            Duration::ZERO,
             move |_: &Counted| {
                 let _ = stuck.lock().unwrap().recv();
                 Ok(())

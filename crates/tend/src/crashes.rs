@@ -99,8 +99,11 @@ impl Journal {
     /// Continues the records in `file` (a supervisor that restarts keeps its history).
     pub(crate) fn open(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
         let records = read(&file).unwrap_or_default();
+        // A crash loop restarts hundreds of times a second: its history is written at
+        // most once a second (and at exit), each write flushed to disk.
         let writer = Background::spawn(
             "tend-crashes",
+            std::time::Duration::from_secs(1),
             move |records: &Vec<CrashRecord>| {
                 write(&file, records).map_err(|e| {
                     std::io::Error::new(

@@ -147,14 +147,20 @@ pub(crate) struct Writer {
     shown: String,
 }
 
+/// How often at most the status file is rewritten.
+pub(crate) const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Writer {
     /// Starts the writer; `on_error` is told about a failure once per run of failures.
     pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
         let shown = file.display().to_string();
         let said = shown.clone();
         Self {
+            // At most ten writes a second (and the last at exit): a reader is never more
+            // than 0.1 s behind, and a crash loop does not spend its CPU on renames.
             background: crate::background::Background::spawn(
                 "tend-status",
+                STATUS_EVERY,
                 move |snap: &Snapshot| write(&file, snap),
                 move |e| on_error(format!("cannot write status file `{said}`: {e}")),
             ),

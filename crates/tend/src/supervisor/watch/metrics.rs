@@ -46,8 +46,10 @@ impl Watch {
         let textfile = spec.textfile.clone().map(|dir| {
             let name = self.name.clone();
             let reporter = self.reporter.clone();
+            // node_exporter reads it every 15 s or so: once a second at most is plenty.
             crate::background::Background::spawn(
                 "tend-metrics",
+                std::time::Duration::from_secs(1),
                 move |text: &String| {
                     tend_health::metrics::write_textfile(&dir, &name, text)
                         .map(|_| ())

@@ -62,3 +62,16 @@ boxsh "chmod 600 app.env"
 fails "start fails as the dynamic user cannot read env_file" box "$TEND" start bad
 shows "  with tend's own reason from the service" 'tend says: the installed config is invalid'
 shows "  permission denied" 'ermission denied'
+
+# 6. A real Go program that panics, as an installed service: status and `tend crashes` say
+#    the panic and where, not "exit code 2" (issue 15).
+GOSVC_ARGS="\"-panic-after\", \"200ms\"" cfg gopanic '[restart]' 'policy = "never"'
+check "install gopanic" box "$TEND" install gopanic.toml
+box "$TEND" start gopanic >/dev/null 2>&1
+panicked() { box "$TEND" crashes gopanic | grep -q 'panic: runtime error: index out of range'; }
+check "tend crashes: the Go panic's message" wait_until "$SD_WAIT" panicked
+exits 0 "  tend crashes gopanic" box "$TEND" crashes gopanic
+shows "  with its top frame" '(at main.lookup('
+exits 1 "  status: failed (exit 1)" box "$TEND" status gopanic
+shows "  status shows the panic as the last crash" 'panic: runtime error: index out of range'
+check "  uninstall" box "$TEND" uninstall gopanic

@@ -398,6 +398,18 @@ AVCFG='C:\My Apps\go svc\av.toml'
 timeout 120 wine "$TEND" run "$AVCFG" >"$WORK/av.out" 2>"$WORK/av.err"
 check "the exit line names 0xC0000005 STATUS_ACCESS_VIOLATION" bash -c "tr -d '\r' < '$WORK/av.err' | grep -q 'exited with code 0xC0000005 STATUS_ACCESS_VIOLATION.*; last stderr: about to crash'"
 check "tend crashes shows the record with its last stderr line" bash -c "timeout 60 wine '$TEND' crashes '$AVCFG' 2>&1 | tr -d '\r' | grep -q 'STATUS_ACCESS_VIOLATION: about to crash'"
+cat > "$AD/gopanic.toml" <<'TOML'
+name = "gopanic"
+command = ['C:\My Apps\go svc\gosvc.exe', "-panic-after", "200ms"]
+[restart]
+policy = "never"
+[logs]
+dir = "gopanic logs"
+TOML
+GPCFG='C:\My Apps\go svc\gopanic.toml'
+timeout 120 wine "$TEND" run "$GPCFG" >"$WORK/gp.out" 2>"$WORK/gp.err"
+check "a real Go panic: the exit line ends with the panic, not the goroutine dump" bash -c "tr -d '\r' < '$WORK/gp.err' | grep -q 'exited with code 2.*panic: runtime error: index out of range \[.*main.lookup'"
+check "  tend crashes shows it" bash -c "timeout 60 wine '$TEND' crashes '$GPCFG' 2>&1 | tr -d '\r' | grep -q 'panic: runtime error: index out of range'"
 
 # ------------------------------------------------------------------ tend apply (issue 14)
 echo "== tend apply: a folder of two services"

@@ -31,6 +31,12 @@ func appendLine(path, s string) {
 	}
 }
 
+// lookup is a real Go crash site for crash-record tests: its index comes from the command
+// line, so the compiler cannot see that it is out of range.
+func lookup(xs []int, i int) int {
+	return xs[i]
+}
+
 func main() {
 	port := flag.Int("port", 0, "port for /health (0 = no server)")
 	exitAfter := flag.Duration("exit-after", 0, "exit after this long (0 = never)")
@@ -38,7 +44,15 @@ func main() {
 	spawnChild := flag.Bool("spawn-child", false, "start a sleeping copy of itself")
 	sleeper := flag.Bool("sleeper", false, "internal: only sleep")
 	pidfile := flag.String("pidfile", "", "append '<role> <pid>' here")
+	panicAfter := flag.Duration("panic-after", 0, "panic (index out of range) after this long (0 = never)")
 	flag.Parse()
+
+	if *panicAfter > 0 {
+		go func() {
+			time.Sleep(*panicAfter)
+			fmt.Println(lookup([]int{1, 2, 3}, len(os.Args)+4))
+		}()
+	}
 
 	if *sleeper {
 		appendLine(*pidfile, fmt.Sprintf("grandchild %d", os.Getpid()))

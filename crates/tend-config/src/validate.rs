@@ -13,7 +13,7 @@ use tend_core::health::{
 use tend_core::{
     Account, CommandSpec, DiagnosticsSpec, DumpType, EventLogLines, Hardening, InstallSpec,
     LogFormat, LogMode, LogSpec, Program, RestartPolicy, RestartSpec, RotateEvery, ServiceName,
-    ServiceSpec, StartMode, StopSignal, StopSpec, WindowsStop,
+    ServiceSpec, StartMode, StopSignal, StopSpec, UpgradeSpec, WindowsStop,
 };
 
 use crate::envfile::{check_env_key, parse_env_file};
@@ -381,6 +381,8 @@ pub(crate) fn validate(
     let metrics = metrics_t.map(|t| read_metrics(&mut cx, t));
     let diagnostics_t = top.table(&mut cx, "diagnostics");
     let diagnostics = read_diagnostics(&mut cx, diagnostics_t);
+    let upgrade_t = top.table(&mut cx, "upgrade");
+    let upgrade = read_upgrade(&mut cx, upgrade_t);
     top.finish(&mut cx);
     let mut env = env;
     if diagnostics.dumps && !env.iter().any(|(k, _)| k == "GOTRACEBACK") {
@@ -416,6 +418,7 @@ pub(crate) fn validate(
             notify,
             metrics,
             diagnostics,
+            upgrade,
         }),
         _ => None,
     };
@@ -702,6 +705,58 @@ fn read_restart(cx: &mut Ctx<'_>, t: Option<&Table>) -> RestartSpec {
         limit_window,
         on_give_up,
         hook_timeout,
+    }
+}
+
+/// `[upgrade]`: read by `tend upgrade` and `tend rollback` only (docs/upgrade.md).
+fn read_upgrade(cx: &mut Ctx<'_>, t: Option<&Table>) -> UpgradeSpec {
+    let d = UpgradeSpec::default();
+    let mut s = Section::new("upgrade", t);
+    let verify = s.duration(cx, "verify", d.verify);
+    if verify.is_zero() {
+        cx.error(
+            "upgrade.verify",
+            "must be more than 0s: a release is verified by watching it run for this long",
+        );
+    }
+    let verify_command = read_command(cx, &mut s, "verify_command", false);
+    let keep = s.int(cx, "keep", d.keep);
+    if keep == 0 {
+        cx.error(
+            "upgrade.keep",
+            "must be at least 1 (the running release and the previous one are always kept)",
+        );
+    }
+    let preserve = s.strings(cx, "preserve").unwrap_or_default();
+    for (i, p) in preserve.iter().enumerate() {
+        let path = Path::new(p);
+        // Carried over from inside the old application directory into the new one: a path
+        // that leaves it would copy (or overwrite) files elsewhere.
+        let leaves = path.is_absolute()
+            || p.starts_with('/')
+            || p.starts_with('\\')
+            || p.contains(':')
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        if p.trim().is_empty() {
+            cx.error(&format!("upgrade.preserve[{i}]"), "is empty");
+        } else if leaves {
+            cx.error(
+                &format!("upgrade.preserve[{i}]"),
+                format!(
+                    "{p:?} must be a path inside the application directory, relative to it \
+                     and without `..` (e.g. \"data\" or \"config/local.yaml\")"
+                ),
+            );
+        }
+    }
+    s.finish(cx);
+    UpgradeSpec {
+        verify,
+        verify_command,
+        keep,
+        preserve,
     }
 }
 

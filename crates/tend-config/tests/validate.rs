@@ -233,7 +233,51 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(s.service.account, Account::Isolated);
     assert!(s.health.is_none() && s.limits.is_none());
     assert!(s.notify.is_none() && s.metrics.is_none());
+    assert_eq!(s.upgrade, tend_core::UpgradeSpec::default());
+    assert_eq!(s.upgrade.verify, Duration::from_secs(30));
+    assert_eq!(s.upgrade.keep, 3);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn upgrade_section_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec_with(
+        dir.path(),
+        "[upgrade]\nverify = \"1m\"\nverify_command = [\"./smoke.sh\", \"--fast\"]\nkeep = 5\npreserve = [\"data\", \"config/local.yaml\"]\n",
+    );
+    let u = s.upgrade;
+    assert_eq!(u.verify, Duration::from_secs(60));
+    let cmd = u.verify_command.unwrap();
+    assert_eq!(cmd.program, Program::Path(dir.path().join("smoke.sh")));
+    assert_eq!(cmd.args, ["--fast"]);
+    assert_eq!(u.keep, 5);
+    assert_eq!(u.preserve, ["data", "config/local.yaml"]);
+}
+
+#[test]
+fn upgrade_section_mistakes_name_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 7] = [
+        ("verify = \"0s\"", "upgrade.verify", "more than 0s"),
+        ("verify = \"soon\"", "upgrade.verify", ""),
+        ("keep = 0", "upgrade.keep", "at least 1"),
+        ("verify_command = []", "upgrade.verify_command", "is empty"),
+        ("preserve = [\"../etc\"]", "upgrade.preserve[0]", "inside the application"),
+        ("preserve = [\"/var/data\"]", "upgrade.preserve[0]", "relative"),
+        ("verfiy = \"1m\"", "upgrade.verfiy", "did you mean `verify`?"),
+    ];
+    for (line, key, text) in cases {
+        let errs = errors(
+            dir.path(),
+            &format!("name = \"m\"\ncommand = [\"{ON_PATH}\"]\n[upgrade]\n{line}\n"),
+        );
+        assert!(
+            errs.iter()
+                .any(|(k, l, m)| k == key && *l == Some(4) && m.contains(text)),
+            "{line}: {errs:?}"
+        );
+    }
 }
 
 /// Loads a config with `extra` after the required keys; panics on errors.

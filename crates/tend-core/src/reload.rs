@@ -160,6 +160,7 @@ mod tests {
             notify: None,
             metrics: None,
             diagnostics: crate::DiagnosticsSpec::default(),
+            upgrade: crate::UpgradeSpec::default(),
         }
     }
 

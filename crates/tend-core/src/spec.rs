@@ -46,6 +46,35 @@ pub struct ServiceSpec {
     pub metrics: Option<MetricsSpec>,
     /// Crash dumps (`[diagnostics]`); off by default.
     pub diagnostics: DiagnosticsSpec,
+    /// How `tend upgrade` verifies a new release (`[upgrade]`); the defaults without the
+    /// section. Read only by the CLI's upgrade, never by the supervisor.
+    pub upgrade: UpgradeSpec,
+}
+
+/// `[upgrade]`: how `tend upgrade` and `tend rollback` decide that a release works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeSpec {
+    /// `verify`: how long the new release must run (and, with `[health]`, become healthy)
+    /// before the upgrade counts as done.
+    pub verify: Duration,
+    /// `verify_command`: run once the program runs (and is healthy); must exit 0.
+    pub verify_command: Option<CommandSpec>,
+    /// `keep`: how many releases are kept (the running one and the previous one always).
+    pub keep: u32,
+    /// `preserve`: paths, relative to the application directory, carried over from the
+    /// running release when a new directory is swapped in.
+    pub preserve: Vec<String>,
+}
+
+impl Default for UpgradeSpec {
+    fn default() -> Self {
+        Self {
+            verify: Duration::from_secs(30),
+            verify_command: None,
+            keep: 3,
+            preserve: Vec::new(),
+        }
+    }
 }
 
 /// `[diagnostics] dump_type`: how much of the crashed process a Windows dump keeps.

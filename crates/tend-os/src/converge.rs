@@ -299,6 +299,7 @@ mod tests {
             restart: RestartSpec::default(),
             stop: StopSpec::default(),
             diagnostics: tend_core::DiagnosticsSpec::default(),
+            upgrade: tend_core::UpgradeSpec::default(),
             logs: LogSpec::with_dir(format!("/var/log/tend/{name}").into()),
             service: InstallSpec::default(),
             health: None,

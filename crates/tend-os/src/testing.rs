@@ -236,5 +236,6 @@ pub(crate) fn windows_spec(service: tend_core::InstallSpec, logs: &str) -> tend_
         notify: None,
         metrics: None,
         diagnostics: tend_core::DiagnosticsSpec::default(),
+        upgrade: tend_core::UpgradeSpec::default(),
     }
 }

@@ -263,9 +263,21 @@ fn upgrade_section_mistakes_name_their_keys() {
         ("verify = \"soon\"", "upgrade.verify", ""),
         ("keep = 0", "upgrade.keep", "at least 1"),
         ("verify_command = []", "upgrade.verify_command", "is empty"),
-        ("preserve = [\"../etc\"]", "upgrade.preserve[0]", "inside the application"),
-        ("preserve = [\"/var/data\"]", "upgrade.preserve[0]", "relative"),
-        ("verfiy = \"1m\"", "upgrade.verfiy", "did you mean `verify`?"),
+        (
+            "preserve = [\"../etc\"]",
+            "upgrade.preserve[0]",
+            "inside the application",
+        ),
+        (
+            "preserve = [\"/var/data\"]",
+            "upgrade.preserve[0]",
+            "relative",
+        ),
+        (
+            "verfiy = \"1m\"",
+            "upgrade.verfiy",
+            "did you mean `verify`?",
+        ),
     ];
     for (line, key, text) in cases {
         let errs = errors(

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod name;
 pub mod reload;
 pub mod spec;
+pub mod upgrade;
 
 pub use machine::{Action, Event, Exit, ExitCause, FailReason, GiveUp, Machine, Notice, Phase};
 pub use name::ServiceName;

@@ -26,6 +26,14 @@ pub const CHANGED: u8 = 10;
 /// `tend apply --check`: at least one service would change; nothing was changed.
 pub const PENDING: u8 = 11;
 
+/// `tend upgrade` / `tend rollback`: the new release failed its verification (or the
+/// change was interrupted) and was rolled back; the previous release runs again and passed
+/// its verification. Nothing is broken, but nothing was upgraded either.
+pub const ROLLED_BACK: u8 = 6;
+/// `tend upgrade` / `tend rollback`: the new release failed and the previous one, put back,
+/// did not pass its verification either (or could not be put back). The operator must look.
+pub const UPGRADE_BROKEN: u8 = 7;
+
 /// The Windows SCM's service-specific exit code for one of the codes above.
 #[must_use]
 pub const fn service_specific(code: u8) -> u32 {

@@ -279,6 +279,26 @@ impl Layout {
         parent(&self.log_dir)
     }
 
+    /// The release store of `tend upgrade` (docs/upgrade.md): `<state root>/.releases/<name>`,
+    /// next to the service's state directory, e.g. `/var/lib/tend/.releases/web` or
+    /// `%ProgramData%\tend\state\.releases\web`. Not inside the state directory, which the
+    /// service's own account may write (a release must be as protected as the config copy);
+    /// on the same volume as it, so a release is staged and renamed, never half-copied. A
+    /// service name cannot start with `.`, so no service's state directory is this one.
+    #[must_use]
+    pub fn releases_dir(&self) -> PathBuf {
+        let root = parent(&self.state_dir);
+        let name = self.state_dir.to_str().and_then(|s| {
+            s.rfind(['/', '\\'])
+                .map(|i| (&s[i + 1..], s.as_bytes()[i]))
+        });
+        match name {
+            Some((n, b'\\')) => win_join(&root, &format!(r".releases\{n}")),
+            Some((n, _)) => join(&root, &format!(".releases/{n}")),
+            None => root.join(".releases"),
+        }
+    }
+
     /// The status file a supervisor keeps in [`Layout::state_dir`].
     #[must_use]
     pub fn status_file(&self, name: &ServiceName) -> PathBuf {
@@ -381,6 +401,7 @@ mod tests {
         assert_eq!(l.stdio_log, None);
         assert_eq!(l.config_dir(), Path::new("/etc/tend"));
         assert_eq!(l.log_root(), Path::new("/var/log/tend"));
+        assert_eq!(l.releases_dir(), Path::new("/var/lib/tend/.releases/web"));
 
         let l = Layout::new(Backend::Launchd, &Scope::system(), &name());
         assert_eq!(l.config, Path::new("/etc/tend/web.toml"));
@@ -409,6 +430,10 @@ mod tests {
         );
         assert_eq!(l.state_dir, Path::new("/home/ann/.local/state/tend/web"));
         assert_eq!(l.log_dir, Path::new("/home/ann/.local/state/log/tend/web"));
+        assert_eq!(
+            l.releases_dir(),
+            Path::new("/home/ann/.local/state/tend/.releases/web")
+        );
 
         u.xdg_config_home = Some("/cfg".into());
         u.xdg_state_home = Some("relative/state".into());
@@ -433,6 +458,10 @@ mod tests {
         let l = Layout::new(Backend::Scm, &system, &name());
         assert_eq!(l.config, Path::new(r"D:\Data\tend\services\web.toml"));
         assert_eq!(l.state_dir, Path::new(r"D:\Data\tend\state\web"));
+        assert_eq!(
+            l.releases_dir(),
+            Path::new(r"D:\Data\tend\state\.releases\web")
+        );
         assert_eq!(l.log_dir, Path::new(r"D:\Data\tend\logs\web"));
         // On every host, not only on Windows.
         assert_eq!(l.config_dir(), Path::new(r"D:\Data\tend\services"));

@@ -288,10 +288,10 @@ impl Layout {
     #[must_use]
     pub fn releases_dir(&self) -> PathBuf {
         let root = parent(&self.state_dir);
-        let name = self.state_dir.to_str().and_then(|s| {
-            s.rfind(['/', '\\'])
-                .map(|i| (&s[i + 1..], s.as_bytes()[i]))
-        });
+        let name = self
+            .state_dir
+            .to_str()
+            .and_then(|s| s.rfind(['/', '\\']).map(|i| (&s[i + 1..], s.as_bytes()[i])));
         match name {
             Some((n, b'\\')) => win_join(&root, &format!(r".releases\{n}")),
             Some((n, _)) => join(&root, &format!(".releases/{n}")),

@@ -211,6 +211,52 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// Replace an installed service's program with a new build, safely: check it, stage it,
+    /// stop the service gracefully, swap, start, verify (`[upgrade]`), and roll back on its
+    /// own if the new build fails. Exit code 0: upgraded and verified; 6: rolled back (the
+    /// old build runs again); 7: the old build failed too (docs/upgrade.md).
+    Upgrade {
+        /// The name of an installed service.
+        name: String,
+        /// The new program file (replaces the file named by the config's `command`).
+        program: PathBuf,
+        /// Check the new program and show what would happen; change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Print the result as JSON (progress goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
+    /// List a service's releases (each program `tend upgrade` put in place or found there):
+    /// id, state, when, sha256, size, and why a release failed.
+    History {
+        /// The name of an installed service.
+        name: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Go back to the previous release (or the one named by --to), with the same stop,
+    /// swap, start and verification as `upgrade`; exit codes as `upgrade`.
+    Rollback {
+        /// The name of an installed service.
+        name: String,
+        /// The release to go back to (an id from `tend history`).
+        #[arg(long, value_name = "ID")]
+        to: Option<String>,
+        /// Print the result as JSON (progress goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// A service installed with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
     /// Convert another service wrapper's configuration into a tend config: printed, or one
     /// `<name>.toml` per program in --out DIR. Settings tend has no equivalent for become
     /// comments saying what tend does instead (docs/import.md).

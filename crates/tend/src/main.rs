@@ -11,6 +11,7 @@ mod memory;
 mod os;
 mod place;
 mod proc;
+mod release;
 mod report;
 #[cfg(windows)]
 mod run_key_host;

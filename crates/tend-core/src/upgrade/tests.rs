@@ -189,7 +189,12 @@ fn verdicts() {
         Verdict::Fail(why.into(), lines.iter().map(|l| (*l).to_owned()).collect())
     };
     use Verdict::{Pass, RunCommand, Wait};
-    type Case = (&'static str, Rules, Vec<(u64, Option<Sample>)>, Vec<Verdict>);
+    type Case = (
+        &'static str,
+        Rules,
+        Vec<(u64, Option<Sample>)>,
+        Vec<Verdict>,
+    );
     let cases: Vec<Case> = vec![
         (
             "runs for the whole window",

@@ -10,6 +10,7 @@ mod run;
 mod service;
 mod status;
 mod target;
+mod upgrade;
 mod validate;
 
 use std::process::ExitCode;
@@ -86,6 +87,22 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crashes { target, json, user } => {
             crashes::crashes(&target, json, Scope::from_user_flag(user))
         }
+        Command::Upgrade {
+            name,
+            program,
+            check,
+            json,
+            user,
+        } => upgrade::upgrade(&name, &program, check, json, Scope::from_user_flag(user)),
+        Command::History { name, json, user } => {
+            upgrade::history(&name, json, Scope::from_user_flag(user))
+        }
+        Command::Rollback {
+            name,
+            to,
+            json,
+            user,
+        } => upgrade::rollback(&name, to.as_deref(), json, Scope::from_user_flag(user)),
         Command::Import {
             from,
             source,

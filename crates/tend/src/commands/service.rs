@@ -113,7 +113,7 @@ fn print(result: Result<Report, Failure>) -> Result<ExitCode, CliError> {
 
 /// System services need root; checked before the config is even read. (On Windows the
 /// SCM says "access denied" itself, with advice.)
-fn check_rights(verb: &str, scope: Scope) -> Result<(), CliError> {
+pub(crate) fn check_rights(verb: &str, scope: Scope) -> Result<(), CliError> {
     #[cfg(unix)]
     if scope == Scope::System && !nix::unistd::geteuid().is_root() {
         return Err(tend_os::unix::need_root(verb).into());

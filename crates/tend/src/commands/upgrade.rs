@@ -1,0 +1,978 @@
+//! `tend upgrade`, `tend history`, `tend rollback` (docs/upgrade.md).
+//!
+//! The decisions are tend-core's (`upgrade::next`, `upgrade::verdict`); the store is
+//! [`crate::release`]; the service is stopped and started through the install side's
+//! [`ServiceManager`], as `tend stop` and `tend start` do. This file only carries the steps
+//! out and says what happened: before each step, the journal names it (durably), so a
+//! tend killed at any point leaves enough for the next one to finish or undo the change.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tend_core::upgrade::{self, End, Next, Observed, Rules, Sample, Step, Verdict, Watch};
+use tend_core::{Program, ServiceName, ServiceSpec};
+use tend_os::{Access, Layout, ServiceManager};
+
+use crate::error::{CliError, code};
+use crate::place::{self, Scope};
+use crate::release::{self, Journal, LockError, Release, State, Store};
+
+/// The test hook: `TEND_UPGRADE_PAUSE=<step>` makes tend stop for good right after the
+/// journal names that step (before doing it), so a test can kill it there.
+const PAUSE_ENV: &str = "TEND_UPGRADE_PAUSE";
+
+/// How often a verification reads the status file.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `tend upgrade [--user] NAME PROGRAM [--check] [--json]`.
+pub(crate) fn upgrade(
+    name: &str,
+    program: &Path,
+    check: bool,
+    json: bool,
+    scope: Scope,
+) -> Result<ExitCode, CliError> {
+    let cx = Cx::open(name, scope, json, !check)?;
+    // Everything is checked before the service is touched (and before the lock, so that
+    // `--check` of a service being upgraded still answers).
+    let source = std::path::absolute(program).unwrap_or_else(|_| program.to_owned());
+    release::check_runnable(&source).map_err(|why| {
+        CliError::Invalid(format!(
+            "not upgrading `{}`: `{}` {why}; nothing was changed",
+            cx.name,
+            program.display()
+        ))
+    })?;
+    let target_dir = cx.target.parent().unwrap_or(Path::new("/"));
+    release::check_writable(target_dir).map_err(|why| {
+        CliError::Invalid(format!(
+            "not upgrading `{}`: {why} (the program `{}` is replaced there); nothing was changed",
+            cx.name,
+            cx.target.display()
+        ))
+    })?;
+    let new_sha = release::sha256_file(&source)
+        .map_err(|e| CliError::io(format!("cannot read `{}`", source.display()), e))?;
+    if check {
+        return cx.check(&source, &new_sha);
+    }
+    let _lock = cx.lock()?;
+    if let Some(out) = cx.recover()? {
+        cx.say(&format!(
+            "the interrupted change ended: {}; now the upgrade",
+            end_word(out.end)
+        ));
+    }
+    let from = cx.current()?;
+    if from.sha256 == new_sha {
+        cx.say(&format!(
+            "`{}` already runs this build (release {}, sha256 {}); nothing to do",
+            cx.name,
+            from.id,
+            short(&from.sha256)
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let to = cx
+        .store
+        .stage(&source, &cx.target, true, State::Staged)
+        .map_err(|e| cx.io("cannot stage the new release in", e))?;
+    cx.say(&format!(
+        "upgrade `{}`: release {} -> {}",
+        cx.name, from.id, to.id
+    ));
+    cx.step(
+        "staged",
+        &format!(
+            "{} (sha256 {}, {}) from `{}`",
+            to.id,
+            short(&to.sha256),
+            tend_core::fmt::bytes(to.size),
+            source.display()
+        ),
+    );
+    let mut journal = Journal {
+        op: "upgrade".into(),
+        from: from.id.clone(),
+        to: to.id.clone(),
+        step: Step::Staged,
+        pid: std::process::id(),
+        started_at: crate::status::rfc3339(SystemTime::now()),
+        reason: None,
+        stderr: Vec::new(),
+    };
+    let out = cx.drive(&mut journal, Next::Do(Step::Staged))?;
+    cx.report(&out)
+}
+
+/// `tend rollback [--user] NAME [--to ID]`: the same flow, to a release in the store.
+pub(crate) fn rollback(
+    name: &str,
+    to: Option<&str>,
+    json: bool,
+    scope: Scope,
+) -> Result<ExitCode, CliError> {
+    let cx = Cx::open(name, scope, json, true)?;
+    let _lock = cx.lock()?;
+    if let Some(out) = cx.recover()? {
+        // The interrupted change was undone: that was the rollback asked for, unless a
+        // release was named.
+        if to.is_none() {
+            return cx.report(&out);
+        }
+    }
+    let from = cx.current()?;
+    let releases = cx.releases()?;
+    let target = match to {
+        Some(id) => releases.iter().find(|r| r.id == id).ok_or_else(|| {
+            CliError::Invalid(format!(
+                "`{}` has no release `{id}`; `tend history{} {}` lists them",
+                cx.name,
+                cx.scope.flag(),
+                cx.name
+            ))
+        })?,
+        None => releases
+            .iter()
+            .rev()
+            .find(|r| r.state == State::Previous)
+            .ok_or_else(|| {
+                CliError::Invalid(format!(
+                    "`{}` has no previous release to go back to; `tend history{} {}` lists its releases (name one with --to)",
+                    cx.name,
+                    cx.scope.flag(),
+                    cx.name
+                ))
+            })?,
+    }
+    .clone();
+    if target.sha256 == from.sha256 {
+        cx.say(&format!(
+            "`{}` already runs release {} (sha256 {}); nothing to do",
+            cx.name,
+            target.id,
+            short(&target.sha256)
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    cx.say(&format!(
+        "rollback `{}`: release {} -> {}",
+        cx.name, from.id, target.id
+    ));
+    let mut journal = Journal {
+        op: "rollback".into(),
+        from: from.id.clone(),
+        to: target.id.clone(),
+        step: Step::Staged,
+        pid: std::process::id(),
+        started_at: crate::status::rfc3339(SystemTime::now()),
+        reason: None,
+        stderr: Vec::new(),
+    };
+    let out = cx.drive(&mut journal, Next::Do(Step::Staged))?;
+    cx.report(&out)
+}
+
+/// `tend history [--user] NAME [--json]`: the releases, oldest first. Finishes an
+/// interrupted change first (so what it shows is what is).
+pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, CliError> {
+    let cx = Cx::open(name, scope, json, true)?;
+    {
+        let _lock = cx.lock()?;
+        if let Some(out) = cx.recover()? {
+            // Said on stderr: stdout is the history.
+            let _ = writeln!(
+                std::io::stderr(),
+                "the interrupted change ended: {}{}",
+                end_word(out.end),
+                out.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let releases = cx.releases()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        #[derive(Serialize)]
+        struct History<'a> {
+            service: &'a str,
+            program: &'a Path,
+            releases: &'a [Release],
+        }
+        let _ = serde_json::to_writer_pretty(
+            &mut out,
+            &History {
+                service: cx.name.as_str(),
+                program: &cx.target,
+                releases: &releases,
+            },
+        );
+        let _ = writeln!(out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if releases.is_empty() {
+        let _ = writeln!(
+            out,
+            "`{}` has no releases yet: `tend upgrade{} {} <program>` makes the first",
+            cx.name,
+            cx.scope.flag(),
+            cx.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = writeln!(
+        out,
+        "{:<28} {:<9} {:<25} {:<12} {:>10}  NOTE",
+        "ID", "STATE", "CREATED", "SHA256", "SIZE"
+    );
+    for r in &releases {
+        let note = match (&r.reason, r.downtime_ms, &r.source) {
+            (Some(why), _, _) => why.clone(),
+            (None, Some(ms), _) => format!("downtime {}", secs(Duration::from_millis(ms))),
+            (None, None, None) => "found in place".to_owned(),
+            (None, None, Some(s)) => format!("from {}", s.display()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<9} {:<25} {:<12} {:>10}  {note}",
+            r.id,
+            r.state.as_str(),
+            r.created_at.get(..25).unwrap_or(&r.created_at),
+            short(&r.sha256),
+            tend_core::fmt::bytes(r.size)
+        );
+        for l in &r.stderr {
+            let _ = writeln!(out, "{:>30}| {l}", "");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the one service being changed needs.
+struct Cx {
+    name: ServiceName,
+    scope: Scope,
+    layout: Layout,
+    spec: ServiceSpec,
+    /// The program file named by `command`.
+    target: PathBuf,
+    store: Store,
+    manager: Box<dyn ServiceManager>,
+    json: bool,
+}
+
+/// How a change ended, and what it measured.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    service: String,
+    op: String,
+    end: End,
+    from: String,
+    to: String,
+    /// From the stop to the program running again (the new release, or the old one after
+    /// a roll-back).
+    downtime_ms: Option<u64>,
+    /// Why `to` failed.
+    reason: Option<String>,
+    /// `to`'s last stderr lines when it failed by exiting.
+    stderr: Vec<String>,
+    /// Each step, in order.
+    steps: Vec<StepLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepLine {
+    step: Step,
+    ok: bool,
+    secs: f64,
+    detail: String,
+}
+
+impl Cx {
+    /// The installed service `name`, its config copy and its store. `rights`: the verb
+    /// changes something (not `--check`), so it needs what `tend stop` needs.
+    fn open(name: &str, scope: Scope, json: bool, rights: bool) -> Result<Self, CliError> {
+        if rights {
+            super::service::check_rights("upgrade", scope)?;
+        }
+        let (name, layout) = super::target::installed(name, scope)?;
+        let spec = tend_config::load(&layout.config, &place::load_options(scope)?)?.spec;
+        let target = match &spec.command.program {
+            Program::Path(p) => p.clone(),
+            Program::Search(p) => {
+                return Err(CliError::Invalid(format!(
+                    "cannot upgrade `{name}`: its `command` runs `{p}`, found on PATH, not a file tend \
+                     can replace; give the program's path in `command` (e.g. [\"/opt/{name}/{name}\"]) \
+                     and reinstall"
+                )));
+            }
+        };
+        let store = Store::new(layout.releases_dir());
+        let manager = crate::os::manager(scope, Access::Check)?;
+        Ok(Self {
+            name,
+            scope,
+            layout,
+            spec,
+            target,
+            store,
+            manager,
+            json,
+        })
+    }
+
+    fn io(&self, what: &str, e: std::io::Error) -> CliError {
+        CliError::io(format!("{what} `{}`", self.store.dir.display()), e)
+    }
+
+    fn lock(&self) -> Result<release::Lock, CliError> {
+        self.store
+            .create()
+            .map_err(|e| self.io("cannot create the release store", e))?;
+        let lock = self.store.lock().map_err(|e| match e {
+            LockError::Busy(pid) => CliError::Invalid(format!(
+                "another `tend upgrade` or `tend rollback` of `{}` is under way{}; wait for it to end \
+                 (`tend history{} {}` shows the releases then)",
+                self.name,
+                pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default(),
+                self.scope.flag(),
+                self.name
+            )),
+            LockError::Io(e) => CliError::io(
+                format!("cannot lock `{}`", self.store.lock_path().display()),
+                e,
+            ),
+        })?;
+        self.store.sweep();
+        Ok(lock)
+    }
+
+    fn releases(&self) -> Result<Vec<Release>, CliError> {
+        self.store
+            .releases()
+            .map_err(|e| self.io("cannot read the release store", e))
+    }
+
+    /// Progress: stdout, or stderr with `--json` (stdout is the result then).
+    fn say(&self, line: &str) {
+        if self.json {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        } else {
+            let _ = writeln!(std::io::stdout(), "{line}");
+        }
+    }
+
+    fn step(&self, step: &str, detail: &str) {
+        self.say(&format!("  {step:<11} {detail}"));
+    }
+
+    /// The release in place: the current one of the store if the program file is still
+    /// it; else the file in place is recorded as the current release (the first upgrade,
+    /// or a file replaced by hand since).
+    fn current(&self) -> Result<Release, CliError> {
+        let live = release::sha256_file(&self.target).map_err(|e| {
+            CliError::io(
+                format!(
+                    "cannot read the program `{}` of `{}`",
+                    self.target.display(),
+                    self.name
+                ),
+                e,
+            )
+        })?;
+        let releases = self.releases()?;
+        if let Some(r) = releases
+            .iter()
+            .rev()
+            .find(|r| r.state == State::Current && r.sha256 == live)
+        {
+            return Ok(r.clone());
+        }
+        for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
+            r.state = State::Previous;
+            self.save(&mut r)?;
+        }
+        let r = self
+            .store
+            .stage(&self.target, &self.target, false, State::Current)
+            .map_err(|e| self.io("cannot record the running program in", e))?;
+        self.say(&format!(
+            "recorded the program in place as release {} (sha256 {})",
+            r.id,
+            short(&r.sha256)
+        ));
+        Ok(r)
+    }
+
+    fn save(&self, r: &mut Release) -> Result<(), CliError> {
+        r.updated_at = crate::status::rfc3339(SystemTime::now());
+        self.store
+            .save(r)
+            .map_err(|e| self.io("cannot write a release in", e))
+    }
+
+    fn release(&self, id: &str) -> Result<Release, CliError> {
+        self.store
+            .release(id)
+            .map_err(|e| self.io("cannot read the release store", e))?
+            .ok_or_else(|| {
+                CliError::io(
+                    format!(
+                        "release `{id}` of `{}` is missing from `{}`",
+                        self.name,
+                        self.store.dir.display()
+                    ),
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+            })
+    }
+
+    /// `--check`: what an upgrade would do; nothing is written.
+    fn check(&self, source: &Path, new_sha: &str) -> Result<ExitCode, CliError> {
+        let u = &self.spec.upgrade;
+        let live = release::sha256_file(&self.target).ok();
+        let mut lines = vec![format!(
+            "upgrade `{}` would replace `{}` (sha256 {}) with `{}` (sha256 {})",
+            self.name,
+            self.target.display(),
+            live.as_deref().map_or("unreadable", short),
+            source.display(),
+            short(new_sha)
+        )];
+        if live.as_deref() == Some(new_sha) {
+            lines.push("it already runs this build: nothing would change".into());
+        }
+        if let Ok(Some(j)) = self.store.journal() {
+            lines.push(format!(
+                "an interrupted {} ({} -> {}, step {}) would be finished first",
+                j.op,
+                j.from,
+                j.to,
+                j.step.as_str()
+            ));
+        }
+        lines.push(format!(
+            "steps: stage in `{}`, stop (graceful, [stop] timeout {}), swap, start, verify for {}: {}",
+            self.store.dir.display(),
+            tend_core::fmt::duration(self.spec.stop.timeout),
+            tend_core::fmt::duration(u.verify),
+            self.rules_text()
+        ));
+        lines.push(format!(
+            "on failure: stop, put the running release back, start, verify it; keep {} releases",
+            u.keep
+        ));
+        lines.push(
+            "checked: the program is runnable and its directory is writable; nothing was changed"
+                .into(),
+        );
+        if self.json {
+            let _ = serde_json::to_writer_pretty(
+                std::io::stdout(),
+                &serde_json::json!({
+                    "service": self.name.as_str(),
+                    "check": true,
+                    "target": self.target,
+                    "from_sha256": live,
+                    "to_sha256": new_sha,
+                    "lines": lines,
+                }),
+            );
+            let _ = writeln!(std::io::stdout());
+        } else {
+            for l in &lines {
+                self.say(l);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn rules(&self) -> Rules {
+        Rules {
+            verify: self.spec.upgrade.verify,
+            health: self.spec.health.is_some(),
+            command: self.spec.upgrade.verify_command.is_some(),
+        }
+    }
+
+    fn rules_text(&self) -> String {
+        let r = self.rules();
+        let mut v = vec!["the program must keep running"];
+        if r.health {
+            v.push("become healthy");
+        }
+        if r.command {
+            v.push("pass verify_command");
+        }
+        v.join(", ")
+    }
+
+    /// The journal of a change a killed tend left: finishes or undoes it (the lock is
+    /// held). `None` when there was none.
+    fn recover(&self) -> Result<Option<Outcome>, CliError> {
+        let Some(mut j) = self
+            .store
+            .journal()
+            .map_err(|e| self.io("cannot read the journal in", e))?
+        else {
+            return Ok(None);
+        };
+        self.say(&format!(
+            "found an interrupted {} of `{}` ({} -> {}) at step `{}` (tend pid {} was killed); finishing it",
+            j.op,
+            self.name,
+            j.from,
+            j.to,
+            j.step.as_str(),
+            j.pid
+        ));
+        // Killed after the releases said how it ended, before the journal was removed.
+        let to = self.store.release(&j.to).ok().flatten();
+        let done = to.as_ref().and_then(|r| match r.state {
+            State::Current if !j.step.is_undo() => Some(End::Upgraded),
+            State::Failed => Some(End::RolledBack),
+            State::Abandoned => Some(End::Abandoned),
+            _ => None,
+        });
+        let out = match done {
+            Some(end) => {
+                self.store
+                    .end_journal()
+                    .map_err(|e| self.io("cannot remove the journal in", e))?;
+                self.outcome(&j, end, Vec::new(), None)
+            }
+            None => {
+                let next = upgrade::next(j.step, Observed::Interrupted);
+                if j.reason.is_none() && !j.step.is_undo() && next != Next::Finish(End::Abandoned) {
+                    j.reason = Some(format!(
+                        "tend was interrupted at step `{}`; the change was undone",
+                        j.step.as_str()
+                    ));
+                }
+                self.drive(&mut j, next)?
+            }
+        };
+        Ok(Some(out))
+    }
+
+    /// Carries out steps from `next` until the change ends; the journal names each step
+    /// before it is done, and goes when the releases say how it ended.
+    fn drive(&self, j: &mut Journal, mut next: Next) -> Result<Outcome, CliError> {
+        let mut down_since: Option<Instant> = None;
+        let mut up_after: Option<Duration> = None;
+        let mut started: Option<SystemTime> = None;
+        let mut steps = Vec::new();
+        let end = loop {
+            let step = match next {
+                Next::Finish(end) => break end,
+                Next::Do(step) => step,
+            };
+            j.step = step;
+            self.store
+                .write_journal(j)
+                .map_err(|e| self.io("cannot write the journal in", e))?;
+            pause_here(step);
+            let t = Instant::now();
+            let (ok, detail) = match step {
+                Step::Staged => (true, String::new()),
+                Step::Stop | Step::UndoStop => {
+                    down_since.get_or_insert_with(Instant::now);
+                    up_after = None;
+                    match self.manager.stop(&self.name) {
+                        Ok(_) => (true, "stopped".to_owned()),
+                        Err(f) => (false, format!("could not stop: {}", f.error)),
+                    }
+                }
+                Step::Swap | Step::UndoSwap => {
+                    let id = if step == Step::Swap { &j.to } else { &j.from };
+                    let r = self.release(id)?;
+                    match release::put_in_place(&self.store, &r) {
+                        Ok(()) => (
+                            true,
+                            format!("`{}` is release {}", r.target.display(), r.id),
+                        ),
+                        Err(e) => (
+                            false,
+                            format!("could not put release {} in place: {e}", r.id),
+                        ),
+                    }
+                }
+                Step::Start | Step::UndoStart => {
+                    started = Some(SystemTime::now());
+                    match self.manager.start(&self.name) {
+                        Ok(_) => (true, "started".to_owned()),
+                        Err(f) => {
+                            let (why, lines) = self.last_exit();
+                            let why = why
+                                .map(|w| format!(" (the program {w})"))
+                                .unwrap_or_default();
+                            if step == Step::Start {
+                                j.stderr = lines;
+                            }
+                            (false, format!("could not start: {}{why}", f.error))
+                        }
+                    }
+                }
+                Step::Verify | Step::UndoVerify => {
+                    self.step(
+                        step.as_str(),
+                        &format!(
+                            "watching for {}: {}",
+                            tend_core::fmt::duration(self.spec.upgrade.verify),
+                            self.rules_text()
+                        ),
+                    );
+                    match self.verify(step, started, &mut up_after, down_since) {
+                        Ok(detail) => (true, detail),
+                        Err((why, lines)) => {
+                            if step == Step::Verify {
+                                j.stderr = lines;
+                            }
+                            (false, why)
+                        }
+                    }
+                }
+            };
+            if !ok && !step.is_undo() && j.reason.is_none() {
+                j.reason = Some(detail.clone());
+            }
+            if step != Step::Staged {
+                self.step(
+                    step.as_str(),
+                    &if ok {
+                        format!("{detail} ({})", secs(t.elapsed()))
+                    } else {
+                        format!("FAILED: {detail}")
+                    },
+                );
+                if !ok {
+                    for l in &j.stderr {
+                        self.say(&format!("{:>14}| {l}", ""));
+                    }
+                }
+            }
+            steps.push(StepLine {
+                step,
+                ok,
+                secs: t.elapsed().as_secs_f64(),
+                detail,
+            });
+            next = upgrade::next(step, if ok { Observed::Done } else { Observed::Failed });
+        };
+        let stderr = j.stderr.clone();
+        self.finish(j, end, up_after)?;
+        let mut out = self.outcome(j, end, stderr, up_after);
+        out.steps = steps;
+        Ok(out)
+    }
+
+    /// Records how the change ended in the releases, prunes to `[upgrade] keep`, and
+    /// removes the journal (last: until then, the next tend can still tell).
+    fn finish(&self, j: &Journal, end: End, downtime: Option<Duration>) -> Result<(), CliError> {
+        let (from_state, to_state) = release::states_after(end);
+        if let Ok(mut to) = self.release(&j.to) {
+            to.state = to_state;
+            if to_state != State::Current {
+                to.reason.clone_from(&j.reason);
+                to.stderr.clone_from(&j.stderr);
+            } else {
+                to.reason = None;
+                to.stderr.clear();
+                to.downtime_ms = downtime.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            }
+            self.save(&mut to)?;
+        }
+        if let Ok(mut from) = self.release(&j.from) {
+            from.state = from_state;
+            self.save(&mut from)?;
+        }
+        self.prune()?;
+        self.store
+            .end_journal()
+            .map_err(|e| self.io("cannot remove the journal in", e))
+    }
+
+    /// `[upgrade] keep`: the newest releases stay, and always the current one and the
+    /// newest previous one (the one `tend rollback` goes back to).
+    fn prune(&self) -> Result<(), CliError> {
+        let releases = self.releases()?;
+        let keep = usize::try_from(self.spec.upgrade.keep).unwrap_or(usize::MAX);
+        let newest_previous = releases
+            .iter()
+            .rev()
+            .find(|r| r.state == State::Previous)
+            .map(|r| r.id.clone());
+        let n = releases.len();
+        for (i, r) in releases.iter().enumerate() {
+            let recent = i + keep >= n;
+            if recent || r.state == State::Current || Some(&r.id) == newest_previous.as_ref() {
+                continue;
+            }
+            if let Err(e) = self.store.remove(&r.id) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: cannot remove old release {}: {e}",
+                    r.id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(&self, j: &Journal, end: End, stderr: Vec<String>, up: Option<Duration>) -> Outcome {
+        Outcome {
+            service: self.name.to_string(),
+            op: j.op.clone(),
+            end,
+            from: j.from.clone(),
+            to: j.to.clone(),
+            downtime_ms: up.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            reason: j.reason.clone(),
+            stderr,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The last line and the exit of the program, from the status file.
+    fn last_exit(&self) -> (Option<String>, Vec<String>) {
+        let snap = crate::status::read(&self.layout.status_file(&self.name))
+            .ok()
+            .flatten();
+        snap.and_then(|s| s.last_exit)
+            .map_or((None, Vec::new()), |e| (Some(e.description), e.stderr))
+    }
+
+    /// Watches the release run (tend-core's verdict on the status file) until it passes or
+    /// fails. `started`: when the start was asked for (a status file older than that is
+    /// the stopped run's); `None` after an interruption (the running one is what counts).
+    fn verify(
+        &self,
+        step: Step,
+        started: Option<SystemTime>,
+        up_after: &mut Option<Duration>,
+        down_since: Option<Instant>,
+    ) -> Result<String, (String, Vec<String>)> {
+        let rules = self.rules();
+        let file = self.layout.status_file(&self.name);
+        let began = Instant::now();
+        let mut watch = Watch::default();
+        loop {
+            let snap = crate::status::read(&file).ok().flatten().filter(|s| {
+                started.is_none_or(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&s.updated_at)
+                        .is_ok_and(|u| SystemTime::from(u) >= t)
+                })
+            });
+            let sample = snap.as_ref().map(|s| Sample {
+                state: s.state.clone(),
+                pid: s.pid,
+                restarts: s.restarts_total,
+                health: s.health.as_ref().map(|h| h.state.clone()),
+                health_reason: s.health.as_ref().and_then(|h| h.reason.clone()),
+                last_exit: s
+                    .last_exit
+                    .as_ref()
+                    .map(|e| (e.description.clone(), e.stderr.clone())),
+            });
+            if up_after.is_none()
+                && let Some(s) = &sample
+                && s.state == "running"
+                && s.pid.is_some()
+            {
+                *up_after = down_since.map(|d| d.elapsed());
+            }
+            match upgrade::verdict(rules, &mut watch, sample.as_ref(), began.elapsed()) {
+                Verdict::Wait => std::thread::sleep(POLL),
+                Verdict::RunCommand => {
+                    self.run_verify_command(step)?;
+                    watch.command_passed = true;
+                }
+                Verdict::Pass => {
+                    let pid = sample.as_ref().and_then(|s| s.pid).unwrap_or_default();
+                    let mut what = format!(
+                        "passed: running (pid {pid}) for {}",
+                        tend_core::fmt::duration(rules.verify)
+                    );
+                    if rules.health {
+                        what.push_str(", healthy");
+                    }
+                    if rules.command {
+                        what.push_str(", verify_command passed");
+                    }
+                    return Ok(what);
+                }
+                Verdict::Fail(why, lines) => return Err((why, lines)),
+            }
+        }
+    }
+
+    /// `[upgrade] verify_command`: run once the program runs (and is healthy), in its
+    /// working directory with its environment and `TEND_SERVICE`, `TEND_RELEASE_STEP`; it
+    /// must exit 0 within `verify`.
+    fn run_verify_command(&self, step: Step) -> Result<(), (String, Vec<String>)> {
+        let Some(cmd) = &self.spec.upgrade.verify_command else {
+            return Ok(());
+        };
+        let program = cmd.program.display();
+        let mut c = std::process::Command::new(match &cmd.program {
+            Program::Path(p) => p.as_os_str().to_owned(),
+            Program::Search(n) => n.into(),
+        });
+        c.args(&cmd.args)
+            .current_dir(&self.spec.working_dir)
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .env("TEND_SERVICE", self.name.as_str())
+            .env("TEND_UPGRADE_STEP", step.as_str())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(|e| {
+            (
+                format!("verify_command `{program}` could not start: {e}"),
+                Vec::new(),
+            )
+        })?;
+        // Read stderr on a thread of its own: a chatty command must not block on a full
+        // pipe while it is waited for.
+        let mut err = child.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(e) = err.as_mut() {
+                let _ = std::io::Read::read_to_string(e, &mut text);
+            }
+            text
+        });
+        let deadline = Instant::now() + self.spec.upgrade.verify;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(_) => break None,
+            }
+        };
+        let text = reader.join().unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(str::to_owned)
+            .collect();
+        match status {
+            Some(s) if s.success() => Ok(()),
+            Some(s) => Err((format!("verify_command `{program}` failed ({s})"), lines)),
+            None => Err((
+                format!(
+                    "verify_command `{program}` did not finish within {}",
+                    tend_core::fmt::duration(self.spec.upgrade.verify)
+                ),
+                lines,
+            )),
+        }
+    }
+
+    /// Prints the result and chooses the exit code (docs/cli.md).
+    fn report(&self, out: &Outcome) -> Result<ExitCode, CliError> {
+        let down = out
+            .downtime_ms
+            .map(|ms| format!("; downtime {}", secs(Duration::from_millis(ms))))
+            .unwrap_or_default();
+        let why = out.reason.as_deref().unwrap_or("no reason recorded");
+        let (line, code) = match out.end {
+            End::Upgraded => (
+                format!(
+                    "{} `{}`: release {} runs and passed verification{down}",
+                    if out.op == "rollback" {
+                        "rolled back"
+                    } else {
+                        "upgraded"
+                    },
+                    out.service,
+                    out.to
+                ),
+                code::OK,
+            ),
+            End::Abandoned => (
+                format!(
+                    "the {} of `{}` stopped before the service was touched; release {} still runs",
+                    out.op, out.service, out.from
+                ),
+                code::OK,
+            ),
+            End::RolledBack => (
+                format!(
+                    "ROLLED BACK `{}`: release {} failed: {why}; release {} runs again and passed verification{down}",
+                    out.service, out.to, out.from
+                ),
+                code::ROLLED_BACK,
+            ),
+            End::Broken => (
+                format!(
+                    "BROKEN `{}`: release {} failed: {why}; release {} was put back but did not pass verification \
+                     either: see `tend status{} {}` and `tend logs{} {}`",
+                    out.service,
+                    out.to,
+                    out.from,
+                    self.scope.flag(),
+                    out.service,
+                    self.scope.flag(),
+                    out.service
+                ),
+                code::UPGRADE_BROKEN,
+            ),
+        };
+        if self.json {
+            let _ = serde_json::to_writer_pretty(std::io::stdout(), out);
+            let _ = writeln!(std::io::stdout());
+            let _ = writeln!(std::io::stderr(), "{line}");
+        } else {
+            self.say(&line);
+        }
+        Ok(ExitCode::from(code))
+    }
+}
+
+/// The test hook (docs/upgrade.md, "Testing"): stops here for good, so that a test can
+/// kill tend with the journal naming `step`.
+fn pause_here(step: Step) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step.as_str()) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "paused before step `{}` ({PAUSE_ENV})",
+            step.as_str()
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+fn end_word(end: End) -> &'static str {
+    match end {
+        End::Upgraded => "finished",
+        End::Abandoned => "abandoned before the service was touched",
+        End::RolledBack => "undone (rolled back)",
+        End::Broken => "undone, but the old release did not pass verification",
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

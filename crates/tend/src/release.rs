@@ -1,0 +1,622 @@
+//! The release store of `tend upgrade` (docs/upgrade.md): every release of a service's
+//! program that tend put in place or found there, the journal of a change under way, and
+//! the lock that keeps two changes of one service apart.
+//!
+//! ```text
+//! <Layout::releases_dir>/            (0700, root's or the user's: as protected as the config copy)
+//!   lock                             held (OS file lock) by the tend that changes the service
+//!   journal.json                     only while an upgrade or rollback is under way
+//!   <id>/release.json                what the release is, and what became of it
+//!   <id>/program/<file>              the program file, as it was put in place
+//! ```
+//!
+//! A release directory appears complete or not at all: it is written as `.<id>.tmp`, each
+//! file flushed, and renamed. A program file is put in place the same way (a flushed copy
+//! next to it, renamed over it), so there is never a half-copied program. The layout leaves
+//! room for the forms to come: `<id>/app/` (a directory release) and `<id>/config.toml`.
+
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tend_core::upgrade::{End, Step};
+
+/// What became of a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum State {
+    /// Complete in the store; not (yet) put in place.
+    Staged,
+    /// The one in place, verified (or found in place before the first upgrade).
+    Current,
+    /// Was current before the current one; `tend rollback` goes back to it.
+    Previous,
+    /// Put in place and failed its verification; rolled back.
+    Failed,
+    /// Staged, but the change stopped before the service was touched.
+    Abandoned,
+}
+
+impl State {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Staged => "staged",
+            Self::Current => "current",
+            Self::Previous => "previous",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// `<id>/release.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Release {
+    /// `20261207T064512Z-ab12cd34`: when it was staged (UTC) and its hash, so ids sort by
+    /// age and say which build they are.
+    pub(crate) id: String,
+    /// What kind of release: `program` (a program file; later `directory`, `config`).
+    pub(crate) kind: String,
+    /// When it was staged (RFC 3339).
+    pub(crate) created_at: String,
+    /// Where it goes: the program file named by `command`.
+    pub(crate) target: PathBuf,
+    /// The file's name in `<id>/program/`.
+    pub(crate) file: String,
+    /// SHA-256 of the program file, hex.
+    pub(crate) sha256: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Where `tend upgrade` took it from; `None` for the file found in place.
+    pub(crate) source: Option<PathBuf>,
+    /// What became of it.
+    pub(crate) state: State,
+    /// Why it failed (or was abandoned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// Its last stderr lines when it failed by exiting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stderr: Vec<String>,
+    /// How long the service was down when it was put in place, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) downtime_ms: Option<u64>,
+    /// When `state` last changed (RFC 3339).
+    pub(crate) updated_at: String,
+}
+
+/// `journal.json`: the change under way. Written (durably) before each step, so the next
+/// tend knows which step may have been cut short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Journal {
+    /// `upgrade` or `rollback`.
+    pub(crate) op: String,
+    /// The release that ran before.
+    pub(crate) from: String,
+    /// The release being put in place.
+    pub(crate) to: String,
+    /// The step about to be done, or being done.
+    pub(crate) step: Step,
+    /// The tend that writes it.
+    pub(crate) pid: u32,
+    /// When the change began (RFC 3339).
+    pub(crate) started_at: String,
+    /// Why `to` failed, once it did (kept for the report after an interruption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// `to`'s last stderr lines, once it failed by exiting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stderr: Vec<String>,
+}
+
+/// The store of one service.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pub(crate) dir: PathBuf,
+}
+
+/// The held lock of a service's store: released when dropped (and by the OS when tend dies).
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug)]
+pub(crate) enum LockError {
+    /// Another tend holds it: its pid, as it wrote it.
+    Busy(Option<u32>),
+    Io(io::Error),
+}
+
+impl Store {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// Creates the store's directory (0700: the releases are as protected as the config
+    /// copy, and the journal decides what runs as the service).
+    pub(crate) fn create(&self) -> io::Result<()> {
+        create_private_dir(&self.dir)
+    }
+
+    /// Takes the lock, without waiting: a second upgrade must be told, not queued behind
+    /// the first one's verification.
+    pub(crate) fn lock(&self) -> Result<Lock, LockError> {
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.lock_path())
+            .map_err(LockError::Io)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = f.read_to_string(&mut text);
+                return Err(LockError::Busy(text.trim().parse().ok()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
+        }
+        // Who holds it, for the second tend's message. Not needed for the lock itself.
+        let _ = f.set_len(0);
+        let _ = f.write_all(std::process::id().to_string().as_bytes());
+        Ok(Lock { _file: f })
+    }
+
+    /// The journal of a change under way; `None` when there is none.
+    pub(crate) fn journal(&self) -> io::Result<Option<Journal>> {
+        match std::fs::read(self.journal_path()) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("`{}` is not a journal: {e}", self.journal_path().display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the journal durably (before the step it names is done).
+    pub(crate) fn write_journal(&self, j: &Journal) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(j).map_err(io::Error::other)?;
+        tend_os::write_atomic(&self.journal_path(), &bytes, Some(0o600))
+    }
+
+    /// Removes the journal durably: the change is over.
+    pub(crate) fn end_journal(&self) -> io::Result<()> {
+        match std::fs::remove_file(self.journal_path()) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every complete release, oldest first (ids sort by age).
+    pub(crate) fn releases(&self) -> io::Result<Vec<Release>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            // `.<id>.tmp`: a release being staged, or one a killed tend left half-written.
+            if name.starts_with('.') || !e.file_type()?.is_dir() {
+                continue;
+            }
+            if let Some(r) = self.release(&name)? {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Release `id`; `None` when there is none.
+    pub(crate) fn release(&self, id: &str) -> io::Result<Option<Release>> {
+        match std::fs::read(self.dir.join(id).join("release.json")) {
+            Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records what became of a release (durably: history must not go back after a crash).
+    pub(crate) fn save(&self, r: &Release) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
+        tend_os::write_atomic(
+            &self.dir.join(&r.id).join("release.json"),
+            &bytes,
+            Some(0o600),
+        )
+    }
+
+    /// The program file of a release, in the store.
+    pub(crate) fn program_file(&self, r: &Release) -> PathBuf {
+        self.dir.join(&r.id).join("program").join(&r.file)
+    }
+
+    /// Copies `source` into the store as a new release for `target`, complete or not at
+    /// all: written under `.<id>.tmp`, flushed, renamed to `<id>`.
+    pub(crate) fn stage(
+        &self,
+        source: &Path,
+        target: &Path,
+        from_operator: bool,
+        state: State,
+    ) -> io::Result<Release> {
+        self.create()?;
+        let sha256 = sha256_file(source)?;
+        let now = std::time::SystemTime::now();
+        let stamp = chrono::DateTime::<chrono::Utc>::from(now)
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let mut id = format!("{stamp}-{}", &sha256[..8]);
+        let mut n = 2;
+        while self.dir.join(&id).exists() {
+            id = format!("{stamp}-{}-{n}", &sha256[..8]);
+            n += 1;
+        }
+        let file = target.file_name().map_or_else(
+            || "program".to_owned(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let tmp = self.dir.join(format!(".{id}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        create_private_dir(&tmp)?;
+        create_private_dir(&tmp.join("program"))?;
+        let size = copy_durably(source, &tmp.join("program").join(&file), source)?;
+        let at = crate::status::rfc3339(now);
+        let release = Release {
+            id: id.clone(),
+            kind: "program".into(),
+            created_at: at.clone(),
+            target: target.to_owned(),
+            file,
+            sha256,
+            size,
+            source: from_operator.then(|| source.to_owned()),
+            state,
+            reason: None,
+            stderr: Vec::new(),
+            downtime_ms: None,
+            updated_at: at,
+        };
+        let bytes = serde_json::to_vec_pretty(&release).map_err(io::Error::other)?;
+        tend_os::write_atomic(&tmp.join("release.json"), &bytes, Some(0o600))?;
+        sync_dir(&tmp.join("program"))?;
+        std::fs::rename(&tmp, self.dir.join(&id))?;
+        sync_dir(&self.dir)?;
+        Ok(release)
+    }
+
+    /// Removes a release from the store (`[upgrade] keep`).
+    pub(crate) fn remove(&self, id: &str) -> io::Result<()> {
+        std::fs::remove_dir_all(self.dir.join(id))
+    }
+
+    /// Removes what a killed tend left half-staged (`.<id>.tmp`).
+    pub(crate) fn sweep(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with('.') && n.ends_with(".tmp") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+}
+
+/// Puts release `r`'s program file in place at its target: a flushed copy next to the
+/// target, renamed over it, so a reader (or a start) sees the old file or the new one. The
+/// new file gets the old one's permissions (and owner, on Unix): the service's account
+/// must still be allowed to run it.
+pub(crate) fn put_in_place(store: &Store, r: &Release) -> io::Result<()> {
+    let target = &r.target;
+    // Already in place (an undo step done again after an interruption): nothing to do.
+    if sha256_file(target).is_ok_and(|s| s == r.sha256) {
+        return Ok(());
+    }
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tend-new.{}", r.file, std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let like = if target.exists() {
+        target.clone()
+    } else {
+        store.program_file(r)
+    };
+    let result = copy_durably(&store.program_file(r), &tmp, &like)
+        .and_then(|_| std::fs::rename(&tmp, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+/// What `tend upgrade` refuses before it touches anything: a file that is missing, not a
+/// regular file, not a program this OS can run, or not executable.
+pub(crate) fn check_runnable(file: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(file).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => "does not exist".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    })?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    let mut head = [0u8; 4];
+    let n = File::open(file)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if !is_runnable_here(&head[..n]) {
+        return Err(format!(
+            "is not a program this OS can run (expected {}, found {})",
+            if cfg!(windows) {
+                "a PE executable (MZ)"
+            } else if cfg!(target_os = "macos") {
+                "a Mach-O executable or a #! script"
+            } else {
+                "an ELF executable or a #! script"
+            },
+            describe_magic(&head[..n])
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err("is not executable (chmod +x it)".into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file starting with `head` is a program of this OS.
+pub(crate) fn is_runnable_here(head: &[u8]) -> bool {
+    if cfg!(windows) {
+        head.starts_with(b"MZ")
+    } else if cfg!(target_os = "macos") {
+        head.starts_with(b"#!")
+            || [
+                [0xfe, 0xed, 0xfa, 0xcf],
+                [0xcf, 0xfa, 0xed, 0xfe],
+                [0xca, 0xfe, 0xba, 0xbe],
+                [0xfe, 0xed, 0xfa, 0xce],
+                [0xce, 0xfa, 0xed, 0xfe],
+            ]
+            .iter()
+            .any(|m| head.starts_with(m))
+    } else {
+        head.starts_with(b"\x7fELF") || head.starts_with(b"#!")
+    }
+}
+
+fn describe_magic(head: &[u8]) -> String {
+    if head.starts_with(b"MZ") {
+        "a Windows PE file".into()
+    } else if head.starts_with(b"\x7fELF") {
+        "a Linux ELF file".into()
+    } else if head.is_empty() {
+        "an empty file".into()
+    } else {
+        format!(
+            "bytes {}",
+            head.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    }
+}
+
+/// Whether tend can create files in `dir` (the program's directory): tried, not guessed
+/// from modes, since ACLs, read-only mounts and immutable flags all decide too.
+pub(crate) fn check_writable(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".tend-upgrade-check.{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("tend cannot write in `{}`: {e}", dir.display())),
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Copies `from` to the new file `to` and flushes it; `to` gets `like`'s permissions (and
+/// owner on Unix). Returns the size.
+fn copy_durably(from: &Path, to: &Path, like: &Path) -> io::Result<u64> {
+    let mut src = File::open(from)?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    let n = io::copy(&mut src, &mut dst)?;
+    let meta = std::fs::metadata(like)?;
+    dst.set_permissions(meta.permissions())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // Only root may give a file away; a user's own files are already the user's.
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::fchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        }
+    }
+    dst.sync_all()?;
+    Ok(n)
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    // Windows: the directory inherits %ProgramData%\tend's (or the user's) ACL, which the
+    // install already restricts.
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Flushes a directory, so a rename or removal in it survives a crash (Unix; NTFS
+/// journals them).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    let _ = dir;
+    Ok(())
+}
+
+/// The state a release takes when a change ends so, for (`from`, `to`).
+pub(crate) fn states_after(end: End) -> (State, State) {
+    match end {
+        End::Upgraded => (State::Previous, State::Current),
+        End::Abandoned => (State::Current, State::Abandoned),
+        End::RolledBack | End::Broken => (State::Current, State::Failed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_of_this_os() {
+        let elf = b"\x7fELF";
+        let pe = b"MZ\x90\x00";
+        if cfg!(windows) {
+            assert!(is_runnable_here(pe) && !is_runnable_here(elf));
+        } else if cfg!(target_os = "linux") {
+            assert!(is_runnable_here(elf) && is_runnable_here(b"#!/b"));
+            assert!(!is_runnable_here(pe) && !is_runnable_here(b""));
+        }
+        assert_eq!(describe_magic(pe), "a Windows PE file");
+        assert_eq!(describe_magic(b"ab"), "bytes 61 62");
+    }
+
+    #[test]
+    fn a_staged_release_is_complete_and_put_in_place_with_the_old_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        let target = app.join("api");
+        std::fs::write(&target, b"#!/bin/sh\necho old\n").unwrap();
+        let new = dir.path().join("api-new");
+        std::fs::write(&new, b"#!/bin/sh\necho new\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o751)).unwrap();
+            std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let store = Store::new(dir.path().join("releases"));
+        let r = store.stage(&new, &target, true, State::Staged).unwrap();
+        assert_eq!(r.sha256, sha256_file(&new).unwrap());
+        assert_eq!(r.size, 19);
+        assert_eq!(store.releases().unwrap(), std::slice::from_ref(&r));
+        assert!(
+            !dir.path()
+                .join("releases")
+                .join(format!(".{}.tmp", r.id))
+                .exists()
+        );
+
+        put_in_place(&store, &r).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"#!/bin/sh\necho new\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o751, "the old file's mode, not the source's");
+        }
+        // No leftovers next to the program.
+        let names: Vec<_> = std::fs::read_dir(&app)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["api"]);
+        // Again: already in place.
+        put_in_place(&store, &r).unwrap();
+    }
+
+    #[test]
+    fn the_lock_keeps_a_second_holder_out_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("r"));
+        store.create().unwrap();
+        let held = store.lock().unwrap();
+        match store.lock() {
+            Err(LockError::Busy(pid)) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        drop(held);
+        store.lock().unwrap();
+    }
+
+    #[test]
+    fn journal_round_trip_and_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_owned());
+        assert_eq!(store.journal().unwrap(), None);
+        let j = Journal {
+            op: "upgrade".into(),
+            from: "a".into(),
+            to: "b".into(),
+            step: Step::Swap,
+            pid: 1,
+            started_at: "now".into(),
+            reason: None,
+            stderr: vec![],
+        };
+        store.write_journal(&j).unwrap();
+        assert_eq!(store.journal().unwrap(), Some(j));
+        store.end_journal().unwrap();
+        assert_eq!(store.journal().unwrap(), None);
+        store.end_journal().unwrap();
+    }
+}

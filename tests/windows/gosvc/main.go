@@ -7,6 +7,11 @@
 // "gosvc: got interrupt, shutting down" and exits 0. With -spawn-child it starts a copy of
 // itself that only sleeps (a grandchild for process-tree tests). -pidfile appends
 // "<role> <pid>" lines.
+//
+// Builds for upgrade tests differ by link-time variables, not flags (an upgrade swaps the
+// program file, the command line stays): -ldflags "-X main.build=v2 -X main.mode=crash".
+// GET /version answers the build; mode "crash" exits 3 at start with a panic-like line on
+// stderr, mode "unhealthy" answers /health with 503.
 package main
 
 import (
@@ -18,6 +23,12 @@ import (
 	"os/signal"
 	"strconv"
 	"time"
+)
+
+// Set at link time (see above).
+var (
+	build = "v1"
+	mode  = "ok"
 )
 
 func appendLine(path, s string) {
@@ -60,6 +71,10 @@ func main() {
 		return
 	}
 	appendLine(*pidfile, fmt.Sprintf("child %d", os.Getpid()))
+	if mode == "crash" {
+		fmt.Fprintf(os.Stderr, "gosvc %s: panic: cannot open database\n", build)
+		os.Exit(3)
+	}
 	if *spawnChild {
 		self, _ := os.Executable()
 		cmd := exec.Command(self, "-sleeper", "-pidfile", *pidfile)
@@ -72,7 +87,14 @@ func main() {
 
 	if *port != 0 {
 		http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+			if mode == "unhealthy" {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
 			fmt.Fprintln(w, "ok")
+		})
+		http.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, build)
 		})
 		http.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 			code, _ := strconv.Atoi(r.URL.Query().Get("code"))

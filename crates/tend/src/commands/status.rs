@@ -67,6 +67,9 @@ pub(crate) fn status(
     };
     let report = report_for(target, scope)?;
     let code = exit_code(&report.state);
+    if let Some(note) = super::upgrade::interrupted(&report.service, scope) {
+        let _ = writeln!(std::io::stderr(), "warning: {note}");
+    }
     let mut out = std::io::stdout().lock();
     if json {
         let _ = serde_json::to_writer_pretty(&mut out, &WithBuild::new(&report));

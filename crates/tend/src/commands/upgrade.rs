@@ -227,7 +227,7 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
     }
     let _ = writeln!(
         out,
-        "{:<28} {:<9} {:<25} {:<12} {:>10}  NOTE",
+        "{:<28} {:<9} {:<19} {:<12} {:>10}  NOTE",
         "ID", "STATE", "CREATED", "SHA256", "SIZE"
     );
     for r in &releases {
@@ -239,10 +239,11 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<9} {:<25} {:<12} {:>10}  {note}",
+            "{:<28} {:<9} {:<19} {:<12} {:>10}  {note}",
             r.id,
             r.state.as_str(),
-            r.created_at.get(..25).unwrap_or(&r.created_at),
+            // Local time to the second: the id has the UTC one.
+            r.created_at.get(..19).unwrap_or(&r.created_at),
             short(&r.sha256),
             tend_core::fmt::bytes(r.size)
         );
@@ -546,6 +547,7 @@ impl Cx {
             .journal()
             .map_err(|e| self.io("cannot read the journal in", e))?
         else {
+            self.abandon_orphans()?;
             return Ok(None);
         };
         self.say(&format!(
@@ -584,6 +586,19 @@ impl Cx {
             }
         };
         Ok(Some(out))
+    }
+
+    /// A release left `staged` with no journal naming it: tend was killed after staging
+    /// it, before the journal's first step; the service was never touched.
+    fn abandon_orphans(&self) -> Result<(), CliError> {
+        for mut r in self.releases()? {
+            if r.state == State::Staged {
+                r.state = State::Abandoned;
+                r.reason = Some("tend was interrupted while staging it".into());
+                self.save(&mut r)?;
+            }
+        }
+        Ok(())
     }
 
     /// Carries out steps from `next` until the change ends; the journal names each step

@@ -131,11 +131,11 @@ check "  v2 serves" serves v2
 # bg STEP BUILD: an upgrade paused (test hook) before STEP, in the background of the box.
 bg() {
     box rm -f "$T/bg.out"
-    boxsh "TEND_UPGRADE_PAUSE=$1 setsid '$TEND' upgrade web '$2' > '$T/bg.out' 2>&1 < /dev/null & echo \$! > '$T/bg.pid'"
+    boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade web '$2' > '$T/bg.out' 2>&1 < /dev/null &"
     wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
 }
-# kill9: kill -9 of the background tend.
-kill9() { box kill -9 "$(box cat "$T/bg.pid")"; }
+# kill9: kill -9 of the background tend (the pid its pause line names).
+kill9() { box kill -9 "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/bg.out")"; }
 
 check "an upgrade paused before verify" bg verify "$T/builds/v5"
 exits 2 "  a second upgrade meets the lock (exit 2)" box "$TEND" upgrade web "$T/builds/v1"

@@ -124,7 +124,7 @@ pub(crate) fn rollback(
             return cx.report(&out);
         }
     }
-    let from = cx.current()?;
+    // The target first: a rollback with nowhere to go must not even record the program.
     let releases = cx.releases()?;
     let target = match to {
         Some(id) => releases.iter().find(|r| r.id == id).ok_or_else(|| {
@@ -149,6 +149,7 @@ pub(crate) fn rollback(
             })?,
     }
     .clone();
+    let from = cx.current()?;
     if target.sha256 == from.sha256 {
         cx.say(&format!(
             "`{}` already runs release {} (sha256 {}); nothing to do",
@@ -992,8 +993,9 @@ fn pause_here(step: Step) {
     if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step.as_str()) {
         let _ = writeln!(
             std::io::stderr(),
-            "paused before step `{}` ({PAUSE_ENV})",
-            step.as_str()
+            "paused before step `{}` ({PAUSE_ENV}; tend pid {})",
+            step.as_str(),
+            std::process::id()
         );
         loop {
             std::thread::sleep(Duration::from_secs(3600));

@@ -71,7 +71,8 @@ pub use layout::{
     status_file,
 };
 pub use manager::{
-    Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, error_chain, reported,
+    Access, Changed, Drift, Error, Failure, Install, Preflight, Report, ServiceManager, Status,
+    error_chain, reported,
 };
 pub use ownership::{OwnershipError, check_ownership};
 pub use plan::{Applied, ApplyError, Files, Step, apply};

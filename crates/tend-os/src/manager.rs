@@ -107,6 +107,61 @@ pub trait ServiceManager {
         let _ = name;
         None
     }
+    /// `tend doctor`: the checks `install` makes (the account, what the service's account
+    /// and sandbox can reach), without installing, and how what is installed compares with
+    /// what `install` would write now. The same code as `install`'s checks, so the two
+    /// never disagree. A backend that does not check something says so
+    /// ([`Preflight::default`]: nothing known).
+    ///
+    /// # Errors
+    ///
+    /// The config cannot be rendered for this manager, or a file cannot be read.
+    fn preflight(&self, install: &Install<'_>) -> Result<Preflight, Error> {
+        let _ = install;
+        Ok(Preflight::default())
+    }
+}
+
+/// What [`ServiceManager::preflight`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    /// The account the config names: `None` when there is nothing to look up (a built-in
+    /// or virtual account, the caller's own for `--user`); otherwise whether it exists,
+    /// with why not.
+    pub account: Option<Result<(), String>>,
+    /// What the service's account and sandbox would not reach (empty: everything), each
+    /// naming the config key, the path, why and the fix; `Err` says why it was not
+    /// looked at.
+    pub access: Result<Vec<String>, String>,
+    /// The installed service against what `install` would write now.
+    pub drift: Drift,
+}
+
+impl Default for Preflight {
+    fn default() -> Self {
+        Self {
+            account: None,
+            access: Err("this service manager does not check it".to_owned()),
+            drift: Drift::Unknown("this service manager does not compare it".to_owned()),
+        }
+    }
+}
+
+/// How the installed service compares with what `install` would write for the config now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Nothing is installed under the name.
+    NotInstalled,
+    /// Compared: the lines (or, for the SCM, the settings) that differ, `- installed` /
+    /// `+ would be written`; both empty when they match.
+    Compared {
+        /// tend's config copy against the config given.
+        config: Vec<String>,
+        /// The unit, plist or SCM entry against the one the config renders to.
+        definition: Vec<String>,
+    },
+    /// It could not be compared, and why.
+    Unknown(String),
 }
 
 /// What a verb did: lines for stdout, warnings and problems for stderr, and what changed.

@@ -17,7 +17,8 @@ use super::plan::{self, Installed, ScmPlan, Setting, SidType, StartType};
 use super::{acl, dumps, exit};
 use crate::installed::installed_text;
 use crate::manager::{
-    Access, Changed, Error, Failure, Install, Report, ServiceManager, Status, reported,
+    Access, Changed, Drift, Error, Failure, Install, Preflight, Report, ServiceManager, Status,
+    reported,
 };
 use crate::{Backend, Layout, Scope, SystemContext};
 
@@ -183,15 +184,37 @@ impl<A: ScmApi> Scm<'_, A> {
     }
 
     /// Refuses an install whose service account could not run tend or the program, enter
-    /// the working directory or write a custom log directory ([`acl`] decides from the
-    /// DACLs); with `--no-access-check` says each problem as a warning and goes on. tend's
-    /// own directories under ProgramData get their rules at install, so they are not
-    /// asked about.
+    /// the working directory or write a custom log directory ([`Scm::reach`]); with
+    /// `--no-access-check` says each problem as a warning and goes on.
     fn check_reach(&self, spec: &ServiceSpec, exe: &Path, r: &mut Report) -> Result<(), Error> {
-        use acl::Need;
         if self.access == Access::Skip {
             return Ok(());
         }
+        let problems = self.reach(spec, exe);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        if self.access == Access::Warn {
+            for p in problems {
+                r.warn(format!("{p} (installing anyway: --no-access-check)"));
+            }
+            return Ok(());
+        }
+        let mut msg = format!(
+            "not installing `{}`: its service account could not reach what it needs (nothing was changed); fix that, or install anyway with --no-access-check:",
+            spec.name
+        );
+        for p in problems {
+            msg.push_str(&format!("\n  {p}"));
+        }
+        Err(Error::Invalid(msg))
+    }
+
+    /// What `install` checks and `doctor` reports: each path the service account could
+    /// not use (`key: why`), as [`acl`] decides from the DACLs. tend's own directories
+    /// under ProgramData get their rules at install, so they are not asked about.
+    fn reach(&self, spec: &ServiceSpec, exe: &Path) -> Vec<String> {
+        use acl::Need;
         let mut paths: Vec<(&str, &Path, Need)> = vec![("tend.exe", exe, Need::Run)];
         if let tend_core::Program::Path(p) = &spec.command.program {
             paths.push(("command[0]", p, Need::Run));
@@ -204,29 +227,56 @@ impl<A: ScmApi> Scm<'_, A> {
             .into_iter()
             .map(|(k, p, n)| (k, p, n, self.host.read_dacl(p).map_err(|e| e.to_string())))
             .collect();
-        let problems = acl::reach_problems(
+        acl::reach_problems(
             spec.name.as_str(),
             &spec.service.account,
             spec.service.hardening,
             &items,
-        );
-        if problems.is_empty() {
-            return Ok(());
-        }
-        if self.access == Access::Warn {
-            for (key, p) in problems {
-                r.warn(format!("{key}: {p} (installing anyway: --no-access-check)"));
-            }
-            return Ok(());
-        }
-        let mut msg = format!(
-            "not installing `{}`: its service account could not reach what it needs (nothing was changed); fix that, or install anyway with --no-access-check:",
-            spec.name
-        );
-        for (key, p) in problems {
-            msg.push_str(&format!("\n  {key}: {p}"));
-        }
-        Err(Error::Invalid(msg))
+        )
+        .into_iter()
+        .map(|(key, p)| format!("{key}: {p}"))
+        .collect()
+    }
+
+    /// `tend doctor`: the account and [`Scm::reach`] as `install` checks them, and the
+    /// installed SCM entry and config copy against what `install` would write now.
+    fn preflight_with(&self, spec: &ServiceSpec, original: &str) -> Result<Preflight, Error> {
+        let name = &spec.name;
+        let exe = self
+            .host
+            .current_exe()
+            .map_err(|e| Error::io("cannot find tend's own executable", e))?;
+        let (plan, _) = plan::plan(spec, &exe, |v| self.host.env(v))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let account = match (&spec.service.account, &plan.account) {
+            (Account::User { .. }, Some(account)) => Some(
+                self.check_account(account)
+                    .map_err(|e| crate::error_chain(&e)),
+            ),
+            _ => None,
+        };
+        let access = Ok(self.reach(spec, &exe));
+        let mgr = self.connect(false)?;
+        let drift = match self.api.open(&mgr, name.as_str(), Rights::QUERY_CONFIG) {
+            Err(e) if e.no_such_service() => Drift::NotInstalled,
+            Err(e) => Drift::Unknown(format!("cannot open service `{name}`: {e}")),
+            Ok(svc) => match self.installed_plan(&svc, &plan) {
+                Err(e) => Drift::Unknown(crate::error_chain(&e)),
+                Ok((old, _)) => {
+                    let text = installed_text(spec, original)?;
+                    let copy = self.host.read(&self.layout(name).config).ok().flatten();
+                    Drift::Compared {
+                        config: crate::diff_lines(copy.as_deref().unwrap_or(""), &text),
+                        definition: plan::changes(&old, &plan),
+                    }
+                }
+            },
+        };
+        Ok(Preflight {
+            account,
+            access,
+            drift,
+        })
     }
 
     /// What is installed under the name, as a plan (to compare with the new one), and the
@@ -731,6 +781,10 @@ impl<A: ScmApi> ServiceManager for Scm<'_, A> {
             self.stop_with(name, r)?;
             self.start_with(name, r).map(|_| false)
         })
+    }
+
+    fn preflight(&self, i: &Install<'_>) -> Result<Preflight, Error> {
+        self.preflight_with(i.spec, i.original)
     }
 
     fn reload(&self, name: &ServiceName) -> Result<Report, Failure> {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tend_core::{Account, ServiceName, ServiceSpec, StartMode};
 
 use crate::installed::{diff_lines, installed_text, load_options};
-use crate::manager::{Access, Changed, Error, Report, ServiceManager, Status};
+use crate::manager::{Access, Changed, Drift, Error, Preflight, Report, ServiceManager, Status};
 use crate::reach::{self, Need};
 use crate::{
     Applied, Backend, Files, Layout, OwnershipError, RenderError, RunError, RunState, Runner,
@@ -271,14 +271,14 @@ impl Machine<'_> {
     /// The identity the service will run as (a `--user` service: the user; a named
     /// account: that user), and a problem if the named account does not exist (systemd
     /// would fail the start with 217/USER).
-    fn service_identity(&self, spec: &ServiceSpec) -> (Option<reach::Identity>, Vec<String>) {
-        let mut problems = Vec::new();
+    fn service_identity(&self, spec: &ServiceSpec) -> (Option<reach::Identity>, Option<String>) {
+        let mut problem = None;
         let user = match (&self.scope, &spec.service.account) {
             (crate::Scope::User(_), _) => Some(current_identity()),
             (crate::Scope::System(_), Account::User { name, .. }) => match lookup_user(name) {
                 Some(id) => Some(id),
                 None => {
-                    problems.push(format!(
+                    problem = Some(format!(
                         "[service] account = {name:?}: there is no such user on this machine; create it first (useradd --system {name}) or use account = \"isolated\""
                     ));
                     None
@@ -286,7 +286,7 @@ impl Machine<'_> {
             },
             _ => None,
         };
-        (user, problems)
+        (user, problem)
     }
 }
 
@@ -531,9 +531,8 @@ pub(crate) trait UnixManager {
     }
 
     /// Refuses (or, with [`Access::Warn`], warns about) every path the service's account
-    /// and sandbox will not reach: the tend binary, the program, `working_dir`,
-    /// `env_file` and the log directory, judged by [`crate::reach::check`] on what root
-    /// sees now.
+    /// and sandbox will not reach, and a named account that does not exist: what
+    /// [`UnixManager::reach`] finds.
     fn check_access(
         &self,
         spec: &ServiceSpec,
@@ -546,22 +545,8 @@ pub(crate) trait UnixManager {
             return Ok(());
         }
         let name = &spec.name;
-        let (user, mut problems) = m.service_identity(spec);
-        let sandbox = self.sandbox(spec, layout, user);
-        let mut targets = vec![inspect("the tend binary", Need::Exec, &m.tend_exe)];
-        if let tend_core::Program::Path(p) = &spec.command.program {
-            targets.push(inspect("command", Need::Exec, p));
-        }
-        targets.push(inspect("working_dir", Need::Enter, &spec.working_dir));
-        if let Some(env) = env_file_path(spec, original) {
-            targets.push(inspect("env_file", Need::Read, &env));
-        }
-        targets.push(inspect("logs.dir", Need::Write, &spec.logs.dir));
-        problems.extend(
-            reach::check(&sandbox, &targets)
-                .iter()
-                .map(ToString::to_string),
-        );
+        let (account, problems) = self.reach(spec, original, layout);
+        let problems: Vec<String> = account.into_iter().chain(problems).collect();
         if problems.is_empty() {
             return Ok(());
         }
@@ -578,6 +563,66 @@ pub(crate) trait UnixManager {
         Err(Error::Invalid(format!(
             "not installing `{name}`: the service could not reach what it needs (above); fix that, or install anyway with --no-access-check (nothing was changed)"
         )))
+    }
+
+    /// What `install` checks and `doctor` reports: whether a named account exists (the
+    /// first value: why not), and every path the service will not reach: the tend binary,
+    /// the program, `working_dir`, `env_file` and the log directory, judged by
+    /// [`crate::reach::check`] on what root sees now.
+    fn reach(
+        &self,
+        spec: &ServiceSpec,
+        original: &str,
+        layout: &Layout,
+    ) -> (Option<String>, Vec<String>) {
+        let m = self.m();
+        let (user, account) = m.service_identity(spec);
+        let sandbox = self.sandbox(spec, layout, user);
+        let mut targets = vec![inspect("the tend binary", Need::Exec, &m.tend_exe)];
+        if let tend_core::Program::Path(p) = &spec.command.program {
+            targets.push(inspect("command", Need::Exec, p));
+        }
+        targets.push(inspect("working_dir", Need::Enter, &spec.working_dir));
+        if let Some(env) = env_file_path(spec, original) {
+            targets.push(inspect("env_file", Need::Read, &env));
+        }
+        targets.push(inspect("logs.dir", Need::Write, &spec.logs.dir));
+        let problems = reach::check(&sandbox, &targets)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        (account, problems)
+    }
+
+    /// `tend doctor`: [`UnixManager::reach`], and the installed config copy and
+    /// definition against what `install` would write for `spec` now.
+    fn preflight_with(&self, spec: &ServiceSpec, original: &str) -> Result<Preflight, Error> {
+        let m = self.m();
+        let layout = self.layout(&spec.name);
+        let (account, access) = self.reach(spec, original, &layout);
+        let named = matches!(
+            (&m.scope, &spec.service.account),
+            (crate::Scope::System(_), Account::User { .. })
+        );
+        let old_config = m.read(&layout.config)?;
+        let old_definition = m.read(&layout.definition)?;
+        let drift = if old_config.is_none() && old_definition.is_none() {
+            Drift::NotInstalled
+        } else {
+            let text = installed_text(spec, original)?;
+            let (_, definition) = self
+                .render(spec, &text, &mut Report::default())
+                .map_err(|e| Error::Invalid(format!("cannot render `{}`: {e}", spec.name)))?;
+            Drift::Compared {
+                config: diff_lines(old_config.as_deref().unwrap_or(""), &text),
+                definition: diff_lines(old_definition.as_deref().unwrap_or(""), &definition),
+            }
+        };
+        Ok(Preflight {
+            account: named.then(|| account.map_or(Ok(()), Err)),
+            access: Ok(access),
+            drift,
+        })
     }
 
     /// Every `depends_on` entry must name a unit (job) the OS manager knows: a typo would
@@ -855,6 +900,13 @@ macro_rules! service_manager {
 
             fn not_ours(&self, name: &tend_core::ServiceName) -> Option<String> {
                 self.foreign(name)
+            }
+
+            fn preflight(
+                &self,
+                i: &$crate::Install<'_>,
+            ) -> Result<$crate::Preflight, $crate::Error> {
+                self.preflight_with(i.spec, i.original)
             }
         }
     };

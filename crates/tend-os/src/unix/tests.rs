@@ -834,3 +834,93 @@ fn two_backends_behind_one_seam() {
     assert_eq!(Systemd::DEFINITION, "unit");
     assert_eq!(Launchd::DEFINITION, "plist");
 }
+
+#[test]
+fn preflight_compares_what_is_installed_with_what_install_would_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, text) = spec(dir.path(), "");
+    let (runner, fs) = (Scripted::default(), MemFs::default());
+    let u = systemd(crate::Scope::system(), &runner, &fs);
+    let doctor = |spec: &ServiceSpec, text: &str| {
+        u.preflight(&Install {
+            spec,
+            original: text,
+        })
+        .unwrap()
+    };
+    // Nothing installed yet; a built-in account has nothing to look up.
+    let p = doctor(&spec, &text);
+    assert_eq!(p.drift, Drift::NotInstalled);
+    assert_eq!(p.account, None);
+    assert!(p.access.is_ok());
+    // doctor changes nothing and asks systemctl nothing.
+    assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+    assert!(fs.0.file("/etc/tend/web.toml").is_none());
+
+    show(&runner, &[NOT_FOUND]);
+    u.install_with(&spec, &text, &mut Report::default())
+        .unwrap();
+    let p = doctor(&spec, &text);
+    assert_eq!(
+        p.drift,
+        Drift::Compared {
+            config: vec![],
+            definition: vec![]
+        }
+    );
+
+    // A hand-edited unit is drift of the definition.
+    let unit = "/etc/systemd/system/web.service";
+    let (old, mode) = fs.0.file(unit).unwrap();
+    fs.0.write_file(Path::new(unit), &old.replace("Restart=", "#Restart="), mode)
+        .unwrap();
+    let Drift::Compared { config, definition } = doctor(&spec, &text).drift else {
+        panic!("not compared");
+    };
+    assert!(config.is_empty(), "{config:?}");
+    assert!(
+        definition.iter().any(|l| l.starts_with("- #Restart=")),
+        "{definition:?}"
+    );
+
+    // A config changed since the install is drift of the copy.
+    let (spec2, text2) = spec_with(dir.path(), "[stop]\ntimeout = \"5s\"\n");
+    let Drift::Compared { config, .. } = doctor(&spec2, &text2).drift else {
+        panic!("not compared");
+    };
+    assert!(config.contains(&"+ [stop]".to_owned()), "{config:?}");
+}
+
+/// [`spec`] under another name for the closure above (which borrows `spec`).
+fn spec_with(dir: &Path, extra: &str) -> (ServiceSpec, String) {
+    spec(dir, extra)
+}
+
+#[test]
+fn preflight_says_a_missing_account_as_install_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, text) = spec(
+        dir.path(),
+        "[service]\naccount = \"no-such-user-tend-test\"\n",
+    );
+    let (runner, fs) = (Scripted::default(), MemFs::default());
+    let mut u = systemd(crate::Scope::system(), &runner, &fs);
+    let p = u
+        .preflight(&Install {
+            spec: &spec,
+            original: &text,
+        })
+        .unwrap();
+    let Some(Err(why)) = &p.account else {
+        panic!("{:?}", p.account);
+    };
+    assert!(why.contains("no such user"), "{why}");
+    // install refuses the same thing, in the same words.
+    u.m.access = Access::Check;
+    let mut r = Report::default();
+    u.install_with(&spec, &text, &mut r).unwrap_err();
+    assert!(
+        r.problems.iter().any(|l| l.ends_with(why.as_str())),
+        "{r:?}"
+    );
+}

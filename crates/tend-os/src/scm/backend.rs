@@ -246,7 +246,9 @@ impl<A: ScmApi> Scm<'_, A> {
             .host
             .current_exe()
             .map_err(|e| Error::io("cannot find tend's own executable", e))?;
-        let (plan, _) = plan::plan(spec, &exe, |v| self.host.env(v))
+        // The environment only gives the password, which doctor neither needs nor may see
+        // (it runs in another shell than the install did).
+        let (plan, _) = plan::plan(spec, &exe, |_| Some(String::new()))
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let account = match (&spec.service.account, &plan.account) {
             (Account::User { .. }, Some(account)) => Some(

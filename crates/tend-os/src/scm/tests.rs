@@ -929,3 +929,64 @@ fn dumps_set_up_windows_error_reporting_and_only_tends_own_key_is_ever_removed()
         r.warnings
     );
 }
+
+#[test]
+fn preflight_checks_the_account_and_compares_the_installed_service() {
+    let fake = FakeScm::new();
+    let user = spec(InstallSpec {
+        account: Account::User {
+            name: r"CORP\svc".into(),
+            password_env: Some("SVC_PW".into()),
+        },
+        ..InstallSpec::default()
+    });
+    let doctor = |s: &ServiceSpec| {
+        scm(&fake, Access::Check)
+            .preflight(&Install {
+                spec: s,
+                original: ORIGINAL,
+            })
+            .unwrap()
+    };
+    // Not installed; the account does not exist (and no password is needed to say so).
+    let p = doctor(&user);
+    assert_eq!(p.drift, crate::Drift::NotInstalled);
+    let Some(Err(why)) = &p.account else {
+        panic!("{:?}", p.account)
+    };
+    assert!(
+        why.contains(r"the account `CORP\svc` does not exist"),
+        "{why}"
+    );
+    assert_eq!(p.access, Ok(vec![]));
+    fake.put_account(r"CORP\svc");
+    assert_eq!(doctor(&user).account, Some(Ok(())));
+
+    // Installed as configured: no drift; changed behind tend's back: the setting.
+    let s = spec(InstallSpec::default());
+    install(&fake, &s).unwrap();
+    let calls = fake.calls().len();
+    assert_eq!(
+        doctor(&s).drift,
+        crate::Drift::Compared {
+            config: vec![],
+            definition: vec![]
+        }
+    );
+    let manual = spec(InstallSpec {
+        start: StartMode::Manual,
+        ..InstallSpec::default()
+    });
+    let crate::Drift::Compared { definition, .. } = doctor(&manual).drift else {
+        panic!("not compared")
+    };
+    assert_eq!(definition.len(), 1, "{definition:?}");
+    // doctor only asks.
+    assert!(
+        fake.calls()[calls..]
+            .iter()
+            .all(|c| c.starts_with("connect") || c.starts_with("open") || c.starts_with("query")),
+        "{:?}",
+        &fake.calls()[calls..]
+    );
+}

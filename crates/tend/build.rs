@@ -93,6 +93,31 @@ fn build_info() {
     println!("cargo:rustc-env=TEND_BUILD_COMMIT={commit}");
     println!("cargo:rustc-env=TEND_BUILD_TARGET={target}");
     println!("cargo:rustc-env=TEND_BUILD_PROFILE={profile}");
+    // When the source was last changed (seconds since 1970): `tend doctor` says a clock
+    // set before it is wrong. SOURCE_DATE_EPOCH for reproducible builds, else the commit's
+    // time (which git_commit's rerun-if-changed keeps current), else 0: not known.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .or_else(commit_time)
+        .unwrap_or(0);
+    println!("cargo:rustc-env=TEND_BUILD_EPOCH={epoch}");
+}
+
+/// HEAD's commit time, in seconds since 1970.
+fn commit_time() -> Option<u64> {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// HEAD's hash, and rerun-if-changed on the files that move when HEAD does.

@@ -11,6 +11,9 @@ pub const OK: u8 = 0;
 /// failed under `restart.policy = "never"`. The OS manager must not restart tend after it:
 /// that would undo the give-up.
 pub const PROGRAM_FAILED: u8 = 1;
+/// `tend doctor`: a check failed. The same number as [`PROGRAM_FAILED`]: either way the
+/// service does not run as configured until something is fixed.
+pub const CHECK_FAILED: u8 = 1;
 /// The config is invalid or the command line is wrong. Restarting cannot fix it.
 pub const INVALID: u8 = 2;
 /// The service is not installed.

@@ -303,6 +303,22 @@ pub(crate) enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// Check what would keep the service from running, as its account and sandbox will see
+    /// it: the files it needs, the account, the log dir's free space, the health port, the
+    /// installed unit against the config, the clock, and why it last failed. Exit code 1
+    /// if a check fails.
+    Doctor {
+        /// The name of an installed service, or a config file (an argument with a `/` or
+        /// ending in `.toml` is a file).
+        target: PathBuf,
+        /// Print JSON for scripts: one entry per check (`id`, `status`, `message`, `fix`,
+        /// `details`).
+        #[arg(long)]
+        json: bool,
+        /// A service installed (or to be installed) with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
     /// Internal (Windows): raise a console control event on another process's console.
     /// tend runs this as a short-lived helper for a graceful stop.
     #[command(hide = true)]

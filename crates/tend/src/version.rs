@@ -26,6 +26,15 @@ pub(crate) const BUILD: BuildInfo = BuildInfo {
     profile: env!("TEND_BUILD_PROFILE"),
 };
 
+/// When this tend's source was last changed, in seconds since 1970 (the commit's time, or
+/// `SOURCE_DATE_EPOCH`); 0 when the build could not tell. A clock before it is wrong.
+pub(crate) const BUILD_EPOCH: u64 = {
+    match u64::from_str_radix(env!("TEND_BUILD_EPOCH"), 10) {
+        Ok(n) => n,
+        Err(_) => 0,
+    }
+};
+
 impl BuildInfo {
     /// `tend 0.1.0 (commit 1a2b3c4d5e6f, x86_64-unknown-linux-musl, release)`: the name and
     /// version first, as clap prints them, so `tend --version | cut -d' ' -f2` is the version.

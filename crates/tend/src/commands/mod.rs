@@ -3,6 +3,7 @@
 mod apply;
 mod crashes;
 mod dsc;
+mod doctor;
 mod import;
 mod list;
 mod logs;
@@ -131,6 +132,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::List { json, user } => list::list(json, Scope::from_user_flag(user)),
         Command::Export { name, user } => list::export(&name, Scope::from_user_flag(user)),
         Command::Dsc { operation, user } => dsc::dsc(&operation, Scope::from_user_flag(user)),
+        Command::Doctor { target, json, user } => {
+            doctor::doctor(&target, json, Scope::from_user_flag(user))
+        }
         Command::ConsoleEvent { pid, kind } => console_event(pid, &kind),
         Command::Completions { shell } => {
             print_text(&crate::clidocs::completion(shell), "the completion script")

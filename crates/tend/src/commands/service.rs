@@ -48,6 +48,14 @@ pub(crate) fn install(
             );
         }
     }
+    {
+        // doctor's checks that install does not make itself (the free space against the
+        // retention, the health port, the clock, the logon right): said, never refused.
+        let mut err = std::io::stderr().lock();
+        for (id, msg) in super::doctor::at_install(&loaded.spec, config, scope) {
+            let _ = writeln!(err, "warning: doctor: {id}: {msg}");
+        }
+    }
     let original = std::fs::read_to_string(config)
         .map_err(|e| CliError::io(format!("cannot read `{}`", config.display()), e))?;
     let access = if check_access {

@@ -92,7 +92,7 @@ fn exit_code(state: &str) -> u8 {
 
 /// A path to a config file (as for `tend run`) or the name of an installed service, by the
 /// rule of [`Target`].
-fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
+pub(super) fn report_for(target: &Path, scope: Scope) -> Result<Report, CliError> {
     let name = match Target::parse(target.as_os_str()) {
         Target::Config(path) => {
             let loaded = tend_config::load(&path, &tend_config::LoadOptions::default())?;

@@ -262,17 +262,32 @@ impl<A: ScmApi> Scm<'_, A> {
         let drift = match self.api.open(&mgr, name.as_str(), Rights::QUERY_CONFIG) {
             Err(e) if e.no_such_service() => Drift::NotInstalled,
             Err(e) => Drift::Unknown(format!("cannot open service `{name}`: {e}")),
-            Ok(svc) => match self.installed_plan(&svc, &plan) {
-                Err(e) => Drift::Unknown(crate::error_chain(&e)),
-                Ok((old, _)) => {
-                    let text = installed_text(spec, original)?;
-                    let copy = self.host.read(&self.layout(name).config).ok().flatten();
-                    Drift::Compared {
-                        config: crate::diff_lines(copy.as_deref().unwrap_or(""), &text),
-                        definition: plan::changes(&old, &plan),
-                    }
+            Ok(svc) => {
+                // The SCM entry is compared with what the installed copy plans (what the
+                // service runs from); the config given, with the copy.
+                let layout = self.layout(name);
+                let copy = self.host.read(&layout.config).ok().flatten();
+                let installed = copy
+                    .as_deref()
+                    .and_then(|c| crate::installed::installed_spec(&layout, c));
+                let want = match &installed {
+                    Some(i) => plan::plan(i, &exe, |_| Some(String::new()))
+                        .map(|(p, _)| p)
+                        .map_err(|e| Error::Invalid(e.to_string()))?,
+                    None => plan.clone(),
+                };
+                match (copy, self.installed_plan(&svc, &want)) {
+                    (_, Err(e)) => Drift::Unknown(crate::error_chain(&e)),
+                    (None, _) => Drift::Unknown(format!(
+                        "the config copy `{}` is missing",
+                        layout.config.display()
+                    )),
+                    (Some(copy), Ok((old, _))) => Drift::Compared {
+                        config: crate::diff_lines(&copy, &installed_text(spec, original)?),
+                        definition: plan::changes(&old, &want),
+                    },
                 }
-            },
+            }
         };
         Ok(Preflight {
             account,

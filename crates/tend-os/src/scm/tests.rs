@@ -963,7 +963,9 @@ fn preflight_checks_the_account_and_compares_the_installed_service() {
     assert_eq!(doctor(&user).account, Some(Ok(())));
 
     // Installed as configured: no drift; changed behind tend's back: the setting.
-    let s = spec(InstallSpec::default());
+    // (The display name is the one ORIGINAL, the copy, gives.)
+    let mut s = spec(InstallSpec::default());
+    s.display_name = "api".into();
     install(&fake, &s).unwrap();
     let calls = fake.calls().len();
     assert_eq!(
@@ -973,14 +975,14 @@ fn preflight_checks_the_account_and_compares_the_installed_service() {
             definition: vec![]
         }
     );
-    let manual = spec(InstallSpec {
-        start: StartMode::Manual,
-        ..InstallSpec::default()
-    });
-    let crate::Drift::Compared { definition, .. } = doctor(&manual).drift else {
+    let mut svc = fake.service("api").unwrap();
+    svc.config.start = Some(super::plan::StartType::Disabled);
+    fake.add_service("api", svc);
+    let crate::Drift::Compared { definition, config } = doctor(&s).drift else {
         panic!("not compared")
     };
     assert_eq!(definition.len(), 1, "{definition:?}");
+    assert!(config.is_empty(), "{config:?}");
     // doctor only asks.
     assert!(
         fake.calls()[calls..]

@@ -606,17 +606,35 @@ pub(crate) trait UnixManager {
         );
         let old_config = m.read(&layout.config)?;
         let old_definition = m.read(&layout.definition)?;
-        let drift = if old_config.is_none() && old_definition.is_none() {
-            Drift::NotInstalled
-        } else {
-            let text = installed_text(spec, original)?;
-            let (_, definition) = self
-                .render(spec, &text, &mut Report::default())
-                .map_err(|e| Error::Invalid(format!("cannot render `{}`: {e}", spec.name)))?;
-            Drift::Compared {
-                config: diff_lines(old_config.as_deref().unwrap_or(""), &text),
-                definition: diff_lines(old_definition.as_deref().unwrap_or(""), &definition),
-            }
+        let text = installed_text(spec, original)?;
+        let drift = match (&old_config, &old_definition) {
+            (None, None) => Drift::NotInstalled,
+            (None, Some(_)) => Drift::Unknown(format!(
+                "the config copy `{}` is missing",
+                layout.config.display()
+            )),
+            // The definition is compared with what the installed copy renders to (what the
+            // service runs from); the config given, with the copy.
+            (Some(copy), old_definition) => match crate::installed::installed_spec(&layout, copy) {
+                None => Drift::Unknown(format!(
+                    "the config copy `{}` does not load",
+                    layout.config.display()
+                )),
+                Some(installed) => {
+                    let (_, definition) = self
+                        .render(&installed, copy, &mut Report::default())
+                        .map_err(|e| {
+                            Error::Invalid(format!("cannot render `{}`: {e}", spec.name))
+                        })?;
+                    Drift::Compared {
+                        config: diff_lines(copy, &text),
+                        definition: diff_lines(
+                            old_definition.as_deref().unwrap_or(""),
+                            &definition,
+                        ),
+                    }
+                }
+            },
         };
         Ok(Preflight {
             account: named.then(|| account.map_or(Ok(()), Err)),

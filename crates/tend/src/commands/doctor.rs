@@ -206,7 +206,11 @@ pub(crate) fn retention_budget(logs: &tend_core::LogSpec) -> Option<u64> {
         tend_core::LogMode::Separate => 2,
         tend_core::LogMode::Combined => 1,
     };
-    Some(logs.max_size.saturating_add(rotated).saturating_mul(streams))
+    Some(
+        logs.max_size
+            .saturating_add(rotated)
+            .saturating_mul(streams),
+    )
 }
 
 /// The verdicts: one [`Check`] per [`IDS`] entry, in that order.
@@ -222,7 +226,7 @@ pub(crate) fn judge(f: &Facts) -> Vec<Check> {
             Status::Fail,
             "the config names things that are not there (install refuses it)",
         )
-        .fix("fix each problem below in the config")
+        .fix("fix each problem above in the config")
         .details(f.config_warnings.clone())
     });
 
@@ -407,7 +411,9 @@ fn judge_clock(c: &Clock) -> Check {
             Status::Warn,
             format!("local time {}, but {why}", c.local),
         )
-        .fix("set the time zone (timedatectl set-timezone Region/City) if logs should not be in UTC"),
+        .fix(
+            "set the time zone (timedatectl set-timezone Region/City) if logs should not be in UTC",
+        ),
         None => check(
             "clock",
             Status::Ok,
@@ -657,7 +663,9 @@ fn logon_right(spec: &ServiceSpec, scope: Scope) -> LogonRight {
         (Account::User { .. }, Scope::System) => {
             LogonRight::NotApplicable("only Windows has the right".to_owned())
         }
-        _ => LogonRight::NotApplicable("the service runs as a built-in account or as you".to_owned()),
+        _ => {
+            LogonRight::NotApplicable("the service runs as a built-in account or as you".to_owned())
+        }
     }
 }
 
@@ -747,13 +755,15 @@ fn zone_problem() -> Option<String> {
             } else {
                 Path::new("/usr/share/zoneinfo").join(name)
             };
-            // POSIX rules (`CET-1CEST,M3.5.0,M10.5.0/3`) need no file.
-            let rule = name.chars().any(|c| c.is_ascii_digit()) && !name.contains('/');
+            // POSIX rules (`CET-1CEST,M3.5.0,M10.5.0/3`) and UTC itself need no file.
+            let rule = (name.chars().any(|c| c.is_ascii_digit()) && !name.contains('/'))
+                || matches!(name, "UTC" | "GMT");
             (!rule && !file.is_file())
                 .then(|| format!("TZ={tz} names no time zone, so local time is UTC"))
         }
-        _ => (!Path::new("/etc/localtime").exists())
-            .then(|| "no time zone is set (/etc/localtime is missing), so local time is UTC".to_owned()),
+        _ => (!Path::new("/etc/localtime").exists()).then(|| {
+            "no time zone is set (/etc/localtime is missing), so local time is UTC".to_owned()
+        }),
     }
 }
 

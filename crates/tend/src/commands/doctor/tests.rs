@@ -277,7 +277,11 @@ fn each_check_fails_warns_or_passes_on_its_facts() {
         edit(&mut f);
         let c = verdict(&f, id);
         assert_eq!(c.status, want, "{id}: {}", c.message);
-        assert!(c.message.contains(says), "{id}: {:?} lacks {says:?}", c.message);
+        assert!(
+            c.message.contains(says),
+            "{id}: {:?} lacks {says:?}",
+            c.message
+        );
         if matches!(c.status, Status::Fail) {
             assert!(!c.fix.is_empty(), "{id}: a failure says how to fix it");
         }

@@ -687,11 +687,14 @@ fn log_space(spec: &ServiceSpec) -> LogSpace {
 #[cfg(unix)]
 fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let s = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
-    // What a user other than root may use (the service usually is one).
+    // What a user other than root may use (the service usually is one). fsblkcnt_t is
+    // narrower than u64 on some targets (32-bit, macOS), hence the conversion.
+    #[allow(clippy::useless_conversion)]
     Ok(u64::from(s.blocks_available()).saturating_mul(s.fragment_size()))
 }
 
 #[cfg(windows)]
+#[allow(unsafe_code)]
 fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     use std::os::windows::ffi::OsStrExt as _;
     let wide: Vec<u16> = dir.as_os_str().encode_wide().chain(Some(0)).collect();

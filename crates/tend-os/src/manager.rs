@@ -129,6 +129,11 @@ pub struct Preflight {
     /// or virtual account, the caller's own for `--user`); otherwise whether it exists,
     /// with why not.
     pub account: Option<Result<(), String>>,
+    /// Windows: whether the LSA lists "Log on as a service" (`SeServiceLogonRight`) for
+    /// the named user account itself (`false`: not itself; a group it is in may still
+    /// grant it); `Err`: why it could not be read (Wine has no LSA). `None`: no user
+    /// account, or not Windows.
+    pub logon_right: Option<Result<bool, String>>,
     /// What the service's account and sandbox would not reach (empty: everything), each
     /// naming the config key, the path, why and the fix; `Err` says why it was not
     /// looked at.
@@ -141,6 +146,7 @@ impl Default for Preflight {
     fn default() -> Self {
         Self {
             account: None,
+            logon_right: None,
             access: Err("this service manager does not check it".to_owned()),
             drift: Drift::Unknown("this service manager does not compare it".to_owned()),
         }

@@ -331,6 +331,14 @@ pub trait Host {
     ///
     /// It does not, with the OS's words.
     fn lookup_account(&self, account: &str) -> io::Result<()>;
+    /// The user rights granted to `account` itself (`SeServiceLogonRight`, ...), as the
+    /// LSA lists them (`LsaEnumerateAccountRights`): rights it has through a group it is
+    /// in are not listed.
+    ///
+    /// # Errors
+    ///
+    /// They cannot be read (no LSA, no right to ask), with the OS's words.
+    fn account_rights(&self, account: &str) -> io::Result<Vec<String>>;
     /// The DACL of `path` (`None`: a null DACL, which grants everything).
     ///
     /// # Errors

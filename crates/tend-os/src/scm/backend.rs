@@ -257,6 +257,15 @@ impl<A: ScmApi> Scm<'_, A> {
             ),
             _ => None,
         };
+        let logon_right = match (&spec.service.account, &plan.account) {
+            (Account::User { .. }, Some(account)) => Some(
+                self.host
+                    .account_rights(account)
+                    .map(|r| r.iter().any(|r| r == "SeServiceLogonRight"))
+                    .map_err(|e| e.to_string()),
+            ),
+            _ => None,
+        };
         let access = Ok(self.reach(spec, &exe));
         let mgr = self.connect(false)?;
         let drift = match self.api.open(&mgr, name.as_str(), Rights::QUERY_CONFIG) {
@@ -291,6 +300,7 @@ impl<A: ScmApi> Scm<'_, A> {
         };
         Ok(Preflight {
             account,
+            logon_right,
             access,
             drift,
         })

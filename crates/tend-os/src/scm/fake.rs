@@ -112,6 +112,7 @@ pub struct FakeScm {
     dirs: Mutex<BTreeSet<PathBuf>>,
     dacls: Mutex<BTreeMap<PathBuf, Option<Vec<Ace>>>>,
     accounts: Mutex<BTreeSet<String>>,
+    rights: Mutex<BTreeMap<String, Vec<String>>>,
     env: Mutex<BTreeMap<String, String>>,
     /// LocalDumps keys by lower-case program file name: the key and its owner value.
     local_dumps: Mutex<BTreeMap<String, (LocalDumps, Option<String>)>>,
@@ -138,6 +139,7 @@ impl FakeScm {
             dirs: Mutex::default(),
             dacls: Mutex::default(),
             accounts: Mutex::default(),
+            rights: Mutex::default(),
             env: Mutex::default(),
             local_dumps: Mutex::default(),
             exe: PathBuf::from(r"C:\Program Files\tend\tend.exe"),
@@ -208,6 +210,16 @@ impl FakeScm {
     /// An account that exists.
     pub fn put_account(&self, account: &str) -> &Self {
         lock(&self.accounts).insert(account.to_owned());
+        self
+    }
+
+    /// The rights the LSA lists for `account` (without: they cannot be read, as under
+    /// Wine).
+    pub fn put_rights(&self, account: &str, rights: &[&str]) -> &Self {
+        lock(&self.rights).insert(
+            account.to_owned(),
+            rights.iter().map(|r| (*r).to_owned()).collect(),
+        );
         self
     }
 
@@ -488,6 +500,13 @@ impl Host for FakeScm {
             // ERROR_NONE_MAPPED.
             Err(io::Error::from_raw_os_error(1332))
         }
+    }
+
+    fn account_rights(&self, account: &str) -> io::Result<Vec<String>> {
+        lock(&self.rights)
+            .get(account)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "the LSA cannot be asked"))
     }
 
     fn read_dacl(&self, path: &Path) -> io::Result<Option<Vec<Ace>>> {

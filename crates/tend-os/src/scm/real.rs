@@ -360,6 +360,10 @@ impl Host for RealHost {
         lookup_account(account)
     }
 
+    fn account_rights(&self, account: &str) -> io::Result<Vec<String>> {
+        account_rights(account)
+    }
+
     fn read_dacl(&self, path: &Path) -> io::Result<Option<Vec<Ace>>> {
         read_dacl(path)
     }
@@ -464,6 +468,124 @@ fn lookup_account(account: &str) -> io::Result<()> {
         return Ok(());
     }
     Err(err)
+}
+
+/// The SID of `account`, as bytes.
+fn account_sid(account: &str) -> io::Result<Vec<u8>> {
+    use windows_sys::Win32::Security::{LookupAccountNameW, SID_NAME_USE};
+    let name: Vec<u16> = account.encode_utf16().chain(std::iter::once(0)).collect();
+    let (mut sid_len, mut dom_len, mut use_) = (0u32, 0u32, SID_NAME_USE::default());
+    // SAFETY: a size query: null buffers with zero lengths; the outputs are locals.
+    #[allow(unsafe_code)]
+    unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            &raw mut sid_len,
+            std::ptr::null_mut(),
+            &raw mut dom_len,
+            &raw mut use_,
+        );
+    }
+    if sid_len == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut sid = vec![0u8; sid_len as usize];
+    let mut domain = vec![0u16; dom_len.max(1) as usize];
+    // SAFETY: the buffers have the lengths passed with them, as the size query asked.
+    #[allow(unsafe_code)]
+    let ok = unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            name.as_ptr(),
+            sid.as_mut_ptr().cast(),
+            &raw mut sid_len,
+            domain.as_mut_ptr(),
+            &raw mut dom_len,
+            &raw mut use_,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sid)
+}
+
+/// The rights the LSA lists for `account` itself (`LsaEnumerateAccountRights`).
+fn account_rights(account: &str) -> io::Result<Vec<String>> {
+    use windows_sys::Win32::Security::Authentication::Identity::{
+        LSA_HANDLE, LSA_OBJECT_ATTRIBUTES, LSA_UNICODE_STRING, LsaClose, LsaEnumerateAccountRights,
+        LsaFreeMemory, LsaNtStatusToWinError, LsaOpenPolicy, POLICY_LOOKUP_NAMES,
+    };
+    /// STATUS_OBJECT_NAME_NOT_FOUND: the account has no rights of its own.
+    const NO_RIGHTS: i32 = 0xC000_0034_u32.cast_signed();
+    let lsa_error = |status: i32| {
+        // SAFETY: a pure conversion of a status code.
+        #[allow(unsafe_code)]
+        let code = unsafe { LsaNtStatusToWinError(status) };
+        io::Error::from_raw_os_error(code.cast_signed())
+    };
+    let mut sid = account_sid(account)?;
+    // The attributes are unused and must be zero.
+    let attrs = LSA_OBJECT_ATTRIBUTES::default();
+    let mut policy: LSA_HANDLE = 0;
+    // SAFETY: the local machine (null name), zeroed attributes, an out handle closed below.
+    #[allow(unsafe_code)]
+    let status = unsafe {
+        LsaOpenPolicy(
+            std::ptr::null(),
+            &raw const attrs,
+            POLICY_LOOKUP_NAMES.cast_unsigned(),
+            &raw mut policy,
+        )
+    };
+    if status != 0 {
+        return Err(lsa_error(status));
+    }
+    let mut rights: *mut LSA_UNICODE_STRING = std::ptr::null_mut();
+    let mut count = 0u32;
+    // SAFETY: an open policy handle and a SID buffer LookupAccountName filled; the LSA
+    // allocates `rights` (freed below with LsaFreeMemory); the handle is closed after.
+    #[allow(unsafe_code)]
+    let status = unsafe {
+        let status = LsaEnumerateAccountRights(
+            policy,
+            sid.as_mut_ptr().cast(),
+            &raw mut rights,
+            &raw mut count,
+        );
+        LsaClose(policy);
+        status
+    };
+    if status == NO_RIGHTS {
+        return Ok(Vec::new());
+    }
+    if status != 0 {
+        return Err(lsa_error(status));
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 0..count as usize {
+        // SAFETY: the LSA returned `count` strings at `rights`, each `Length` bytes of
+        // UTF-16 at `Buffer`, valid until LsaFreeMemory.
+        #[allow(unsafe_code)]
+        let text = unsafe {
+            let s = &*rights.add(i);
+            if s.Buffer.is_null() {
+                continue;
+            }
+            std::slice::from_raw_parts(s.Buffer, usize::from(s.Length / 2))
+        };
+        out.push(String::from_utf16_lossy(text));
+    }
+    if !rights.is_null() {
+        // SAFETY: allocated by LsaEnumerateAccountRights, freed once.
+        #[allow(unsafe_code)]
+        unsafe {
+            LsaFreeMemory(rights.cast());
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces the DACL of `path` with the (protected) one in `sddl`.

@@ -961,6 +961,17 @@ fn preflight_checks_the_account_and_compares_the_installed_service() {
     assert_eq!(p.access, Ok(vec![]));
     fake.put_account(r"CORP\svc");
     assert_eq!(doctor(&user).account, Some(Ok(())));
+    // The logon right: unknown without an LSA (Wine), then as the LSA lists it.
+    assert!(
+        matches!(doctor(&user).logon_right, Some(Err(_))),
+        "{:?}",
+        doctor(&user).logon_right
+    );
+    fake.put_rights(r"CORP\svc", &["SeBatchLogonRight"]);
+    assert_eq!(doctor(&user).logon_right, Some(Ok(false)));
+    fake.put_rights(r"CORP\svc", &["SeServiceLogonRight"]);
+    assert_eq!(doctor(&user).logon_right, Some(Ok(true)));
+    assert_eq!(doctor(&spec(InstallSpec::default())).logon_right, None);
 
     // Installed as configured: no drift; changed behind tend's back: the setting.
     // (The display name is the one ORIGINAL, the copy, gives.)

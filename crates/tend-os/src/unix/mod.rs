@@ -638,6 +638,7 @@ pub(crate) trait UnixManager {
         };
         Ok(Preflight {
             account: named.then(|| account.map_or(Ok(()), Err)),
+            logon_right: None,
             access: Ok(access),
             drift,
         })

@@ -162,7 +162,11 @@ pub(crate) struct LastRun {
 pub(crate) enum LogonRight {
     /// Not a Windows user account: nothing to check, and why.
     NotApplicable(String),
-    /// Could not be read (Wine has no LSA); the account named.
+    /// The LSA lists it for the account.
+    Granted(String),
+    /// The LSA does not list it for the account itself (a group may still grant it).
+    NotListed(String),
+    /// Could not be read (Wine has no LSA; no right to ask); the account named.
     Unknown { account: String, why: String },
 }
 
@@ -272,16 +276,34 @@ pub(crate) fn judge(f: &Facts) -> Vec<Check> {
         .fix(why.clone()),
     });
 
+    let grant = |account: &str| {
+        format!(
+            "grant it: secpol.msc > Local Policies > User Rights Assignment > \"Log on as a service\", add `{account}`"
+        )
+    };
     out.push(match &f.logon_right {
         LogonRight::NotApplicable(why) => check("logon-right", Status::Skip, why.clone()),
+        LogonRight::Granted(account) => check(
+            "logon-right",
+            Status::Ok,
+            format!("`{account}` may log on as a service"),
+        ),
+        // A warning, not a failure: a group the account is in may grant it, which this
+        // list does not show.
+        LogonRight::NotListed(account) => check(
+            "logon-right",
+            Status::Warn,
+            format!(
+                "the LSA does not list \"Log on as a service\" for `{account}` itself: unless a group of it has the right, the service will not start (error 1069)"
+            ),
+        )
+        .fix(grant(account)),
         LogonRight::Unknown { account, why } => check(
             "logon-right",
             Status::Warn,
             format!("unknown whether `{account}` may log on as a service: {why}"),
         )
-        .fix(format!(
-            "check \"Log on as a service\" in secpol.msc (Local Policies > User Rights Assignment) lists `{account}`"
-        )),
+        .fix(format!("check it, or {}", grant(account))),
     });
 
     out.push(judge_space(&f.log_space));
@@ -522,6 +544,7 @@ pub(crate) fn at_install(
     spec: &ServiceSpec,
     config: &Path,
     scope: Scope,
+    preflight: Option<&Preflight>,
 ) -> Vec<(&'static str, String)> {
     let run = match super::status::report_for(Path::new(spec.name.as_str()), scope) {
         Ok(r) => run_of(&r.state),
@@ -533,7 +556,7 @@ pub(crate) fn at_install(
         config_warnings: Vec::new(),
         preflight: Err("install checks it itself".to_owned()),
         account: account_word(&spec.service.account),
-        logon_right: logon_right(spec, scope),
+        logon_right: logon_right(spec, preflight),
         log_space: log_space(spec),
         port: port(spec),
         run,
@@ -619,9 +642,9 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
             .iter()
             .map(|w| w.display_in(&spec.config_path).to_string())
             .collect(),
+        logon_right: logon_right(spec, preflight.as_ref().ok()),
         preflight,
         account: account_word(&spec.service.account),
-        logon_right: logon_right(spec, scope),
         log_space: log_space(spec),
         port: port(spec),
         run,
@@ -652,20 +675,31 @@ fn account_word(a: &Account) -> String {
     }
 }
 
-fn logon_right(spec: &ServiceSpec, scope: Scope) -> LogonRight {
-    match (&spec.service.account, scope) {
-        (Account::User { name, .. }, Scope::System) if cfg!(windows) => LogonRight::Unknown {
+/// The logon right as the install side read it (`preflight`; `None` when it was not
+/// asked).
+fn logon_right(spec: &ServiceSpec, preflight: Option<&Preflight>) -> LogonRight {
+    let Account::User { name, .. } = &spec.service.account else {
+        return LogonRight::NotApplicable(
+            "the service runs as a built-in or virtual account, or as you".to_owned(),
+        );
+    };
+    if !cfg!(windows) {
+        return LogonRight::NotApplicable("only Windows has the right".to_owned());
+    }
+    match preflight.map(|p| &p.logon_right) {
+        Some(Some(Ok(true))) => LogonRight::Granted(name.clone()),
+        Some(Some(Ok(false))) => LogonRight::NotListed(name.clone()),
+        Some(Some(Err(why))) => LogonRight::Unknown {
             account: name.clone(),
-            // Reading it needs the LSA policy (LsaEnumerateAccountRights), which tend does
-            // not ask yet; saying "unknown" is better than guessing.
-            why: "tend does not read the LSA rights".to_owned(),
+            why: why.clone(),
         },
-        (Account::User { .. }, Scope::System) => {
-            LogonRight::NotApplicable("only Windows has the right".to_owned())
+        Some(None) => {
+            LogonRight::NotApplicable("this service manager runs it as you (--user)".to_owned())
         }
-        _ => {
-            LogonRight::NotApplicable("the service runs as a built-in account or as you".to_owned())
-        }
+        None => LogonRight::Unknown {
+            account: name.clone(),
+            why: "the service manager could not be asked".to_owned(),
+        },
     }
 }
 

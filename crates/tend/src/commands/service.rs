@@ -48,14 +48,6 @@ pub(crate) fn install(
             );
         }
     }
-    {
-        // doctor's checks that install does not make itself (the free space against the
-        // retention, the health port, the clock, the logon right): said, never refused.
-        let mut err = std::io::stderr().lock();
-        for (id, msg) in super::doctor::at_install(&loaded.spec, config, scope) {
-            let _ = writeln!(err, "warning: doctor: {id}: {msg}");
-        }
-    }
     let original = std::fs::read_to_string(config)
         .map_err(|e| CliError::io(format!("cannot read `{}`", config.display()), e))?;
     let access = if check_access {
@@ -64,11 +56,22 @@ pub(crate) fn install(
         Access::Warn
     };
     let manager = os::manager(scope, access)?;
-    print(manager.install(&Install {
+    let install = Install {
         spec: &loaded.spec,
         original: &original,
         leave_running: false,
-    }))
+    };
+    {
+        // doctor's checks that install does not make itself (the free space against the
+        // retention, the health port, the clock, the logon right): said, never refused.
+        let preflight = manager.preflight(&install).ok();
+        let mut err = std::io::stderr().lock();
+        for (id, msg) in super::doctor::at_install(&loaded.spec, config, scope, preflight.as_ref())
+        {
+            let _ = writeln!(err, "warning: doctor: {id}: {msg}");
+        }
+    }
+    print(manager.install(&install))
 }
 
 pub(crate) fn uninstall(name: &ServiceName, scope: Scope) -> Result<ExitCode, CliError> {

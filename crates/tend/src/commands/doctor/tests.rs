@@ -13,6 +13,7 @@ fn fine() -> Facts {
         config_warnings: vec![],
         preflight: Ok(Preflight {
             account: None,
+            logon_right: None,
             access: Ok(vec![]),
             drift: Drift::Compared {
                 config: vec![],
@@ -142,6 +143,18 @@ fn each_check_fails_warns_or_passes_on_its_facts() {
             },
             Status::Warn,
             "unknown",
+        ),
+        (
+            "logon-right",
+            |f| f.logon_right = LogonRight::Granted(r"CORP\svc".into()),
+            Status::Ok,
+            "may log on as a service",
+        ),
+        (
+            "logon-right",
+            |f| f.logon_right = LogonRight::NotListed(r"CORP\svc".into()),
+            Status::Warn,
+            "does not list",
         ),
         ("log-space", |_| {}, Status::Ok, "free for at most"),
         (

@@ -619,7 +619,9 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
     let run = status.as_ref().map_or(Run::Down, |r| run_of(&r.state));
     let last_run = status.as_ref().and_then(|r| {
         let sn = r.supervisor.as_ref();
-        if sn.is_none() && !installed {
+        // No snapshot and nothing installed: it has never run (a backend that cannot
+        // compare still knows through `tend status` whether it is installed).
+        if sn.is_none() && (!installed || matches!(r.state.as_str(), "not-installed" | "unknown")) {
             return None;
         }
         Some(LastRun {
@@ -644,7 +646,10 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
             .collect(),
         logon_right: logon_right(spec, preflight.as_ref().ok()),
         preflight,
-        account: account_word(&spec.service.account),
+        account: match scope {
+            Scope::User => "you (--user)".to_owned(),
+            Scope::System => account_word(&spec.service.account),
+        },
         log_space: log_space(spec),
         port: port(spec),
         run,

@@ -546,10 +546,17 @@ pub(crate) fn at_install(
     scope: Scope,
     preflight: Option<&Preflight>,
 ) -> Vec<(&'static str, String)> {
-    let run = match super::status::report_for(Path::new(spec.name.as_str()), scope) {
-        Ok(r) => run_of(&r.state),
-        Err(_) => Run::Down,
-    };
+    // From the installed service's status file alone: install asks the OS manager only
+    // what it asks anyway.
+    let run = place::place(scope, &spec.name)
+        .ok()
+        .and_then(|layout| {
+            crate::status::read(&crate::status::path(&layout.state_dir, spec.name.as_str()))
+                .ok()
+                .flatten()
+        })
+        .filter(|s| crate::proc::supervisor_alive(s.supervisor_pid, &s.updated_at))
+        .map_or(Run::Down, |s| run_of(&s.state));
     let facts = Facts {
         target: config.display().to_string(),
         flag: scope.flag(),

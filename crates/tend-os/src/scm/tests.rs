@@ -945,6 +945,7 @@ fn preflight_checks_the_account_and_compares_the_installed_service() {
             .preflight(&Install {
                 spec: s,
                 original: ORIGINAL,
+                leave_running: false,
             })
             .unwrap()
     };

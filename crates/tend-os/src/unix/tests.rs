@@ -845,6 +845,7 @@ fn preflight_compares_what_is_installed_with_what_install_would_write() {
         u.preflight(&Install {
             spec,
             original: text,
+            leave_running: false,
         })
         .unwrap()
     };
@@ -858,7 +859,7 @@ fn preflight_compares_what_is_installed_with_what_install_would_write() {
     assert!(fs.0.file("/etc/tend/web.toml").is_none());
 
     show(&runner, &[NOT_FOUND]);
-    u.install_with(&spec, &text, &mut Report::default())
+    u.install_with(&spec, &text, false, &mut Report::default())
         .unwrap();
     let p = doctor(&spec, &text);
     assert_eq!(
@@ -909,6 +910,7 @@ fn preflight_says_a_missing_account_as_install_refuses_it() {
         .preflight(&Install {
             spec: &spec,
             original: &text,
+            leave_running: false,
         })
         .unwrap();
     let Some(Err(why)) = &p.account else {
@@ -918,7 +920,7 @@ fn preflight_says_a_missing_account_as_install_refuses_it() {
     // install refuses the same thing, in the same words.
     u.m.access = Access::Check;
     let mut r = Report::default();
-    u.install_with(&spec, &text, &mut r).unwrap_err();
+    u.install_with(&spec, &text, false, &mut r).unwrap_err();
     assert!(
         r.problems.iter().any(|l| l.ends_with(why.as_str())),
         "{r:?}"

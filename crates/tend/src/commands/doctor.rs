@@ -616,6 +616,7 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
             m.preflight(&Install {
                 spec,
                 original: &original,
+                leave_running: false,
             })
             .map_err(|e| tend_os::error_chain(&e))
         });

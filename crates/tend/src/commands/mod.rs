@@ -2,8 +2,8 @@
 
 mod apply;
 mod crashes;
-mod dsc;
 mod doctor;
+mod dsc;
 mod import;
 mod list;
 mod logs;

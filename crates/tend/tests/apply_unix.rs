@@ -846,3 +846,25 @@ fn dsc_get_test_set_and_export_are_the_apply_contract() {
     );
     assert_eq!(h.list(), [], "a refused set installs nothing");
 }
+
+#[test]
+fn apply_says_what_install_would_warn_about_and_still_installs() {
+    let h = Home::new();
+    // A health port someone else already answers on: doctor's warning at install.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    h.service(
+        "api",
+        &format!("[service]\nstart = \"manual\"\n[health]\ntcp = \"127.0.0.1:{port}\"\n"),
+    );
+    let (code, v, err) = h.apply_json(&[]);
+    assert_eq!(code, 10, "{v:#}\n{err}");
+    let warnings = v["services"][0]["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.starts_with("doctor: port:") && w.contains("already answers"))),
+        "{v:#}"
+    );
+    assert_eq!(v["services"][0]["action"], "install");
+}

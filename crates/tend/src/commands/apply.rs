@@ -472,14 +472,20 @@ fn carry_out(
                 let Some((spec, original)) = given else {
                     return Ok(());
                 };
-                merge(
-                    out,
-                    m.install(&Install {
-                        spec,
-                        original,
-                        leave_running: true,
-                    })?,
-                );
+                let install = Install {
+                    spec,
+                    original,
+                    leave_running: true,
+                };
+                // The checks `tend install` prints and never refuses for (doctor's free
+                // space, port, clock, logon right): the same warnings, per service.
+                let preflight = m.preflight(&install).ok();
+                for (id, msg) in
+                    super::doctor::at_install(spec, &spec.config_path, scope, preflight.as_ref())
+                {
+                    out.warnings.push(format!("doctor: {id}: {msg}"));
+                }
+                merge(out, m.install(&install)?);
             }
             Action::Start | Action::Unchanged | Action::Conflict => {}
         }

@@ -108,7 +108,7 @@ check "  unit, config copy, source file, tend and the program untouched" same we
 
 src web '[restart]' 'delay = "2s"'
 exits 0 "check mode with an edit" play "$T/web.yml" --check --diff
-shows "  diff mode shows the changed line" '+ delay = "2s"'
+shows "  diff mode shows the changed line (unified diff)" '+delay = "2s"'
 check "  reports changed" recap 1 0
 check "  and nothing changed" same web "$sw"
 check "  the source file is as it was" bash -c "! grep -q delay '$T/conf/web.toml'"

@@ -412,7 +412,7 @@ check "a real Go panic: the exit line ends with the panic, not the goroutine dum
 check "  tend crashes shows it" bash -c "timeout 60 wine '$TEND' crashes '$GPCFG' 2>&1 | tr -d '\r' | grep -q 'panic: runtime error: index out of range'"
 
 # ------------------------------------------------------------------ tend apply (issue 14)
-echo "== tend apply: a folder of two services"
+echo "== tend apply: a folder of three services"
 mkdir -p "$AD/set"
 SET='C:\My Apps\go svc\set'
 set_svc() { # set_svc NAME PORT [extra toml lines...]
@@ -428,10 +428,12 @@ exits() { local want=$1; shift; "$@"; [ $? = "$want" ]; }
 svc_pids() { timeout 60 wine "$TEND" status "$1" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["os"]["pid"], d["supervisor"]["pid"])'; }
 set_svc sa $((PORT + 20))
 set_svc sb $((PORT + 21))
-check "first apply installs and starts both (exit 10)" exits 10 app "$SET" --wait
+set_svc sc $((PORT + 22))
+check "first apply installs and starts all three (exit 10)" exits 10 app "$SET" --wait
 check "  ... sa serves" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 20))/health"
 check "  ... sb serves" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 21))/health"
-check "  ... tend list --json shows both running" bash -c "[ \"\$(timeout 60 wine '$TEND' list --json | tr -d '\r' | grep -c '\"state\": \"running\"')\" -ge 2 ]"
+check "  ... sc serves" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 22))/health"
+check "  ... tend list --json shows the three running" bash -c "[ \"\$(timeout 60 wine '$TEND' list --json | tr -d '\r' | grep -c '\"state\": \"running\"')\" -ge 3 ]"
 pa=$(svc_pids sa); ma=$(stat -c %y "$C/ProgramData/tend/services/sa.toml")
 check "second apply: nothing to do (exit 0)" exits 0 app "$SET"
 check "  ... sa untouched (config copy mtime, tend and program pids)" bash -c "[ \"\$(stat -c %y '$C/ProgramData/tend/services/sa.toml')\" = '$ma' ] && [ \"\$(timeout 60 wine '$TEND' status sa --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"os\"][\"pid\"], d[\"supervisor\"][\"pid\"])')\" = '$pa' ]"
@@ -439,7 +441,10 @@ set_svc sb $((PORT + 21)) '[restart]' 'delay = "2s"'
 mb=$(stat -c %y "$C/ProgramData/tend/services/sb.toml")
 check "--check after an edit: pending (exit 11)" exits 11 app "$SET" --check
 check "  ... and nothing changed" bash -c "[ \"\$(stat -c %y '$C/ProgramData/tend/services/sb.toml')\" = '$mb' ]"
+pc=$(svc_pids sc); mc=$(stat -c %y "$C/ProgramData/tend/services/sc.toml")
 check "apply of the edit (exit 10)" exits 10 app "$SET"
+check "  ... only sb changed: sa and sc untouched (copies, tend and program pids)" bash -c "[ \"\$(stat -c %y '$C/ProgramData/tend/services/sa.toml') \$(stat -c %y '$C/ProgramData/tend/services/sc.toml')\" = '$ma $mc' ]" 
+check "  ... sa's and sc's tend and program are the ones from before" bash -c "[ \"\$(timeout 60 wine '$TEND' status sa --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"os\"][\"pid\"], d[\"supervisor\"][\"pid\"])') \$(timeout 60 wine '$TEND' status sc --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"os\"][\"pid\"], d[\"supervisor\"][\"pid\"])')\" = '$pa $pc' ]"
 check "  ... the copy has it" grep -q 'delay = "2s"' "$C/ProgramData/tend/services/sb.toml"
 check "  ... sb serves after the reload" wait_until "$E2E_WAIT" curl -sf "http://127.0.0.1:$((PORT + 21))/health"
 cp "$AD/set/sb.toml" "$WORK/sb.good"
@@ -453,6 +458,7 @@ sed 's/^name = .*/name = "foreign"/' "$AD/set/sa.toml" > "$C/ProgramData/tend/se
 check "--prune after removing sb's file (exit 10)" exits 10 app "$SET" --prune
 check "  ... sb is uninstalled" bash -c "! timeout 60 wine sc query sb >/dev/null 2>&1"
 check "  ... sa still runs" state_is sa RUNNING
+check "  ... sc still runs" state_is sc RUNNING
 check "  ... a service tend did not install is never pruned (skipped, still there)" bash -c "grep -q 'foreign' '$WORK/apply.out' && timeout 60 wine sc query foreign >/dev/null 2>&1"
 w sc delete foreign >/dev/null; rm -f "$C/ProgramData/tend/services/foreign.toml"
 # The DSC v3 resource (docs/dsc.md) against the same SCM: JSON in, JSON out.
@@ -468,6 +474,7 @@ dsc_remove_sa() { [ "$(dsc set '{"name":"sa","_exist":false}' | field _exist)" =
 check "tend dsc get: sa exists and runs" dsc_get_sa
 check "tend dsc test with sa's file: in the desired state" dsc_test_sa
 check "tend dsc set _exist false: sa uninstalled" dsc_remove_sa
+check "tend uninstall sc" tend uninstall sc
 
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"

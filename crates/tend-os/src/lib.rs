@@ -65,7 +65,7 @@ pub use converge::{
 };
 pub use error::RenderError;
 pub use fs::{replace_atomic, write_atomic};
-pub use installed::{diff_lines, installed_text};
+pub use installed::{diff_lines, installed_text, unified_diff};
 pub use layout::{
     Backend, Layout, RUN_KEY, Scope, SystemContext, UserContext, run_value_name, service_args,
     status_file,

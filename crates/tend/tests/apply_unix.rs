@@ -321,8 +321,19 @@ fn assert_schema(v: &serde_json::Value) {
         assert_eq!(
             keys(s),
             [
-                "action", "changed", "diff", "error", "file", "health", "lines", "name", "reason",
-                "result", "state", "warnings"
+                "action",
+                "changed",
+                "diff",
+                "error",
+                "file",
+                "health",
+                "lines",
+                "name",
+                "reason",
+                "result",
+                "state",
+                "unified_diff",
+                "warnings"
             ]
         );
     }
@@ -437,6 +448,22 @@ fn apply_installs_then_touches_nothing_then_updates_only_the_edited_one() {
             .expect("reason")
             .contains("[restart]")
     );
+    // The same change as diff -u: headers naming the copy and the file, a hunk with context.
+    let unified = beta["unified_diff"].as_str().expect("unified_diff");
+    assert!(
+        unified.starts_with("--- ")
+            && unified.contains("/beta.toml (as it would be installed)\n@@ -")
+            && unified.contains("\n+delay = \"3s\"\n"),
+        "{unified}"
+    );
+    assert_eq!(v["services"][0]["unified_diff"], "", "unchanged: no diff");
+    // And --diff prints it for people.
+    let (code, out, _) = h.apply(&["--check", "--diff"]);
+    assert_eq!(code, 11, "{out}");
+    assert!(
+        out.contains("  @@ -") && out.contains("  +delay = \"3s\""),
+        "{out}"
+    );
     assert_eq!(h.mtimes("beta"), before[1], "--check changed nothing");
     assert!(
         h.calls().iter().all(|c| c.starts_with("--user show ")),
@@ -444,10 +471,13 @@ fn apply_installs_then_touches_nothing_then_updates_only_the_edited_one() {
         h.calls()
     );
 
-    // --diff shows the lines.
+    // --diff shows the change as diff -u, naming the copy and the file.
     let (code, out, _) = h.apply(&["--check", "--diff"]);
     assert_eq!(code, 11);
-    assert!(out.contains("  + delay = \"3s\""), "{out}");
+    assert!(
+        out.contains("/cfg/tend/beta.toml\n  +++ ") && out.contains("\n  +delay = \"3s\"\n"),
+        "{out}"
+    );
 
     let generation_before = generation(&h, "beta");
     h.clear_calls();

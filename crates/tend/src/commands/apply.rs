@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tend_core::ServiceSpec;
+use tend_core::{ServiceName, ServiceSpec};
 use tend_os::{
     Access, Action, ApplyStep, Desired, Failure, Found, Install, Installed, Present, Report,
     ServiceManager, Then,
@@ -92,6 +92,9 @@ struct ServiceOut {
     changed: bool,
     /// The lines of the config copy that change (`- old`, `+ new`).
     diff: Vec<String>,
+    /// The same change as a unified diff (`diff -u`, 3 lines of context, `---`/`+++`
+    /// naming the installed copy and the file); empty when the copy does not change.
+    unified_diff: String,
     /// What the verbs reported, as `tend install` and friends print it.
     lines: Vec<String>,
     warnings: Vec<String>,
@@ -152,7 +155,7 @@ fn converge(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
         check_rights(o.scope)?;
     }
     let manager = crate::os::manager(o.scope, Access::Check)?;
-    let (desired, problems) = facts(manager.as_ref(), &loaded, o.scope)?;
+    let (desired, unified, problems) = facts(manager.as_ref(), &loaded, o.scope)?;
     if !problems.is_empty() {
         return invalid(&problems, o);
     }
@@ -164,6 +167,13 @@ fn converge(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
     };
     let plan = tend_os::apply_plan(&desired, &present, o.prune);
     let mut services: Vec<ServiceOut> = plan.iter().map(|s| planned(s, o.check)).collect();
+    for out in &mut services {
+        if !out.diff.is_empty()
+            && let Some((_, u)) = unified.iter().find(|(n, _)| n.as_str() == out.name)
+        {
+            out.unified_diff.clone_from(u);
+        }
+    }
     if !o.check {
         for (step, out) in plan.iter().zip(services.iter_mut()) {
             let original = loaded
@@ -314,13 +324,15 @@ fn problem(file: &Path, p: &tend_config::Problem) -> ProblemOut {
 /// What is installed under each name of the set, read without changing anything. A
 /// config the backend cannot install (an account this OS does not have) is a problem of
 /// its file, found before anything changes.
-fn facts(
-    m: &dyn ServiceManager,
-    loaded: &[Loaded],
-    scope: Scope,
-) -> Result<(Vec<Desired>, Vec<ProblemOut>), CliError> {
+/// What [`facts`] finds: the desired set, the config copy's change of each installed
+/// service as a unified diff (`--diff`), and the problems that stop the apply.
+type Facts = (Vec<Desired>, Vec<(ServiceName, String)>, Vec<ProblemOut>);
+
+/// Also the config copy's change of each installed service as a unified diff (`--diff`).
+fn facts(m: &dyn ServiceManager, loaded: &[Loaded], scope: Scope) -> Result<Facts, CliError> {
     let opts = place::load_options(scope)?;
     let mut desired = Vec::new();
+    let mut unified = Vec::new();
     let mut problems = Vec::new();
     for l in loaded {
         let spec = &l.spec;
@@ -368,8 +380,19 @@ fn facts(
                 let unfinished = read_opt(&marker(&layout.config))?
                     .as_deref()
                     .and_then(Then::parse);
+                let old_text = copy.as_deref().unwrap_or("");
+                unified.push((
+                    name.clone(),
+                    tend_os::unified_diff(
+                        old_text,
+                        &text,
+                        &layout.config.display().to_string(),
+                        &format!("{} (as it would be installed)", spec.config_path.display()),
+                        3,
+                    ),
+                ));
                 Found::Ours(Box::new(Installed {
-                    config_diff: tend_os::diff_lines(copy.as_deref().unwrap_or(""), &text),
+                    config_diff: tend_os::diff_lines(old_text, &text),
                     definition_diff,
                     old,
                     running: status.active,
@@ -382,7 +405,7 @@ fn facts(
             found,
         });
     }
-    Ok((desired, problems))
+    Ok((desired, unified, problems))
 }
 
 /// Every service tend has a config copy of in this scope (`--prune`'s candidates).
@@ -436,6 +459,7 @@ fn planned(step: &ApplyStep, check: bool) -> ServiceOut {
         result,
         changed: false,
         diff: step.diff.clone(),
+        unified_diff: String::new(),
         lines: Vec::new(),
         warnings: Vec::new(),
         error,
@@ -661,10 +685,11 @@ fn print_text(services: &[ServiceOut], o: Options, outcome: &str) {
             _ => action,
         };
         let _ = writeln!(out, "{head:<22} {}: {}", s.name, s.reason);
-        if o.diff && !s.diff.is_empty() {
-            if let Some(f) = &s.file {
-                let _ = writeln!(out, "  --- installed config copy\n  +++ {}", f.display());
+        if o.diff && !s.unified_diff.is_empty() {
+            for l in s.unified_diff.lines() {
+                let _ = writeln!(out, "  {l}");
             }
+        } else if o.diff && !s.diff.is_empty() {
             for l in &s.diff {
                 let _ = writeln!(out, "  {l}");
             }
@@ -734,6 +759,7 @@ mod tests {
             result,
             changed,
             diff: vec![],
+            unified_diff: String::new(),
             lines: vec![],
             warnings: vec![],
             error: err.map(|c| ErrorOut {

@@ -21,8 +21,8 @@ description:
   - Every change goes through C(tend apply --json), the one idempotent verb of tend, so a
     second run reports C(ok) and touches nothing (no unit file, no config copy, no restart),
     and a changed config is applied by reload or restart by tend's own rules.
-  - Check mode runs C(tend apply --check) and changes nothing; diff mode shows the lines of
-    the installed config that change.
+  - Check mode runs C(tend apply --check) and changes nothing; diff mode shows how the
+    installed config changes, as a unified diff.
   - A config that does not validate fails the task with tend's own errors (file, line and
     key) and changes nothing.
 author:
@@ -399,7 +399,9 @@ def main():
             svc_doc = mine[0]
             result["action"] = svc_doc.get("action", "none")
             result["changed"] = bool(svc_doc.get("changed")) or svc_doc.get("result") == "pending" or wrote
-            if module._diff and svc_doc.get("diff"):
+            if module._diff and svc_doc.get("unified_diff"):
+                result["diff"] = dict(prepared=svc_doc["unified_diff"])
+            elif module._diff and svc_doc.get("diff"):
                 result["diff"] = dict(prepared="\n".join(svc_doc["diff"]) + "\n")
 
     svc = tend.service(name)

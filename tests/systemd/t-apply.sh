@@ -53,7 +53,7 @@ check "  c untouched" same c "$sc"
 svc b $((PORT + 1)) '[restart]' 'delay = "2s"'
 exits 11 "--check after an edit: pending (exit 11)" box "$TEND" apply set --check --diff
 shows "  b would be reloaded" 'would update-reload'
-shows "  with the diff" '+ delay = "2s"'
+shows "  with the diff (unified)" '+delay = "2s"'
 check "  and nothing changed" same b "$sb"
 
 pb=$(pids b)

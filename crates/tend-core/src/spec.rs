@@ -192,6 +192,21 @@ pub enum Account {
     },
 }
 
+impl Account {
+    /// The config spelling: `isolated`, `system`, `local-service`, `network-service`, or
+    /// the user's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Isolated => "isolated",
+            Self::System => "system",
+            Self::LocalService => "local-service",
+            Self::NetworkService => "network-service",
+            Self::User { name, .. } => name,
+        }
+    }
+}
+
 /// `[service]`: install-time settings, applied by `tend install`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallSpec {

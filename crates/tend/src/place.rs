@@ -20,6 +20,14 @@ impl Scope {
         if user { Self::User } else { Self::System }
     }
 
+    /// `system` or `user`, as the JSON documents (`apply`, `list`, DSC) name the scope.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+        }
+    }
+
     /// ` --user` or nothing, for the commands that messages suggest.
     pub(crate) fn flag(self) -> &'static str {
         match self {

@@ -472,7 +472,7 @@ pub(crate) trait UnixManager {
                 Self::BACKEND.name(),
                 if m.scope.is_user() { " --user" } else { "" },
                 start_word(spec.service.start),
-                account_word(&spec.service.account),
+                spec.service.account.as_str(),
             ));
             r.say(format!("  config copy: {}", layout.config.display()));
             r.say(format!(
@@ -981,16 +981,6 @@ fn start_word(s: StartMode) -> &'static str {
         .iter()
         .find(|(m, _)| *m == s)
         .map_or("auto", |(_, w)| w)
-}
-
-fn account_word(a: &Account) -> String {
-    match a {
-        Account::Isolated => "isolated".to_owned(),
-        Account::System => "system".to_owned(),
-        Account::LocalService => "local-service".to_owned(),
-        Account::NetworkService => "network-service".to_owned(),
-        Account::User { name, .. } => name.clone(),
-    }
 }
 
 /// What root sees of `path`: each component of its canonical form (symlinks followed) from

@@ -126,7 +126,7 @@ pub(crate) fn apply(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError>
             print_json(&Output {
                 schema: SCHEMA,
                 tend: crate::version::BUILD,
-                scope: scope_word(o.scope),
+                scope: o.scope.word(),
                 check: o.check,
                 outcome: "error",
                 exit_code: exit,
@@ -198,7 +198,7 @@ fn converge(paths: &[PathBuf], o: Options) -> Result<ExitCode, CliError> {
         print_json(&Output {
             schema: SCHEMA,
             tend: crate::version::BUILD,
-            scope: scope_word(o.scope),
+            scope: o.scope.word(),
             check: o.check,
             outcome,
             exit_code: exit,
@@ -622,7 +622,7 @@ fn invalid(problems: &[ProblemOut], o: Options) -> Result<ExitCode, CliError> {
         print_json(&Output {
             schema: SCHEMA,
             tend: crate::version::BUILD,
-            scope: scope_word(o.scope),
+            scope: o.scope.word(),
             check: o.check,
             outcome: "invalid",
             exit_code: code::INVALID,
@@ -728,13 +728,6 @@ fn print_text(services: &[ServiceOut], o: Options, outcome: &str) {
         "{verb}: {} service(s): {changes}, {unchanged} unchanged, {failed} failed ({outcome})",
         services.len(),
     );
-}
-
-fn scope_word(scope: Scope) -> &'static str {
-    match scope {
-        Scope::System => "system",
-        Scope::User => "user",
-    }
 }
 
 fn check_rights(scope: Scope) -> Result<(), CliError> {

@@ -562,7 +562,7 @@ pub(crate) fn at_install(
         flag: scope.flag(),
         config_warnings: Vec::new(),
         preflight: Err("install checks it itself".to_owned()),
-        account: account_word(&spec.service.account),
+        account: spec.service.account.as_str().to_owned(),
         logon_right: logon_right(spec, preflight),
         log_space: log_space(spec),
         port: port(spec),
@@ -656,7 +656,7 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
         preflight,
         account: match scope {
             Scope::User => "you (--user)".to_owned(),
-            Scope::System => account_word(&spec.service.account),
+            Scope::System => spec.service.account.as_str().to_owned(),
         },
         log_space: log_space(spec),
         port: port(spec),
@@ -675,16 +675,6 @@ fn run_of(state: &str) -> Run {
         "running" => Run::Running,
         "starting" | "backoff" | "stopping" | "restarting" => Run::Changing(state.to_owned()),
         _ => Run::Down,
-    }
-}
-
-fn account_word(a: &Account) -> String {
-    match a {
-        Account::Isolated => "isolated".to_owned(),
-        Account::System => "system".to_owned(),
-        Account::LocalService => "local-service".to_owned(),
-        Account::NetworkService => "network-service".to_owned(),
-        Account::User { name, .. } => name.clone(),
     }
 }
 

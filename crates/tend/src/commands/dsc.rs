@@ -152,13 +152,6 @@ fn scope_of(i: &Instance) -> Result<Scope, CliError> {
     }
 }
 
-fn scope_word(scope: Scope) -> &'static str {
-    match scope {
-        Scope::System => "system",
-        Scope::User => "user",
-    }
-}
-
 fn user_flag(scope: Scope) -> &'static [&'static str] {
     match scope {
         Scope::System => &[],
@@ -209,7 +202,7 @@ fn instance_of(entry: &Value, scope: Scope) -> Instance {
     let state = entry["state"].as_str().map(str::to_owned);
     Instance {
         name: entry["name"].as_str().unwrap_or_default().to_owned(),
-        scope: Some(scope_word(scope).to_owned()),
+        scope: Some(scope.word().to_owned()),
         running: Some(state.as_deref() == Some("running")),
         state,
         exist: true,
@@ -225,7 +218,7 @@ fn actual(name: &str, scope: Scope) -> Result<Instance, CliError> {
         .map_or_else(
             || Instance {
                 name: name.to_owned(),
-                scope: Some(scope_word(scope).to_owned()),
+                scope: Some(scope.word().to_owned()),
                 exist: false,
                 ..Instance::default()
             },

@@ -93,10 +93,7 @@ pub(crate) fn list(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
         let list = List {
             schema: 1,
             tend: crate::version::BUILD,
-            scope: match scope {
-                Scope::System => "system",
-                Scope::User => "user",
-            },
+            scope: scope.word(),
             services,
         };
         let _ = serde_json::to_writer_pretty(&mut out, &list);

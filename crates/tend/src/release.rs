@@ -109,6 +109,22 @@ pub(crate) struct Journal {
     pub(crate) stderr: Vec<String>,
 }
 
+impl Journal {
+    /// A change by this tend, beginning now at [`Step::Staged`].
+    pub(crate) fn begin(op: &str, from: &str, to: &str) -> Self {
+        Self {
+            op: op.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            step: Step::Staged,
+            pid: std::process::id(),
+            started_at: crate::status::rfc3339(std::time::SystemTime::now()),
+            reason: None,
+            stderr: Vec::new(),
+        }
+    }
+}
+
 /// The store of one service.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {

@@ -94,16 +94,7 @@ pub(crate) fn upgrade(
             source.display()
         ),
     );
-    let mut journal = Journal {
-        op: "upgrade".into(),
-        from: from.id.clone(),
-        to: to.id.clone(),
-        step: Step::Staged,
-        pid: std::process::id(),
-        started_at: crate::status::rfc3339(SystemTime::now()),
-        reason: None,
-        stderr: Vec::new(),
-    };
+    let mut journal = Journal::begin("upgrade", &from.id, &to.id);
     let out = cx.drive(&mut journal, Next::Do(Step::Staged))?;
     cx.report(&out)
 }
@@ -163,16 +154,7 @@ pub(crate) fn rollback(
         "rollback `{}`: release {} -> {}",
         cx.name, from.id, target.id
     ));
-    let mut journal = Journal {
-        op: "rollback".into(),
-        from: from.id.clone(),
-        to: target.id.clone(),
-        step: Step::Staged,
-        pid: std::process::id(),
-        started_at: crate::status::rfc3339(SystemTime::now()),
-        reason: None,
-        stderr: Vec::new(),
-    };
+    let mut journal = Journal::begin("rollback", &from.id, &target.id);
     let out = cx.drive(&mut journal, Next::Do(Step::Staged))?;
     cx.report(&out)
 }

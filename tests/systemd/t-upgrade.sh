@@ -33,15 +33,9 @@ if [ "\$v" = v5 ] && [ -e "$T/verify-fail" ]; then echo "smoke test: /orders ans
 EOF
 chmod 755 "$T/verify.sh"
 
-# An isolated account (DynamicUser=) gets a private /tmp and /var/tmp: a checkout there
-# (an engineer's worktree) cannot hold the program, so the service runs as root then. The
-# upgrade flow is the same for every account.
-case "$T" in /tmp/*|/var/tmp/*) ACCOUNT='account = "system"' ;; *) ACCOUNT='' ;; esac
 cat > "$T/web.toml" <<EOF
 name = "web"
 command = ["$T/app/gosvc", "-port", "$PORT"]
-[service]
-$ACCOUNT
 [stop]
 signal = "SIGINT"
 [restart]

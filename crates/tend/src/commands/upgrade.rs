@@ -74,6 +74,7 @@ pub(crate) fn upgrade(
             from.id,
             short(&from.sha256)
         ));
+        cx.unchanged("upgrade", &from.id);
         return Ok(ExitCode::SUCCESS);
     }
     let to = cx
@@ -148,6 +149,7 @@ pub(crate) fn rollback(
             target.id,
             short(&target.sha256)
         ));
+        cx.unchanged("rollback", &target.id);
         return Ok(ExitCode::SUCCESS);
     }
     cx.say(&format!(
@@ -374,6 +376,29 @@ impl Cx {
             let _ = writeln!(std::io::stderr(), "{line}");
         } else {
             let _ = writeln!(std::io::stdout(), "{line}");
+        }
+    }
+
+    /// With `--json`, the result of a change that had nothing to do: a tool reading stdout
+    /// (the Ansible fleet example reports `changed` from `end`) must get a document, not
+    /// nothing.
+    fn unchanged(&self, op: &str, id: &str) {
+        if self.json {
+            let _ = serde_json::to_writer_pretty(
+                std::io::stdout(),
+                &serde_json::json!({
+                    "service": self.name.as_str(),
+                    "op": op,
+                    "end": "unchanged",
+                    "from": id,
+                    "to": id,
+                    "downtime_ms": null,
+                    "reason": null,
+                    "stderr": [],
+                    "steps": [],
+                }),
+            );
+            let _ = writeln!(std::io::stdout());
         }
     }
 

@@ -65,6 +65,18 @@ def released_file(dist: Path, url: str, base: str) -> Path:
     return dist / url[len(base) + 1:]
 
 
+class WingetLoader(yaml.SafeLoader):
+    """YAML as winget reads it: an unquoted `2026-12-07` is a string, not a date. PyYAML
+    resolves it to a datetime.date, which the schemas (ReleaseDate: string) reject although
+    winget and winget-pkgs' own validation accept it."""
+
+
+WingetLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def winget(dist: Path, base: str, version: str) -> None:
     files = sorted((dist / "packages" / "winget" / "manifests").rglob("*.yaml"))
     docs = {}
@@ -72,7 +84,7 @@ def winget(dist: Path, base: str, version: str) -> None:
         text = f.read_text(encoding="utf-8")
         m = re.match(r"# yaml-language-server: \$schema=https://aka\.ms/winget-manifest\.(\w+)\.([\d.]+)\.schema\.json", text)
         check(f"winget {f.name}: names its schema in the first line", bool(m))
-        docs[f.name] = yaml.safe_load(text)
+        docs[f.name] = yaml.load(text, Loader=WingetLoader)
     by_type = {d["ManifestType"]: d for d in docs.values()}
     check("winget: version, installer and defaultLocale manifests", sorted(by_type) == ["defaultLocale", "installer", "version"], str(sorted(by_type)))
     ident = {d["PackageIdentifier"] for d in docs.values()}

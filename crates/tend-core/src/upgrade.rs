@@ -22,6 +22,8 @@
 
 use std::time::Duration;
 
+pub mod app;
+
 /// The step the journal names: the one about to be done (or being done when tend died).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

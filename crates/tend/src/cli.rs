@@ -218,8 +218,15 @@ pub(crate) enum Command {
     Upgrade {
         /// The name of an installed service.
         name: String,
-        /// The new program file (replaces the file named by the config's `command`).
-        program: PathBuf,
+        /// The new program file (replaces the file named by the config's `command`), or a
+        /// new application directory (replaces the directory holding that file; files in
+        /// `[upgrade] preserve` are carried over).
+        #[arg(required_unless_present = "config")]
+        program: Option<PathBuf>,
+        /// A new config for the service (alone or with a program or directory): validated,
+        /// then put in place of the installed copy with the service definition.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Check the new program and show what would happen; change nothing.
         #[arg(long)]
         check: bool,
@@ -316,6 +323,17 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
         /// A service installed (or to be installed) with `install --user`.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Internal: what the service's start runs first (systemd `ExecStartPre=`), as root:
+    /// ends an upgrade or rollback a killed tend left unfinished, by putting the release
+    /// that ran before back in place (docs/upgrade.md).
+    #[command(hide = true)]
+    UpgradeRecover {
+        /// The service name.
+        name: String,
+        /// A service installed with `install --user`.
         #[arg(long)]
         user: bool,
     },

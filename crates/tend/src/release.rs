@@ -8,12 +8,16 @@
 //!   journal.json                     only while an upgrade or rollback is under way
 //!   <id>/release.json                what the release is, and what became of it
 //!   <id>/program/<file>              the program file, as it was put in place
+//!   <id>/app/                        a directory release's application directory, while it is
+//!                                    not the one in place (docs/upgrade.md)
+//!   <id>/config.toml                 a release's config copy, when the release has one
 //! ```
 //!
 //! A release directory appears complete or not at all: it is written as `.<id>.tmp`, each
 //! file flushed, and renamed. A program file is put in place the same way (a flushed copy
-//! next to it, renamed over it), so there is never a half-copied program. The layout leaves
-//! room for the forms to come: `<id>/app/` (a directory release) and `<id>/config.toml`.
+//! next to it, renamed over it), so there is never a half-copied program. A directory
+//! release is in exactly one place, `<id>/app/` or the live application directory, and is
+//! moved between them by renames on one volume (tend-core's `upgrade::app::moves`).
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
@@ -56,7 +60,8 @@ pub(crate) struct Release {
     /// `20261207T064512Z-ab12cd34`: when it was staged (UTC) and its hash, so ids sort by
     /// age and say which build they are.
     pub(crate) id: String,
-    /// What kind of release: `program` (a program file; later `directory`, `config`).
+    /// What kind of release: `program` (a program file), `app` (an application
+    /// directory), `config` (a config), or `program+config`, `app+config`.
     pub(crate) kind: String,
     /// When it was staged (RFC 3339).
     pub(crate) created_at: String,
@@ -83,6 +88,17 @@ pub(crate) struct Release {
     pub(crate) downtime_ms: Option<u64>,
     /// When `state` last changed (RFC 3339).
     pub(crate) updated_at: String,
+    /// The application directory it goes to (directory releases): the directory holding
+    /// the program named by `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) app: Option<PathBuf>,
+    /// SHA-256 over the application directory's files (names, modes, contents), without
+    /// `[upgrade] preserve`'s: which build of the directory it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tree_sha256: Option<String>,
+    /// SHA-256 of `<id>/config.toml`, when the release has a config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) config_sha256: Option<String>,
 }
 
 /// `journal.json`: the change under way. Written (durably) before each step, so the next
@@ -121,6 +137,51 @@ impl Journal {
             started_at: crate::status::rfc3339(std::time::SystemTime::now()),
             reason: None,
             stderr: Vec::new(),
+        }
+    }
+}
+
+/// What a release is made of, for [`Store::stage_parts`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    /// The program file (`program/<file>`): the operator's, the one in a new application
+    /// directory, or the one in place.
+    pub(crate) program: &'a Path,
+    /// A new application directory, copied whole as `app/`.
+    pub(crate) app: Option<&'a Path>,
+    /// The live application directory the release goes to (directory releases, also one
+    /// found in place, whose directory is not copied: it is the live one).
+    pub(crate) live: Option<&'a Path>,
+    /// `[upgrade] preserve`: left out of the directory's hash.
+    pub(crate) preserve: &'a [String],
+    /// A config copy's text.
+    pub(crate) config: Option<&'a str>,
+    /// The program is the operator's new one (not the one in place, as for a config-only
+    /// release).
+    pub(crate) new_program: bool,
+}
+
+impl<'a> Parts<'a> {
+    /// A program file only.
+    pub(crate) fn program(program: &'a Path) -> Self {
+        Self {
+            program,
+            app: None,
+            live: None,
+            preserve: &[],
+            config: None,
+            new_program: true,
+        }
+    }
+
+    /// The release's `kind`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match (self.live.is_some(), self.config.is_some(), self.new_program) {
+            (true, true, _) => "app+config",
+            (true, false, _) => "app",
+            (false, true, true) => "program+config",
+            (false, true, false) => "config",
+            (false, false, _) => "program",
         }
     }
 }
@@ -266,7 +327,9 @@ impl Store {
     }
 
     /// Copies `source` into the store as a new release for `target`, complete or not at
-    /// all: written under `.<id>.tmp`, flushed, renamed to `<id>`.
+    /// all: written under `.<id>.tmp`, flushed, renamed to `<id>`. (The program form alone;
+    /// the CLI stages every form with [`Store::stage_parts`].)
+    #[cfg(test)]
     pub(crate) fn stage(
         &self,
         source: &Path,
@@ -274,8 +337,47 @@ impl Store {
         from_operator: bool,
         state: State,
     ) -> io::Result<Release> {
+        self.stage_parts(
+            &Parts::program(source),
+            target,
+            from_operator.then_some(source),
+            state,
+        )
+    }
+
+    /// The application directory of a release, while it is in the store.
+    pub(crate) fn app_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id).join("app")
+    }
+
+    /// The config copy of a release.
+    pub(crate) fn config_file(&self, id: &str) -> PathBuf {
+        self.dir.join(id).join("config.toml")
+    }
+
+    /// Adds a config to a release that has none (the config in place when an upgrade with
+    /// `--config` begins, so that undoing it puts that config back).
+    pub(crate) fn add_config(&self, r: &mut Release, text: &str) -> io::Result<()> {
+        tend_os::write_atomic(&self.config_file(&r.id), text.as_bytes(), Some(0o600))?;
+        r.config_sha256 = Some(sha256_bytes(text.as_bytes()));
+        if !r.kind.ends_with("config") {
+            r.kind.push_str("+config");
+        }
+        self.save(r)
+    }
+
+    /// Stages a release of `parts` for `target`, complete or not at all: written under
+    /// `.<id>.tmp`, each file flushed, renamed to `<id>`. `source`: what the operator
+    /// gave (`None`: what was found in place).
+    pub(crate) fn stage_parts(
+        &self,
+        parts: &Parts<'_>,
+        target: &Path,
+        source: Option<&Path>,
+        state: State,
+    ) -> io::Result<Release> {
         self.create()?;
-        let sha256 = sha256_file(source)?;
+        let sha256 = sha256_file(parts.program)?;
         let now = std::time::SystemTime::now();
         let stamp = chrono::DateTime::<chrono::Utc>::from(now)
             .format("%Y%m%dT%H%M%SZ")
@@ -294,26 +396,52 @@ impl Store {
         let _ = std::fs::remove_dir_all(&tmp);
         create_private_dir(&tmp)?;
         create_private_dir(&tmp.join("program"))?;
-        let size = copy_durably(source, &tmp.join("program").join(&file), source)?;
+        let size = copy_durably(
+            parts.program,
+            &tmp.join("program").join(&file),
+            parts.program,
+        )?;
+        let mut tree_sha256 = None;
+        if let Some(live) = parts.live {
+            // The build's files get the owner of the directory they replace (the service's
+            // account may own it); their modes are the build's.
+            let owner = owner_of(live);
+            match parts.app {
+                Some(app) => {
+                    tree_sha256 = Some(tree_sha256_of(app, parts.preserve)?);
+                    copy_tree(app, &tmp.join("app"), owner)?;
+                }
+                None => tree_sha256 = Some(tree_sha256_of(live, parts.preserve)?),
+            }
+        }
+        let mut config_sha256 = None;
+        if let Some(text) = parts.config {
+            tend_os::write_atomic(&tmp.join("config.toml"), text.as_bytes(), Some(0o600))?;
+            config_sha256 = Some(sha256_bytes(text.as_bytes()));
+        }
         let at = crate::status::rfc3339(now);
         let release = Release {
             id: id.clone(),
-            kind: "program".into(),
+            kind: parts.kind().to_owned(),
             created_at: at.clone(),
             target: target.to_owned(),
             file,
             sha256,
             size,
-            source: from_operator.then(|| source.to_owned()),
+            source: source.map(Path::to_owned),
             state,
             reason: None,
             stderr: Vec::new(),
             downtime_ms: None,
             updated_at: at,
+            app: parts.live.map(Path::to_owned),
+            tree_sha256,
+            config_sha256,
         };
         let bytes = serde_json::to_vec_pretty(&release).map_err(io::Error::other)?;
         tend_os::write_atomic(&tmp.join("release.json"), &bytes, Some(0o600))?;
         sync_dir(&tmp.join("program"))?;
+        sync_dir(&tmp)?;
         std::fs::rename(&tmp, self.dir.join(&id))?;
         sync_dir(&self.dir)?;
         Ok(release)
@@ -362,6 +490,306 @@ pub(crate) fn put_in_place(store: &Store, r: &Release) -> io::Result<()> {
     }
     result?;
     sync_dir(dir)
+}
+
+/// Puts release `wanted`'s application directory in place at `live`, from whatever state
+/// a swap (or a cut-short one) left: the renames are tend-core's `upgrade::app::moves`.
+/// `other`: the release the change comes from or goes to (the live directory becomes its
+/// `app/`). `carry`: before the renames, `preserve`'s paths are copied from the live
+/// directory into the wanted one (a forward swap; an undo puts the old directory back as
+/// it was at the stop). Returns whether anything moved.
+pub(crate) fn put_app_in_place(
+    store: &Store,
+    live: &Path,
+    wanted: &Release,
+    other: Option<&Release>,
+    carry: Option<&[String]>,
+) -> io::Result<bool> {
+    use tend_core::upgrade::app::{Move, Problem, moves};
+    let wanted_dir = store.app_dir(&wanted.id);
+    let other_dir = other.map(|o| store.app_dir(&o.id));
+    let live_meta = std::fs::symlink_metadata(live).ok();
+    let plan = moves(
+        live_meta.is_some(),
+        wanted_dir.is_dir(),
+        other_dir.as_ref().is_some_and(|d| d.is_dir()),
+    )
+    .map_err(|p| match p {
+        Problem::Missing => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "release {}'s directory is neither in place at `{}` nor in the store",
+                wanted.id,
+                live.display()
+            ),
+        ),
+        Problem::Unknown => io::Error::other(format!(
+            "`{}` is neither release {} nor {}: it was replaced by hand; tend leaves it alone",
+            live.display(),
+            wanted.id,
+            other.map_or("?", |o| o.id.as_str())
+        )),
+    })?;
+    if plan.is_empty() {
+        return Ok(false);
+    }
+    if let (Some(preserve), Some(_)) = (carry, &live_meta) {
+        carry_preserved(live, &wanted_dir, preserve)?;
+    }
+    // The directory in place keeps the old one's mode and owner: the service's account
+    // must reach it as before. Read before the live one moves.
+    let like = live_meta.or_else(|| {
+        other_dir
+            .as_ref()
+            .and_then(|d| std::fs::symlink_metadata(d).ok())
+    });
+    let parent = live.parent().unwrap_or(Path::new("/"));
+    for m in plan {
+        match m {
+            Move::LiveToStore => {
+                let to = other_dir.as_ref().ok_or_else(|| {
+                    io::Error::other("no release to move the directory in place to")
+                })?;
+                std::fs::rename(live, to)?;
+                sync_dir(parent)?;
+                sync_dir(to.parent().unwrap_or(&store.dir))?;
+            }
+            Move::StoreToLive => {
+                if let Some(m) = &like {
+                    set_like(&wanted_dir, m)?;
+                }
+                std::fs::rename(&wanted_dir, live)?;
+                sync_dir(parent)?;
+                sync_dir(&store.dir.join(&wanted.id))?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Copies each of `preserve`'s paths that exists in `live` into `staged` (replacing what
+/// the build has there), with owners and modes: data the service's account wrote stays its.
+fn carry_preserved(live: &Path, staged: &Path, preserve: &[String]) -> io::Result<()> {
+    for p in preserve {
+        let src = live.join(p);
+        if std::fs::symlink_metadata(&src).is_err() {
+            continue;
+        }
+        let dst = staged.join(p);
+        match std::fs::symlink_metadata(&dst) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&dst)?,
+            Ok(_) => std::fs::remove_file(&dst)?,
+            Err(_) => {}
+        }
+        if let Some(d) = dst.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        copy_tree(&src, &dst, None)?;
+        sync_dir(dst.parent().unwrap_or(staged))?;
+    }
+    Ok(())
+}
+
+/// Gives `dir` the mode (and owner, as root on Unix) of `meta`.
+fn set_like(dir: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+    std::fs::set_permissions(dir, meta.permissions())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::lchown(dir, Some(meta.uid()), Some(meta.gid()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A file's owner (uid, gid), to give to copies: only as root (only root may give a file
+/// away) and on Unix.
+type Owner = Option<(u32, u32)>;
+
+fn owner_of(path: &Path) -> Owner {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if nix::unistd::geteuid().is_root() {
+            return std::fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
+        }
+    }
+    let _ = path;
+    None
+}
+
+/// Copies the file, directory or symbolic link `src` to the new `dst`, recursively, each
+/// file and directory flushed: modes are `src`'s; owners `owner`'s, or `src`'s (as root)
+/// when `None`. Anything but files, directories and links is refused.
+pub(crate) fn copy_tree(src: &Path, dst: &Path, owner: Owner) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(src)?;
+    let ft = meta.file_type();
+    #[cfg(unix)]
+    let keep = {
+        use std::os::unix::fs::MetadataExt as _;
+        nix::unistd::geteuid()
+            .is_root()
+            .then(|| owner.unwrap_or((meta.uid(), meta.gid())))
+    };
+    if ft.is_symlink() {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(std::fs::read_link(src)?, dst)?;
+            if let Some((u, g)) = keep {
+                std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
+            }
+            return Ok(());
+        }
+        // Windows: a link is copied as what it points to.
+        #[cfg(not(unix))]
+        return copy_tree_followed(src, dst, owner);
+    }
+    if ft.is_dir() {
+        std::fs::create_dir(dst)?;
+        let mut names: Vec<_> = std::fs::read_dir(src)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        for n in names {
+            copy_tree(&src.join(&n), &dst.join(&n), owner)?;
+        }
+        std::fs::set_permissions(dst, meta.permissions())?;
+        #[cfg(unix)]
+        if let Some((u, g)) = keep {
+            std::os::unix::fs::lchown(dst, Some(u), Some(g))?;
+        }
+        return sync_dir(dst);
+    }
+    if ft.is_file() {
+        let mut from = File::open(src)?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dst)?;
+        io::copy(&mut from, &mut to)?;
+        to.set_permissions(meta.permissions())?;
+        #[cfg(unix)]
+        if let Some((u, g)) = keep {
+            std::os::unix::fs::fchown(&to, Some(u), Some(g))?;
+        }
+        return to.sync_all();
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "`{}` is not a file, directory or symbolic link; tend copies only those",
+            src.display()
+        ),
+    ))
+}
+
+#[cfg(not(unix))]
+fn copy_tree_followed(src: &Path, dst: &Path, owner: Owner) -> io::Result<()> {
+    let meta = std::fs::metadata(src)?;
+    if meta.is_dir() {
+        std::fs::create_dir(dst)?;
+        for e in std::fs::read_dir(src)? {
+            let e = e?;
+            copy_tree(&e.path(), &dst.join(e.file_name()), owner)?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(src, dst).map(|_| ())
+    }
+}
+
+/// SHA-256 over a directory's entries, sorted by path: each one's relative path, kind,
+/// mode (Unix) and content (a file's SHA-256, a link's target). `preserve`'s paths are
+/// left out: they are the running release's data, not the build.
+pub(crate) fn tree_sha256_of(dir: &Path, preserve: &[String]) -> io::Result<String> {
+    fn walk(
+        root: &Path,
+        rel: &str,
+        preserve: &[String],
+        ctx: &mut ring::digest::Context,
+    ) -> io::Result<()> {
+        let path = if rel.is_empty() {
+            root.to_owned()
+        } else {
+            root.join(rel)
+        };
+        let mut names: Vec<String> = std::fs::read_dir(&path)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        for n in names {
+            let r = if rel.is_empty() {
+                n.clone()
+            } else {
+                format!("{rel}/{n}")
+            };
+            if tend_core::upgrade::app::preserved(&r, preserve) {
+                continue;
+            }
+            let p = root.join(&r);
+            let meta = std::fs::symlink_metadata(&p)?;
+            #[cfg(unix)]
+            let mode = {
+                use std::os::unix::fs::PermissionsExt as _;
+                meta.permissions().mode() & 0o7777
+            };
+            #[cfg(not(unix))]
+            let mode = u32::from(meta.permissions().readonly());
+            let ft = meta.file_type();
+            let (kind, content) = if ft.is_symlink() {
+                ("l", std::fs::read_link(&p)?.to_string_lossy().into_owned())
+            } else if ft.is_dir() {
+                ("d", String::new())
+            } else {
+                ("f", sha256_file(&p)?)
+            };
+            ctx.update(format!("{r}\0{kind}\0{mode:o}\0{content}\n").as_bytes());
+            if ft.is_dir() {
+                walk(root, &r, preserve, ctx)?;
+            }
+        }
+        Ok(())
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    walk(dir, "", preserve, &mut ctx)?;
+    Ok(hex(ctx.finish().as_ref()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of bytes, hex.
+pub(crate) fn sha256_bytes(b: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
+}
+
+/// Whether two paths are on one volume (Unix: the same device), so that a directory can
+/// be renamed from one to the other. `b` may not exist yet: its nearest existing ancestor
+/// counts. Elsewhere `true` (Windows: a rename across volumes fails, and the swap with it,
+/// before anything moved).
+pub(crate) fn same_volume(a: &Path, b: &Path) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut bb = b;
+        let mb = loop {
+            match std::fs::metadata(bb) {
+                Ok(m) => break m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    bb = bb.parent().ok_or(e)?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(std::fs::metadata(a)?.dev() == mb.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        Ok(true)
+    }
 }
 
 /// What `tend upgrade` refuses before it touches anything: a file that is missing, not a
@@ -468,12 +896,7 @@ pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
         }
         ctx.update(&buf[..n]);
     }
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(ctx.finish().as_ref()))
 }
 
 /// Copies `from` to the new file `to` and flushes it; `to` gets `like`'s permissions (and
@@ -598,6 +1021,166 @@ mod tests {
         assert_eq!(names, ["api"]);
         // Again: already in place.
         put_in_place(&store, &r).unwrap();
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    fn chmod(p: &Path, m: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+
+    /// The directory form: a build staged whole, swapped in with `preserve` carried over
+    /// and the old directory's mode, swapped back by the undo, and put back from the state
+    /// a crash between the two renames leaves.
+    #[cfg(unix)]
+    #[test]
+    fn an_application_directory_is_swapped_by_renames_and_back() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("opt/api");
+        std::fs::create_dir_all(live.join("data")).unwrap();
+        std::fs::create_dir_all(live.join("lib")).unwrap();
+        std::fs::write(live.join("api"), b"#!/bin/sh\necho v1\n").unwrap();
+        std::fs::write(live.join("lib/old.so"), b"v1").unwrap();
+        std::fs::write(live.join("data/db"), b"the data").unwrap();
+        chmod(&live.join("api"), 0o751);
+        chmod(&live.join("data/db"), 0o600);
+        chmod(&live, 0o750);
+        let build = d.path().join("build");
+        std::fs::create_dir_all(build.join("data")).unwrap();
+        std::fs::create_dir_all(build.join("lib")).unwrap();
+        std::fs::write(build.join("api"), b"#!/bin/sh\necho v2\n").unwrap();
+        std::fs::write(build.join("lib/new.so"), b"v2").unwrap();
+        std::fs::write(build.join("data/shipped"), b"default").unwrap();
+        std::os::unix::fs::symlink("new.so", build.join("lib/current.so")).unwrap();
+        chmod(&build.join("api"), 0o755);
+        chmod(&build.join("lib/new.so"), 0o640);
+        chmod(&build, 0o777);
+        let preserve = vec!["data".to_owned()];
+        let store = Store::new(d.path().join("releases"));
+        let target = live.join("api");
+        let from = store
+            .stage_parts(
+                &Parts {
+                    live: Some(&live),
+                    preserve: &preserve,
+                    new_program: false,
+                    ..Parts::program(&target)
+                },
+                &target,
+                None,
+                State::Current,
+            )
+            .unwrap();
+        assert_eq!(from.kind, "app");
+        assert!(
+            !store.app_dir(&from.id).exists(),
+            "the one in place is not copied"
+        );
+        let to = store
+            .stage_parts(
+                &Parts {
+                    app: Some(&build),
+                    live: Some(&live),
+                    preserve: &preserve,
+                    ..Parts::program(&build.join("api"))
+                },
+                &target,
+                Some(&build),
+                State::Staged,
+            )
+            .unwrap();
+        assert_eq!(to.kind, "app");
+        assert_eq!(mode(&store.app_dir(&to.id).join("lib/new.so")), 0o640);
+
+        assert!(put_app_in_place(&store, &live, &to, Some(&from), Some(&preserve)).unwrap());
+        assert_eq!(
+            std::fs::read(live.join("api")).unwrap(),
+            b"#!/bin/sh\necho v2\n"
+        );
+        assert_eq!(std::fs::read(live.join("data/db")).unwrap(), b"the data");
+        assert!(
+            !live.join("data/shipped").exists(),
+            "preserve replaces the build's copy"
+        );
+        assert!(!live.join("lib/old.so").exists());
+        assert_eq!(
+            std::fs::read_link(live.join("lib/current.so")).unwrap(),
+            Path::new("new.so")
+        );
+        assert_eq!(mode(&live), 0o750, "the old directory's mode");
+        assert_eq!(mode(&live.join("api")), 0o755, "the build's file modes");
+        assert_eq!(mode(&live.join("data/db")), 0o600);
+        assert_eq!(
+            tree_sha256_of(&live, &preserve).unwrap(),
+            to.tree_sha256.clone().unwrap()
+        );
+        assert!(store.app_dir(&from.id).join("lib/old.so").exists());
+        assert!(!store.app_dir(&to.id).exists());
+        // Done again (an interrupted swap redone): nothing moves.
+        assert!(!put_app_in_place(&store, &live, &to, Some(&from), Some(&preserve)).unwrap());
+
+        // The undo: the old directory as it was at the stop.
+        std::fs::write(live.join("data/db"), b"written by v2").unwrap();
+        assert!(put_app_in_place(&store, &live, &from, Some(&to), None).unwrap());
+        assert_eq!(
+            std::fs::read(live.join("api")).unwrap(),
+            b"#!/bin/sh\necho v1\n"
+        );
+        assert_eq!(std::fs::read(live.join("data/db")).unwrap(), b"the data");
+        assert!(store.app_dir(&to.id).join("lib/new.so").exists());
+
+        // Killed between the two renames of a swap: the live path is empty.
+        std::fs::rename(&live, store.app_dir(&from.id)).unwrap();
+        assert!(put_app_in_place(&store, &live, &from, Some(&to), None).unwrap());
+        assert_eq!(
+            std::fs::read(live.join("api")).unwrap(),
+            b"#!/bin/sh\necho v1\n"
+        );
+        assert!(!store.app_dir(&from.id).exists());
+
+        // A directory put there by hand while both are in the store: left alone.
+        std::fs::rename(&live, store.app_dir(&from.id)).unwrap();
+        std::fs::create_dir(&live).unwrap();
+        let e = put_app_in_place(&store, &live, &from, Some(&to), None).unwrap_err();
+        assert!(e.to_string().contains("replaced by hand"), "{e}");
+    }
+
+    #[test]
+    fn a_release_with_a_config_says_so() {
+        let d = tempfile::tempdir().unwrap();
+        let prog = d.path().join("api");
+        std::fs::write(&prog, b"#!/bin/sh\n").unwrap();
+        let store = Store::new(d.path().join("r"));
+        let r = store
+            .stage_parts(
+                &Parts {
+                    config: Some("name = 'api'\n"),
+                    new_program: false,
+                    ..Parts::program(&prog)
+                },
+                &prog,
+                None,
+                State::Staged,
+            )
+            .unwrap();
+        assert_eq!(r.kind, "config");
+        assert_eq!(
+            std::fs::read_to_string(store.config_file(&r.id)).unwrap(),
+            "name = 'api'\n"
+        );
+        assert_eq!(r.config_sha256, Some(sha256_bytes(b"name = 'api'\n")));
+        let mut p = store.stage(&prog, &prog, true, State::Current).unwrap();
+        store.add_config(&mut p, "x = 1\n").unwrap();
+        assert_eq!(
+            store.release(&p.id).unwrap().unwrap().kind,
+            "program+config"
+        );
     }
 
     #[test]

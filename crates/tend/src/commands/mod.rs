@@ -91,10 +91,21 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Upgrade {
             name,
             program,
+            config,
             check,
             json,
             user,
-        } => upgrade::upgrade(&name, &program, check, json, Scope::from_user_flag(user)),
+        } => upgrade::upgrade(
+            &name,
+            program.as_deref(),
+            config.as_deref(),
+            check,
+            json,
+            Scope::from_user_flag(user),
+        ),
+        Command::UpgradeRecover { name, user } => {
+            upgrade::recover_at_start(&name, Scope::from_user_flag(user))
+        }
         Command::History { name, json, user } => {
             upgrade::history(&name, json, Scope::from_user_flag(user))
         }

@@ -27,10 +27,11 @@ const PAUSE_ENV: &str = "TEND_UPGRADE_PAUSE";
 /// How often a verification reads the status file.
 const POLL: Duration = Duration::from_millis(200);
 
-/// `tend upgrade [--user] NAME PROGRAM [--check] [--json]`.
+/// `tend upgrade [--user] NAME [PROGRAM|DIR] [--config FILE] [--check] [--json]`.
 pub(crate) fn upgrade(
     name: &str,
-    program: &Path,
+    program: Option<&Path>,
+    config: Option<&Path>,
     check: bool,
     json: bool,
     scope: Scope,
@@ -38,26 +39,9 @@ pub(crate) fn upgrade(
     let cx = Cx::open(name, scope, json, !check)?;
     // Everything is checked before the service is touched (and before the lock, so that
     // `--check` of a service being upgraded still answers).
-    let source = std::path::absolute(program).unwrap_or_else(|_| program.to_owned());
-    release::check_runnable(&source).map_err(|why| {
-        CliError::Invalid(format!(
-            "not upgrading `{}`: `{}` {why}; nothing was changed",
-            cx.name,
-            program.display()
-        ))
-    })?;
-    let target_dir = cx.target.parent().unwrap_or(Path::new("/"));
-    release::check_writable(target_dir).map_err(|why| {
-        CliError::Invalid(format!(
-            "not upgrading `{}`: {why} (the program `{}` is replaced there); nothing was changed",
-            cx.name,
-            cx.target.display()
-        ))
-    })?;
-    let new_sha = release::sha256_file(&source)
-        .map_err(|e| CliError::io(format!("cannot read `{}`", source.display()), e))?;
+    let new = cx.plan(program, config)?;
     if check {
-        return cx.check(&source, &new_sha);
+        return cx.check(&new);
     }
     let _lock = cx.lock()?;
     if let Some(out) = cx.recover()? {
@@ -66,11 +50,16 @@ pub(crate) fn upgrade(
             end_word(out.end)
         ));
     }
-    let from = cx.current()?;
-    if from.sha256 == new_sha {
+    let from = cx.current(Some(&new))?;
+    if cx.already(&new, &from) {
         cx.say(&format!(
-            "`{}` already runs this build (release {}, sha256 {}); nothing to do",
+            "`{}` already runs this build{} (release {}, sha256 {}); nothing to do",
             cx.name,
+            if new.config.is_some() {
+                " and config"
+            } else {
+                ""
+            },
             from.id,
             short(&from.sha256)
         ));
@@ -79,25 +68,83 @@ pub(crate) fn upgrade(
     }
     let to = cx
         .store
-        .stage(&source, &cx.target, true, State::Staged)
+        .stage_parts(
+            &new.parts(),
+            &new.target,
+            Some(new.source.as_deref().unwrap_or(&new.program_file)),
+            State::Staged,
+        )
         .map_err(|e| cx.io("cannot stage the new release in", e))?;
     cx.say(&format!(
         "upgrade `{}`: release {} -> {}",
         cx.name, from.id, to.id
     ));
-    cx.step(
-        "staged",
-        &format!(
-            "{} (sha256 {}, {}) from `{}`",
-            to.id,
-            short(&to.sha256),
-            tend_core::fmt::bytes(to.size),
-            source.display()
-        ),
-    );
+    cx.step("staged", &format!("{} {}", to.id, new.describe(&to)));
     let mut journal = Journal::begin("upgrade", &from.id, &to.id);
     let out = cx.drive(&mut journal, Next::Do(Step::Staged))?;
     cx.report(&out)
+}
+
+/// What `tend upgrade` was given, checked: the parts of the new release.
+struct New {
+    /// The program file or application directory given (absolute); `None` for a config
+    /// alone.
+    source: Option<PathBuf>,
+    /// The application directory the release goes to (the directory form).
+    app: Option<PathBuf>,
+    /// The program file of the release: the one given, the one in the new directory, or
+    /// (a config alone) the one in place.
+    program_file: PathBuf,
+    /// Where the program goes: the file named by `command`.
+    target: PathBuf,
+    /// Its SHA-256.
+    sha256: String,
+    /// The directory's hash, without `preserve`'s paths.
+    tree_sha256: Option<String>,
+    /// The new config: its path, the installed copy it becomes, and that text's SHA-256.
+    config: Option<(PathBuf, String, String)>,
+    /// `[upgrade] preserve` of the new config, else of the installed one.
+    preserve: Vec<String>,
+}
+
+impl New {
+    fn parts(&self) -> release::Parts<'_> {
+        release::Parts {
+            program: &self.program_file,
+            app: self.app.as_ref().and(self.source.as_deref()),
+            live: self.app.as_deref(),
+            preserve: &self.preserve,
+            config: self.config.as_ref().map(|(_, text, _)| text.as_str()),
+            new_program: self.source.is_some(),
+        }
+    }
+
+    /// The staged line after the id: `(sha256 .., 7.1 MiB) from `..``, and what else.
+    fn describe(&self, to: &Release) -> String {
+        let mut v = Vec::new();
+        match (&self.source, &self.app) {
+            (Some(dir), Some(_)) => v.push(format!(
+                "(directory, program sha256 {}) from `{}`",
+                short(&to.sha256),
+                dir.display()
+            )),
+            (Some(file), None) => v.push(format!(
+                "(sha256 {}, {}) from `{}`",
+                short(&to.sha256),
+                tend_core::fmt::bytes(to.size),
+                file.display()
+            )),
+            (None, _) => {}
+        }
+        if let Some((path, _, sha)) = &self.config {
+            v.push(format!(
+                "(config, sha256 {}) from `{}`",
+                short(sha),
+                path.display()
+            ));
+        }
+        v.join(" and ")
+    }
 }
 
 /// `tend rollback [--user] NAME [--to ID]`: the same flow, to a release in the store.
@@ -141,8 +188,12 @@ pub(crate) fn rollback(
             })?,
     }
     .clone();
-    let from = cx.current()?;
-    if target.sha256 == from.sha256 {
+    let from = cx.current(None)?;
+    if target.id == from.id
+        || (target.sha256 == from.sha256
+            && target.tree_sha256 == from.tree_sha256
+            && target.config_sha256 == from.config_sha256)
+    {
         cx.say(&format!(
             "`{}` already runs release {} (sha256 {}); nothing to do",
             cx.name,
@@ -212,8 +263,8 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
     }
     let _ = writeln!(
         out,
-        "{:<28} {:<9} {:<19} {:<12} {:>10}  NOTE",
-        "ID", "STATE", "CREATED", "SHA256", "SIZE"
+        "{:<28} {:<9} {:<14} {:<19} {:<12} {:>10}  NOTE",
+        "ID", "STATE", "KIND", "CREATED", "SHA256", "SIZE"
     );
     for r in &releases {
         let note = match (&r.reason, r.downtime_ms, &r.source) {
@@ -224,9 +275,10 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<9} {:<19} {:<12} {:>10}  {note}",
+            "{:<28} {:<9} {:<14} {:<19} {:<12} {:>10}  {note}",
             r.id,
             r.state.as_str(),
+            r.kind,
             // Local time to the second: the id has the UTC one.
             r.created_at.get(..19).unwrap_or(&r.created_at),
             short(&r.sha256),
@@ -235,6 +287,58 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
         for l in &r.stderr {
             let _ = writeln!(out, "{:>30}| {l}", "");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tend upgrade-recover [--user] NAME`, hidden: what the service's start runs first
+/// (systemd `ExecStartPre=+`, as root: the store is root's). Ends an upgrade or rollback a
+/// killed tend left unfinished, before the program starts: the service is starting, so
+/// nothing is stopped, started or verified here; the release that ran before is put back
+/// in place (whether the interrupted one would have passed is unknown; the old one is
+/// known to work), and the start goes on with it. It never fails the start: what it
+/// cannot do is said on stderr (the journal), and the next `tend` command tries again.
+pub(crate) fn recover_at_start(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
+    let say = |line: &str| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
+    let Some(store) = place::service_name(name)
+        .ok()
+        .and_then(|n| place::place(scope, &n).ok())
+        .map(|p| Store::new(p.releases_dir()))
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The common case, and cheap: no change under way.
+    if !matches!(store.journal(), Ok(Some(_))) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _lock = match store.lock() {
+        Ok(l) => l,
+        // The tend that holds the lock is the one starting the service (its swap is done):
+        // it goes on with the change itself.
+        Err(LockError::Busy(pid)) => {
+            say(&format!(
+                "an upgrade or rollback of `{name}` is under way{}; it goes on",
+                pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default()
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(LockError::Io(e)) => {
+            say(&format!(
+                "warning: cannot lock `{}`: {e}; an interrupted upgrade of `{name}` is left to the next `tend` command",
+                store.lock_path().display()
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let result = Cx::open(name, scope, true, false).and_then(|cx| cx.recover_files());
+    if let Err(e) = result {
+        say(&format!(
+            "warning: the interrupted upgrade of `{name}` could not be ended at the start: {e}; \
+             `tend history{} {name}` tries again",
+            scope.flag()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -338,6 +442,310 @@ impl Cx {
         })
     }
 
+    /// Checks what `tend upgrade` was given, changing nothing: a program file that this
+    /// OS runs, or an application directory with one where `command` names it, a config
+    /// valid and for this service; the directories tend writes in writable, on the store's
+    /// volume for a directory.
+    fn plan(&self, program: Option<&Path>, config: Option<&Path>) -> Result<New, CliError> {
+        let refuse = |why: String| {
+            CliError::Invalid(format!(
+                "not upgrading `{}`: {why}; nothing was changed",
+                self.name
+            ))
+        };
+        let mut preserve = self.spec.upgrade.preserve.clone();
+        let mut target = self.target.clone();
+        let mut new_config = None;
+        if let Some(path) = config {
+            let loaded = tend_config::load(path, &place::load_options(self.scope)?)?;
+            let spec = &loaded.spec;
+            if spec.name != self.name {
+                return Err(refuse(format!(
+                    "`{}` is the config of `{}`, not of `{}` (its `name`); give `{}`'s config",
+                    path.display(),
+                    spec.name,
+                    self.name,
+                    self.name
+                )));
+            }
+            if !loaded.warnings.is_empty() {
+                let mut err = std::io::stderr().lock();
+                for w in &loaded.warnings {
+                    let _ = writeln!(err, "{}", w.display_in(&spec.config_path));
+                }
+                return Err(refuse(format!(
+                    "fix the problems of `{}` above first",
+                    path.display()
+                )));
+            }
+            let Program::Path(p) = &spec.command.program else {
+                return Err(refuse(format!(
+                    "`{}`'s `command` runs a program found on PATH, not a file tend can replace;                      give the program's path",
+                    path.display()
+                )));
+            };
+            if program.is_some() && *p != self.target {
+                return Err(refuse(format!(
+                    "`{}`'s `command` runs `{}`, the installed one `{}`: with a new program or                      directory the program's path must stay; change it with a config alone first",
+                    path.display(),
+                    p.display(),
+                    self.target.display()
+                )));
+            }
+            target.clone_from(p);
+            preserve.clone_from(&spec.upgrade.preserve);
+            let original = std::fs::read_to_string(path)
+                .map_err(|e| CliError::io(format!("cannot read `{}`", path.display()), e))?;
+            let text = tend_os::installed_text(spec, &original)
+                .map_err(|e| refuse(format!("`{}`: {e}", path.display())))?;
+            let sha = release::sha256_bytes(text.as_bytes());
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            new_config = Some((abs, text, sha));
+        }
+        let Some(program) = program else {
+            let sha256 = release::sha256_file(&target).map_err(|e| {
+                CliError::io(format!("cannot read the program `{}`", target.display()), e)
+            })?;
+            return Ok(New {
+                source: None,
+                app: None,
+                program_file: target.clone(),
+                target,
+                sha256,
+                tree_sha256: None,
+                config: new_config,
+                preserve,
+            });
+        };
+        let source = std::path::absolute(program).unwrap_or_else(|_| program.to_owned());
+        if source.is_dir() {
+            return self.plan_app(program, source, new_config, preserve);
+        }
+        release::check_runnable(&source)
+            .map_err(|why| refuse(format!("`{}` {why}", program.display())))?;
+        let target_dir = self.target.parent().unwrap_or(Path::new("/"));
+        release::check_writable(target_dir).map_err(|why| {
+            refuse(format!(
+                "{why} (the program `{}` is replaced there)",
+                self.target.display()
+            ))
+        })?;
+        let sha256 = release::sha256_file(&source)
+            .map_err(|e| CliError::io(format!("cannot read `{}`", source.display()), e))?;
+        Ok(New {
+            source: Some(source.clone()),
+            app: None,
+            program_file: source,
+            target,
+            sha256,
+            tree_sha256: None,
+            config: new_config,
+            preserve,
+        })
+    }
+
+    /// The directory form's checks (docs/upgrade.md): the application directory is the
+    /// one holding `command`'s program, a directory of its own, on the store's volume,
+    /// in a writable parent; the new directory holds a runnable program of that name.
+    fn plan_app(
+        &self,
+        given: &Path,
+        source: PathBuf,
+        config: Option<(PathBuf, String, String)>,
+        preserve: Vec<String>,
+    ) -> Result<New, CliError> {
+        let refuse = |why: String| {
+            CliError::Invalid(format!(
+                "not upgrading `{}`: {why}; nothing was changed",
+                self.name
+            ))
+        };
+        let live = self.target.parent().unwrap_or(Path::new("/")).to_owned();
+        tend_core::upgrade::app::swappable(&live).map_err(|why| {
+            refuse(format!(
+                "`{}` is a directory, so it would replace the directory holding `command`'s program                  `{}`, but {why}",
+                given.display(),
+                self.target.display()
+            ))
+        })?;
+        if !live.is_dir() {
+            return Err(refuse(format!(
+                "the application directory `{}` is not a directory",
+                live.display()
+            )));
+        }
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        if canon(&source) == canon(&live) {
+            return Err(refuse(format!(
+                "`{}` is the application directory in place; give the new build's directory",
+                given.display()
+            )));
+        }
+        if canon(&source).starts_with(canon(&self.store.dir)) {
+            return Err(refuse(format!(
+                "`{}` is inside tend's release store; use `tend rollback --to ID`",
+                given.display()
+            )));
+        }
+        let file = self
+            .target
+            .file_name()
+            .map_or_else(|| "program".into(), |f| f.to_owned());
+        let program_file = source.join(&file);
+        release::check_runnable(&program_file).map_err(|why| {
+            refuse(format!(
+                "`{}` (the program `command` names, in the new directory) {why}",
+                program_file.display()
+            ))
+        })?;
+        let parent = live.parent().unwrap_or(Path::new("/"));
+        release::check_writable(parent).map_err(|why| {
+            refuse(format!(
+                "{why} (the application directory `{}` is swapped there by renames)",
+                live.display()
+            ))
+        })?;
+        for (a, b, what) in [
+            (&live, parent, "its parent directory (it is a mount point)"),
+            (&live, self.store.dir.as_path(), "tend's release store"),
+        ] {
+            let same = release::same_volume(a, b)
+                .map_err(|e| CliError::io(format!("cannot look at `{}`", a.display()), e))?;
+            if !same {
+                return Err(refuse(format!(
+                    "the application directory `{}` is on another volume than {what} `{}`; the                      directory form swaps directories by renames on one volume (replace the                      program file alone instead: `tend upgrade{} {} {}`)",
+                    live.display(),
+                    b.display(),
+                    self.scope.flag(),
+                    self.name,
+                    program_file.display()
+                )));
+            }
+        }
+        let sha256 = release::sha256_file(&program_file)
+            .map_err(|e| CliError::io(format!("cannot read `{}`", program_file.display()), e))?;
+        let tree = release::tree_sha256_of(&source, &preserve)
+            .map_err(|e| CliError::io(format!("cannot read `{}`", source.display()), e))?;
+        Ok(New {
+            source: Some(source),
+            app: Some(live),
+            program_file,
+            target: self.target.clone(),
+            sha256,
+            tree_sha256: Some(tree),
+            config,
+            preserve,
+        })
+    }
+
+    /// Whether the release in place already is what `new` would put there.
+    fn already(&self, new: &New, from: &Release) -> bool {
+        let program_same = match (&new.source, &new.tree_sha256) {
+            (None, _) => true,
+            (Some(_), Some(tree)) => from.tree_sha256.as_ref() == Some(tree),
+            (Some(_), None) => from.sha256 == new.sha256,
+        };
+        let config_same = new.config.as_ref().is_none_or(|(_, text, _)| {
+            std::fs::read_to_string(&self.layout.config).is_ok_and(|t| t == *text)
+        });
+        program_same && config_same
+    }
+
+    /// The spec of the config in place now (after a config was swapped, the new one's).
+    fn live_spec(&self) -> ServiceSpec {
+        self.scope_opts()
+            .and_then(|o| tend_config::load(&self.layout.config, &o).ok())
+            .map_or_else(|| self.spec.clone(), |l| l.spec)
+    }
+
+    fn scope_opts(&self) -> Option<tend_config::LoadOptions> {
+        place::load_options(self.scope).ok()
+    }
+
+    /// Puts release `r` in place, whatever an interrupted step left: its application
+    /// directory (renames), its program file, its config with the service definition.
+    /// `other`: the release the change comes from or goes to. `forward`: the swap of the
+    /// change (not its undo): `preserve`'s paths are carried over into a directory.
+    fn put(&self, r: &Release, other: Option<&Release>, forward: bool) -> Result<String, String> {
+        let mut what = Vec::new();
+        if let Some(live) = r
+            .app
+            .as_ref()
+            .or_else(|| other.and_then(|o| o.app.as_ref()))
+        {
+            let preserve = self.release_spec(r).upgrade.preserve;
+            let moved = release::put_app_in_place(
+                &self.store,
+                live,
+                r,
+                other,
+                forward.then_some(preserve.as_slice()),
+            )
+            .map_err(|e| e.to_string())?;
+            if moved || r.app.is_some() {
+                what.push(format!("`{}` is release {}", live.display(), r.id));
+            }
+        }
+        if self.store.program_file(r).exists() {
+            release::put_in_place(&self.store, r).map_err(|e| e.to_string())?;
+            if what.is_empty() {
+                what.push(format!("`{}` is release {}", r.target.display(), r.id));
+            }
+        }
+        if r.config_sha256.is_some() && self.put_config(r)? {
+            what.push(format!(
+                "the config copy and the service definition are release {}'s",
+                r.id
+            ));
+        }
+        if what.is_empty() {
+            what.push(format!("release {} is in place", r.id));
+        }
+        Ok(what.join("; "))
+    }
+
+    /// A release's config, through `tend install`'s update (config copy, service
+    /// definition; the service is stopped, and stays so). Returns whether it changed.
+    fn put_config(&self, r: &Release) -> Result<bool, String> {
+        let path = self.store.config_file(&r.id);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let opts = self
+            .scope_opts()
+            .ok_or_else(|| "cannot tell where logs go".to_owned())?;
+        let loaded = tend_config::parse(&text, &self.layout.config, &opts)
+            .map_err(|e| format!("release {}'s config is not valid: {e}", r.id))?;
+        let same_copy = std::fs::read_to_string(&self.layout.config).is_ok_and(|t| t == text);
+        let install = tend_os::Install {
+            spec: &loaded.spec,
+            original: &text,
+            leave_running: true,
+        };
+        let same_definition = self
+            .manager
+            .definition_diff(&install)
+            .is_ok_and(|d| d.is_some_and(|d| d.is_empty()));
+        if same_copy && same_definition {
+            return Ok(false);
+        }
+        self.manager
+            .install(&install)
+            .map_err(|f| format!("could not install release {}'s config: {}", r.id, f.error))?;
+        Ok(true)
+    }
+
+    /// The spec a release runs with: its own config's, else the one in place.
+    fn release_spec(&self, r: &Release) -> ServiceSpec {
+        if r.config_sha256.is_some()
+            && let Ok(text) = std::fs::read_to_string(self.store.config_file(&r.id))
+            && let Some(o) = self.scope_opts()
+            && let Ok(l) = tend_config::parse(&text, &self.layout.config, &o)
+        {
+            return l.spec;
+        }
+        self.live_spec()
+    }
+
     fn io(&self, what: &str, e: std::io::Error) -> CliError {
         CliError::io(format!("{what} `{}`", self.store.dir.display()), e)
     }
@@ -408,8 +816,10 @@ impl Cx {
 
     /// The release in place: the current one of the store if the program file is still
     /// it; else the file in place is recorded as the current release (the first upgrade,
-    /// or a file replaced by hand since).
-    fn current(&self) -> Result<Release, CliError> {
+    /// or a file replaced by hand since). For an upgrade (`new`), the release in place gets
+    /// what undoing it needs: its application directory's path (the directory form) and
+    /// the config in place (with `--config`).
+    fn current(&self, new: Option<&New>) -> Result<Release, CliError> {
         let live = release::sha256_file(&self.target).map_err(|e| {
             CliError::io(
                 format!(
@@ -421,26 +831,58 @@ impl Cx {
             )
         })?;
         let releases = self.releases()?;
-        if let Some(r) = releases
+        let app = new.and_then(|n| n.app.as_deref());
+        let found = releases
             .iter()
             .rev()
             .find(|r| r.state == State::Current && r.sha256 == live)
+            .cloned();
+        let mut r = if let Some(r) = found {
+            r
+        } else {
+            for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
+                r.state = State::Previous;
+                self.save(&mut r)?;
+            }
+            let parts = release::Parts {
+                live: app,
+                preserve: new.map_or(&[][..], |n| n.preserve.as_slice()),
+                new_program: false,
+                ..release::Parts::program(&self.target)
+            };
+            let r = self
+                .store
+                .stage_parts(&parts, &self.target, None, State::Current)
+                .map_err(|e| self.io("cannot record the running program in", e))?;
+            self.say(&format!(
+                "recorded the {} in place as release {} (sha256 {})",
+                if app.is_some() {
+                    "application directory"
+                } else {
+                    "program"
+                },
+                r.id,
+                short(&r.sha256)
+            ));
+            r
+        };
+        if let Some(live) = app
+            && r.app.is_none()
         {
-            return Ok(r.clone());
-        }
-        for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
-            r.state = State::Previous;
+            r.app = Some(live.to_owned());
+            r.tree_sha256 =
+                release::tree_sha256_of(live, &new.map(|n| n.preserve.clone()).unwrap_or_default())
+                    .ok();
             self.save(&mut r)?;
         }
-        let r = self
-            .store
-            .stage(&self.target, &self.target, false, State::Current)
-            .map_err(|e| self.io("cannot record the running program in", e))?;
-        self.say(&format!(
-            "recorded the program in place as release {} (sha256 {})",
-            r.id,
-            short(&r.sha256)
-        ));
+        if new.is_some_and(|n| n.config.is_some()) && r.config_sha256.is_none() {
+            let text = std::fs::read_to_string(&self.layout.config).map_err(|e| {
+                CliError::io(format!("cannot read `{}`", self.layout.config.display()), e)
+            })?;
+            self.store
+                .add_config(&mut r, &text)
+                .map_err(|e| self.io("cannot record the config in place in", e))?;
+        }
         Ok(r)
     }
 
@@ -468,18 +910,49 @@ impl Cx {
     }
 
     /// `--check`: what an upgrade would do; nothing is written.
-    fn check(&self, source: &Path, new_sha: &str) -> Result<ExitCode, CliError> {
+    fn check(&self, new: &New) -> Result<ExitCode, CliError> {
         let u = &self.spec.upgrade;
         let live = release::sha256_file(&self.target).ok();
-        let mut lines = vec![format!(
-            "upgrade `{}` would replace `{}` (sha256 {}) with `{}` (sha256 {})",
-            self.name,
-            self.target.display(),
-            live.as_deref().map_or("unreadable", short),
-            source.display(),
-            short(new_sha)
-        )];
-        if live.as_deref() == Some(new_sha) {
+        let mut lines = Vec::new();
+        match (&new.source, &new.app) {
+            (Some(dir), Some(app)) => lines.push(format!(
+                "upgrade `{}` would replace the application directory `{}` with a copy of `{}` \
+                 (program sha256 {} -> {}), carrying over {}",
+                self.name,
+                app.display(),
+                dir.display(),
+                live.as_deref().map_or("unreadable", short),
+                short(&new.sha256),
+                if new.preserve.is_empty() {
+                    "nothing ([upgrade] preserve is empty)".to_owned()
+                } else {
+                    new.preserve.join(", ")
+                }
+            )),
+            (Some(file), None) => lines.push(format!(
+                "upgrade `{}` would replace `{}` (sha256 {}) with `{}` (sha256 {})",
+                self.name,
+                self.target.display(),
+                live.as_deref().map_or("unreadable", short),
+                file.display(),
+                short(&new.sha256)
+            )),
+            (None, _) => {}
+        }
+        if let Some((path, text, _)) = &new.config {
+            let old = std::fs::read_to_string(&self.layout.config).unwrap_or_default();
+            let diff = tend_os::diff_lines(&old, text);
+            lines.push(format!(
+                "upgrade `{}` would put `{}` in place of the config copy `{}` and update the service \
+                 definition ({} changed lines)",
+                self.name,
+                path.display(),
+                self.layout.config.display(),
+                diff.len()
+            ));
+        }
+        if live.as_deref() == Some(new.sha256.as_str()) && new.source.is_some() && new.app.is_none()
+        {
             lines.push("it already runs this build: nothing would change".into());
         }
         if let Ok(Some(j)) = self.store.journal() {
@@ -496,15 +969,20 @@ impl Cx {
             self.store.dir.display(),
             tend_core::fmt::duration(self.spec.stop.timeout),
             tend_core::fmt::duration(u.verify),
-            self.rules_text()
+            rules_text(&self.spec)
         ));
         lines.push(format!(
             "on failure: stop, put the running release back, start, verify it; keep {} releases",
             u.keep
         ));
         lines.push(
-            "checked: the program is runnable and its directory is writable; nothing was changed"
-                .into(),
+            match (&new.source, &new.app, &new.config) {
+                (Some(_), Some(_), _) => "checked: the directory's program is runnable, the application directory can be swapped",
+                (Some(_), None, _) => "checked: the program is runnable and its directory is writable",
+                (None, _, _) => "checked: the config is valid for this service",
+            }
+            .to_owned()
+                + "; nothing was changed",
         );
         if self.json {
             let _ = serde_json::to_writer_pretty(
@@ -513,8 +991,10 @@ impl Cx {
                     "service": self.name.as_str(),
                     "check": true,
                     "target": self.target,
+                    "app": new.app,
+                    "config": new.config.as_ref().map(|(p, _, _)| p),
                     "from_sha256": live,
-                    "to_sha256": new_sha,
+                    "to_sha256": new.sha256,
                     "lines": lines,
                 }),
             );
@@ -525,26 +1005,6 @@ impl Cx {
             }
         }
         Ok(ExitCode::SUCCESS)
-    }
-
-    fn rules(&self) -> Rules {
-        Rules {
-            verify: self.spec.upgrade.verify,
-            health: self.spec.health.is_some(),
-            command: self.spec.upgrade.verify_command.is_some(),
-        }
-    }
-
-    fn rules_text(&self) -> String {
-        let r = self.rules();
-        let mut v = vec!["the program must keep running"];
-        if r.health {
-            v.push("become healthy");
-        }
-        if r.command {
-            v.push("pass verify_command");
-        }
-        v.join(", ")
     }
 
     /// The journal of a change a killed tend left: finishes or undoes it (the lock is
@@ -596,6 +1056,66 @@ impl Cx {
         Ok(Some(out))
     }
 
+    /// The recovery of the service's start ([`recover_at_start`]; the lock is held): the
+    /// journal's change is ended at the file level, with the release that ran before put
+    /// back. Only the files: the service is being started by its manager.
+    fn recover_files(&self) -> Result<(), CliError> {
+        let Some(mut j) = self
+            .store
+            .journal()
+            .map_err(|e| self.io("cannot read the journal in", e))?
+        else {
+            return Ok(());
+        };
+        self.say(&format!(
+            "found an interrupted {} of `{}` ({} -> {}) at step `{}` (tend pid {} was killed); \
+             the service's start ends it",
+            j.op,
+            self.name,
+            j.from,
+            j.to,
+            j.step.as_str(),
+            j.pid
+        ));
+        let to = self.store.release(&j.to).ok().flatten();
+        let recorded = to.as_ref().is_some_and(|r| match r.state {
+            State::Current => !j.step.is_undo(),
+            State::Failed | State::Abandoned => true,
+            _ => false,
+        });
+        if recorded {
+            self.say("it had ended; only its journal was left");
+            return self
+                .store
+                .end_journal()
+                .map_err(|e| self.io("cannot remove the journal in", e));
+        }
+        if upgrade::next(j.step, Observed::Interrupted) == Next::Finish(End::Abandoned) {
+            self.say("it was interrupted before the service was touched: abandoned");
+            return self.finish(&j, End::Abandoned, None);
+        }
+        let from = self.release(&j.from)?;
+        let detail = self.put(&from, to.as_ref(), false).map_err(|e| {
+            CliError::io(
+                format!("could not put release {} back in place", from.id),
+                std::io::Error::other(e),
+            )
+        })?;
+        self.say(&format!("  undo-swap   {detail}"));
+        if j.reason.is_none() && !j.step.is_undo() {
+            j.reason = Some(format!(
+                "tend was interrupted at step `{}`; the service's start undid the change",
+                j.step.as_str()
+            ));
+        }
+        self.finish(&j, End::RolledBack, None)?;
+        self.say(&format!(
+            "the {} of `{}` was undone: release {} is in place again and starts now",
+            j.op, self.name, from.id
+        ));
+        Ok(())
+    }
+
     /// A release left `staged` with no journal naming it: tend was killed after staging
     /// it, before the journal's first step; the service was never touched.
     fn abandon_orphans(&self) -> Result<(), CliError> {
@@ -638,13 +1158,16 @@ impl Cx {
                     }
                 }
                 Step::Swap | Step::UndoSwap => {
-                    let id = if step == Step::Swap { &j.to } else { &j.from };
+                    let forward = step == Step::Swap;
+                    let (id, other) = if forward {
+                        (&j.to, &j.from)
+                    } else {
+                        (&j.from, &j.to)
+                    };
                     let r = self.release(id)?;
-                    match release::put_in_place(&self.store, &r) {
-                        Ok(()) => (
-                            true,
-                            format!("`{}` is release {}", r.target.display(), r.id),
-                        ),
+                    let other = self.store.release(other).ok().flatten();
+                    match self.put(&r, other.as_ref(), forward) {
+                        Ok(detail) => (true, detail),
                         Err(e) => (
                             false,
                             format!("could not put release {} in place: {e}", r.id),
@@ -668,15 +1191,17 @@ impl Cx {
                     }
                 }
                 Step::Verify | Step::UndoVerify => {
+                    // The config in place decides (a new release's config, once swapped).
+                    let spec = self.live_spec();
                     self.step(
                         step.as_str(),
                         &format!(
                             "watching for {}: {}",
-                            tend_core::fmt::duration(self.spec.upgrade.verify),
-                            self.rules_text()
+                            tend_core::fmt::duration(spec.upgrade.verify),
+                            rules_text(&spec)
                         ),
                     );
-                    match self.verify(step, started, &mut up_after, down_since) {
+                    match self.verify(&spec, step, started, &mut up_after, down_since) {
                         Ok(detail) => (true, detail),
                         Err((why, lines)) => {
                             if step == Step::Verify {
@@ -801,12 +1326,13 @@ impl Cx {
     /// the stopped run's); `None` after an interruption (the running one is what counts).
     fn verify(
         &self,
+        spec: &ServiceSpec,
         step: Step,
         started: Option<SystemTime>,
         up_after: &mut Option<Duration>,
         down_since: Option<Instant>,
     ) -> Result<String, (String, Vec<String>)> {
-        let rules = self.rules();
+        let rules = rules(spec);
         let file = self.layout.status_file(&self.name);
         let began = Instant::now();
         let mut watch = Watch::default();
@@ -838,7 +1364,7 @@ impl Cx {
             match upgrade::verdict(rules, &mut watch, sample.as_ref(), began.elapsed()) {
                 Verdict::Wait => std::thread::sleep(POLL),
                 Verdict::RunCommand => {
-                    self.run_verify_command(step)?;
+                    self.run_verify_command(spec, step)?;
                     watch.command_passed = true;
                 }
                 Verdict::Pass => {
@@ -863,8 +1389,12 @@ impl Cx {
     /// `[upgrade] verify_command`: run once the program runs (and is healthy), in its
     /// working directory with its environment and `TEND_SERVICE`, `TEND_RELEASE_STEP`; it
     /// must exit 0 within `verify`.
-    fn run_verify_command(&self, step: Step) -> Result<(), (String, Vec<String>)> {
-        let Some(cmd) = &self.spec.upgrade.verify_command else {
+    fn run_verify_command(
+        &self,
+        spec: &ServiceSpec,
+        step: Step,
+    ) -> Result<(), (String, Vec<String>)> {
+        let Some(cmd) = &spec.upgrade.verify_command else {
             return Ok(());
         };
         let program = cmd.program.display();
@@ -873,8 +1403,8 @@ impl Cx {
             Program::Search(n) => n.into(),
         });
         c.args(&cmd.args)
-            .current_dir(&self.spec.working_dir)
-            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.working_dir)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env("TEND_SERVICE", self.name.as_str())
             .env("TEND_UPGRADE_STEP", step.as_str())
             .stdin(std::process::Stdio::null())
@@ -896,7 +1426,7 @@ impl Cx {
             }
             text
         });
-        let deadline = Instant::now() + self.spec.upgrade.verify;
+        let deadline = Instant::now() + spec.upgrade.verify;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break Some(s),
@@ -926,7 +1456,7 @@ impl Cx {
             None => Err((
                 format!(
                     "verify_command `{program}` did not finish within {}",
-                    tend_core::fmt::duration(self.spec.upgrade.verify)
+                    tend_core::fmt::duration(spec.upgrade.verify)
                 ),
                 lines,
             )),
@@ -1008,6 +1538,26 @@ fn pause_here(step: Step) {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
+}
+
+fn rules(spec: &ServiceSpec) -> Rules {
+    Rules {
+        verify: spec.upgrade.verify,
+        health: spec.health.is_some(),
+        command: spec.upgrade.verify_command.is_some(),
+    }
+}
+
+fn rules_text(spec: &ServiceSpec) -> String {
+    let r = rules(spec);
+    let mut v = vec!["the program must keep running"];
+    if r.health {
+        v.push("become healthy");
+    }
+    if r.command {
+        v.push("pass verify_command");
+    }
+    v.join(", ")
 }
 
 fn end_word(end: End) -> &'static str {

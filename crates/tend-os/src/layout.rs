@@ -340,6 +340,18 @@ pub fn service_args(name: &ServiceName, scope: &Scope) -> Vec<String> {
     v
 }
 
+/// The arguments of tend's hidden `upgrade-recover` sub-command for a service: what its
+/// start runs first (systemd `ExecStartPre=`), to end an upgrade a killed tend left.
+#[must_use]
+pub fn upgrade_recover_args(name: &ServiceName, scope: &Scope) -> Vec<String> {
+    let mut v = vec!["upgrade-recover".to_owned()];
+    if scope.is_user() {
+        v.push("--user".to_owned());
+    }
+    v.push(name.as_str().to_owned());
+    v
+}
+
 /// `base\rel` with Windows' separator whatever the host: Windows paths must render the
 /// same when the tests run on Linux.
 fn win_join(base: &Path, rel: &str) -> PathBuf {

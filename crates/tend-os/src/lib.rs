@@ -68,7 +68,7 @@ pub use fs::{replace_atomic, write_atomic};
 pub use installed::{diff_lines, installed_text, unified_diff};
 pub use layout::{
     Backend, Layout, RUN_KEY, Scope, SystemContext, UserContext, run_value_name, service_args,
-    status_file,
+    status_file, upgrade_recover_args,
 };
 pub use manager::{
     Access, Changed, Drift, Error, Failure, Install, Preflight, Report, ServiceManager, Status,

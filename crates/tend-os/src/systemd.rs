@@ -124,6 +124,10 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
     for a in service_args(&input.name, &input.scope) {
         exec.push(escape_exec_arg(&a)?);
     }
+    let mut recover = vec![escape_exec_path(&input.tend_path)?];
+    for a in crate::upgrade_recover_args(&input.name, &input.scope) {
+        recover.push(escape_exec_arg(&a)?);
+    }
 
     let mut u = String::new();
     let mut line = |s: &str| {
@@ -169,6 +173,16 @@ pub fn render_unit(input: &UnitInput) -> Result<String, RenderError> {
     line("# tend reports READY=1 once it supervises the program; only tend may notify.");
     line("Type=notify");
     line("NotifyAccess=main");
+    line(
+        "# Ends an upgrade a killed `tend upgrade` left unfinished before tend starts (the release",
+    );
+    line("# that ran before is put back); `+`: as root, the release store is root's; `-`: never");
+    line("# keeps the service from starting (docs/upgrade.md).");
+    line(&format!(
+        "ExecStartPre=-{}{}",
+        if user_scope { "" } else { "+" },
+        recover.join(" ")
+    ));
     line(&format!("ExecStart={}", exec.join(" ")));
     line("ExecReload=/bin/kill -HUP $MAINPID");
     line("# SIGTERM to tend alone: tend stops the program itself (stop.signal, stop.timeout);");

@@ -4,7 +4,9 @@
 # each rolled back with the old build serving again (exit 6, the reason shown); rollback by
 # hand; --check changes nothing; a second upgrade meets the lock; and tend killed with -9
 # before each step leaves, after the next `tend history`, exactly one complete release in
-# place, the one that ran before, and no journal.
+# place, the one that ran before, and no journal; the service's own start (systemctl
+# alone) does the same. The application directory form (webd: /opt/webd, [upgrade]
+# preserve) and --config, with a kill -9 between the two renames of a directory swap.
 PORT=18611
 STORE=/var/lib/tend/.releases/web
 
@@ -128,6 +130,13 @@ bg() {
     boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade web '$2' > '$T/bg.out' 2>&1 < /dev/null &"
     wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
 }
+# bg_webd STEP DIR: the same for the directory form's service.
+bg_webd() {
+    box rm -f "$T/bg.out"
+    boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade webd '$2' > '$T/bg.out' 2>&1 < /dev/null &"
+    wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
+}
+fails_quietly() { ! "$@"; }
 # kill9: kill -9 of the background tend (the pid its pause line names).
 kill9() { box kill -9 "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/bg.out")"; }
 
@@ -157,4 +166,150 @@ done
 check "history: the kept releases ([upgrade] keep = 4, plus current and previous)" \
     test "$(box "$TEND" history web --json | jq '.releases | length')" -le 6
 
+# Recovery at the service's own start (ExecStartPre=+tend upgrade-recover), no tend command:
+# killed while the new build was being verified, the service restarted by systemctl alone
+# comes back with the release that ran before.
+check "the unit runs upgrade-recover as root before tend" \
+    box grep -q '^ExecStartPre=-+.* upgrade-recover web$' /etc/systemd/system/web.service
+check "an upgrade paused before verify (v5 running)" bg verify "$T/builds/v5"
+check "  v5 serves" wait_until "$SD_WAIT" serves v5
+kill9
+check "  killed: systemctl restart alone" box systemctl restart web
+check "  v2 serves again" wait_until "$SD_WAIT" serves v2
+check "  the start's recovery is in the journal" box bash -c "journalctl -u web --no-pager | grep -q 'the service.s start ends it'"
+check "  exactly one complete release, the one before" one_release
+check "  history says what happened" box "$TEND" history web
+shows "  the interrupted one failed, undone at the start" "the service's start undid the change"
+check "an upgrade paused before start (stopped, v5 in place)" bg start "$T/builds/v5"
+kill9
+check "  killed: systemctl start alone" box systemctl start web
+check "  v2 serves again" wait_until "$SD_WAIT" serves v2
+check "  exactly one complete release" one_release
+
 check "uninstall exits 0" box "$TEND" uninstall web
+
+# The application directory form: /opt/webd (made inside the box, as an operator's would
+# be: on the store's volume) holds the program; a new build's directory is staged whole,
+# [upgrade] preserve carries data/ over, the old directory keeps its mode.
+DPORT=18612
+DSTORE=/var/lib/tend/.releases/webd
+for v in v2 v3-crash v5; do
+    mkdir -p "$T/dist/$v/static"
+    cp "$T/builds/$v" "$T/dist/$v/gosvc"
+    echo "$v" > "$T/dist/$v/static/index.html"
+    echo "shipped by $v" > "$T/dist/$v/VERSION"
+    mkdir -p "$T/dist/$v/data" && echo "an empty database" > "$T/dist/$v/data/db"
+    chmod -R a+rX "$T/dist/$v"
+done
+chmod 700 "$T/dist/v2"
+mkdir -p "$T/dist/noprog" && echo x > "$T/dist/noprog/readme"
+chmod -R a+rX "$T/dist/noprog"
+box mkdir -p /opt/webd/data
+box cp "$T/builds/v1" /opt/webd/gosvc
+box bash -c 'echo "v1 only" > /opt/webd/OLD-ONLY && echo "orders: 42" > /opt/webd/data/db && chmod 755 /opt/webd /opt/webd/gosvc && chmod -R a+rX /opt/webd'
+webd_toml() { # FILE NAME DESCRIPTION [EXTRA-ARGS]
+    cat > "$1" <<TOML
+name = "$2"
+description = "$3"
+command = ["/opt/webd/gosvc", "-port", "$DPORT"$4]
+[stop]
+signal = "SIGINT"
+[restart]
+delay = "0s"
+[health]
+http = "http://127.0.0.1:$DPORT/health"
+interval = "300ms"
+start_period = "0s"
+failures = 2
+on_unhealthy = "log"
+[upgrade]
+verify = "2s"
+preserve = ["data"]
+keep = 6
+TOML
+    chmod 644 "$1"
+}
+webd_toml "$T/webd.toml" webd "web, directory form"
+webd_toml "$T/webd2.toml" webd "web, second config"
+webd_toml "$T/webd-exits.toml" webd "web, exits" ', "-exit-after", "1s", "-exit-code", "4"'
+webd_toml "$T/other.toml" other "another service"
+dserves() { [ "$(box curl -fsS --max-time 2 "http://127.0.0.1:$DPORT/version" 2>/dev/null)" = "$1" ]; }
+# One current release, its program the one in place, the directory complete, no journal.
+one_dir() {
+    local cur n
+    cur=$(box "$TEND" history webd --json | jq -r '[.releases[] | select(.state == "current") | .sha256] | join(" ")')
+    n=$(echo "$cur" | wc -w)
+    [ "$n" = 1 ] && [ "$cur" = "$(sha /opt/webd/gosvc)" ] && box test -f /opt/webd/data/db \
+        && ! box test -e "$DSTORE/journal.json" \
+        && [ -z "$(box find "$DSTORE" /opt -maxdepth 1 \( -name '.*tmp' -o -name '.*tend-new*' \))" ]
+}
+
+check "webd: install" box "$TEND" install webd.toml
+check "webd: start" box "$TEND" start webd
+check "  v1 serves" wait_until "$SD_WAIT" dserves v1
+exits 2 "a directory without the program is refused (exit 2)" box "$TEND" upgrade webd "$T/dist/noprog/"
+shows "  naming the program it looked for" "dist/noprog/gosvc"
+check "  nothing was changed" box test -f /opt/webd/OLD-ONLY
+check "--check of a directory exits 0" box "$TEND" upgrade webd "$T/dist/v2/" --check
+shows "  says it replaces the application directory" 'would replace the application directory `/opt/webd`'
+shows "  and what it carries over" "carrying over data"
+exits 0 "upgrade to a new directory exits 0" box "$TEND" upgrade webd "$T/dist/v2/"
+shows "  recorded the directory in place" "recorded the application directory in place"
+shows "  swapped the directory" '`/opt/webd` is release'
+check "  v2 serves" dserves v2
+check "  the build's files are in place" box grep -qx v2 /opt/webd/static/index.html
+check "  files only the old build had are gone" fails_quietly box test -e /opt/webd/OLD-ONLY
+check "  data/ was carried over (preserve), not the build's" box grep -qx "orders: 42" /opt/webd/data/db
+check "  the directory keeps the old one's mode (755, not the build's 700)" test "$(box stat -c %a /opt/webd)" = 755
+check "  one complete release in place" one_dir
+check "  history says app" box "$TEND" history webd --json
+check "  as the new release's kind" contains "$T/last" '"kind": "app"'
+
+box bash -c 'echo "orders: 43" > /opt/webd/data/db'
+exits 6 "a directory whose build exits at start is rolled back (exit 6)" box "$TEND" upgrade webd "$T/dist/v3-crash/"
+check "  v2 serves again" wait_until "$SD_WAIT" dserves v2
+check "  its data as it was" box grep -qx "orders: 43" /opt/webd/data/db
+check "  one complete release in place" one_dir
+
+# kill -9 in the middle of the swap: the old directory is in the store, the new one not
+# yet in place (/opt/webd does not exist). The service's start alone puts the old one back.
+check "an upgrade paused between the two renames of the swap" bg_webd app-moved "$T/dist/v5/"
+kill9
+check "  /opt/webd is absent at that moment" fails_quietly box test -e /opt/webd
+check "  killed: systemctl start alone" box systemctl start webd
+check "  v2 serves again" wait_until "$SD_WAIT" dserves v2
+check "  one complete release in place, with its data" one_dir
+check "  history says the start undid it" box "$TEND" history webd
+shows "  with the reason" "the service's start undid the change"
+check "an upgrade paused before start (the new directory in place)" bg_webd start "$T/dist/v5/"
+kill9
+check "  killed: the next tend command undoes it" box "$TEND" history webd
+check "  v2 serves again" wait_until "$SD_WAIT" dserves v2
+check "  one complete release in place" one_dir
+exits 0 "rollback of a directory release goes back to v1's directory" box "$TEND" rollback webd
+check "  v1 serves" dserves v1
+check "  v1's own files are back" box test -f /opt/webd/OLD-ONLY
+check "  data/ carried over into it" box grep -qx "orders: 43" /opt/webd/data/db
+exits 0 "upgrade forward again" box "$TEND" upgrade webd "$T/dist/v2/"
+check "  v2 serves" dserves v2
+
+# --config: a new config alone, then with a directory; refused for another service.
+exits 2 "a config of another service is refused (exit 2)" box "$TEND" upgrade webd --config "$T/other.toml"
+shows "  saying whose it is" 'is the config of `other`'
+exits 0 "upgrade to a new config exits 0" box "$TEND" upgrade webd --config "$T/webd2.toml"
+check "  the unit has the new description" box grep -qx "Description=web, second config" /etc/systemd/system/webd.service
+check "  the config copy is the new one" box grep -q "second config" /etc/tend/webd.toml
+check "  v2 still serves" dserves v2
+check "  history says config" box "$TEND" history webd --json
+check "  as the new release's kind" contains "$T/last" '"kind": "config"'
+exits 6 "a config whose program exits is rolled back (exit 6)" box "$TEND" upgrade webd --config "$T/webd-exits.toml"
+check "  the unit's description is back" box grep -qx "Description=web, second config" /etc/systemd/system/webd.service
+check "  the config copy is back" fails_quietly box grep -q "exit-after" /etc/tend/webd.toml
+check "  v2 serves" wait_until "$SD_WAIT" dserves v2
+exits 0 "a directory and a config at once" box "$TEND" upgrade webd "$T/dist/v5/" --config "$T/webd.toml"
+check "  v5 serves" dserves v5
+check "  the unit's description is the config's" box grep -qx "Description=web, directory form" /etc/systemd/system/webd.service
+check "  history says app+config" box "$TEND" history webd --json
+check "  as the new release's kind" contains "$T/last" '"kind": "app+config"'
+check "  one complete release in place" one_dir
+check "webd: uninstall" box "$TEND" uninstall webd

@@ -553,6 +553,7 @@ pub(crate) fn put_app_in_place(
                 std::fs::rename(live, to)?;
                 sync_dir(parent)?;
                 sync_dir(to.parent().unwrap_or(&store.dir))?;
+                pause_between_renames();
             }
             Move::StoreToLive => {
                 if let Some(m) = &like {
@@ -565,6 +566,23 @@ pub(crate) fn put_app_in_place(
         }
     }
     Ok(true)
+}
+
+/// The test hook of docs/upgrade.md ("Testing") in the middle of a directory swap:
+/// `TEND_UPGRADE_PAUSE=app-moved` stops tend for good once the live directory went into
+/// the store and before the new one came in (the live path is empty), so a test can kill
+/// it there.
+fn pause_between_renames() {
+    if std::env::var("TEND_UPGRADE_PAUSE").is_ok_and(|v| v == "app-moved") {
+        let _ = writeln!(
+            io::stderr(),
+            "paused before step `app-moved` (TEND_UPGRADE_PAUSE; tend pid {})",
+            std::process::id()
+        );
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
 }
 
 /// Copies each of `preserve`'s paths that exists in `live` into `staged` (replacing what

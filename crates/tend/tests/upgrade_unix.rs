@@ -103,7 +103,12 @@ fn refusals_change_nothing_and_check_only_looks() {
             "is not a program this OS can run",
         ),
         ("a missing file", "/nonexistent/server", 2, "does not exist"),
-        ("a directory", "/", 2, "is not a regular file"),
+        (
+            "a directory without the program",
+            "/",
+            2,
+            "(the program `command` names, in the new directory) does not exist",
+        ),
         (
             "not executable",
             unexec.to_str().unwrap(),
@@ -168,4 +173,118 @@ fn a_program_found_on_path_cannot_be_upgraded() {
         err.contains("`command` runs `sleep`, found on PATH"),
         "{err}"
     );
+}
+
+/// The directory form and `--config`: every refusal before anything changes, and
+/// `--check` only looks.
+#[test]
+fn directory_and_config_refusals_change_nothing() {
+    let h = Home::new();
+    let program = h.exec("app/server", &std::fs::read(FIXTURE).expect("fixture"));
+    h.install(&format!("\"{}\", \"--sleep\"", program.display()));
+    let calls = h.calls();
+    let store = h.path("state/tend/.releases/svc");
+    let config_copy = h.path("cfg/tend/svc.toml");
+    let copy_before = std::fs::read(&config_copy).expect("config copy");
+
+    std::fs::create_dir_all(h.path("dist/v2")).expect("mkdir");
+    h.exec(
+        "dist/v2/server",
+        &[std::fs::read(FIXTURE).unwrap(), b"v2".to_vec()].concat(),
+    );
+    std::fs::create_dir_all(h.path("dist/empty")).expect("mkdir");
+    std::fs::write(
+        h.path("other.toml"),
+        format!("name = \"other\"\ncommand = [\"{}\"]\n", program.display()),
+    )
+    .expect("write");
+    std::fs::write(
+        h.path("bad.toml"),
+        "name = \"svc\"\ncommand = [\"/x\"]\n[restart]\npolicy = \"sometimes\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        h.path("svc2.toml"),
+        format!(
+            "name = \"svc\"\ndescription = \"second\"\ncommand = [\"{}\", \"--sleep\"]\n",
+            program.display()
+        ),
+    )
+    .expect("write");
+    let p = |rel: &str| h.path(rel).to_str().expect("utf-8").to_owned();
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "a directory without the program",
+            vec![p("dist/empty")],
+            "dist/empty/server` (the program `command` names, in the new directory) does not exist",
+        ),
+        (
+            "the directory in place",
+            vec![p("app")],
+            "is the application directory in place",
+        ),
+        (
+            "another service's config",
+            vec!["--config".into(), p("other.toml")],
+            "is the config of `other`, not of `svc`",
+        ),
+        (
+            "an invalid config",
+            vec!["--config".into(), p("bad.toml")],
+            "restart.policy",
+        ),
+    ];
+    for (what, args, says) in cases {
+        let mut argv = vec!["upgrade", "--user", "svc"];
+        argv.extend(args.iter().map(String::as_str));
+        let (code, out, err) = h.run(&argv);
+        assert_eq!(code, 2, "{what}: {out}\n{err}");
+        assert!(err.contains(says), "{what}: {err}");
+    }
+
+    let (code, out, err) = h.run(&["upgrade", "--user", "svc", &p("dist/v2"), "--check"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "would replace the application directory `{}`",
+            p("app")
+        )),
+        "{out}"
+    );
+    let (code, out, err) = h.run(&[
+        "upgrade",
+        "--user",
+        "svc",
+        "--config",
+        &p("svc2.toml"),
+        "--check",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("in place of the config copy"), "{out}");
+    assert!(
+        out.contains("the config is valid for this service"),
+        "{out}"
+    );
+
+    assert!(!store.exists(), "no release store for refusals and --check");
+    assert_eq!(std::fs::read(&config_copy).expect("copy"), copy_before);
+    assert_eq!(h.calls(), calls, "the service was not asked anything more");
+}
+
+/// A program in a directory shared with other programs: the directory form is refused
+/// with how to fix it.
+#[test]
+fn a_shared_directory_cannot_be_swapped() {
+    let h = Home::new();
+    h.install("\"/usr/bin/env\", \"sleep\", \"60\"");
+    std::fs::create_dir_all(h.path("dist")).expect("mkdir");
+    h.exec("dist/env", &std::fs::read(FIXTURE).expect("fixture"));
+    let dist = h.path("dist");
+    let (code, _, err) = h.run(&["upgrade", "--user", "svc", dist.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`/usr/bin` is a directory shared with other programs"),
+        "{err}"
+    );
+    assert!(err.contains("a directory of its own"), "{err}");
 }

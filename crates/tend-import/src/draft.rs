@@ -96,6 +96,7 @@ const LAYOUT: &[(&str, &[&str])] = &[
         ],
     ),
     ("notify", &["command", "webhook", "events"]),
+    ("upgrade", &["verify", "verify_command", "keep", "preserve"]),
 ];
 
 /// Comments are wrapped to this width (the repo's rustfmt width, for a file read side by side).
@@ -429,6 +430,31 @@ mod tests {
         assert!(out.contains("\n[env]\n"), "{out}");
         let parsed: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(parsed["env"]["a.b"].as_str(), Some("\n"));
+    }
+
+    /// `[upgrade]` is a section a converter can fill or annotate (a source's own
+    /// deployment settings), last, as in docs/config.md.
+    #[test]
+    fn upgrade_is_a_known_section() {
+        let mut d = Draft::new("test");
+        d.set_str("name", "x");
+        d.set_list("command", &["/opt/x/x".into()]);
+        d.set_duration("upgrade.verify", Duration::from_secs(10));
+        d.set_list("upgrade.preserve", &["data".into()]);
+        d.note(
+            "upgrade.keep",
+            "the source keeps 5 old builds: tend keeps `keep` releases",
+        );
+        d.note("notify.events", "a note in [notify]");
+        let out = d.render();
+        let parsed: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(parsed["upgrade"]["verify"].as_str(), Some("10s"));
+        assert_eq!(parsed["upgrade"]["preserve"][0].as_str(), Some("data"));
+        assert!(
+            out.find("[upgrade]").unwrap() > out.find("# [notify]").unwrap(),
+            "{out}"
+        );
+        assert!(out.contains("tend keeps `keep` releases"), "{out}");
     }
 
     #[test]

@@ -589,6 +589,26 @@ fn pause_between_renames() {
 /// the build has there), with owners and modes: data the service's account wrote stays its.
 fn carry_preserved(live: &Path, staged: &Path, preserve: &[String]) -> io::Result<()> {
     for p in preserve {
+        // Through a link, a path would read (or, as root, write) outside the directories:
+        // the live one's links may be the service account's making. A link at the path
+        // itself is copied as a link.
+        for base in [live, staged] {
+            let mut at = base.to_owned();
+            let parts: Vec<_> = Path::new(p).components().collect();
+            for c in &parts[..parts.len().saturating_sub(1)] {
+                at.push(c);
+                if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "[upgrade] preserve path `{p}` goes through the symbolic link `{}`; \
+                             tend carries only paths inside the application directory",
+                            at.display()
+                        ),
+                    ));
+                }
+            }
+        }
         let src = live.join(p);
         if std::fs::symlink_metadata(&src).is_err() {
             continue;
@@ -1167,6 +1187,38 @@ mod tests {
         std::fs::create_dir(&live).unwrap();
         let e = put_app_in_place(&store, &live, &from, Some(&to), None).unwrap_err();
         assert!(e.to_string().contains("replaced by hand"), "{e}");
+    }
+
+    /// A `preserve` path through a link (the service's account may make one in the live
+    /// directory) is refused, not followed.
+    #[cfg(unix)]
+    #[test]
+    fn preserve_does_not_follow_links() {
+        let d = tempfile::tempdir().unwrap();
+        let (live, staged, elsewhere) = (
+            d.path().join("live"),
+            d.path().join("staged"),
+            d.path().join("elsewhere"),
+        );
+        for dir in [&live, &staged, &elsewhere] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        std::fs::write(elsewhere.join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, live.join("data")).unwrap();
+        let e = carry_preserved(&live, &staged, &["data/secret".to_owned()]).unwrap_err();
+        assert!(
+            e.to_string().contains("goes through the symbolic link"),
+            "{e}"
+        );
+        assert!(!staged.join("data").exists());
+        // The link itself is carried as a link.
+        carry_preserved(&live, &staged, &["data".to_owned()]).unwrap();
+        assert!(
+            std::fs::symlink_metadata(staged.join("data"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]

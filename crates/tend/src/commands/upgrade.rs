@@ -71,7 +71,13 @@ pub(crate) fn upgrade(
         .stage_parts(
             &new.parts(),
             &new.target,
-            Some(new.source.as_deref().unwrap_or(&new.program_file)),
+            // What the operator gave: the program or directory, else the config.
+            Some(
+                new.source
+                    .as_deref()
+                    .or(new.config.as_ref().map(|(p, _, _)| p.as_path()))
+                    .unwrap_or(&new.program_file),
+            ),
             State::Staged,
         )
         .map_err(|e| cx.io("cannot stage the new release in", e))?;

@@ -19,6 +19,13 @@
 //! release would have passed is unknown, and the old one is known to work. An interrupted
 //! undo step is done again (each is idempotent: stop a stopped service, copy the same file,
 //! start a running one).
+//!
+//! A swap is one step whatever the release's form: a program file is a copy renamed over
+//! the old one; a directory is up to two renames, and [`app::moves`] says which are left
+//! after a crash, so `Swap` and `UndoSwap` stay single, idempotent steps.
+//!
+//! The service's own start (systemd `ExecStartPre=`) ends an interrupted change too, but
+//! cannot stop, start or verify the service it is starting: [`at_start`] says what it does.
 
 use std::time::Duration;
 
@@ -148,6 +155,19 @@ pub fn next(step: Step, observed: Observed) -> Next {
         (UndoSwap | UndoStart | UndoVerify, Failed) => Next::Finish(End::Broken),
         // An undo step cut short is done again: each is idempotent.
         (s, Interrupted) => Next::Do(s),
+    }
+}
+
+/// How the service's start ends a change a killed tend left at `step`, at the file level:
+/// [`End::Abandoned`] (the service was never touched: only the staged release is dropped)
+/// or [`End::RolledBack`] (release `from` is put back in place and the start goes on with
+/// it, unverified: it is the one known to work). The same rule as [`next`] after an
+/// interruption, without the steps the start cannot take.
+#[must_use]
+pub fn at_start(step: Step) -> End {
+    match next(step, Observed::Interrupted) {
+        Next::Finish(End::Abandoned) => End::Abandoned,
+        _ => End::RolledBack,
     }
 }
 

@@ -306,3 +306,15 @@ fn verdicts() {
         assert_eq!(watch(rules, &samples), want, "{what}");
     }
 }
+
+#[test]
+fn at_the_services_start_only_staged_is_abandoned() {
+    for (step, _) in Step::ALL {
+        let want = if step == Step::Staged {
+            End::Abandoned
+        } else {
+            End::RolledBack
+        };
+        assert_eq!(at_start(step), want, "{step:?}");
+    }
+}

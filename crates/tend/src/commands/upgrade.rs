@@ -1096,7 +1096,7 @@ impl Cx {
                 .end_journal()
                 .map_err(|e| self.io("cannot remove the journal in", e));
         }
-        if upgrade::next(j.step, Observed::Interrupted) == Next::Finish(End::Abandoned) {
+        if upgrade::at_start(j.step) == End::Abandoned {
             self.say("it was interrupted before the service was touched: abandoned");
             return self.finish(&j, End::Abandoned, None);
         }

@@ -130,10 +130,10 @@ bg() {
     boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade web '$2' > '$T/bg.out' 2>&1 < /dev/null &"
     wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
 }
-# bg_webd STEP DIR: the same for the directory form's service.
+# bg_webd STEP ARGS: the same for the directory form's service (ARGS: a directory, --config FILE).
 bg_webd() {
     box rm -f "$T/bg.out"
-    boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade webd '$2' > '$T/bg.out' 2>&1 < /dev/null &"
+    boxsh "TEND_UPGRADE_PAUSE=$1 '$TEND' upgrade webd $2 > '$T/bg.out' 2>&1 < /dev/null &"
     wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
 }
 fails_quietly() { ! "$@"; }
@@ -306,6 +306,18 @@ exits 6 "a config whose program exits is rolled back (exit 6)" box "$TEND" upgra
 check "  the unit's description is back" box grep -qx "Description=web, second config" /etc/systemd/system/webd.service
 check "  the config copy is back" fails_quietly box grep -q "exit-after" /etc/tend/webd.toml
 check "  v2 serves" wait_until "$SD_WAIT" dserves v2
+# kill -9 once the config was swapped (the unit and the config copy are the new ones, the
+# service stopped): systemctl start alone puts both back, from inside the start.
+check "a config upgrade paused before start (the new unit in place)" bg_webd start "--config $T/webd-exits.toml"
+check "  the unit is the new one at that moment" box grep -qx "Description=web, exits" /etc/systemd/system/webd.service
+kill9
+check "  killed: systemctl start alone" box systemctl start webd
+check "  v2 serves" wait_until "$SD_WAIT" dserves v2
+check "  the unit is the old one again" box grep -qx "Description=web, second config" /etc/systemd/system/webd.service
+check "  the config copy is the old one again" fails_quietly box grep -q "exit-after" /etc/tend/webd.toml
+check "  systemd runs the old definition (reloaded)" prop_is webd Description "web, second config"
+check "  the program keeps running (not the exiting config)" box "$TEND" status webd
+check "  one complete release in place" one_dir
 exits 0 "a directory and a config at once" box "$TEND" upgrade webd "$T/dist/v5/" --config "$T/webd.toml"
 check "  v5 serves" dserves v5
 check "  the unit's description is the config's" box grep -qx "Description=web, directory form" /etc/systemd/system/webd.service

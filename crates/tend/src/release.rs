@@ -1076,7 +1076,6 @@ mod tests {
     /// The directory form: a build staged whole, swapped in with `preserve` carried over
     /// and the old directory's mode, swapped back by the undo, and put back from the state
     /// a crash between the two renames leaves.
-    #[cfg(unix)]
     #[test]
     fn an_application_directory_is_swapped_by_renames_and_back() {
         let d = tempfile::tempdir().unwrap();
@@ -1086,8 +1085,11 @@ mod tests {
         std::fs::write(live.join("api"), b"#!/bin/sh\necho v1\n").unwrap();
         std::fs::write(live.join("lib/old.so"), b"v1").unwrap();
         std::fs::write(live.join("data/db"), b"the data").unwrap();
+        #[cfg(unix)]
         chmod(&live.join("api"), 0o751);
+        #[cfg(unix)]
         chmod(&live.join("data/db"), 0o600);
+        #[cfg(unix)]
         chmod(&live, 0o750);
         let build = d.path().join("build");
         std::fs::create_dir_all(build.join("data")).unwrap();
@@ -1095,9 +1097,13 @@ mod tests {
         std::fs::write(build.join("api"), b"#!/bin/sh\necho v2\n").unwrap();
         std::fs::write(build.join("lib/new.so"), b"v2").unwrap();
         std::fs::write(build.join("data/shipped"), b"default").unwrap();
+        #[cfg(unix)]
         std::os::unix::fs::symlink("new.so", build.join("lib/current.so")).unwrap();
+        #[cfg(unix)]
         chmod(&build.join("api"), 0o755);
+        #[cfg(unix)]
         chmod(&build.join("lib/new.so"), 0o640);
+        #[cfg(unix)]
         chmod(&build, 0o777);
         let preserve = vec!["data".to_owned()];
         let store = Store::new(d.path().join("releases"));
@@ -1134,6 +1140,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(to.kind, "app");
+        #[cfg(unix)]
         assert_eq!(mode(&store.app_dir(&to.id).join("lib/new.so")), 0o640);
 
         assert!(put_app_in_place(&store, &live, &to, Some(&from), Some(&preserve)).unwrap());
@@ -1147,12 +1154,16 @@ mod tests {
             "preserve replaces the build's copy"
         );
         assert!(!live.join("lib/old.so").exists());
+        #[cfg(unix)]
         assert_eq!(
             std::fs::read_link(live.join("lib/current.so")).unwrap(),
             Path::new("new.so")
         );
+        #[cfg(unix)]
         assert_eq!(mode(&live), 0o750, "the old directory's mode");
+        #[cfg(unix)]
         assert_eq!(mode(&live.join("api")), 0o755, "the build's file modes");
+        #[cfg(unix)]
         assert_eq!(mode(&live.join("data/db")), 0o600);
         assert_eq!(
             tree_sha256_of(&live, &preserve).unwrap(),

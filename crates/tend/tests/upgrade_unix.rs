@@ -262,6 +262,10 @@ fn directory_and_config_refusals_change_nothing() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("in place of the config copy"), "{out}");
     assert!(
+        out.contains("+ description = \"second\""),
+        "the change: {out}"
+    );
+    assert!(
         out.contains("the config is valid for this service"),
         "{out}"
     );

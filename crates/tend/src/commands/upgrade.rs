@@ -956,6 +956,7 @@ impl Cx {
                 self.layout.config.display(),
                 diff.len()
             ));
+            lines.extend(diff.iter().map(|l| format!("    {l}")));
         }
         if live.as_deref() == Some(new.sha256.as_str()) && new.source.is_some() && new.app.is_none()
         {

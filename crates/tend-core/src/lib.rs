@@ -14,6 +14,7 @@ pub mod last_lines;
 pub mod machine;
 pub mod name;
 pub mod reload;
+pub mod replace;
 pub mod spec;
 pub mod upgrade;
 

@@ -54,6 +54,7 @@ pub mod scm;
 mod status;
 pub mod supervisor;
 pub mod systemd;
+pub mod takeover;
 pub mod testing;
 #[cfg(unix)]
 pub mod unix;
@@ -78,6 +79,7 @@ pub use ownership::{OwnershipError, check_ownership};
 pub use plan::{Applied, ApplyError, Files, Step, apply};
 pub use runner::{RunError, RunOutput, Runner, SystemRunner, display_argv};
 pub use status::{OsStatus, RunState};
+pub use takeover::Foreign;
 
 /// How much longer than tend's own `stop.timeout` the OS manager waits before it kills tend.
 ///

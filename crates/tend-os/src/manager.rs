@@ -120,6 +120,49 @@ pub trait ServiceManager {
         let _ = install;
         Ok(Preflight::default())
     }
+    /// `tend import --install --replace`, before anything changes: what the service
+    /// `name`, installed by another tool, is now (its files, its settings, whether it runs
+    /// and starts at boot): all a [`ServiceManager::put_back`] needs. Nothing is changed.
+    ///
+    /// # Errors
+    ///
+    /// There is no such service ([`Error::NotInstalled`]); it is tend's own, or cannot be
+    /// taken over ([`Error::Invalid`]); this manager cannot take services over yet.
+    fn record_foreign(&self, name: &ServiceName) -> Result<crate::Foreign, Error> {
+        let _ = name;
+        Err(unsupported(self.backend()))
+    }
+    /// Takes the foreign service over for tend's service `into`: stops it and, when `into`
+    /// is its name, frees the name for tend's install (systemd: its unit files go; the
+    /// SCM: its entry is repointed to tend, keeping the service's registry key); for
+    /// another name, only keeps it from starting at boot.
+    ///
+    /// # Errors
+    ///
+    /// [`Failure`]: why, and what was done before (a [`ServiceManager::put_back`] undoes it).
+    fn take_over(&self, foreign: &crate::Foreign, into: &ServiceName) -> Result<Report, Failure> {
+        let _ = (foreign, into);
+        Err(unsupported(self.backend()).into())
+    }
+    /// Undoes a take-over (also a partial one): removes tend's service `into` if it is
+    /// there, puts the foreign service back exactly as recorded, and starts it if it ran.
+    /// Each step is harmless when already done, so a put-back can be repeated.
+    ///
+    /// # Errors
+    ///
+    /// [`Failure`]: why, and what was done before.
+    fn put_back(&self, foreign: &crate::Foreign, into: &ServiceName) -> Result<Report, Failure> {
+        let _ = (foreign, into);
+        Err(unsupported(self.backend()).into())
+    }
+}
+
+/// The error of a take-over on a manager that has none yet.
+pub(crate) fn unsupported(backend: crate::Backend) -> Error {
+    Error::Invalid(format!(
+        "--replace is not supported for {} services yet (systemd and the Windows SCM are); install tend's service under a new name with --name, then stop the old one yourself",
+        backend.name()
+    ))
 }
 
 /// What [`ServiceManager::preflight`] found.

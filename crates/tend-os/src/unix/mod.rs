@@ -14,6 +14,7 @@
 
 mod launchd_backend;
 mod systemd_backend;
+mod takeover;
 #[cfg(test)]
 mod tests;
 
@@ -926,6 +927,29 @@ macro_rules! service_manager {
                 i: &$crate::Install<'_>,
             ) -> Result<$crate::Preflight, $crate::Error> {
                 self.preflight_with(i.spec, i.original)
+            }
+
+            fn record_foreign(
+                &self,
+                name: &tend_core::ServiceName,
+            ) -> Result<$crate::Foreign, $crate::Error> {
+                $crate::unix::takeover::record(self, name)
+            }
+
+            fn take_over(
+                &self,
+                foreign: &$crate::Foreign,
+                into: &tend_core::ServiceName,
+            ) -> Result<$crate::Report, $crate::Failure> {
+                $crate::reported(|r| $crate::unix::takeover::take_over(self, foreign, into, r))
+            }
+
+            fn put_back(
+                &self,
+                foreign: &$crate::Foreign,
+                into: &tend_core::ServiceName,
+            ) -> Result<$crate::Report, $crate::Failure> {
+                $crate::reported(|r| $crate::unix::takeover::put_back(self, foreign, into, r))
             }
         }
     };

@@ -926,3 +926,121 @@ fn preflight_says_a_missing_account_as_install_refuses_it() {
         "{r:?}"
     );
 }
+
+const LEGACY_SHOW: &str = "systemctl show legacy.service --property=LoadState,ActiveState,UnitFileState,FragmentPath,DropInPaths --no-pager";
+const LEGACY_STATUS: &str = "systemctl show legacy.service --property=LoadState,ActiveState,SubState,UnitFileState,MainPID,ExecMainCode,ExecMainStatus,FragmentPath,NRestarts,Result --no-pager";
+
+#[test]
+fn take_over_records_first_then_frees_the_name_and_put_back_restores_it() {
+    let (runner, fs) = (Scripted::default(), MemFs::default());
+    let unit = "[Service]\nExecStart=/srv/legacy --port 8080\n";
+    let dropin = "[Service]\nEnvironment=MODE=prod\n";
+    fs.write_file(Path::new("/etc/systemd/system/legacy.service"), unit, 0o644)
+        .unwrap();
+    fs.write_file(
+        Path::new("/etc/systemd/system/legacy.service.d/env.conf"),
+        dropin,
+        0o644,
+    )
+    .unwrap();
+    runner.then(
+        &argv(LEGACY_SHOW),
+        &[Reply::ok(
+            "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nFragmentPath=/etc/systemd/system/legacy.service\nDropInPaths=/etc/systemd/system/legacy.service.d/env.conf\n",
+        )],
+    );
+    let u = systemd(crate::Scope::system(), &runner, &fs);
+    let name = ServiceName::new("legacy").unwrap();
+    let foreign = u.record_foreign(&name).unwrap();
+    assert!(foreign.active && foreign.enabled);
+    assert_eq!(foreign.files.len(), 2);
+    assert_eq!(foreign.files[0].text, unit);
+    assert_eq!(runner.calls(), [LEGACY_SHOW], "recording changes nothing");
+
+    u.take_over(&foreign, &name).unwrap();
+    assert!(fs.0.file("/etc/systemd/system/legacy.service").is_none());
+    assert!(
+        fs.0.file("/etc/systemd/system/legacy.service.d/env.conf")
+            .is_none()
+    );
+    assert_eq!(
+        runner.calls()[1..],
+        [
+            "systemctl stop legacy.service",
+            "systemctl disable legacy.service",
+            "systemctl daemon-reload",
+            "systemctl reset-failed legacy.service",
+        ]
+    );
+
+    // tend's service never got installed: the put-back only restores.
+    show(&runner, &[NOT_FOUND]);
+    runner.then(&argv(LEGACY_STATUS), &[Reply::ok(NOT_FOUND)]);
+    let before = runner.calls().len();
+    let r = u.put_back(&foreign, &name).unwrap();
+    assert_eq!(
+        fs.0.file("/etc/systemd/system/legacy.service").unwrap().0,
+        unit
+    );
+    assert_eq!(
+        fs.0.file("/etc/systemd/system/legacy.service.d/env.conf")
+            .unwrap()
+            .0,
+        dropin
+    );
+    assert_eq!(
+        runner.calls()[before..],
+        [
+            LEGACY_STATUS,
+            "systemctl daemon-reload",
+            "systemctl enable legacy.service",
+            "systemctl reset-failed legacy.service",
+            "systemctl start legacy.service",
+        ]
+    );
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains("put `legacy.service` back")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn take_over_refuses_tends_own_a_packages_unit_and_a_missing_one() {
+    let (runner, fs) = (Scripted::default(), MemFs::default());
+    let name = ServiceName::new("legacy").unwrap();
+    runner.then(&argv(LEGACY_SHOW), &[Reply::ok(NOT_FOUND)]);
+    let u = systemd(crate::Scope::system(), &runner, &fs);
+    assert!(matches!(
+        u.record_foreign(&name),
+        Err(Error::NotInstalled(_))
+    ));
+    runner.then(
+        &argv(LEGACY_SHOW),
+        &[Reply::ok(
+            "LoadState=loaded\nActiveState=active\nFragmentPath=/usr/lib/systemd/system/legacy.service\n",
+        )],
+    );
+    let e = u.record_foreign(&name).unwrap_err();
+    assert!(e.to_string().contains("not a package's"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+    runner.then(
+        &argv(LEGACY_SHOW),
+        &[Reply::ok(
+            "LoadState=loaded\nActiveState=active\nFragmentPath=/etc/systemd/system/legacy.service\n",
+        )],
+    );
+    fs.write_file(
+        Path::new("/etc/systemd/system/legacy.service"),
+        &format!("{}\n[Service]\n", crate::systemd::GENERATED_MARKER),
+        0o644,
+    )
+    .unwrap();
+    let e = u.record_foreign(&name).unwrap_err();
+    assert!(e.to_string().contains("already tend's"), "{e}");
+    // launchd has no take-over yet: said, not attempted.
+    let l = launchd(crate::Scope::system(), &runner, &fs);
+    let e = l.record_foreign(&name).unwrap_err();
+    assert!(e.to_string().contains("not supported for launchd"), "{e}");
+}

@@ -150,6 +150,46 @@ pub struct InstalledConfig {
     pub start: Option<StartType>,
 }
 
+/// A `ChangeServiceConfig` of only the fields given (the others are SERVICE_NO_CHANGE), the
+/// command line as one string: how a take-over points a foreign service at tend and a
+/// put-back writes back exactly what was there (`tend import --install --replace`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawChange {
+    /// The whole command line (ImagePath), as is.
+    pub command_line: Option<String>,
+    /// The display name.
+    pub display_name: Option<String>,
+    /// The start type.
+    pub start: Option<StartType>,
+    /// The dependencies (services, and `+group`s); `Some(empty)` removes them all.
+    pub dependencies: Option<Vec<String>>,
+    /// The account (no password is given: a user account keeps the one the SCM has).
+    pub account: Option<String>,
+}
+
+impl fmt::Display for RawChange {
+    /// The fields that change, for the fake's record and messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        if let Some(c) = &self.command_line {
+            v.push(format!("command {c}"));
+        }
+        if let Some(d) = &self.display_name {
+            v.push(format!("display {d:?}"));
+        }
+        if let Some(s) = self.start {
+            v.push(format!("start {s:?}"));
+        }
+        if let Some(d) = &self.dependencies {
+            v.push(format!("depends [{}]", d.join(", ")));
+        }
+        if let Some(a) = &self.account {
+            v.push(format!("account {a}"));
+        }
+        f.write_str(&v.join(" "))
+    }
+}
+
 /// The SCM controls tend sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -259,6 +299,12 @@ pub trait ScmApi {
         plan: &ScmPlan,
         password: Option<&str>,
     ) -> Result<(), ScmError>;
+    /// `ChangeServiceConfig` of the fields of `change` only ([`RawChange`]).
+    ///
+    /// # Errors
+    ///
+    /// The SCM's answer.
+    fn change_raw(&self, svc: &Self::Service, change: &RawChange) -> Result<(), ScmError>;
     /// `ChangeServiceConfig2` for one setting.
     ///
     /// # Errors

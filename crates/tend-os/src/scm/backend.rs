@@ -22,6 +22,8 @@ use crate::manager::{
 };
 use crate::{Backend, Layout, Scope, SystemContext};
 
+mod takeover;
+
 /// How long `tend start` waits for RUNNING.
 const START_WAIT: Duration = Duration::from_secs(60);
 /// Between two looks at the SCM.
@@ -812,6 +814,18 @@ impl<A: ScmApi> ServiceManager for Scm<'_, A> {
 
     fn preflight(&self, i: &Install<'_>) -> Result<Preflight, Error> {
         self.preflight_with(i.spec, i.original)
+    }
+
+    fn record_foreign(&self, name: &ServiceName) -> Result<crate::Foreign, Error> {
+        self.record_foreign_with(name)
+    }
+
+    fn take_over(&self, foreign: &crate::Foreign, into: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.take_over_with(foreign, into, r))
+    }
+
+    fn put_back(&self, foreign: &crate::Foreign, into: &ServiceName) -> Result<Report, Failure> {
+        reported(|r| self.put_back_with(foreign, into, r))
     }
 
     fn reload(&self, name: &ServiceName) -> Result<Report, Failure> {

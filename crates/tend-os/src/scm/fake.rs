@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::acl::Ace;
 use super::api::{
-    Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
+    Config2, Control, ExitCode, Host, InstalledConfig, RawChange, Rights, ScmApi, ServiceStatus,
+    State,
 };
 use super::dumps::{LocalDumps, Owner};
 use super::error::{ACCESS_DENIED, SERVICE_DOES_NOT_EXIST, ScmError};
@@ -396,6 +397,30 @@ impl ScmApi for FakeScm {
         Self::need(svc, Rights::CHANGE_CONFIG)?;
         self.with(svc, |s| {
             apply_plan(s, plan);
+            Ok(())
+        })
+    }
+
+    fn change_raw(&self, svc: &Handle, change: &RawChange) -> Result<(), ScmError> {
+        self.call(format!("change_raw {} {change}", svc.name))?;
+        Self::need(svc, Rights::CHANGE_CONFIG)?;
+        self.with(svc, |s| {
+            let c = &mut s.config;
+            if let Some(v) = &change.command_line {
+                c.command_line.clone_from(v);
+            }
+            if let Some(v) = &change.display_name {
+                c.display_name.clone_from(v);
+            }
+            if let Some(v) = change.start {
+                c.start = Some(v);
+            }
+            if let Some(v) = &change.dependencies {
+                c.dependencies.clone_from(v);
+            }
+            if let Some(v) = &change.account {
+                c.account = Some(v.clone());
+            }
             Ok(())
         })
     }

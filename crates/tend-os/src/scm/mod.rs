@@ -29,7 +29,8 @@ mod real;
 mod tests;
 
 pub use api::{
-    Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
+    Config2, Control, ExitCode, Host, InstalledConfig, RawChange, Rights, ScmApi, ServiceStatus,
+    State,
 };
 pub use backend::Scm;
 pub use error::ScmError;

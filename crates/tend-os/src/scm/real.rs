@@ -15,7 +15,8 @@ use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 use super::acl::Ace;
 use super::api::{
-    Config2, Control, ExitCode, Host, InstalledConfig, Rights, ScmApi, ServiceStatus, State,
+    Config2, Control, ExitCode, Host, InstalledConfig, RawChange, Rights, ScmApi, ServiceStatus,
+    State,
 };
 use super::dumps::{LOCAL_DUMPS_KEY, LocalDumps, OWNER_VALUE, Owner};
 use super::error::ScmError;
@@ -121,6 +122,60 @@ impl ScmApi for RealScm {
     ) -> Result<(), ScmError> {
         svc.change_config(&service_info(plan, password))
             .map_err(err)
+    }
+
+    fn change_raw(&self, svc: &Service, change: &RawChange) -> Result<(), ScmError> {
+        use windows_sys::Win32::System::Services::{
+            ChangeServiceConfigW, SERVICE_AUTO_START, SERVICE_DEMAND_START, SERVICE_DISABLED,
+            SERVICE_NO_CHANGE,
+        };
+        let wide = |s: &str| -> Vec<u16> { s.encode_utf16().chain(std::iter::once(0)).collect() };
+        let command = change.command_line.as_deref().map(wide);
+        let display = change.display_name.as_deref().map(wide);
+        let account = change.account.as_deref().map(wide);
+        // REG_MULTI_SZ: each name NUL-terminated, and one more NUL (two for none).
+        let deps = change.dependencies.as_ref().map(|d| {
+            let mut v: Vec<u16> = Vec::new();
+            for n in d {
+                v.extend(n.encode_utf16());
+                v.push(0);
+            }
+            if d.is_empty() {
+                v.push(0);
+            }
+            v.push(0);
+            v
+        });
+        let ptr = |v: &Option<Vec<u16>>| v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
+        let start = match change.start {
+            None => SERVICE_NO_CHANGE,
+            Some(StartType::Auto) => SERVICE_AUTO_START,
+            Some(StartType::Demand) => SERVICE_DEMAND_START,
+            Some(StartType::Disabled) => SERVICE_DISABLED,
+        };
+        // SAFETY: the handle is an open service handle owned by `svc` for the whole call;
+        // every string pointer is null or a NUL-terminated (dependencies: double
+        // NUL-terminated) UTF-16 buffer that outlives the call.
+        #[allow(unsafe_code)]
+        let ok = unsafe {
+            ChangeServiceConfigW(
+                svc.raw_handle(),
+                SERVICE_NO_CHANGE,
+                start,
+                SERVICE_NO_CHANGE,
+                ptr(&command),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                ptr(&deps),
+                ptr(&account),
+                std::ptr::null(),
+                ptr(&display),
+            )
+        };
+        if ok == 0 {
+            return Err(last_error());
+        }
+        Ok(())
     }
 
     fn configure(&self, svc: &Service, setting: &Config2) -> Result<(), ScmError> {

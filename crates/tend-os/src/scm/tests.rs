@@ -1004,3 +1004,115 @@ fn preflight_checks_the_account_and_compares_the_installed_service() {
         &fake.calls()[calls..]
     );
 }
+
+/// NSSM's service as NSSM registers it: its own nssm.exe, LocalSystem, auto start, running.
+const NSSM: &str = r"C:\tools\nssm.exe";
+
+fn nssm_service() -> FakeService {
+    let mut s = FakeService::new(NSSM).running();
+    s.config.display_name = "API (NSSM)".into();
+    s.config.start = Some(super::plan::StartType::Auto);
+    s.config.dependencies = vec!["Tcpip".into()];
+    s
+}
+
+#[test]
+fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
+    let fake = FakeScm::new();
+    fake.add_service("api", nssm_service());
+    fake.add_service("Tcpip", FakeService::new("tcpip").running());
+    let m = scm(&fake, Access::Skip);
+    let foreign = m.record_foreign(&name()).unwrap();
+    assert!(foreign.active && foreign.enabled);
+    let old = foreign.scm.clone().unwrap();
+    assert_eq!(old.command_line, NSSM);
+    assert_eq!(old.dependencies, ["Tcpip"]);
+    assert!(
+        fake.calls()
+            .iter()
+            .all(|c| !c.starts_with("change") && !c.starts_with("control")),
+        "recording changes nothing: {:?}",
+        fake.calls()
+    );
+
+    fake.clear_calls();
+    m.take_over(&foreign, &name()).unwrap();
+    assert_eq!(
+        fake.calls(),
+        [
+            "connect",
+            "open api CHANGE_CONFIG|QUERY_STATUS|STOP",
+            "query_status api",
+            "control api Stop",
+            "query_status api",
+            &format!("change_raw api command {OURS}"),
+        ]
+    );
+    // tend's install now sees its own service of that name and updates it.
+    install(&fake, &spec(InstallSpec::default())).unwrap();
+    assert!(
+        fake.service("api")
+            .unwrap()
+            .config
+            .command_line
+            .contains("tend.exe")
+    );
+
+    fake.clear_calls();
+    let r = m.put_back(&foreign, &name()).unwrap();
+    let svc = fake.service("api").unwrap();
+    assert_eq!(svc.config.command_line, NSSM);
+    assert_eq!(svc.config.display_name, "API (NSSM)");
+    assert_eq!(svc.config.dependencies, ["Tcpip"]);
+    assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
+    assert_eq!(svc.status.state, State::Running);
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&format!(
+            "change_raw api command {NSSM} display \"API (NSSM)\" start Auto depends [Tcpip] account LocalSystem"
+        )),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&format!("remove {CONFIG}")), "{calls:?}");
+    assert!(calls.iter().any(|c| c == "start api"), "{calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("delete")),
+        "never deleted: {calls:?}"
+    );
+    assert!(r.lines.iter().any(|l| l.contains("runs again")), "{r:?}");
+}
+
+#[test]
+fn take_over_under_a_new_name_disables_the_old_service_and_put_back_enables_it() {
+    let fake = FakeScm::new();
+    fake.add_service("legacy", nssm_service());
+    fake.add_service("Tcpip", FakeService::new("tcpip").running());
+    let m = scm(&fake, Access::Skip);
+    let legacy = ServiceName::new("legacy").unwrap();
+    let foreign = m.record_foreign(&legacy).unwrap();
+    m.take_over(&foreign, &name()).unwrap();
+    let svc = fake.service("legacy").unwrap();
+    assert_eq!(svc.config.start, Some(super::plan::StartType::Disabled));
+    assert_eq!(svc.config.command_line, NSSM, "its command line stays");
+    assert_eq!(svc.status.state, State::Stopped);
+    install(&fake, &spec(InstallSpec::default())).unwrap();
+    m.put_back(&foreign, &name()).unwrap();
+    assert!(fake.service("api").is_none(), "tend's service went");
+    let svc = fake.service("legacy").unwrap();
+    assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
+    assert_eq!(svc.status.state, State::Running);
+}
+
+#[test]
+fn take_over_refuses_tends_own_service_and_a_missing_one() {
+    let fake = FakeScm::new();
+    let m = scm(&fake, Access::Skip);
+    assert!(matches!(
+        m.record_foreign(&name()),
+        Err(Error::NotInstalled(_))
+    ));
+    fake.add_service("api", FakeService::new(OURS));
+    let e = m.record_foreign(&name()).unwrap_err();
+    assert!(e.to_string().contains("already tend's"), "{e}");
+    assert_eq!(e.exit_code(), exit::INVALID);
+}

@@ -876,6 +876,11 @@ pub(crate) fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
     if !deps.is_empty() {
         d.set_list("service.depends_on", &deps);
     }
+    // systemd runs a unit without WorkingDirectory= in `/`; tend's default would be the
+    // config's directory, which changes what relative paths in the program mean.
+    if !d.has("working_dir") {
+        d.set_str("working_dir", "/");
+    }
     if !d.has("service.start") {
         if wanted {
             d.set_str("service.start", "auto");

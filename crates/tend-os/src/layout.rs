@@ -299,6 +299,26 @@ impl Layout {
         }
     }
 
+    /// Where `tend import --install --replace` keeps what it took over (the record and
+    /// backup of the service it replaced, its journal): `<state root>/.replace/<name>`,
+    /// next to [`Layout::releases_dir`] and as protected (the backup says what runs as the
+    /// service if it is put back).
+    #[must_use]
+    pub fn replace_dir(&self) -> PathBuf {
+        let releases = self.releases_dir().to_string_lossy().into_owned();
+        for sep in ['/', '\\'] {
+            let dir = format!("{sep}.releases{sep}");
+            if let Some(i) = releases.rfind(&dir) {
+                return PathBuf::from(format!(
+                    "{}{sep}.replace{sep}{}",
+                    &releases[..i],
+                    &releases[i + dir.len()..]
+                ));
+            }
+        }
+        parent(&self.state_dir).join(".replace")
+    }
+
     /// The status file a supervisor keeps in [`Layout::state_dir`].
     #[must_use]
     pub fn status_file(&self, name: &ServiceName) -> PathBuf {
@@ -414,6 +434,7 @@ mod tests {
         assert_eq!(l.config_dir(), Path::new("/etc/tend"));
         assert_eq!(l.log_root(), Path::new("/var/log/tend"));
         assert_eq!(l.releases_dir(), Path::new("/var/lib/tend/.releases/web"));
+        assert_eq!(l.replace_dir(), Path::new("/var/lib/tend/.replace/web"));
 
         let l = Layout::new(Backend::Launchd, &Scope::system(), &name());
         assert_eq!(l.config, Path::new("/etc/tend/web.toml"));
@@ -473,6 +494,10 @@ mod tests {
         assert_eq!(
             l.releases_dir(),
             Path::new(r"D:\Data\tend\state\.releases\web")
+        );
+        assert_eq!(
+            l.replace_dir(),
+            Path::new(r"D:\Data\tend\state\.replace\web")
         );
         assert_eq!(l.log_dir, Path::new(r"D:\Data\tend\logs\web"));
         // On every host, not only on Windows.

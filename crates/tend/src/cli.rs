@@ -282,6 +282,28 @@ pub(crate) enum Command {
         /// Replace files that exist in the output directory.
         #[arg(long)]
         force: bool,
+        /// Install the imported config as a service and start it (one program only); a
+        /// service of that name must not exist unless --replace.
+        #[arg(long, conflicts_with_all = ["out", "force"])]
+        install: bool,
+        /// With --install: take the running service of the source over (stop it, back it
+        /// up, install tend's, start, verify), and put it back if tend's fails.
+        #[arg(long, requires = "install")]
+        replace: bool,
+        /// With --install: the name of tend's service (default: the imported name); with
+        /// --replace, the old service is then only stopped and disabled.
+        #[arg(long, value_name = "NEW", requires = "install")]
+        name: Option<String>,
+        /// With --install: how long the program must keep running (and become healthy)
+        /// under tend; default: the config's [upgrade] verify (30s).
+        #[arg(long, value_name = "DURATION", requires = "install")]
+        verify: Option<String>,
+        /// With --install: show what would be done; change nothing.
+        #[arg(long, requires = "install")]
+        check: bool,
+        /// With --install: the result as JSON on stdout (the steps go to stderr).
+        #[arg(long, requires = "install")]
+        json: bool,
     },
     /// Print a shell completion script for bash, zsh, fish or powershell (packages install
     /// them; see docs/release.md).

@@ -15,6 +15,7 @@ pub(crate) fn import(
     source: &str,
     out: Option<&Path>,
     force: bool,
+    install: Option<super::replace::Opts<'_>>,
 ) -> Result<ExitCode, CliError> {
     let format = Format::ALL
         .iter()
@@ -29,6 +30,10 @@ pub(crate) fn import(
     };
     for w in &result.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(opts) = install {
+        let foreign = foreign_name(format, source, path.is_file(), &result);
+        return super::replace::run(source, result, foreign, &opts);
     }
     if result.programs.len() == 1 && out.is_none() {
         let mut stdout = std::io::stdout().lock();
@@ -71,6 +76,28 @@ pub(crate) fn import(
         "check the comments in each file, then `tend validate <file>`"
     );
     Ok(ExitCode::from(code::OK))
+}
+
+/// The name of the service the source describes, as its own manager knows it (what
+/// `--replace` takes over): a unit file's name, the service a registry source was read from,
+/// else the imported program's name (WinSW's `id`, NSSM's service in a dump).
+fn foreign_name(format: Format, source: &str, is_file: bool, result: &Import) -> String {
+    let imported = || {
+        result
+            .programs
+            .first()
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    };
+    match format {
+        Format::Systemd => Path::new(source)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_suffix(".service"))
+            .map_or_else(imported, str::to_owned),
+        Format::Nssm | Format::Shawl if !is_file => source.to_owned(),
+        _ => imported(),
+    }
 }
 
 fn from_file(format: Format, path: &Path) -> Result<Import, CliError> {

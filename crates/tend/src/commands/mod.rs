@@ -7,6 +7,7 @@ mod dsc;
 mod import;
 mod list;
 mod logs;
+mod replace;
 mod run;
 mod service;
 mod status;
@@ -120,7 +121,22 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             source,
             out,
             force,
-        } => import::import(&from, &source, out.as_deref(), force),
+            install,
+            replace,
+            name,
+            verify,
+            check,
+            json,
+        } => {
+            let install = install.then_some(replace::Opts {
+                replace,
+                name: name.as_deref(),
+                verify: verify.as_deref(),
+                check,
+                json,
+            });
+            import::import(&from, &source, out.as_deref(), force, install)
+        }
         Command::Apply {
             paths,
             check,

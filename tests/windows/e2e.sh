@@ -476,6 +476,67 @@ check "tend dsc test with sa's file: in the desired state" dsc_test_sa
 check "tend dsc set _exist false: sa uninstalled" dsc_remove_sa
 check "tend uninstall sc" tend uninstall sc
 
+# ------------------------------------------------------------------ import --replace (issue 17)
+echo "== tend import --from nssm SERVICE --install --replace"
+# An NSSM service as NSSM registers it: ImagePath is nssm.exe (here a copy of tend.exe,
+# whose `service <host>` runs gosvc from the config <host>.toml, as NSSM runs it from its
+# Parameters), auto start, LocalSystem, and the Parameters key with Application,
+# AppParameters, AppDirectory and AppEnvironmentExtra, which `tend import` reads.
+SVCKEY='HKLM\SYSTEM\CurrentControlSet\Services'
+mkdir -p "$C/nssm"; cp "$TEND_EXE" "$C/nssm/nssm.exe"
+nssm_register() { # nssm_register SERVICE HOST PORT APPPARAMETERS
+    cat > "$AD/$2.toml" <<TOML
+name = "$2"
+command = ["./gosvc.exe", "-port", "$3"]
+env = { APP_MODE = "prod" }
+[service]
+start = "manual"
+account = "system"
+TOML
+    timeout 60 wine "$TEND" install "C:\\My Apps\\go svc\\$2.toml" >/dev/null 2>&1 \
+    && w sc create "$1" binpath= "C:\\nssm\\nssm.exe service $2" start= auto DisplayName= "$1 (NSSM)" >/dev/null \
+    && w reg add "$SVCKEY\\$1\\Parameters" /v Application /t REG_EXPAND_SZ /d 'C:\My Apps\go svc\gosvc.exe' /f >/dev/null \
+    && w reg add "$SVCKEY\\$1\\Parameters" /v AppParameters /t REG_EXPAND_SZ /d "$4" /f >/dev/null \
+    && w reg add "$SVCKEY\\$1\\Parameters" /v AppDirectory /t REG_EXPAND_SZ /d 'C:\My Apps\go svc' /f >/dev/null \
+    && w reg add "$SVCKEY\\$1\\Parameters" /v AppEnvironmentExtra /t REG_MULTI_SZ /d 'APP_MODE=prod' /f >/dev/null
+}
+image_path() { w reg query "$SVCKEY\\$1" /v ImagePath | awk '/ImagePath/ {sub(/.*REG_(EXPAND_)?SZ +/, ""); print}'; }
+params() { w reg query "$SVCKEY\\$1\\Parameters"; }
+health() { curl -sf "http://127.0.0.1:$1/health"; }
+imp() { timeout 180 wine "$TEND" import "$@" > "$WORK/import.out" 2>&1; local rc=$?; tr -d '\r' < "$WORK/import.out"; return $rc; }
+gosvc_with() { procs 'gosvc[.]exe' | grep -q -- "-port $1"; }
+NPORT=18581 NPORT2=18582
+check "an NSSM-style service legacysvc is registered" nssm_register legacysvc nssmhost $NPORT "-port $NPORT"
+check "  ... and runs (sc start)" w sc start legacysvc
+check "  ... RUNNING" wait_until "$E2E_WAIT" state_is legacysvc RUNNING
+check "  ... it serves" wait_until "$E2E_WAIT" health $NPORT
+params legacysvc > "$WORK/legacy.params"
+check "import --install --replace --check changes nothing" bash -c "timeout 120 wine '$TEND' import --from nssm legacysvc --install --replace --check | tr -d '\r' | grep -q 'nothing was changed' && [ \"\$(timeout 60 wine reg query '$SVCKEY\\legacysvc' /v ImagePath | tr -d '\r' | grep -c nssm.exe)\" = 1 ]"
+check "import --from nssm legacysvc --install --replace --verify 3s (exit 0)" imp --from nssm legacysvc --install --replace --verify 3s
+check "  ... says it replaced it" grep -q 'replaced `legacysvc`' "$WORK/import.out"
+check "  ... ImagePath is tend's now" bash -c "image_path() { timeout 60 wine reg query '$SVCKEY\\legacysvc' /v ImagePath | tr -d '\r'; }; image_path | grep -q 'tend e2e.tend.exe. service legacysvc'"
+check "  ... the Parameters key stays as NSSM wrote it" bash -c "[ \"\$(timeout 60 wine reg query '$SVCKEY\\legacysvc\\Parameters' | tr -d '\r')\" = \"\$(cat '$WORK/legacy.params')\" ]"
+check "  ... RUNNING" wait_until "$E2E_WAIT" state_is legacysvc RUNNING
+check "  ... tend runs the program (status: running)" wait_until "$E2E_WAIT" bash -c "timeout 60 wine '$TEND' status legacysvc | tr -d '\r' | grep -q 'state *running (pid [0-9]'"
+check "  ... with NSSM's arguments, and it serves" wait_until "$E2E_WAIT" bash -c "curl -sf http://127.0.0.1:$NPORT/health"
+check "  ... the record of the old service is kept" grep -q 'nssm.exe service nssmhost' "$C/ProgramData/tend/state/.replace/legacysvc/foreign.json"
+
+# The put-back: the Parameters say -exit-after (the program exits at once under tend's
+# service), while the "NSSM" host runs it fine.
+check "an NSSM-style service pickysvc is registered" nssm_register pickysvc pickyhost $NPORT2 "-port $NPORT2 -exit-after 300ms -exit-code 3"
+check "  ... and runs" w sc start pickysvc
+check "  ... it serves" wait_until "$E2E_WAIT" health $NPORT2
+picky_image=$(image_path pickysvc)
+params pickysvc > "$WORK/picky.params"
+check "import --replace of pickysvc exits 6 (put back)" exits 6 imp --from nssm pickysvc --install --replace --verify 3s
+check "  ... says why" grep -q 'exited with code 3' "$WORK/import.out"
+check "  ... and that it put pickysvc back" grep -q 'PUT BACK `pickysvc`' "$WORK/import.out"
+check "  ... ImagePath is NSSM's again" bash -c "[ \"\$(timeout 60 wine reg query '$SVCKEY\\pickysvc' /v ImagePath | tr -d '\r' | awk '/ImagePath/ {sub(/.*REG_(EXPAND_)?SZ +/, \"\"); print}')\" = '$picky_image' ]"
+check "  ... the Parameters key is unchanged" bash -c "[ \"\$(timeout 60 wine reg query '$SVCKEY\\pickysvc\\Parameters' | tr -d '\r')\" = \"\$(cat '$WORK/picky.params')\" ]"
+check "  ... pickysvc is RUNNING again" wait_until "$E2E_WAIT" state_is pickysvc RUNNING
+check "  ... and serves" wait_until "$E2E_WAIT" health $NPORT2
+check "  ... tend's config copy of pickysvc is gone" test ! -e "$C/ProgramData/tend/services/pickysvc.toml"
+
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"
 RUNKEY='HKCU\Software\Microsoft\Windows\CurrentVersion\Run'

@@ -307,3 +307,52 @@ fn bad_input_names_file_line_and_setting() {
     assert_eq!(code, 2);
     assert!(err.contains("no such file"), "{err}");
 }
+
+/// `--install` takes one program: a source with several is refused before anything is
+/// asked of the machine (no root needed to hear it), naming them and the way out.
+#[test]
+fn install_refuses_a_source_with_several_programs() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("supervisord.conf"),
+        "[program:a]\ncommand=/bin/true\n[program:b]\ncommand=/bin/true\n",
+    )
+    .unwrap();
+    let (code, out, err) = env.run(&[
+        "import",
+        "--from",
+        "supervisord",
+        "supervisord.conf",
+        "--install",
+        "--replace",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("holds 2 programs (a, b)"), "{err}");
+    assert!(err.contains("--out DIR"), "{err}");
+}
+
+/// The flags of `--install` mean nothing without it, and a name tend cannot use is
+/// refused naming the flag.
+#[test]
+fn install_flags_need_install_and_a_valid_name() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("web.service"),
+        format!("[Service]\nExecStart={FIXTURE} --sleep\n"),
+    )
+    .unwrap();
+    let (code, _, err) = env.run(&["import", "--from", "systemd", "web.service", "--replace"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--install"), "{err}");
+    let (code, _, err) = env.run(&[
+        "import",
+        "--from",
+        "systemd",
+        "web.service",
+        "--install",
+        "--name",
+        "no spaces please",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--name \"no spaces please\""), "{err}");
+}

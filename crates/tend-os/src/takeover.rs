@@ -312,7 +312,7 @@ mod tests {
         // Stopped and disabled before: only the files come back.
         let quiet = systemd_put_back(&legacy(false, false), &Scope::system());
         assert_eq!(
-            quiet.iter().map(argv).last().unwrap(),
+            quiet.iter().map(argv).next_back().unwrap(),
             "systemctl daemon-reload"
         );
         if let Step::WriteFile { contents, .. } = &quiet[0] {

@@ -193,9 +193,10 @@ pub(crate) fn run(
     cx.report(&out)
 }
 
-/// The config with `name` set to `name` (the converters write it on a line of its own).
+/// The config with `name` set to `name` (the converters write it on a line of its own). A
+/// service name has no character TOML would need escaped in a basic string.
 fn with_name(toml: &str, name: &str) -> String {
-    let line = format!("name = {}", toml::Value::String(name.to_owned()));
+    let line = format!("name = \"{name}\"");
     let mut done = false;
     let mut out: Vec<String> = toml
         .lines()

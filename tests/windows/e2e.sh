@@ -511,6 +511,7 @@ check "  ... and runs (sc start)" w sc start legacysvc
 check "  ... RUNNING" wait_until "$E2E_WAIT" state_is legacysvc RUNNING
 check "  ... it serves" wait_until "$E2E_WAIT" health $NPORT
 params legacysvc > "$WORK/legacy.params"
+check "  ... its Parameters are NSSM's" grep -q "AppParameters.*-port $NPORT" "$WORK/legacy.params"
 check "import --install --replace --check changes nothing" bash -c "timeout 120 wine '$TEND' import --from nssm legacysvc --install --replace --check | tr -d '\r' | grep -q 'nothing was changed' && [ \"\$(timeout 60 wine reg query '$SVCKEY\\legacysvc' /v ImagePath | tr -d '\r' | grep -c nssm.exe)\" = 1 ]"
 check "import --from nssm legacysvc --install --replace --verify 3s (exit 0)" imp --from nssm legacysvc --install --replace --verify 3s
 check "  ... says it replaced it" grep -q 'replaced `legacysvc`' "$WORK/import.out"
@@ -528,6 +529,8 @@ check "  ... and runs" w sc start pickysvc
 check "  ... it serves" wait_until "$E2E_WAIT" health $NPORT2
 picky_image=$(image_path pickysvc)
 params pickysvc > "$WORK/picky.params"
+check "  ... its ImagePath is nssm.exe's" bash -c "[ '$picky_image' = 'C:\\nssm\\nssm.exe service pickyhost' ]"
+check "  ... its Parameters are NSSM's" grep -q 'AppParameters.*-exit-after 300ms' "$WORK/picky.params"
 check "import --replace of pickysvc exits 6 (put back)" exits 6 imp --from nssm pickysvc --install --replace --verify 3s
 check "  ... says why" grep -q 'exited with code 3' "$WORK/import.out"
 check "  ... and that it put pickysvc back" grep -q 'PUT BACK `pickysvc`' "$WORK/import.out"
@@ -536,6 +539,11 @@ check "  ... the Parameters key is unchanged" bash -c "[ \"\$(timeout 60 wine re
 check "  ... pickysvc is RUNNING again" wait_until "$E2E_WAIT" state_is pickysvc RUNNING
 check "  ... and serves" wait_until "$E2E_WAIT" health $NPORT2
 check "  ... tend's config copy of pickysvc is gone" test ! -e "$C/ProgramData/tend/services/pickysvc.toml"
+check "tend uninstall legacysvc (now tend's)" tend uninstall legacysvc
+check "  ... pickysvc (NSSM's) stops" bash -c "timeout 60 wine sc stop pickysvc >/dev/null 2>&1; true"
+check "  ... STOPPED" wait_until "$E2E_WAIT" state_is pickysvc STOPPED
+check "  ... and is deleted, with the hosts" bash -c "timeout 60 wine sc delete pickysvc >/dev/null && timeout 60 wine '$TEND' uninstall nssmhost >/dev/null && timeout 60 wine '$TEND' uninstall pickyhost >/dev/null"
+check "  ... no program is left running" wait_until "$E2E_WAIT" none_left
 
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"

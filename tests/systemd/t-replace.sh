@@ -115,6 +115,8 @@ check "tend pauses before the install" wait_until "$SD_WAIT" box grep -q "paused
 check "  it is killed" box kill -9 "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/paused.out")"
 check "  the journal names the step" box grep -q '"install"' /var/lib/tend/.replace/picky/journal.json
 fails "  picky was taken over (its unit is gone)" box test -e "$UNITS/picky.service"
+out "$TEND" status picky
+check "  tend status says the replacement was interrupted" contains "$T/out" "was interrupted before step \`install\`"
 exits 6 "the next run puts picky back first" \
     box "$TEND" import --from systemd "$T/picky.service" --install --replace --verify 3s
 shows "  says what it found" "found an interrupted replacement"
@@ -122,3 +124,12 @@ check "  the unit is back byte for byte" box cmp "$T/picky.service" "$UNITS/pick
 check "  enabled" prop_is picky UnitFileState enabled
 check "  picky serves again" wait_until "$SD_WAIT" http_ok $PORT2
 fails "  no journal is left" box test -e /var/lib/tend/.replace/picky/journal.json
+out "$TEND" status picky
+fails "  tend status no longer warns" contains "$T/out" "replacement of"
+
+# --json: one document on stdout, the steps on stderr.
+check_json() {
+    box "$TEND" import --from systemd "$UNITS/picky.service" --install --replace --check --json 2>/dev/null \
+        | jq -e '.check == true and .replaced == "picky" and .foreign.active == true'
+}
+check "--check --json is one document" check_json

@@ -164,6 +164,8 @@ pub(crate) fn run(
         verify,
         opts,
     };
+    // Held until the end: a second run would otherwise "recover" this one's journal.
+    let _lock = if opts.check { None } else { Some(cx.lock()?) };
     if let Some(out) = cx.recover()? {
         return cx.report(&out);
     }
@@ -229,6 +231,24 @@ impl Cx<'_> {
 
     fn io(&self, what: &str, e: std::io::Error) -> CliError {
         CliError::io(format!("{what} `{}`", self.dir.display()), e)
+    }
+
+    /// The replace directory's lock (an OS file lock, gone with the process).
+    fn lock(&self) -> Result<crate::release::Lock, CliError> {
+        let store = crate::release::Store::new(self.dir.clone());
+        store
+            .create()
+            .map_err(|e| self.io("cannot create the backup directory", e))?;
+        store.lock().map_err(|e| match e {
+            crate::release::LockError::Busy(pid) => CliError::Invalid(format!(
+                "another `tend import --install` of `{}` is under way{}; wait for it to end",
+                self.into,
+                pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default()
+            )),
+            crate::release::LockError::Io(e) => {
+                CliError::io(format!("cannot lock `{}`", store.lock_path().display()), e)
+            }
+        })
     }
 
     /// A service of tend's name must not be there, unless it is the one taken over.
@@ -733,6 +753,28 @@ impl Cx<'_> {
         }
         Ok(ExitCode::from(exit))
     }
+}
+
+/// What `tend status NAME` says of a replacement of `NAME` that a killed tend left
+/// unfinished (or that runs now); `None` when there is none.
+pub(crate) fn interrupted(name: &str, scope: Scope) -> Option<String> {
+    let name = place::service_name(name).ok()?;
+    let dir = place::place(scope, &name).ok()?.replace_dir();
+    let j: Journal = serde_json::from_slice(&std::fs::read(dir.join("journal.json")).ok()?).ok()?;
+    let old = j.foreign.as_deref().unwrap_or("(none)");
+    if crate::release::Store::new(dir.clone()).lock().is_err() {
+        return Some(format!(
+            "the replacement of `{old}` by tend's `{}` is under way (step `{}`)",
+            j.into,
+            j.step.as_str()
+        ));
+    }
+    Some(format!(
+        "the replacement of `{old}` by tend's `{}` was interrupted before step `{}`; run the same `tend import ... --install --replace` again: it puts `{old}` back first (its record and files are in `{}`)",
+        j.into,
+        j.step.as_str(),
+        dir.display()
+    ))
 }
 
 /// A verb's report as one step's detail.

@@ -65,11 +65,20 @@ pub(crate) fn status(
     let Some(target) = target else {
         return list_all(json, scope);
     };
+    // Before the report: between its take-over and its install, the name is no service
+    // at all, and that is when the operator most needs to hear it.
+    if let Some(note) = target
+        .to_str()
+        .and_then(|n| super::replace::interrupted(n, scope))
+    {
+        let _ = writeln!(std::io::stderr(), "warning: {note}");
+    }
     let report = report_for(target, scope)?;
     let code = exit_code(&report.state);
     if let Some(note) = super::upgrade::interrupted(&report.service, scope) {
         let _ = writeln!(std::io::stderr(), "warning: {note}");
     }
+
     let mut out = std::io::stdout().lock();
     if json {
         let _ = serde_json::to_writer_pretty(&mut out, &WithBuild::new(&report));

@@ -504,7 +504,7 @@ image_path() { w reg query "$SVCKEY\\$1" /v ImagePath | awk '/ImagePath/ {sub(/.
 params() { w reg query "$SVCKEY\\$1\\Parameters"; }
 health() { curl -sf "http://127.0.0.1:$1/health"; }
 imp() { timeout 180 wine "$TEND" import "$@" > "$WORK/import.out" 2>&1; local rc=$?; tr -d '\r' < "$WORK/import.out"; return $rc; }
-gosvc_with() { procs 'gosvc[.]exe' | grep -q -- "-port $1"; }
+gosvc_with() { procs 'gosvc[.]exe' | grep -q -- "gosvc.exe -port $1 *$"; }
 NPORT=18581 NPORT2=18582
 check "an NSSM-style service legacysvc is registered" nssm_register legacysvc nssmhost $NPORT "-port $NPORT"
 check "  ... and runs (sc start)" w sc start legacysvc
@@ -520,6 +520,9 @@ check "  ... the Parameters key stays as NSSM wrote it" bash -c "[ \"\$(timeout 
 check "  ... RUNNING" wait_until "$E2E_WAIT" state_is legacysvc RUNNING
 check "  ... tend runs the program (status: running)" wait_until "$E2E_WAIT" bash -c "timeout 60 wine '$TEND' status legacysvc | tr -d '\r' | grep -q 'state *running (pid [0-9]'"
 check "  ... with NSSM's arguments, and it serves" wait_until "$E2E_WAIT" bash -c "curl -sf http://127.0.0.1:$NPORT/health"
+check "  ... its argv is NSSM's Application + AppParameters" gosvc_with "$NPORT"
+# (Wine does not show a process's Windows environment in /proc: the config says it.)
+check "  ... its environment has AppEnvironmentExtra" grep -q 'APP_MODE = "prod"' "$C/ProgramData/tend/services/legacysvc.toml"
 check "  ... the record of the old service is kept" grep -q 'nssm.exe service nssmhost' "$C/ProgramData/tend/state/.replace/legacysvc/foreign.json"
 
 # The put-back: the Parameters say -exit-after (the program exits at once under tend's

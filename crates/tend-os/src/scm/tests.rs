@@ -1065,6 +1065,8 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
     assert_eq!(svc.config.display_name, "API (NSSM)");
     assert_eq!(svc.config.dependencies, ["Tcpip"]);
     assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
+    // tend's install made it `NT SERVICE\api`: the account goes back too.
+    assert_eq!(svc.config.account.as_deref(), Some("LocalSystem"));
     assert_eq!(svc.status.state, State::Running);
     let calls = fake.calls();
     assert!(
@@ -1101,6 +1103,14 @@ fn take_over_under_a_new_name_disables_the_old_service_and_put_back_enables_it()
     let svc = fake.service("legacy").unwrap();
     assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
     assert_eq!(svc.status.state, State::Running);
+    // Only the start type was changed, and only it is written back: the account that is
+    // still the recorded one is not touched (the SCM keeps a user account's password).
+    assert!(
+        fake.calls()
+            .contains(&"change_raw legacy start Auto".to_owned()),
+        "{:?}",
+        fake.calls()
+    );
 }
 
 #[test]
@@ -1115,4 +1125,33 @@ fn take_over_refuses_tends_own_service_and_a_missing_one() {
     let e = m.record_foreign(&name()).unwrap_err();
     assert!(e.to_string().contains("already tend's"), "{e}");
     assert_eq!(e.exit_code(), exit::INVALID);
+}
+
+#[test]
+fn put_back_leaves_an_account_that_is_still_the_recorded_one() {
+    let fake = FakeScm::new();
+    let mut svc = nssm_service();
+    svc.config.account = Some(r".\svcuser".into());
+    fake.add_service("api", svc);
+    let m = scm(&fake, Access::Skip);
+    let foreign = m.record_foreign(&name()).unwrap();
+    // Taken over, then put back before tend's install changed the account.
+    m.take_over(&foreign, &name()).unwrap();
+    fake.clear_calls();
+    m.put_back(&foreign, &name()).unwrap();
+    let raw: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("change_raw"))
+        .collect();
+    assert_eq!(
+        raw,
+        [format!(
+            "change_raw api command {NSSM} display \"API (NSSM)\" start Auto depends [Tcpip]"
+        )]
+    );
+    assert_eq!(
+        fake.service("api").unwrap().config.account.as_deref(),
+        Some(r".\svcuser")
+    );
 }

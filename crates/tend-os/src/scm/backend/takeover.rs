@@ -187,9 +187,24 @@ impl<A: ScmApi> Scm<'_, A> {
         };
         let svc = self.open(
             &name,
-            Rights::STOP | Rights::QUERY_STATUS | Rights::CHANGE_CONFIG | Rights::START,
+            Rights::STOP
+                | Rights::QUERY_STATUS
+                | Rights::CHANGE_CONFIG
+                | Rights::START
+                | Rights::QUERY_CONFIG,
         )?;
         self.stop_handle(&svc, &name)?;
+        let mut change = change;
+        // No password is given back (tend never has the old one): an account that is still
+        // the one recorded is left alone, so a user account keeps the secret the SCM holds.
+        if let (Some(want), Ok(now)) = (&change.account, self.api.query_config(&svc))
+            && now
+                .account
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(want))
+        {
+            change.account = None;
+        }
         self.api
             .change_raw(&svc, &change)
             .map_err(|e| scm_error(format!("cannot put service `{name}` back"), e))?;

@@ -160,7 +160,7 @@ pub trait ServiceManager {
 /// The error of a take-over on a manager that has none yet.
 pub(crate) fn unsupported(backend: crate::Backend) -> Error {
     Error::Invalid(format!(
-        "--replace is not supported for {} services yet (systemd and the Windows SCM are); install tend's service under a new name with --name, then stop the old one yourself",
+        "--replace is not supported for {} services yet (systemd and the Windows SCM are); install tend's beside it (--install --name NEW, without --replace), then stop the old one yourself",
         backend.name()
     ))
 }

@@ -44,7 +44,7 @@ pub(crate) fn record<T: UnixManager>(u: &T, name: &ServiceName) -> Result<Foreig
     for path in std::iter::once(fragment).chain(unit.dropins) {
         if !path.starts_with(unit_dir) {
             return Err(Error::Invalid(format!(
-                "`{name}.service` uses `{}`, outside `{}`: tend takes over only units (and drop-ins) written there, not a package's; install tend's under a new name with --name, then `systemctl disable --now {name}`",
+                "`{name}.service` uses `{}`, outside `{}`: tend takes over only units (and drop-ins) written there, not a package's; install tend's beside it (--install --name NEW, without --replace), then `systemctl disable --now {name}`",
                 path.display(),
                 unit_dir.display()
             )));

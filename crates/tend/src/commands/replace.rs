@@ -146,7 +146,7 @@ pub(crate) fn run(
     let foreign_name = if opts.replace {
         Some(ServiceName::new(&foreign).map_err(|e| {
             CliError::Invalid(format!(
-                "the service `{foreign}` cannot be taken over under its name ({e}); tend's names are letters, digits, `-`, `_` and `.`"
+                "the service `{foreign}` cannot be taken over: its name is not one tend allows ({e}); install tend's beside it (--install --name NEW, without --replace) and stop the old one yourself"
             ))
         })?)
     } else {

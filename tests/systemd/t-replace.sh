@@ -53,6 +53,7 @@ check "  legacy still runs the same process" test "$(main_pid legacy)" = "$old_p
 
 exits 0 "--replace takes legacy over" \
     box "$TEND" import --from systemd "$UNITS/legacy.service" --install --replace --verify 3s
+cp "$T/last" "$T/import-legacy.out"   # kept for a look (KEEP=1)
 shows "  backs it up" "backup"
 shows "  verifies" "passed: running"
 shows "  and says so" "replaced \`legacy\`"
@@ -97,6 +98,7 @@ check "  it serves" wait_until "$SD_WAIT" http_ok $PORT2
 picky_argv=$(argv_of "$(main_pid picky)")
 exits 6 "--replace of picky puts it back (exit 6)" \
     box "$TEND" import --from systemd "$UNITS/picky.service" --install --replace --verify 3s
+cp "$T/last" "$T/import-picky.out"
 shows "  says why" "exited with code 3"
 shows "  with the program's last stderr line" "picky: cannot open the database"
 shows "  and that picky is back" "PUT BACK \`picky\`"

@@ -458,11 +458,17 @@ impl Cx<'_> {
                     Some((_, rec)) => verb(self.manager.take_over(rec, &self.into)),
                     None => (true, "nothing to take over".to_owned()),
                 },
-                Step::Install => verb(self.manager.install(&Install {
-                    spec: &self.spec,
-                    original: &self.text,
-                    leave_running: false,
-                })),
+                Step::Install => {
+                    let (ok, detail) = verb(self.manager.install(&Install {
+                        spec: &self.spec,
+                        original: &self.text,
+                        leave_running: false,
+                    }));
+                    // Its first line says it all; the rest (where the files are, "start it
+                    // with") is for a `tend install` by hand.
+                    let first = detail.split(['\n', ';']).next().unwrap_or_default();
+                    (ok, if ok { first.trim().to_owned() } else { detail })
+                }
                 Step::Start => {
                     started = Some(SystemTime::now());
                     let (ok, detail) = verb(self.manager.start(&self.into));

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tend_core::upgrade::{End, Step};
 
+pub(crate) mod swap;
+
 /// What became of a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -466,7 +468,8 @@ impl Store {
 }
 
 /// Puts release `r`'s program file in place at its target: a flushed copy next to the
-/// target, renamed over it, so a reader (or a start) sees the old file or the new one. The
+/// target, renamed over it, so a reader (or a start) sees the old file or the new one (a
+/// file Windows will not replace because it is in use is moved aside first: [`swap`]). The
 /// new file gets the old one's permissions (and owner, on Unix): the service's account
 /// must still be allowed to run it.
 pub(crate) fn put_in_place(store: &Store, r: &Release) -> io::Result<()> {
@@ -484,7 +487,7 @@ pub(crate) fn put_in_place(store: &Store, r: &Release) -> io::Result<()> {
         store.program_file(r)
     };
     let result = copy_durably(&store.program_file(r), &tmp, &like)
-        .and_then(|_| std::fs::rename(&tmp, target));
+        .and_then(|_| swap::replace(&tmp, target, &store.dir, swap::IN_USE_WAIT));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

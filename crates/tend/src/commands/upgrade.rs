@@ -209,6 +209,7 @@ pub(crate) fn rollback(
         cx.unchanged("rollback", &target.id);
         return Ok(ExitCode::SUCCESS);
     }
+    cx.movable("rolling back")?;
     cx.say(&format!(
         "rollback `{}`: release {} -> {}",
         cx.name, from.id, target.id
@@ -536,6 +537,7 @@ impl Cx {
                 self.target.display()
             ))
         })?;
+        self.movable("upgrading")?;
         let sha256 = release::sha256_file(&source)
             .map_err(|e| CliError::io(format!("cannot read `{}`", source.display()), e))?;
         Ok(New {
@@ -776,6 +778,17 @@ impl Cx {
         })?;
         self.store.sweep();
         Ok(lock)
+    }
+
+    /// Refuses, before the service is stopped, a program file another process holds so
+    /// that Windows would not let it be replaced (release::swap).
+    fn movable(&self, verb: &str) -> Result<(), CliError> {
+        release::swap::check_movable(&self.target, release::swap::IN_USE_WAIT).map_err(|e| {
+            CliError::Invalid(format!(
+                "not {verb} `{}`: {e}; nothing was changed",
+                self.name
+            ))
+        })
     }
 
     fn releases(&self) -> Result<Vec<Release>, CliError> {

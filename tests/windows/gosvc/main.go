@@ -1,6 +1,8 @@
 // gosvc: a typical Go service for tend's Windows end-to-end tests.
 //
 //	gosvc [-port N] [-exit-after DUR] [-exit-code N] [-spawn-child] [-pidfile PATH]
+//	gosvc -check URL [-refuse BODY]   a smoke test (an upgrade's verify_command)
+//	gosvc -hold PATH                  keeps PATH open, without sharing its deletion
 //
 // It serves GET /health (200 "ok") and POST /exit?code=N (exits with N), writes a numbered
 // line to stdout every 200 ms, and on os.Interrupt (Ctrl+C / Ctrl+Break) prints
@@ -12,6 +14,11 @@
 // program file, the command line stays): -ldflags "-X main.build=v2 -X main.mode=crash".
 // GET /version answers the build; mode "crash" exits 3 at start with a panic-like line on
 // stderr, mode "unhealthy" answers /health with 503.
+//
+// -check GETs URL and exits 0 if it answers 200 with a body other than -refuse, else 1 with
+// a line on stderr. -hold opens PATH as Go does on Windows (sharing read and write, not
+// delete), prints "holding PATH (pid N)" and sleeps: a file another process has open, which
+// Windows will neither rename nor delete (upgrade tests of a sharing violation).
 package main
 
 import (
@@ -22,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,6 +56,25 @@ func lookup(xs []int, i int) int {
 	return xs[i]
 }
 
+// smoke is -check: 0 when url answers 200 with a body other than refuse.
+func smoke(url, refuse string) int {
+	c := http.Client{Timeout: 2 * time.Second}
+	r, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smoke test: cannot reach the service:", err)
+		return 1
+	}
+	defer r.Body.Close()
+	b := make([]byte, 256)
+	n, _ := r.Body.Read(b)
+	body := strings.TrimSpace(string(b[:n]))
+	if r.StatusCode != http.StatusOK || (refuse != "" && body == refuse) {
+		fmt.Fprintf(os.Stderr, "smoke test: /orders answered 500 (build %s)\n", body)
+		return 1
+	}
+	return 0
+}
+
 func main() {
 	port := flag.Int("port", 0, "port for /health (0 = no server)")
 	exitAfter := flag.Duration("exit-after", 0, "exit after this long (0 = never)")
@@ -56,7 +83,25 @@ func main() {
 	sleeper := flag.Bool("sleeper", false, "internal: only sleep")
 	pidfile := flag.String("pidfile", "", "append '<role> <pid>' here")
 	panicAfter := flag.Duration("panic-after", 0, "panic (index out of range) after this long (0 = never)")
+	check := flag.String("check", "", "smoke test: GET this URL and exit")
+	refuse := flag.String("refuse", "", "with -check: fail if the body is this")
+	hold := flag.String("hold", "", "keep this file open and sleep")
 	flag.Parse()
+
+	if *check != "" {
+		os.Exit(smoke(*check, *refuse))
+	}
+	if *hold != "" {
+		f, err := os.Open(*hold)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gosvc: cannot hold:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		fmt.Printf("holding %s (pid %d)\n", *hold, os.Getpid())
+		time.Sleep(time.Hour)
+		return
+	}
 
 	if *panicAfter > 0 {
 		go func() {

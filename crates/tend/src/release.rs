@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tend_core::upgrade::{End, Step};
 
+pub(crate) mod protect;
 pub(crate) mod swap;
 
 /// What became of a release.

@@ -762,6 +762,10 @@ impl Cx {
         self.store
             .create()
             .map_err(|e| self.io("cannot create the release store", e))?;
+        if self.scope == Scope::System {
+            release::protect::system_store(&self.store.dir)
+                .map_err(|e| self.io("cannot restrict who may change the release store", e))?;
+        }
         let lock = self.store.lock().map_err(|e| match e {
             LockError::Busy(pid) => CliError::Invalid(format!(
                 "another `tend upgrade` or `tend rollback` of `{}` is under way{}; wait for it to end \

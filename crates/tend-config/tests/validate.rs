@@ -337,7 +337,7 @@ fn health_sections_get_documented_defaults() {
     assert_eq!(l.sample_every, Duration::from_secs(5));
     assert_eq!(l.action, Reaction::Restart);
     let n = s.notify.unwrap();
-    assert_eq!(n.events.len(), 5);
+    assert_eq!(n.events.len(), 7, "every event, those of an upgrade too");
     assert!(n.command.is_none());
     assert_eq!(n.format, WebhookFormat::Generic);
     assert_eq!(n.tls, Default::default());
@@ -509,7 +509,12 @@ fn health_section_mistakes() {
         (
             "[notify]\nwebhook = \"http://h/\"\nevents = [\"crashed\", \"exploded\"]\n",
             "notify.events[1]",
-            "\"exploded\" is not one of",
+            "\"exploded\" is not one of \"crashed\", \"restarting\", \"unhealthy\", \"gave_up\", \"recovered\", \"upgraded\", \"rolled_back\"",
+        ),
+        (
+            "[notify]\nwebhook = \"http://h/\"\nevents = [\"upgraded\", \"rolledback\"]\n",
+            "notify.events[1]",
+            "\"rolledback\" is not one of",
         ),
         (
             "[notify]\ncommand = \"page.sh\"\n",
@@ -1035,4 +1040,32 @@ fn logs_eventlog_is_off_by_default_and_stderr_on_request() {
     );
     assert_eq!(bad[0].0, "logs.eventlog");
     assert!(bad[0].2.contains("\"off\", \"stderr\""), "{bad:?}");
+}
+
+#[test]
+fn notify_events_of_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "api.toml",
+        "name = \"api\"\ncommand = [\"./api\"]\n[notify]\nwebhook = \"http://127.0.0.1:9000/\"\nevents = [\"upgraded\", \"rolled_back\"]\n",
+    );
+    let n = load(&p, &LoadOptions::default())
+        .unwrap()
+        .spec
+        .notify
+        .unwrap();
+    assert_eq!(n.events, [AlertKind::Upgraded, AlertKind::RolledBack]);
+    // The default sends every event, these two too.
+    let p = write(
+        dir.path(),
+        "api.toml",
+        "name = \"api\"\ncommand = [\"./api\"]\n[notify]\nwebhook = \"http://127.0.0.1:9000/\"\n",
+    );
+    let n = load(&p, &LoadOptions::default())
+        .unwrap()
+        .spec
+        .notify
+        .unwrap();
+    assert!(n.events.contains(&AlertKind::Upgraded) && n.events.contains(&AlertKind::RolledBack));
 }

@@ -247,16 +247,24 @@ pub enum AlertKind {
     GaveUp,
     /// The program is healthy again after being unhealthy or crashing.
     Recovered,
+    /// `tend upgrade` (or `tend rollback`) put a release in place and it passed
+    /// verification.
+    Upgraded,
+    /// A release failed its verification and the one before was put back (or could not
+    /// be: the reason says so).
+    RolledBack,
 }
 
 impl AlertKind {
     /// Every kind with its config and payload spelling.
-    pub const ALL: [(Self, &'static str); 5] = [
+    pub const ALL: [(Self, &'static str); 7] = [
         (Self::Crashed, "crashed"),
         (Self::Restarting, "restarting"),
         (Self::Unhealthy, "unhealthy"),
         (Self::GaveUp, "gave_up"),
         (Self::Recovered, "recovered"),
+        (Self::Upgraded, "upgraded"),
+        (Self::RolledBack, "rolled_back"),
     ];
 
     /// The config and payload spelling, e.g. `gave_up`.
@@ -268,6 +276,8 @@ impl AlertKind {
             Self::Unhealthy => "unhealthy",
             Self::GaveUp => "gave_up",
             Self::Recovered => "recovered",
+            Self::Upgraded => "upgraded",
+            Self::RolledBack => "rolled_back",
         }
     }
 
@@ -697,7 +707,7 @@ mod tests {
             )
         );
         assert!(!l.is_enabled());
-        assert_eq!(NotifySpec::default().events.len(), 5);
+        assert_eq!(NotifySpec::default().events.len(), 7);
         assert!(!NotifySpec::default().is_enabled());
         assert!(!MetricsSpec::default().allow_remote);
     }

@@ -26,6 +26,18 @@ pub struct Alert {
     /// The last lines the program wrote to stderr before it exited (bounded), for
     /// `crashed`, `restarting` and `gave_up`: usually why it died.
     pub last_stderr: Vec<String>,
+    /// For `upgraded` and `rolled_back`: the release that ran before and the one put in
+    /// place (or tried).
+    pub release: Option<ReleaseChange>,
+}
+
+/// The releases of an `upgraded` or `rolled_back` alert (ids of `tend history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseChange {
+    /// The release that ran before the change.
+    pub from: String,
+    /// The release the change put in place (`upgraded`), or that failed (`rolled_back`).
+    pub to: String,
 }
 
 impl Alert {
@@ -40,6 +52,7 @@ impl Alert {
             reason: None,
             restarts: 0,
             last_stderr: Vec::new(),
+            release: None,
         }
     }
 }
@@ -57,6 +70,8 @@ pub fn payload(service: &str, host: &str, alert: &Alert) -> serde_json::Value {
         "signal": alert.signal,
         "reason": alert.reason,
         "last_stderr": alert.last_stderr,
+        "from_release": alert.release.as_ref().map(|r| &r.from),
+        "to_release": alert.release.as_ref().map(|r| &r.to),
         "text": summary(service, host, alert),
     })
 }

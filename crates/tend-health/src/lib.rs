@@ -26,7 +26,7 @@ pub use activity::OutputClock;
 pub use command::PreparedCommand;
 pub use http::{HttpClient, HttpUrl, UrlError};
 pub use limits::LimitTracker;
-pub use notify::{Alert, Notifier, NotifierConfig};
+pub use notify::{Alert, Notifier, NotifierConfig, ReleaseChange};
 pub use probe::{Probe, ProbeOutcome};
 pub use sample::{CpuCounter, Sample, SampleError};
 pub use spec::{

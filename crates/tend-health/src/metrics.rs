@@ -18,6 +18,7 @@
 //! | `tend_gave_up` | gauge | 1 once tend gave up on the program (restart limit), else 0 |
 //! | `tend_health_check_duration_seconds` | gauge | how long the last health check took (absent without checks) |
 //! | `tend_health_check_success` | gauge | whether the last health check passed (absent without checks) |
+//! | `tend_upgrades_total` | counter | `tend upgrade`s of the service by `result` (`upgraded`, `rolled_back`, `broken`), as `tend upgrade` counted them (absent before the first) |
 //! | `tend_build_info` | gauge | always 1; labels `version`, `commit`, `target`, `profile` (no `service`) |
 
 use std::fmt::Write as _;
@@ -71,6 +72,8 @@ pub struct ServiceMetrics {
     pub gave_up: bool,
     /// The last health check: how long it took and whether it passed.
     pub last_check: Option<(f64, bool)>,
+    /// `tend upgrade`s of the service by result, ever (from its release store).
+    pub upgrades: Vec<(String, u64)>,
 }
 
 /// Which tend is running, for `tend_build_info` (the usual Prometheus `*_build_info` gauge:
@@ -194,6 +197,11 @@ pub fn render(services: &[ServiceMetrics]) -> String {
             "gauge",
             "Whether the last health check passed (1) or not (0).",
         ),
+        family(
+            "tend_upgrades_total",
+            "counter",
+            "Upgrades of the service (tend upgrade), by result: upgraded, rolled_back, broken.",
+        ),
     ];
     for s in services {
         let svc = labels(&[("service", &s.service)]);
@@ -230,6 +238,10 @@ pub fn render(services: &[ServiceMetrics]) -> String {
         if let Some((took, ok)) = s.last_check {
             push(11, &svc, float(took));
             push(12, &svc, u8::from(ok).to_string());
+        }
+        for (result, n) in &s.upgrades {
+            let l = labels(&[("service", &s.service), ("result", result)]);
+            push(13, &l, n.to_string());
         }
     }
     let mut out = String::new();
@@ -483,6 +495,7 @@ mod tests {
         assert!(text.contains("tend_up{service=\"web\"} 0\n"));
         assert!(!text.contains("tend_healthy"), "{text}");
         assert!(!text.contains("tend_log_bytes_total"), "{text}");
+        assert!(!text.contains("tend_upgrades_total"), "{text}");
         assert_eq!(render(&[]), "");
     }
 

@@ -10,10 +10,11 @@
 //! The webhook body is shaped by `notify.format` (see [`crate::webhook`]); the generic one,
 //! also on the command's stdin, is this JSON object:
 //! `{"service","host","event","time","restarts","exit_code","signal","reason","last_stderr",
-//! "text"}`; absent values are `null`, `last_stderr` is a list of lines (empty when the
+//! "from_release","to_release","text"}`; absent values are `null`, `last_stderr` is a list of lines (empty when the
 //! program wrote nothing to stderr). The command also gets `TEND_SERVICE`, `TEND_HOST`,
 //! `TEND_EVENT`, `TEND_TIME`, `TEND_RESTARTS` and, when known, `TEND_EXIT_CODE`,
-//! `TEND_SIGNAL`, `TEND_REASON`, `TEND_LAST_STDERR` (the lines, newline-separated).
+//! `TEND_SIGNAL`, `TEND_REASON`, `TEND_LAST_STDERR` (the lines, newline-separated),
+//! `TEND_FROM_RELEASE`, `TEND_TO_RELEASE`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -26,7 +27,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::alert::rfc3339;
-pub use crate::alert::{Alert, payload};
+pub use crate::alert::{Alert, ReleaseChange, payload};
 use crate::command::{self, PreparedCommand};
 use crate::http::{HttpClient, HttpUrl};
 use crate::spec::{AlertKind, NotifySpec, Secret, WebhookFormat};
@@ -402,6 +403,10 @@ fn env_vars(service: &str, host: &str, alert: &Alert) -> Vec<(String, String)> {
     }
     if !alert.last_stderr.is_empty() {
         env.push(("TEND_LAST_STDERR".into(), alert.last_stderr.join("\n")));
+    }
+    if let Some(r) = &alert.release {
+        env.push(("TEND_FROM_RELEASE".into(), r.from.clone()));
+        env.push(("TEND_TO_RELEASE".into(), r.to.clone()));
     }
     env
 }

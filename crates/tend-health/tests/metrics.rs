@@ -39,6 +39,11 @@ fn full(service: &str) -> ServiceMetrics {
         crashes: vec![("SIGSEGV".into(), 2), ("go-panic".into(), 1)],
         gave_up: false,
         last_check: Some((0.012, true)),
+        upgrades: vec![
+            ("upgraded".into(), 4),
+            ("rolled_back".into(), 1),
+            ("broken".into(), 0),
+        ],
     }
 }
 
@@ -94,13 +99,25 @@ fn rendered_text_parses_and_holds_every_series() {
         };
         assert_eq!(crashes("SIGSEGV"), 2.0);
         assert_eq!(crashes("go-panic"), 1.0);
+        let upgrades = |result: &str| {
+            find(
+                &samples,
+                "tend_upgrades_total",
+                &[("service", svc), ("result", result)],
+            )
+            .unwrap()
+            .value
+        };
+        assert_eq!(upgrades("upgraded"), 4.0);
+        assert_eq!(upgrades("rolled_back"), 1.0);
+        assert_eq!(upgrades("broken"), 0.0);
     }
     // One HELP and one TYPE per family, even with two services.
     assert_eq!(text.matches("# TYPE tend_up gauge\n").count(), 1, "{text}");
     assert_eq!(
         samples.len(),
-        2 * 16,
-        "10 series before issue 15, 6 more now"
+        2 * 19,
+        "10 series before issue 15, 6 more then, 3 upgrade results (issue 13)"
     );
 }
 

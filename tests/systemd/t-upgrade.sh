@@ -7,7 +7,10 @@
 # place, the one that ran before, and no journal; the service's own start (systemctl
 # alone) does the same. The application directory form (webd: /opt/webd, [upgrade]
 # preserve) and --config, with a kill -9 between the two renames of a directory swap.
+# The news: a webhook receives `upgraded` and `rolled_back` (with the release ids and the last
+# stderr line), `tend logs --tend` has the step lines, /metrics counts the upgrades by result.
 PORT=18611
+HOOK=$((PORT + 3)) METRICS=$((PORT + 4))  # webd has PORT + 1
 STORE=/var/lib/tend/.releases/web
 
 # gob OUT LDFLAGS: a build of the Go server.
@@ -34,6 +37,18 @@ v=\$(curl -fsS --max-time 2 http://127.0.0.1:$PORT/version) || exit 1
 if [ "\$v" = v5 ] && [ -e "$T/verify-fail" ]; then echo "smoke test: /orders answered 500" >&2; exit 1; fi
 EOF
 chmod 755 "$T/verify.sh"
+# The webhook: appends each POSTed body, one per line, to $T/hook.jsonl.
+cat > "$T/hook.py" <<EOF
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open("$T/hook.jsonl", "a") as f:
+            f.write(json.dumps(json.loads(body)) + "\\n")
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", $HOOK), H).serve_forever()
+EOF
 
 cat > "$T/web.toml" <<EOF
 name = "web"
@@ -52,6 +67,11 @@ on_unhealthy = "log"
 verify = "3s"
 verify_command = ["$T/verify.sh"]
 keep = 4
+[notify]
+webhook = "http://127.0.0.1:$HOOK/hook"
+events = ["upgraded", "rolled_back"]
+[metrics]
+listen = "127.0.0.1:$METRICS"
 EOF
 chmod 644 "$T/web.toml"
 
@@ -70,6 +90,24 @@ one_release() {
         && [ -z "$(box find "$STORE" "$T/app" -name '.*tmp' -o -name '.*tend-new*')" ]
 }
 
+boxsh "python3 '$T/hook.py' > '$T/hook.err' 2>&1 < /dev/null &"
+# hooked EVENT FIELD VALUE: the webhook got an EVENT alert whose FIELD is VALUE (or, for a
+# list, has a line that contains it).
+hooked() {
+    box python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    a = json.loads(l); v = a.get(sys.argv[3])
+    if a["event"] == sys.argv[2] and (v == sys.argv[4] or (isinstance(v, list) and any(sys.argv[4] in x for x in v))): sys.exit(0)
+sys.exit(1)' "$T/hook.jsonl" "$@"
+}
+current_id() { box "$TEND" history web --json | jq -r '[.releases[] | select(.state == "current")] | last | .id'; }
+upgrades() { box curl -fsS --max-time 2 "http://127.0.0.1:$METRICS/metrics" | sed -n "s/^tend_upgrades_total{service=\"web\",result=\"$1\"} //p"; }
+counts_are() { [ "$(upgrades upgraded) $(upgrades rolled_back) $(upgrades broken)" = "$1" ]; }
+# tend_log_has TEXT...: the service's .tend.log (through `tend logs --tend`) has each TEXT.
+tend_log_has() {
+    box "$TEND" logs web --tend -n 300 > "$T/tend.log.out" 2>&1 || return 1
+    local n; for n in "$@"; do grep -qF -- "$n" "$T/tend.log.out" || return 1; done
+}
 check "install exits 0" box "$TEND" install web.toml
 check "start exits 0" box "$TEND" start web
 check "v1 serves" wait_until "$SD_WAIT" serves v1
@@ -96,12 +134,17 @@ check "history lists both" box "$TEND" history web
 shows "  the first as previous" "previous"
 shows "  the new one as current" "current"
 check "  exactly one current release, the file in place" one_release
+check "  the webhook got \`upgraded\` to the new release" wait_until "$SD_WAIT" hooked upgraded to_release "$(current_id)"
+check "  the service's .tend.log has the steps and the end" tend_log_has "swap        \`$T/app/gosvc\` is release" "upgraded \`web\`: release"
 
 exits 6 "a build that exits at start is rolled back (exit 6)" box "$TEND" upgrade web "$T/builds/v3-crash"
 shows "  with its last stderr line" "panic: cannot open database"
 shows "  saying it rolled back" "ROLLED BACK"
 check "  v2 serves again" serves v2
 check "  one current release" one_release
+check "  the webhook got \`rolled_back\` with the last stderr line" wait_until "$SD_WAIT" hooked rolled_back last_stderr "gosvc v3: panic: cannot open database"
+check "  the .tend.log has the failed verification and the roll-back" tend_log_has "FAILED: the program exited with code 3" "ROLLED BACK \`web\`"
+check "  /metrics counts one upgraded, one rolled back" wait_until "$SD_WAIT" counts_are "1 1 0"
 
 exits 6 "a build that never becomes healthy is rolled back (exit 6)" box "$TEND" upgrade web "$T/builds/v4-unhealthy"
 shows "  saying why" "did not become healthy"

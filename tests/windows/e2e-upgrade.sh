@@ -7,8 +7,12 @@
 # tend command, exactly one complete release in place. And the file Windows will not
 # overwrite: a second copy of the program running outside tend (the upgrade goes through),
 # and a process holding the file open without sharing its deletion (refused, nothing changed).
+# The news: a webhook (a receiver on the Linux side) gets `upgraded` and `rolled_back`, the
+# service's .tend.log has the step lines, /metrics counts the upgrades by result.
 echo "== tend upgrade: builds of a Go server"
-UPORT=$((PORT + 40))
+# Ports clear of the rest of e2e.sh (PORT..+3, +20..+22) and of tests/systemd (18601 on),
+# which may run at the same time: sdbox shares the network.
+UPORT=$((PORT + 8)) UHOOK=$((PORT + 10)) UMETRICS=$((PORT + 11))
 UD="$C/My Apps/up svc"; UPCFG='C:\My Apps\up svc\up.toml'
 UPEXE='C:\My Apps\up svc\upsvc.exe'
 USTORE="$C/ProgramData/tend/state/.releases/upsvc"
@@ -26,6 +30,19 @@ cp "$UB/v1.exe" "$UD/upsvc.exe"
 # The smoke test is a copy of its own: the program file is what the upgrades replace.
 cp "$UB/v1.exe" "$UD/probe.exe"
 printf 'not a program\n' > "$UB/notes.exe"
+cat > "$WORK/hook.py" <<EOF
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open("$WORK/hook.jsonl", "a") as f:
+            f.write(json.dumps(json.loads(body)) + "\\n")
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", $UHOOK), H).serve_forever()
+EOF
+timeout 1200 python3 "$WORK/hook.py" > "$WORK/hook.err" 2>&1 &
+HOOKPID=$!
 cat > "$UD/up.toml" <<TOML
 name = "upsvc"
 command = ['$UPEXE', "-port", "$UPORT"]
@@ -46,6 +63,11 @@ on_unhealthy = "log"
 verify = "3s"
 verify_command = ['C:\\My Apps\\up svc\\probe.exe', "-check", "http://127.0.0.1:$UPORT/version", "-refuse", "v5"]
 keep = 4
+[notify]
+webhook = "http://127.0.0.1:$UHOOK/hook"
+events = ["upgraded", "rolled_back"]
+[metrics]
+listen = "127.0.0.1:$UMETRICS"
 TOML
 
 up() { # up ARGS...: tend with its output in $WORK/up.out (shown), its exit code returned
@@ -66,6 +88,19 @@ one_release() {
     [ "$cur" = "$(usha)" ] && [ ! -e "$USTORE/journal.json" ] \
         && [ -z "$(find "$USTORE" "$UD" -name '.*tmp' -o -name '.*tend-new*')" ]
 }
+# hooked EVENT FIELD VALUE: the webhook got an EVENT alert whose FIELD is VALUE (or, for a
+# list, has a line that contains it).
+hooked() {
+    python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    a = json.loads(l); v = a.get(sys.argv[3])
+    if a["event"] == sys.argv[2] and (v == sys.argv[4] or (isinstance(v, list) and any(sys.argv[4] in x for x in v))): sys.exit(0)
+sys.exit(1)' "$WORK/hook.jsonl" "$@"
+}
+current_id() { history_json | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin)["releases"] if r["state"] == "current"][-1])'; }
+ulog_has() { local n; for n in "$@"; do grep -qF -- "$n" "$C/ProgramData/tend/logs/upsvc/upsvc.tend.log" || return 1; done; }
+upgrades() { curl -fsS --max-time 2 "http://127.0.0.1:$UMETRICS/metrics" | sed -n "s/^tend_upgrades_total{service=\"upsvc\",result=\"$1\"} //p"; }
+counts_are() { [ "$(upgrades upgraded) $(upgrades rolled_back) $(upgrades broken)" = "$1" ]; }
 up_pid() { timeout 60 wine "$TEND" status upsvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["supervisor"]["pid"])'; }
 
 check "install exits 0" tend install "$UPCFG"
@@ -88,11 +123,16 @@ check "  prints the steps, the verification and the downtime" bash -c "grep -q '
 check "  v2 serves" serves v2
 check "history lists both: the first previous, the new one current" bash -c "timeout 60 wine '$TEND' history upsvc | tr -d '\r' > '$WORK/hist.txt' && grep -q ' previous ' '$WORK/hist.txt' && grep -q ' current ' '$WORK/hist.txt'"
 check "  exactly one current release, the file in place" one_release
+check "  the webhook got \`upgraded\` to the new release" wait_until "$E2E_WAIT" hooked upgraded to_release "$(current_id)"
+check "  the service's .tend.log has the steps and the end" ulog_has "swap        \`$UPEXE\` is release" "upgraded \`upsvc\`: release"
 
 check "a build that exits at start is rolled back (exit 6)" up_exits 6 upgrade upsvc "$UBW\\v3-crash.exe"
 check "  with its exit code and last stderr line, saying it rolled back" bash -c "grep -q 'exited with code 3' '$WORK/up.txt' && grep -q 'panic: cannot open database' '$WORK/up.txt' && grep -q '^ROLLED BACK' '$WORK/up.txt'"
 check "  v2 serves again" wait_until "$E2E_WAIT" serves v2
 check "  one current release" one_release
+check "  the webhook got \`rolled_back\` with the last stderr line" wait_until "$E2E_WAIT" hooked rolled_back last_stderr "gosvc v3: panic: cannot open database"
+check "  the .tend.log has the failed verification and the roll-back" ulog_has "FAILED: the program exited with code 3" "ROLLED BACK \`upsvc\`"
+check "  /metrics counts one upgraded, one rolled back" wait_until "$E2E_WAIT" counts_are "1 1 0"
 
 check "a build that never becomes healthy is rolled back (exit 6)" up_exits 6 upgrade upsvc "$UBW\\v4-unhealthy.exe"
 check "  saying why" said "did not become healthy"
@@ -182,3 +222,4 @@ check "  v1 serves" serves v1
 check "  exactly one complete release" one_release
 
 check "uninstall upsvc" tend uninstall upsvc
+kill "$HOOKPID" 2>/dev/null; wait "$HOOKPID" 2>/dev/null

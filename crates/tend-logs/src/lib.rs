@@ -50,7 +50,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{LogError, LogEvent};
 pub use logs::{
     COMPRESS_BACKLOG, EventSink, FaultHook, FsOp, LogStats, Options, ServiceLogs, Stream,
-    StreamStats,
+    StreamStats, supervisor_line_bytes,
 };
 pub use naming::{LogKind, RotatedFile, rotated_files};
 pub use transcode::encoding_for;

@@ -696,23 +696,7 @@ impl ServiceLogs {
         let now = self.shared.clock.now();
         self.shared.mark_output(TEND, &now);
         let layout = self.shared.layout();
-        let mut prefixer = Prefixer::new();
-        let max_line = effective_max_line(layout.spec.max_line);
-        let mut out = Vec::with_capacity(line.len() + 64);
-        if layout.spec.format == LogFormat::Json {
-            let mut head = Vec::new();
-            json::head(
-                &mut head,
-                prefixer.stamp(&now),
-                "tend",
-                &self.shared.name,
-                None,
-            );
-            json::frame_into(&mut out, line, &head, max_line, true);
-        } else {
-            let prefix = prefixer.prefix(true, b"", &now);
-            frame_into(&mut out, line, prefix, max_line, true);
-        }
+        let out = supervisor_line_bytes(&layout.spec, &self.shared.name, line, &now);
         self.shared
             .write(&layout, TEND, &out, &now, &mut |j| self.send(j));
     }
@@ -819,4 +803,28 @@ impl ServiceLogs {
     pub fn name(&self) -> &str {
         &self.shared.name
     }
+}
+
+/// A line of tend's own log (`<name>.tend.log`) framed as the supervisor writes it:
+/// timestamped, text or JSON as `[logs] format` says. For another tend process that appends
+/// to the same file (`tend upgrade` tells the service's log each step it takes).
+#[must_use]
+pub fn supervisor_line_bytes(
+    spec: &LogSpec,
+    name: &str,
+    line: &[u8],
+    now: &DateTime<FixedOffset>,
+) -> Vec<u8> {
+    let mut prefixer = Prefixer::new();
+    let max_line = effective_max_line(spec.max_line);
+    let mut out = Vec::with_capacity(line.len() + 64);
+    if spec.format == LogFormat::Json {
+        let mut head = Vec::new();
+        json::head(&mut head, prefixer.stamp(now), "tend", name, None);
+        json::frame_into(&mut out, line, &head, max_line, true);
+    } else {
+        let prefix = prefixer.prefix(true, b"", now);
+        frame_into(&mut out, line, prefix, max_line, true);
+    }
+    out
 }

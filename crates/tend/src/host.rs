@@ -248,6 +248,14 @@ impl Capture for LogCapture {
     }
 }
 
+/// `tend upgrade`s of the service by result, as the upgrading tend published them into the
+/// state directory (`release::results`); none for a service never upgraded, or run by
+/// `tend run`.
+fn upgrade_metrics(state_dir: &std::path::Path) -> crate::supervisor::UpgradeMetrics {
+    let state_dir = state_dir.to_owned();
+    Arc::new(move || crate::release::results::published(&state_dir))
+}
+
 impl Host {
     /// Opens the logs. Failing here (the log directory cannot be created) stops tend before
     /// the program starts: better a clear error now than a service that runs blind.
@@ -327,6 +335,7 @@ impl Host {
         )
         .with_status(status_file, logs.stats().active_files)
         .with_output(output.clone(), log_metrics)
+        .with_upgrades(upgrade_metrics(&self.state_dir))
         .with_loader(loader);
         // Once start-up is over (the program started, its readers run, the first status is
         // written), what only it needed goes back: code pages, freed heap. One timer, once.

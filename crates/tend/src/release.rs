@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tend_core::upgrade::{End, Step};
 
 pub(crate) mod protect;
+pub(crate) mod results;
 pub(crate) mod swap;
 
 /// What became of a release.

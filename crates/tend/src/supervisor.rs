@@ -30,8 +30,8 @@ use crate::status::{self, Snapshot};
 use last_words::LastWords;
 pub(crate) use last_words::{Pipe, RunTail};
 use program::{ExitFuture, OsSpawner, ProcessTree, Spawner};
-pub(crate) use watch::LogMetrics;
 use watch::Watch;
+pub(crate) use watch::{LogMetrics, UpgradeMetrics};
 
 /// The runtime's clock: tokio's, so that tests with a paused clock move everything the
 /// supervisor decides by (in production it is the same monotonic clock as `Instant::now`).
@@ -178,6 +178,12 @@ impl Supervisor {
     pub(crate) fn with_output(mut self, clock: Arc<OutputClock>, logs: LogMetrics) -> Self {
         self.watch.set_output_clock(clock);
         self.watch.set_log_metrics(logs);
+        self
+    }
+
+    /// The counts of `tend upgrade`s by result, for metrics.
+    pub(crate) fn with_upgrades(mut self, upgrades: UpgradeMetrics) -> Self {
+        self.watch.set_upgrade_metrics(upgrades);
         self
     }
 

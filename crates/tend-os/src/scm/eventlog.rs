@@ -39,6 +39,14 @@ pub mod event_id {
     pub const STDERR_LINE: u32 = 1300;
     /// stderr lines that were not forwarded (rate limit, or the Event Log was slow).
     pub const STDERR_LEFT_OUT: u32 = 1301;
+    /// A step of `tend upgrade` or `tend rollback`, as it printed it.
+    pub const UPGRADE_STEP: u32 = 1400;
+    /// An upgrade (or rollback) ended: the release runs and passed verification.
+    pub const UPGRADED: u32 = 1401;
+    /// The new release failed; the one before runs again.
+    pub const ROLLED_BACK: u32 = 1402;
+    /// The new release failed and the one before did not pass verification either.
+    pub const UPGRADE_BROKEN: u32 = 1403;
 }
 
 /// An Event Log level.

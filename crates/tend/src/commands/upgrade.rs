@@ -20,6 +20,8 @@ use crate::error::{CliError, code};
 use crate::place::{self, Scope};
 use crate::release::{self, Journal, LockError, Release, State, Store};
 
+mod news;
+
 /// The test hook: `TEND_UPGRADE_PAUSE=<step>` makes tend stop for good right after the
 /// journal names that step (before doing it), so a test can kill it there.
 const PAUSE_ENV: &str = "TEND_UPGRADE_PAUSE";
@@ -387,6 +389,8 @@ struct Cx {
     store: Store,
     manager: Box<dyn ServiceManager>,
     json: bool,
+    /// The lines and the end, told to the service's log, Event Log and `[notify]`.
+    news: news::News,
 }
 
 /// How a change ended, and what it measured.
@@ -437,6 +441,8 @@ impl Cx {
         };
         let store = Store::new(layout.releases_dir());
         let manager = crate::os::manager(scope, Access::Check)?;
+        // `--check` tells nobody: it changes nothing, not even a log.
+        let news = news::News::new(&spec, scope == Scope::System, rights);
         Ok(Self {
             name,
             scope,
@@ -446,6 +452,7 @@ impl Cx {
             store,
             manager,
             json,
+            news,
         })
     }
 
@@ -803,6 +810,7 @@ impl Cx {
 
     /// Progress: stdout, or stderr with `--json` (stdout is the result then).
     fn say(&self, line: &str) {
+        self.news.line(line);
         if self.json {
             let _ = writeln!(std::io::stderr(), "{line}");
         } else {
@@ -1266,7 +1274,30 @@ impl Cx {
         self.finish(j, end, up_after)?;
         let mut out = self.outcome(j, end, stderr, up_after);
         out.steps = steps;
+        self.tell_end(&out);
         Ok(out)
+    }
+
+    /// The end of a change, told: its line to the service's log (and Event Log), its
+    /// result to the store's results (for metrics), its alert to `[notify]`.
+    fn tell_end(&self, out: &Outcome) {
+        let (line, _) = self.end_line(out);
+        self.news.line(&line);
+        if let Err(e) = release::results::append(
+            &self.store.dir,
+            out.op.as_str(),
+            out.end,
+            &out.from,
+            &out.to,
+        )
+        .and_then(|()| release::results::publish(&self.store.dir, &self.layout.state_dir))
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: cannot record the result for metrics: {e}"
+            );
+        }
+        self.news.end(out, &line);
     }
 
     /// Records how the change ended in the releases, prunes to `[upgrade] keep`, and
@@ -1487,14 +1518,15 @@ impl Cx {
         }
     }
 
-    /// Prints the result and chooses the exit code (docs/cli.md).
-    fn report(&self, out: &Outcome) -> Result<ExitCode, CliError> {
+    /// The last line of a change, and its exit code (docs/cli.md): printed, and the same
+    /// words in the service's log, Event Log and alert.
+    fn end_line(&self, out: &Outcome) -> (String, u8) {
         let down = out
             .downtime_ms
             .map(|ms| format!("; downtime {}", secs(Duration::from_millis(ms))))
             .unwrap_or_default();
         let why = out.reason.as_deref().unwrap_or("no reason recorded");
-        let (line, code) = match out.end {
+        match out.end {
             End::Upgraded => (
                 format!(
                     "{} `{}`: release {} runs and passed verification{down}",
@@ -1536,13 +1568,19 @@ impl Cx {
                 ),
                 code::UPGRADE_BROKEN,
             ),
-        };
+        }
+    }
+
+    /// Prints the result and chooses the exit code (docs/cli.md).
+    fn report(&self, out: &Outcome) -> Result<ExitCode, CliError> {
+        let (line, code) = self.end_line(out);
         if self.json {
             let _ = serde_json::to_writer_pretty(std::io::stdout(), out);
             let _ = writeln!(std::io::stdout());
             let _ = writeln!(std::io::stderr(), "{line}");
         } else {
-            self.say(&line);
+            // Not `say`: the end line was told to the log when the change ended.
+            let _ = writeln!(std::io::stdout(), "{line}");
         }
         Ok(ExitCode::from(code))
     }

@@ -43,6 +43,10 @@ const ALERT_DRAIN: Duration = Duration::from_secs(5);
 /// Live counters of the log pipeline, for metrics (read from the listener's task too).
 pub(crate) type LogMetrics = Arc<dyn Fn() -> Vec<LogStreamMetrics> + Send + Sync>;
 
+/// `tend upgrade`s of the service by result, from its release store (read at each
+/// publish and scrape: the upgrading tend is another process).
+pub(crate) type UpgradeMetrics = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
+
 /// Everything around the program besides starting and stopping it.
 pub(super) struct Watch {
     name: String,
@@ -50,6 +54,7 @@ pub(super) struct Watch {
     /// Stamped by the log reader threads on every chunk of output.
     output: Arc<OutputClock>,
     log_metrics: Option<LogMetrics>,
+    upgrade_metrics: Option<UpgradeMetrics>,
     health: Option<Health>,
     limits: Option<Limits>,
     notifier: Option<Notifier>,
@@ -93,6 +98,7 @@ impl Watch {
             reporter,
             output: Arc::new(OutputClock::new()),
             log_metrics: None,
+            upgrade_metrics: None,
             health: None,
             limits: None,
             notifier: None,
@@ -131,6 +137,10 @@ impl Watch {
 
     pub(super) fn set_log_metrics(&mut self, logs: LogMetrics) {
         self.log_metrics = Some(logs);
+    }
+
+    pub(super) fn set_upgrade_metrics(&mut self, upgrades: UpgradeMetrics) {
+        self.upgrade_metrics = Some(upgrades);
     }
 
     /// Starts what needs the runtime: the alert sender and the metrics listener.

@@ -83,6 +83,7 @@ impl Watch {
                     .line(&format!("metrics: serving http://{shown}/metrics"));
                 let shared = self.shared.clone();
                 let logs = self.log_metrics.clone();
+                let upgrades = self.upgrade_metrics.clone();
                 Some(tokio::spawn(server.serve(move || {
                     let mut m = shared
                         .lock()
@@ -90,6 +91,9 @@ impl Watch {
                         .clone();
                     if let Some(logs) = &logs {
                         m.logs = logs();
+                    }
+                    if let Some(upgrades) = &upgrades {
+                        m.upgrades = upgrades();
                     }
                     tend_health::metrics::render(&[m])
                 })))
@@ -144,6 +148,9 @@ impl Watch {
         if let Some(writer) = &m.textfile {
             if let Some(logs) = &self.log_metrics {
                 base.logs = logs();
+            }
+            if let Some(upgrades) = &self.upgrade_metrics {
+                base.upgrades = upgrades();
             }
             writer.publish(tend_health::metrics::render(&[base]));
             m.last_textfile = Some(now);

@@ -145,7 +145,9 @@ check "  v2 serves again" wait_until "$E2E_WAIT" serves v2
 
 check "history shows the failures and why" bash -c "timeout 60 wine '$TEND' history upsvc | tr -d '\r' > '$WORK/hist.txt' && grep -q ' failed ' '$WORK/hist.txt' && grep -q 'did not become healthy' '$WORK/hist.txt'"
 
-check "rollback by hand exits 0" up_exits 0 rollback upsvc
+# Wine stores no Event Log record, but with WINEDEBUG=+eventlog it prints what it was given.
+check "rollback by hand exits 0" env WINEDEBUG=+eventlog bash -c "$(declare -f up up_exits); TEND='$TEND' WORK='$WORK' up_exits 0 rollback upsvc"
+check "  each step and the end went to the Event Log too" bash -c "grep -q 'eventlog.*swap  *.C:.*upsvc.exe. is release' '$WORK/up.txt' && grep -q 'eventlog.*rolled back .upsvc.: release' '$WORK/up.txt'"
 check "  v1 serves" serves v1
 check "  one current release" one_release
 v2id=$(history_json | python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin)["releases"] if r["state"] == "previous"][-1])')

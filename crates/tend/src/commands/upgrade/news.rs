@@ -60,12 +60,9 @@ impl News {
             &now,
         );
         // Appends only: the supervisor's own writer may have the file open too, and rotates
-        // it by renaming; a line lost to a missing directory is not worth failing for.
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-        {
+        // it by renaming. Never creates it: a file made by this (root) process could keep
+        // the service's own account from writing its log; a service that never ran has none.
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path) {
             let _ = f.write_all(&bytes);
         }
         #[cfg(windows)]
@@ -290,6 +287,8 @@ mod tests {
         let spec = tend_config::parse(&text, std::path::Path::new("api.toml"), &Default::default())
             .expect("a valid config")
             .spec;
+        // The supervisor made it: a line is only ever appended.
+        std::fs::write(dir.path().join("api.tend.log"), b"").unwrap();
         let news = News::new(&spec, false, true);
         news.line("  stop        stopped (0.3s)");
         news.line("upgraded `api`: release B runs and passed verification");

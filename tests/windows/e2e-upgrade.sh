@@ -10,9 +10,10 @@
 # The news: a webhook (a receiver on the Linux side) gets `upgraded` and `rolled_back`, the
 # service's .tend.log has the step lines, /metrics counts the upgrades by result.
 echo "== tend upgrade: builds of a Go server"
-# Ports clear of the rest of e2e.sh (PORT..+3, +20..+22) and of tests/systemd (18601 on),
-# which may run at the same time: sdbox shares the network.
-UPORT=$((PORT + 8)) UHOOK=$((PORT + 10)) UMETRICS=$((PORT + 11))
+# Ports clear of the rest of e2e.sh (PORT..+3, the import section's 18581 and 18582,
+# +20..+22) and of tests/systemd (18601 on), which may run at the same time: sdbox shares
+# the network. UPORT + 1 is the second copy's.
+UPORT=$((PORT + 12)) UHOOK=$((PORT + 14)) UMETRICS=$((PORT + 15))
 UD="$C/My Apps/up svc"; UPCFG='C:\My Apps\up svc\up.toml'
 UPEXE='C:\My Apps\up svc\upsvc.exe'
 USTORE="$C/ProgramData/tend/state/.releases/upsvc"

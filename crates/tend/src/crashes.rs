@@ -91,30 +91,30 @@ fn write(file: &Path, records: &[CrashRecord]) -> std::io::Result<()> {
 
 /// The records of a running supervisor, and the thread that writes them.
 pub(crate) struct Journal {
+    file: PathBuf,
     records: Vec<CrashRecord>,
     writer: Background<Vec<CrashRecord>>,
 }
 
 impl Journal {
-    /// Continues the records in `file` (a supervisor that restarts keeps its history).
+    /// Continues the records in `file` (a supervisor that restarts keeps its history);
+    /// `on_error` gets the OS error of a failed write, once per run of failures.
     pub(crate) fn open(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
         let records = read(&file).unwrap_or_default();
+        let path = file.clone();
         // A crash loop restarts hundreds of times a second: its history is written at
         // most once a second (and at exit), each write flushed to disk.
         let writer = Background::spawn(
             "tend-crashes",
             std::time::Duration::from_secs(1),
-            move |records: &Vec<CrashRecord>| {
-                write(&file, records).map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("cannot write the crash records `{}`: {e}", file.display()),
-                    )
-                })
-            },
+            move |records: &Vec<CrashRecord>| write(&file, records),
             on_error,
         );
-        Self { records, writer }
+        Self {
+            file: path,
+            records,
+            writer,
+        }
     }
 
     /// Adds a record (the oldest beyond [`KEEP`] goes) and queues the write.
@@ -125,6 +125,11 @@ impl Journal {
             self.records.drain(..extra);
         }
         self.writer.publish(self.records.clone());
+    }
+
+    /// Where the records are.
+    pub(crate) fn path(&self) -> &Path {
+        &self.file
     }
 
     /// The newest record.

@@ -1,11 +1,11 @@
 //! One way to supervise a service, shared by `tend run` (foreground) and `tend service`
 //! (under the OS service manager): the same core, logs, status file and policies.
 //!
-//! [`boot`] is the one bootstrap: load the config, make the reporter, start the runtime,
+//! [`boot`] is the one bootstrap: load the config, make the event bus, start the runtime,
 //! open the logs, supervise, and hand back how it ended. What differs per OS manager is an
 //! [`Adapter`]: it turns the OS's requests (signals, SCM controls, named events, console
-//! events) into [`Control`]s and the supervisor's news into the OS's form (sd_notify, the
-//! Event Log, SCM states), and maps the end to the OS's exit form. The adapters:
+//! events) into [`Control`]s, subscribes what turns the supervisor's events into the OS's
+//! form (sd_notify, the Event Log; SCM states), and maps the end to the OS's exit form. The adapters:
 //! `commands/run.rs` (console), `unix_host.rs` (systemd, launchd), `service_host.rs` (SCM),
 //! `run_key_host.rs` (the Windows per-user Run entry).
 
@@ -21,8 +21,8 @@ use tend_logs::{LogEvent, ServiceLogs, Stream};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
+use crate::events::{Bus, Delivered, Event, Failure, Subscriber};
 use crate::os::stderr_events::{self, Forwarder};
-use crate::report::Reporter;
 use crate::supervisor::{Capture, Control, Loader, Outcome, Pipe, RunTail, Supervisor};
 
 /// Where a host finds its service.
@@ -43,15 +43,18 @@ pub(crate) trait Adapter {
     /// The config could not be loaded: say so where this OS looks (the journal's status,
     /// the status file, the Event Log). The error is returned from [`boot`] too.
     fn config_failed(&mut self, _e: &tend_config::ConfigError) {}
-    /// Where tend's lines go besides stderr and `<name>.tend.log`.
-    fn sinks(&mut self) -> Vec<crate::report::LineSink> {
+    /// Who takes tend's events besides stderr, `<name>.tend.log`, the status file, alerts
+    /// and metrics: the OS's own forms (sd_notify, the Event Log).
+    fn subscribers(&mut self) -> Vec<Arc<dyn Subscriber>> {
         Vec::new()
     }
     /// The config's warnings (things about this machine, not the file): by default as
-    /// tend's lines.
-    fn warnings(&mut self, loaded: &tend_config::Loaded, reporter: &Reporter) {
+    /// tend's events.
+    fn warnings(&mut self, loaded: &tend_config::Loaded, events: &Bus) {
         for w in &loaded.warnings {
-            reporter.warn(&w.display_in(&loaded.spec.config_path).to_string());
+            events.emit(Event::ConfigWarning(
+                w.display_in(&loaded.spec.config_path).to_string(),
+            ));
         }
     }
     /// The spec is known (the SCM's stop wait hint comes from it).
@@ -61,7 +64,7 @@ pub(crate) trait Adapter {
     fn listen(
         &mut self,
         controls: mpsc::UnboundedSender<Control>,
-        reporter: &Reporter,
+        events: &Bus,
     ) -> Result<(), CliError>;
     /// Everything is in place; supervision begins (the SCM's RUNNING).
     fn supervising(&mut self) {}
@@ -82,11 +85,16 @@ pub(crate) fn boot(b: Boot, a: &mut dyn Adapter) -> Result<Outcome, CliError> {
             return Err(e.into());
         }
     };
-    let reporter = Reporter::new(loaded.spec.name.as_str(), b.to_stderr);
-    for sink in a.sinks() {
-        reporter.add_sink(sink);
+    let events = Bus::new();
+    if b.to_stderr {
+        events.subscribe(Arc::new(crate::events::Stderr {
+            name: loaded.spec.name.to_string(),
+        }));
     }
-    a.warnings(&loaded, &reporter);
+    for s in a.subscribers() {
+        events.subscribe(s);
+    }
+    a.warnings(&loaded, &events);
     let spec = Arc::new(loaded.spec);
     a.loaded(&spec);
     let state_dir = b.state_dir.unwrap_or_else(|| spec.logs.dir.clone());
@@ -96,15 +104,15 @@ pub(crate) fn boot(b: Boot, a: &mut dyn Adapter) -> Result<Outcome, CliError> {
     let rt = runtime().map_err(|e| CliError::io("cannot start the runtime", e))?;
     rt.block_on(async {
         let (tx, rx) = mpsc::unbounded_channel();
-        a.listen(tx, &reporter)?;
+        a.listen(tx, &events)?;
         let host = Host {
             spec: spec.clone(),
-            reporter: reporter.clone(),
+            events: events.clone(),
             state_dir,
             stderr_events: a.stderr_events(),
         };
         let logs = host.open_logs()?;
-        let reload = loader(b.config.clone(), b.load.clone(), reporter.clone());
+        let reload = loader(b.config.clone(), b.load.clone(), events.clone());
         a.supervising();
         Ok(host.supervise(logs, reload, rx).await)
     })
@@ -121,7 +129,7 @@ pub(crate) fn exit_code(outcome: &Outcome) -> u8 {
 /// What a host needs besides the spec.
 pub(crate) struct Host {
     pub(crate) spec: Arc<ServiceSpec>,
-    pub(crate) reporter: Reporter,
+    pub(crate) events: Bus,
     /// Where the status file goes.
     pub(crate) state_dir: PathBuf,
     /// See [`Adapter::stderr_events`].
@@ -131,7 +139,7 @@ pub(crate) struct Host {
 /// Hands each run's pipes to the log pipeline.
 struct LogCapture {
     logs: Arc<ServiceLogs>,
-    reporter: Reporter,
+    bus: Bus,
     /// Stamped on every chunk the program writes, for the silence watchdog.
     output: Arc<OutputClock>,
     /// Reader threads still alive, drained (bounded) at exit so the end of the output is
@@ -141,6 +149,17 @@ struct LogCapture {
     waiting: Arc<AtomicUsize>,
     /// `[logs] eventlog = "stderr"`: stderr chunks offered to the Event Log's writer.
     events: Option<Arc<Forwarder>>,
+}
+
+/// `<name>.tend.log`: every line, through the log pipeline (which stamps it).
+struct TendLog(Arc<ServiceLogs>);
+
+impl Subscriber for TendLog {
+    fn deliver(&self, e: &Delivered<'_>) {
+        if e.event.level().is_some() {
+            self.0.supervisor_line(e.text().as_bytes());
+        }
+    }
 }
 
 /// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
@@ -239,9 +258,10 @@ impl Capture for LogCapture {
                     readers.retain(|h| !h.is_finished());
                     readers.push(handle);
                 }
-                Err(e) => self
-                    .reporter
-                    .failure(&format!("cannot capture {stream}: {e}")),
+                Err(e) => self.bus.emit(Event::Failed(Failure::Capture {
+                    stream: stream.to_string(),
+                    error: e.to_string(),
+                })),
             }
         }
         Some(tail)
@@ -260,9 +280,10 @@ impl Host {
     /// Opens the logs. Failing here (the log directory cannot be created) stops tend before
     /// the program starts: better a clear error now than a service that runs blind.
     pub(crate) fn open_logs(&self) -> Result<Arc<ServiceLogs>, CliError> {
-        let reporter = self.reporter.clone();
-        let events: tend_logs::EventSink =
-            Arc::new(move |e: LogEvent| reporter.warn(&format!("logs: {e}")));
+        // The pipeline's trouble is one more event; it is said on the delivery thread, so
+        // the `.tend.log` subscriber writing into this same pipeline cannot deadlock it.
+        let bus = self.events.clone();
+        let events: tend_logs::EventSink = Arc::new(move |e: LogEvent| bus.emit(Event::Logs(e)));
         let logs = ServiceLogs::open(
             self.spec.name.as_str(),
             self.spec.logs.clone(),
@@ -278,10 +299,7 @@ impl Host {
                 std::io::Error::new(kind, e),
             )
         })?;
-        let file = logs.clone();
-        self.reporter.add_sink(Arc::new(move |text: &str, _| {
-            file.supervisor_line(text.as_bytes())
-        }));
+        self.events.subscribe(Arc::new(TendLog(logs.clone())));
         Ok(logs)
     }
 
@@ -302,15 +320,14 @@ impl Host {
             let decode = stderr_events::decoder(self.spec.logs.encoding.as_deref());
             Forwarder::start(on, decode, write)
                 .map_err(|e| {
-                    self.reporter.failure(&format!(
-                        "cannot start forwarding stderr to the Event Log: {e}"
-                    ));
+                    self.events
+                        .emit(Event::Failed(Failure::ForwardStderr(e.to_string())));
                 })
                 .ok()
         });
         let capture = LogCapture {
             logs: logs.clone(),
-            reporter: self.reporter.clone(),
+            bus: self.events.clone(),
             output: output.clone(),
             readers: readers.clone(),
             waiting: waiting.clone(),
@@ -330,7 +347,7 @@ impl Host {
         });
         let sup = Supervisor::new(
             self.spec.clone(),
-            self.reporter.clone(),
+            self.events.clone(),
             Some(Box::new(capture)),
         )
         .with_status(status_file, logs.stats().active_files)
@@ -348,9 +365,7 @@ impl Host {
         drain(&readers, &output, &waiting).await;
         let pending = logs.close(std::time::Duration::from_secs(10));
         if pending > 0 {
-            self.reporter.warn(&format!(
-                "logs: {pending} rotated file(s) not compressed yet; they will be at the next start"
-            ));
+            self.events.emit(Event::LogsNotCompressed(pending));
         }
         outcome
     }
@@ -406,11 +421,13 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// A [`Loader`] that reads `path` with `opts` again and reports every problem in one line.
-pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, reporter: Reporter) -> Loader {
+pub(crate) fn loader(path: PathBuf, opts: tend_config::LoadOptions, events: Bus) -> Loader {
     Box::new(move || match tend_config::load(&path, &opts) {
         Ok(l) => {
             for w in &l.warnings {
-                reporter.warn(&w.display_in(&l.spec.config_path).to_string());
+                events.emit(Event::ConfigWarning(
+                    w.display_in(&l.spec.config_path).to_string(),
+                ));
             }
             Ok(l.spec)
         }
@@ -440,7 +457,7 @@ pub(crate) fn config_error_text(e: &tend_config::ConfigError) -> String {
 #[cfg(unix)]
 pub(crate) fn forward_signals(
     tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
+    events: Bus,
     on_stop: impl Fn(&str) + Send + 'static,
 ) -> Result<(), CliError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -457,11 +474,10 @@ pub(crate) fn forward_signals(
                 _ = int.recv() => (Control::Stop, "SIGINT"),
                 _ = hup.recv() => (Control::Reload, "SIGHUP"),
             };
-            if ctl == Control::Stop {
-                reporter.line(&format!("{sig} received: stopping"));
+            let stop = ctl == Control::Stop;
+            events.emit(Event::Requested { by: sig, stop });
+            if stop {
                 on_stop(sig);
-            } else {
-                reporter.line(&format!("{sig} received: reloading the config"));
             }
             if tx.send(ctl).is_err() {
                 break;
@@ -475,7 +491,7 @@ pub(crate) fn forward_signals(
 #[cfg(windows)]
 pub(crate) fn forward_signals(
     tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
+    events: Bus,
     on_stop: impl Fn(&str) + Send + 'static,
 ) -> Result<(), CliError> {
     use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
@@ -489,7 +505,10 @@ pub(crate) fn forward_signals(
                 _ = b.recv() => "Ctrl+Break",
                 _ = close.recv() => "console close",
             };
-            reporter.line(&format!("{what} received: stopping"));
+            events.emit(Event::Requested {
+                by: what,
+                stop: true,
+            });
             on_stop(what);
             if tx.send(Control::Stop).is_err() {
                 break;

@@ -6,6 +6,7 @@ mod clidocs;
 mod commands;
 mod crashes;
 mod error;
+mod events;
 mod host;
 mod memory;
 mod os;
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     let result = commands::dispatch(cli);
     // tend's last event lines (stopped, gave up) are queued for the output thread: out
     // they go, before an error that follows them.
-    report::flush(std::time::Duration::from_secs(2));
+    events::flush(std::time::Duration::from_secs(2));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -10,9 +10,9 @@ use tend_os::run_key::{event_name, spawn_detached};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
+use crate::events::{Bus, Event, Failure};
 use crate::host::{Adapter, Boot};
 use crate::place::{self, Scope};
-use crate::report::Reporter;
 use crate::supervisor::Control;
 
 /// Whether this process is the only one on a console that has a window: started from the
@@ -56,33 +56,26 @@ struct RunKey {
 }
 
 impl Adapter for RunKey {
-    fn listen(
-        &mut self,
-        tx: mpsc::UnboundedSender<Control>,
-        reporter: &Reporter,
-    ) -> Result<(), CliError> {
-        forward_console_events(tx.clone(), reporter.clone())?;
+    fn listen(&mut self, tx: mpsc::UnboundedSender<Control>, events: &Bus) -> Result<(), CliError> {
+        forward_console_events(tx.clone(), events.clone())?;
         watch_event(
             &event_name(&self.name, "stop"),
             Control::Stop,
             tx.clone(),
-            reporter.clone(),
+            events.clone(),
         )?;
         watch_event(
             &event_name(&self.name, "reload"),
             Control::Reload,
             tx,
-            reporter.clone(),
+            events.clone(),
         )
     }
 }
 
 /// Every console event is a graceful stop, as for `tend run`: Ctrl+C, Ctrl+Break, the
 /// console closing, logoff and shutdown.
-fn forward_console_events(
-    tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
-) -> Result<(), CliError> {
+fn forward_console_events(tx: mpsc::UnboundedSender<Control>, events: Bus) -> Result<(), CliError> {
     use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
     let err = |what: &'static str| move |e| CliError::io(format!("cannot handle {what}"), e);
     let mut c = ctrl_c().map_err(err("Ctrl+C"))?;
@@ -99,7 +92,10 @@ fn forward_console_events(
                 _ = logoff.recv() => "logoff",
                 _ = shutdown.recv() => "shutdown",
             };
-            reporter.line(&format!("{what} received: stopping"));
+            events.emit(Event::Requested {
+                by: what,
+                stop: true,
+            });
             if tx.send(Control::Stop).is_err() {
                 break;
             }
@@ -114,7 +110,7 @@ fn watch_event(
     event: &str,
     ctl: Control,
     tx: mpsc::UnboundedSender<Control>,
-    reporter: Reporter,
+    events: Bus,
 ) -> Result<(), CliError> {
     use windows_sys::Win32::Foundation::{HANDLE, WAIT_OBJECT_0};
     use windows_sys::Win32::System::Threading::{CreateEventW, INFINITE, WaitForSingleObject};
@@ -152,12 +148,16 @@ fn watch_event(
                 if rc != WAIT_OBJECT_0 {
                     // The OS's reason, or the operator has nothing to go on.
                     let e = io::Error::last_os_error();
-                    reporter.failure(&format!(
-                        "cannot wait for {what} requests any more (event `{event}`): {e}; `tend {what} --user` will not reach this tend"
-                    ));
+                    events.emit(Event::Failed(Failure::UserRequests {
+                        what,
+                        event: event.clone(),
+                        error: e.to_string(),
+                    }));
                     return;
                 }
-                reporter.line(&format!("{what} requested (tend {what} --user)"));
+                events.emit(Event::UserRequest {
+                    stop: ctl == Control::Stop,
+                });
                 if tx.send(ctl).is_err() {
                     return;
                 }

@@ -20,9 +20,9 @@ use windows_service::service_control_handler::{
 use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::error::{CliError, code};
+use crate::events::Bus;
 use crate::host::{Adapter, Boot};
 use crate::place::Scope;
-use crate::report::Reporter;
 use crate::supervisor::{Control, Outcome};
 use tend_os::scm::eventlog::{EventLog, Level, event_id};
 use tend_os::scm::exit;
@@ -133,10 +133,10 @@ impl Adapter for Scm {
         }
     }
 
-    fn sinks(&mut self) -> Vec<crate::report::LineSink> {
+    fn subscribers(&mut self) -> Vec<Arc<dyn crate::events::Subscriber>> {
         self.events
             .clone()
-            .map(crate::os::eventlog::sink)
+            .map(crate::os::eventlog::subscriber)
             .into_iter()
             .collect()
     }
@@ -159,7 +159,7 @@ impl Adapter for Scm {
     fn listen(
         &mut self,
         controls: mpsc::UnboundedSender<Control>,
-        _: &Reporter,
+        _: &Bus,
     ) -> Result<(), CliError> {
         if let Some(mut requests) = self.requests.take() {
             tokio::spawn(async move {

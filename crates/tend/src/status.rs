@@ -3,9 +3,13 @@
 //! and everything that asks about it (CLI, scripts, monitoring), so fields are only added.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
+
+use crate::background::Background;
+use crate::events::{Bus, Delivered, Event, Record, Subscriber};
 
 /// What a running (or finished) supervisor last said about its service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,50 +145,75 @@ pub(crate) fn write(file: &Path, snap: &Snapshot) -> std::io::Result<()> {
     tend_os::replace_atomic(file, &buf)
 }
 
-/// The status file's writer.
-pub(crate) struct Writer {
-    background: crate::background::Background<Snapshot>,
-    shown: String,
-}
-
 /// How often at most the status file is rewritten.
 pub(crate) const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-impl Writer {
-    /// Starts the writer; `on_error` is told about a failure once per run of failures.
-    pub(crate) fn spawn(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
-        let shown = file.display().to_string();
-        let said = shown.clone();
-        Self {
-            // At most ten writes a second (and the last at exit): a reader is never more
-            // than 0.1 s behind, and a crash loop does not spend its CPU on renames.
-            background: crate::background::Background::spawn(
-                "tend-status",
-                STATUS_EVERY,
-                move |snap: &Snapshot| write(&file, snap),
-                move |e| on_error(format!("cannot write status file `{said}`: {e}")),
-            ),
-            shown,
+/// The status file, a subscriber of [`Event::Status`]: each snapshot goes to a writer
+/// thread of its own, at most ten writes a second (and the last at exit): a reader is
+/// never more than 0.1 s behind, and a crash loop does not spend its CPU on renames. The
+/// newest snapshot replaces one not written yet, on the bus and here.
+pub(crate) struct StatusFile {
+    writer: Mutex<Option<Background<Arc<Snapshot>>>>,
+    file: PathBuf,
+}
+
+impl StatusFile {
+    /// Starts the writer and subscribes it to `bus`; a failure is said on `bus`, once per
+    /// run of failures.
+    pub(crate) fn start(file: PathBuf, bus: &Bus) -> Arc<Self> {
+        let (to, said, errors) = (file.clone(), file.clone(), bus.clone());
+        let writer = Background::spawn(
+            "tend-status",
+            STATUS_EVERY,
+            move |snap: &Arc<Snapshot>| write(&to, snap),
+            move |e| {
+                errors.emit(Event::NotWritten {
+                    file: Record::Status,
+                    path: said.clone(),
+                    error: Some(e),
+                });
+            },
+        );
+        let me = Arc::new(Self {
+            writer: Mutex::new(Some(writer)),
+            file,
+        });
+        bus.subscribe(me.clone());
+        me
+    }
+
+    /// At exit: writes `last` at once and stops the thread, waiting at most
+    /// [`FINISH_WAIT`](crate::background::FINISH_WAIT). `last` is handed over here, not
+    /// emitted: the bus may still be busy with a stuck subscriber, and the last state is
+    /// what `tend status` must show. What the bus delivers later is not written.
+    pub(crate) fn finish(&self, last: Snapshot, bus: &Bus) {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(writer) = writer else { return };
+        writer.publish(Arc::new(last));
+        if !writer.finish(crate::background::FINISH_WAIT) {
+            bus.emit(Event::NotWritten {
+                file: Record::Status,
+                path: self.file.clone(),
+                error: None,
+            });
         }
     }
+}
 
-    /// Queues a snapshot; never blocks.
-    pub(crate) fn publish(&self, snap: Snapshot) {
-        self.background.publish(snap);
-    }
-
-    /// Writes what is queued and stops the thread (at exit, so the last state is on disk);
-    /// the error says that the disk did not take it in time.
-    pub(crate) fn finish(self) -> Result<(), String> {
-        let within = crate::background::FINISH_WAIT;
-        if self.background.finish(within) {
-            Ok(())
-        } else {
-            Err(format!(
-                "the last state was not written to status file `{}` within {}: the disk does not answer",
-                self.shown,
-                crate::report::human(within)
-            ))
+impl Subscriber for StatusFile {
+    fn deliver(&self, e: &Delivered<'_>) {
+        if let Event::Status(snap) = e.event
+            && let Some(w) = self
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+        {
+            w.publish(snap.clone());
         }
     }
 }

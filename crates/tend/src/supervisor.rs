@@ -23,9 +23,10 @@ use tend_health::{Alert, AlertKind, OutputClock};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::events::{self, Bus, Failure, Hook, Record, Reload};
 use crate::proc::{self, Launch, Output};
-use crate::report::{Reporter, describe, describe_exit, human};
-use crate::status::{self, Snapshot};
+use crate::report::describe_exit;
+use crate::status::{self, Snapshot, StatusFile};
 
 use last_words::LastWords;
 pub(crate) use last_words::{Pipe, RunTail};
@@ -85,7 +86,8 @@ const LAST_WORDS_WAIT: std::time::Duration = std::time::Duration::from_millis(10
 pub(crate) struct Supervisor {
     spec: Arc<ServiceSpec>,
     machine: Machine,
-    reporter: Reporter,
+    /// Where everything the supervisor has to say goes: lines, alerts, status, metrics.
+    events: Bus,
     capture: Option<Box<dyn Capture>>,
     spawner: Box<dyn Spawner>,
     /// The current run's main process, until it exits.
@@ -94,8 +96,8 @@ pub(crate) struct Supervisor {
     tree: Option<Box<dyn ProcessTree>>,
     timer: Option<Instant>,
     hooks: JoinSet<()>,
-    /// Where status snapshots go, if anywhere.
-    status: Option<status::Writer>,
+    /// The status file, if there is one: snapshots are built only then.
+    status: Option<Arc<StatusFile>>,
     /// The active log files, for status.
     log_files: Vec<std::path::PathBuf>,
     /// Reads the config again on reload.
@@ -123,16 +125,16 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     pub(crate) fn new(
         spec: Arc<ServiceSpec>,
-        reporter: Reporter,
+        events: Bus,
         capture: Option<Box<dyn Capture>>,
     ) -> Self {
         let machine = Machine::new(spec.restart.clone(), spec.stop.clone());
-        let watch = Watch::new(&spec, reporter.clone());
+        let watch = Watch::new(&spec, events.clone());
         Self {
             spec,
             machine,
             watch,
-            reporter,
+            events,
             capture,
             spawner: Box::new(OsSpawner),
             child: None,
@@ -159,15 +161,21 @@ impl Supervisor {
         file: std::path::PathBuf,
         log_files: Vec<std::path::PathBuf>,
     ) -> Self {
-        let reporter = self.reporter.clone();
         let dir = file.parent().map(std::path::Path::to_path_buf);
-        self.status = Some(status::Writer::spawn(file, move |e| reporter.failure(&e)));
+        self.status = Some(StatusFile::start(file, &self.events));
         if let Some(dir) = dir {
-            let reporter = self.reporter.clone();
-            self.crashes = Some(crate::crashes::Journal::open(
+            let (events, path) = (
+                self.events.clone(),
                 crate::crashes::path(&dir, self.spec.name.as_str()),
-                move |e| reporter.failure(&e),
-            ));
+            );
+            let said = path.clone();
+            self.crashes = Some(crate::crashes::Journal::open(path, move |e| {
+                events.emit(events::Event::NotWritten {
+                    file: Record::Crashes,
+                    path: said.clone(),
+                    error: Some(e),
+                });
+            }));
         }
         self.log_files = log_files;
         self
@@ -274,7 +282,7 @@ impl Supervisor {
                     continue;
                 },
                 () = sleep_until(refresh_at), if refresh_at.is_some() => {
-                    self.publish();
+                    self.emit_state();
                     continue;
                 },
             };
@@ -282,22 +290,25 @@ impl Supervisor {
         }
         // The give-up hook is bounded by hook_timeout; wait for it so it is not cut short.
         while self.hooks.join_next().await.is_some() {}
-        // Bounded: a disk that stopped answering must not keep tend from exiting.
-        if let Some(w) = self.status.take()
-            && let Err(e) = w.finish()
-        {
-            self.reporter.failure(&e);
+        // What was emitted reaches its subscribers (the metrics sample, the `gave_up`
+        // alert), then each writer writes its newest value at once. Bounded throughout: a
+        // stuck subscriber or a disk that stopped answering must not keep tend from exiting.
+        let delivered = self.events.flush(crate::background::FINISH_WAIT);
+        if let Some(s) = self.status.take() {
+            s.finish(self.snapshot(), &self.events);
         }
-        if let Some(j) = self.crashes.take()
-            && !j.finish()
-        {
-            self.reporter.failure(&format!(
-                "the last crash record was not written within {}: the disk does not answer",
-                human(crate::background::FINISH_WAIT)
-            ));
+        if let Some(j) = self.crashes.take() {
+            let path = j.path().to_owned();
+            if !j.finish() {
+                self.events.emit(events::Event::NotWritten {
+                    file: Record::Crashes,
+                    path,
+                    error: None,
+                });
+            }
         }
         // Queued alerts (the `gave_up` that ended this) get a bounded chance to go out.
-        self.watch.finish().await;
+        self.watch.finish(delivered).await;
         match self.machine.phase() {
             Phase::Failed(_) => Outcome::Failed,
             _ => Outcome::Stopped,
@@ -305,7 +316,7 @@ impl Supervisor {
     }
 
     /// Steps the machine with `event` and everything that carrying out its actions causes,
-    /// then publishes the new status.
+    /// then emits the new state.
     fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
@@ -319,11 +330,11 @@ impl Supervisor {
                 }
             }
         }
-        self.publish();
+        self.emit_state();
     }
 
     /// After a health check, a deadline or a sample: restart the program if it must be,
-    /// otherwise publish what changed.
+    /// otherwise emit what changed.
     fn after_watch(&mut self, restart: Option<String>) {
         match restart {
             Some(reason) => {
@@ -332,14 +343,16 @@ impl Supervisor {
             }
             None => {
                 if self.watch.publish_due(now()) {
-                    self.publish();
+                    self.emit_state();
                 }
             }
         }
     }
 
-    /// What the watch needs to know about a notice, and the alerts it stands for.
-    fn observe(&mut self, n: &Notice, now: Instant) {
+    /// What the runtime keeps of a step: the watch's view of the run, and the crash record
+    /// of an exit nobody asked for. (What is *said* of it are events: [`Self::alert_for`]
+    /// and the step itself.)
+    fn track(&mut self, n: &Notice, now: Instant) {
         match n {
             Notice::Started { pid } => self.watch.program_started(*pid, now),
             Notice::Exited {
@@ -351,46 +364,62 @@ impl Supervisor {
                 if *cause != ExitCause::Requested {
                     self.record_crash(*pid, exit, *uptime, *cause);
                 }
-                let crashed = *cause == ExitCause::OnItsOwn && !exit.is_success(&self.spec.restart);
-                if crashed {
-                    self.watch.crashed(
-                        exit,
-                        self.last_words.stderr.lines(Bound::STATUS),
-                        self.last_words.go_summary(),
-                    );
-                }
-                self.watch
-                    .program_exited(crashed || *cause == ExitCause::Unhealthy);
+                let unexpected = self.crashed(exit, *cause) || *cause == ExitCause::Unhealthy;
+                self.watch.program_exited(unexpected);
             }
-            Notice::SpawnFailed { error } => {
-                self.watch
-                    .crashed(&Exit::SpawnFailed(error.clone()), Vec::new(), None);
-                self.watch.program_exited(true);
-            }
-            Notice::Restarting { .. } => {
-                let mut alert = Alert::new(AlertKind::Restarting, SystemTime::now());
-                if let Some(l) = self.machine.last_exit() {
-                    watch::set_exit(&mut alert, &l.exit);
-                }
-                alert.reason = Some(describe(n));
-                alert.last_stderr = self.last_words.stderr.lines(Bound::STATUS);
-                self.watch.send(alert);
-            }
-            Notice::GaveUp(g) => {
-                let mut alert = Alert::new(AlertKind::GaveUp, SystemTime::now());
-                watch::set_exit(&mut alert, &g.last_exit);
-                alert.reason = Some(crate::report::gave_up(g));
-                alert.last_stderr = self.last_words.stderr.lines(Bound::STATUS);
-                self.watch.send(alert);
-            }
+            Notice::SpawnFailed { .. } => self.watch.program_exited(true),
             _ => {}
         }
     }
 
+    /// A failed exit nobody asked for.
+    fn crashed(&self, exit: &Exit, cause: ExitCause) -> bool {
+        cause == ExitCause::OnItsOwn && !exit.is_success(&self.spec.restart)
+    }
+
+    /// The alert a step stands for; built only when alerts go somewhere.
+    fn alert_for(&self, n: &Notice) -> Option<Alert> {
+        if !self.watch.alerts_on() {
+            return None;
+        }
+        let (kind, exit) = match n {
+            Notice::Exited { exit, cause, .. } if self.crashed(exit, *cause) => {
+                (AlertKind::Crashed, Some(exit.clone()))
+            }
+            Notice::SpawnFailed { error } => {
+                (AlertKind::Crashed, Some(Exit::SpawnFailed(error.clone())))
+            }
+            Notice::Restarting { .. } => (
+                AlertKind::Restarting,
+                self.machine.last_exit().map(|l| l.exit.clone()),
+            ),
+            Notice::GaveUp(g) => (AlertKind::GaveUp, Some(g.last_exit.clone())),
+            _ => return None,
+        };
+        let mut alert = Alert::new(kind, SystemTime::now());
+        if let Some(exit) = &exit {
+            watch::set_exit(&mut alert, exit);
+        }
+        match n {
+            // A crash says why in one line when it can (a Go panic); otherwise its exit.
+            Notice::Exited { .. } => {
+                if let Some(why) = self.last_words.go_summary() {
+                    alert.reason = Some(why);
+                }
+            }
+            Notice::Restarting { .. } => alert.reason = Some(crate::events::step(n)),
+            Notice::GaveUp(g) => alert.reason = Some(crate::events::gave_up(g)),
+            _ => {}
+        }
+        if !matches!(n, Notice::SpawnFailed { .. }) {
+            alert.last_stderr = self.last_words.stderr.lines(Bound::STATUS);
+        }
+        Some(alert)
+    }
+
     fn reload(&mut self) {
         let Some(loader) = &self.loader else {
-            self.reporter
-                .line("reload requested, but this supervisor cannot reload");
+            self.events.emit(events::Event::Reload(Reload::Unsupported));
             return;
         };
         let result = loader().and_then(|new| {
@@ -401,10 +430,10 @@ impl Supervisor {
         let (new, plan) = match result {
             Ok(ok) => ok,
             Err(e) => {
-                self.reporter
-                    .warn(&format!("reload rejected, the running config stays: {e}"));
+                self.events
+                    .emit(events::Event::Reload(Reload::Rejected(e.clone())));
                 self.last_reload_error = Some(e);
-                self.publish();
+                self.emit_state();
                 return;
             }
         };
@@ -418,10 +447,10 @@ impl Supervisor {
                 Ok(files) => self.log_files = files,
                 Err(e) => {
                     let e = format!("cannot apply the new [logs]: {e}");
-                    self.reporter
-                        .warn(&format!("reload rejected, the running config stays: {e}"));
+                    self.events
+                        .emit(events::Event::Reload(Reload::Rejected(e.clone())));
                     self.last_reload_error = Some(e);
-                    self.publish();
+                    self.emit_state();
                     return;
                 }
             }
@@ -436,10 +465,11 @@ impl Supervisor {
         };
         self.watch.reconfigure(&new, &plan, pid, now());
         if plan.is_empty() {
-            self.reporter.line("reloaded: no changes");
+            self.events.emit(events::Event::Reload(Reload::Unchanged));
         }
         for c in plan.changes.iter().chain(&plan.not_applied) {
-            self.reporter.line(&format!("reloaded: {c}"));
+            self.events
+                .emit(events::Event::Reload(Reload::Changed(c.to_string())));
         }
         self.spec = Arc::new(new);
         self.generation += 1;
@@ -447,14 +477,17 @@ impl Supervisor {
         if plan.restart_program && matches!(self.machine.phase(), Phase::Running { .. }) {
             self.feed(Event::Restart);
         } else {
-            self.publish();
+            self.emit_state();
         }
     }
 
-    fn publish(&mut self) {
+    /// Emits the state: the status snapshot and the metrics sample, each built only when
+    /// something takes it. On the bus the newest replaces one not delivered yet.
+    fn emit_state(&mut self) {
         self.watch.restarts_total = self.machine.restarts_total();
-        if let Some(w) = &self.status {
-            w.publish(self.snapshot());
+        if self.status.is_some() {
+            self.events
+                .emit(events::Event::Status(Arc::new(self.snapshot())));
         }
         // Built only when `[metrics]` is on: a name and the crash counts are allocations
         // on every state change otherwise.
@@ -488,7 +521,7 @@ impl Supervisor {
             gave_up: matches!(self.machine.phase(), Phase::Failed(FailReason::GaveUp(_))),
             ..ServiceMetrics::default()
         };
-        self.watch.publish_metrics(base, now());
+        self.watch.emit_metrics(base, now());
     }
 
     /// What the machine knows, in wall-clock terms.
@@ -505,7 +538,7 @@ impl Supervisor {
             _ => None,
         };
         let failed_reason = match self.machine.phase() {
-            Phase::Failed(FailReason::GaveUp(g)) => Some(crate::report::gave_up(g)),
+            Phase::Failed(FailReason::GaveUp(g)) => Some(crate::events::gave_up(g)),
             Phase::Failed(FailReason::Exited(e)) => Some(format!(
                 "{} and restart.policy = \"{}\"",
                 describe_exit(e),
@@ -574,8 +607,8 @@ impl Supervisor {
                 if let Some(tree) = &self.tree
                     && let Err(e) = tree.signal_stop(&self.spec.stop)
                 {
-                    self.reporter
-                        .failure(&format!("cannot signal the program: {e}"));
+                    self.events
+                        .emit(events::Event::Failed(Failure::Signal(e.to_string())));
                 }
                 None
             }
@@ -583,8 +616,8 @@ impl Supervisor {
                 if let Some(tree) = &self.tree
                     && let Err(e) = tree.kill()
                 {
-                    self.reporter
-                        .failure(&format!("cannot kill the process tree: {e}"));
+                    self.events
+                        .emit(events::Event::Failed(Failure::Kill(e.to_string())));
                 }
                 None
             }
@@ -597,8 +630,16 @@ impl Supervisor {
                 None
             }
             Action::Notify(n) => {
-                self.reporter.notice_with(&n, &self.last_words_for(&n));
-                self.observe(&n, now);
+                // The step first: what tracking it says (`healthy` after `started`)
+                // follows it.
+                self.events.emit(events::Event::Step {
+                    notice: n.clone(),
+                    last_words: self.last_words_for(&n),
+                });
+                self.track(&n, now);
+                if let Some(alert) = self.alert_for(&n) {
+                    self.watch.send(alert);
+                }
                 None
             }
             Action::RunGiveUpHook(g) => {
@@ -764,25 +805,21 @@ impl Supervisor {
             core_dumps: false,
         };
         let timeout = self.spec.restart.hook_timeout;
-        let reporter = self.reporter.clone();
+        let events = self.events.clone();
         match proc::spawn(&launch) {
-            Err(e) => reporter.failure(&format!("on_give_up hook: cannot start: {e}")),
+            Err(e) => events.emit(events::Event::Hook(Hook::CannotStart(e.to_string()))),
             Ok(mut s) => {
-                reporter.line(&format!("running on_give_up hook (pid {})", s.pid));
+                events.emit(events::Event::Hook(Hook::Running { pid: s.pid }));
                 self.hooks.spawn(async move {
                     match tokio::time::timeout(timeout, s.child.wait()).await {
-                        Ok(Ok(status)) => reporter.line(&format!(
-                            "on_give_up hook {}",
-                            describe_exit(&exit_of(Ok(status)))
-                        )),
-                        Ok(Err(e)) => reporter.failure(&format!("on_give_up hook: {e}")),
+                        Ok(Ok(status)) => {
+                            events.emit(events::Event::Hook(Hook::Ended(exit_of(Ok(status)))));
+                        }
+                        Ok(Err(e)) => events.emit(events::Event::Hook(Hook::Failed(e.to_string()))),
                         Err(_) => {
                             let _ = s.tree.kill();
                             let _ = s.child.wait().await;
-                            reporter.warn(&format!(
-                                "on_give_up hook still running after {}: killed",
-                                human(timeout)
-                            ));
+                            events.emit(events::Event::Hook(Hook::Killed { after: timeout }));
                         }
                     }
                     // Whatever the hook started is not allowed to linger.

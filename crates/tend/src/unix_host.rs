@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
+use crate::events::{Bus, Delivered, Event, Subscriber};
 use crate::host::{Adapter, Boot};
 use crate::place::{self, Scope};
-use crate::report::{LineSink, Reporter};
 use crate::sd_notify::{self, Notifier};
 use crate::supervisor::Control;
 
@@ -55,17 +55,26 @@ impl Adapter for Managed {
         }
     }
 
-    fn sinks(&mut self) -> Vec<LineSink> {
-        self.notifier.clone().map(notify_sink).into_iter().collect()
+    fn subscribers(&mut self) -> Vec<Arc<dyn Subscriber>> {
+        self.notifier
+            .clone()
+            .map(|n| {
+                Arc::new(SdNotify {
+                    notifier: n,
+                    ready: AtomicBool::new(false),
+                }) as Arc<dyn Subscriber>
+            })
+            .into_iter()
+            .collect()
     }
 
     fn listen(
         &mut self,
         controls: mpsc::UnboundedSender<Control>,
-        reporter: &Reporter,
+        events: &Bus,
     ) -> Result<(), CliError> {
         let stopping = self.notifier.clone();
-        crate::host::forward_signals(controls, reporter.clone(), move |sig| {
+        crate::host::forward_signals(controls, events.clone(), move |sig| {
             if let Some(n) = &stopping {
                 let _ = n.notify(&format!(
                     "STOPPING=1\n{}",
@@ -158,22 +167,25 @@ fn config_failed(
     Some(snap)
 }
 
-/// Forwards supervisor notices to the service manager: `STATUS=` each, `READY=1` with the
-/// first.
-fn notify_sink(n: Arc<Notifier>) -> LineSink {
-    let ready = AtomicBool::new(false);
-    Arc::new(move |text: &str, kind| {
-        if !matches!(kind, crate::report::Kind::Notice(_)) {
+/// sd_notify: each supervision step as `STATUS=`, `READY=1` with the first.
+struct SdNotify {
+    notifier: Arc<Notifier>,
+    ready: AtomicBool,
+}
+
+impl Subscriber for SdNotify {
+    fn deliver(&self, e: &Delivered<'_>) {
+        if !matches!(e.event, Event::Step { .. }) {
             return;
         }
-        let status = sd_notify::status_message(text);
-        let msg = if ready.swap(true, Ordering::Relaxed) {
+        let status = sd_notify::status_message(e.text());
+        let msg = if self.ready.swap(true, Ordering::Relaxed) {
             status
         } else {
             format!("READY=1\n{status}")
         };
-        let _ = n.notify(&msg);
-    })
+        let _ = self.notifier.notify(&msg);
+    }
 }
 
 #[cfg(test)]

@@ -8,15 +8,15 @@ use tend_config::LoadOptions;
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
+use crate::events::Bus;
 use crate::host::{Adapter, Boot};
-use crate::report::Reporter;
 use crate::supervisor::Control;
 
 /// The console: signals (Ctrl+C) in, tend's lines on stderr.
 struct Console;
 
 impl Adapter for Console {
-    fn warnings(&mut self, loaded: &tend_config::Loaded, _: &Reporter) {
+    fn warnings(&mut self, loaded: &tend_config::Loaded, _: &Bus) {
         // Before the first event line, as `tend validate` prints them.
         let mut err = std::io::stderr().lock();
         for w in &loaded.warnings {
@@ -27,9 +27,9 @@ impl Adapter for Console {
     fn listen(
         &mut self,
         controls: mpsc::UnboundedSender<Control>,
-        reporter: &Reporter,
+        events: &Bus,
     ) -> Result<(), CliError> {
-        crate::host::forward_signals(controls, reporter.clone(), |_| {})
+        crate::host::forward_signals(controls, events.clone(), |_| {})
     }
 }
 

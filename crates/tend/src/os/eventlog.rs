@@ -4,19 +4,22 @@
 
 use tend_os::scm::eventlog::{Level, event_id};
 
-/// The level and ID of one of tend's lines in the Event Log, from what kind of line it is.
-/// The exit that ends a requested stop is routine, the same exit without one is a crash or
-/// a health restart: the notice's cause says which.
-pub(crate) fn event_level(kind: &crate::report::Kind) -> (Level, u32) {
-    use crate::report::Kind;
+use crate::events::{self, Event};
+
+/// The level and ID of one of tend's lines in the Event Log, from what event it is;
+/// `None` for what is not a line. The exit that ends a requested stop is routine, the same
+/// exit without one is a crash or a health restart: the step's cause says which.
+pub(crate) fn event_level(event: &Event) -> Option<(Level, u32)> {
     use tend_core::{Exit, ExitCause, Notice};
-    let n = match kind {
-        Kind::Notice(n) => n,
-        Kind::Info => return (Level::Information, event_id::INFO),
-        Kind::Warning => return (Level::Warning, event_id::TROUBLE),
-        Kind::Failure => return (Level::Error, event_id::TEND_FAILED),
+    let n = match (event, event.level()?) {
+        (Event::Step { notice, .. }, _) => notice,
+        (_, events::Level::Info | events::Level::Notice) => {
+            return Some((Level::Information, event_id::INFO));
+        }
+        (_, events::Level::Warning) => return Some((Level::Warning, event_id::TROUBLE)),
+        (_, events::Level::Failure) => return Some((Level::Error, event_id::TEND_FAILED)),
     };
-    match n {
+    Some(match n {
         Notice::Started { .. } => (Level::Information, event_id::STARTED),
         Notice::SpawnFailed { .. } => (Level::Error, event_id::SPAWN_FAILED),
         Notice::Exited {
@@ -37,19 +40,24 @@ pub(crate) fn event_level(kind: &crate::report::Kind) -> (Level, u32) {
         // The graceful step did not work in time.
         Notice::Killing { .. } => (Level::Warning, event_id::KILLED),
         Notice::Stopped => (Level::Information, event_id::STOPPED),
-    }
+    })
 }
 
-/// A reporter sink that sends every line to the service's Event Log source, with the
-/// level and ID [`event_level`] gives it.
+/// The Event Log as a subscriber: every line to the service's source, with the level and
+/// ID [`event_level`] gives it.
 #[cfg(windows)]
-pub(crate) fn sink(
-    events: std::sync::Arc<tend_os::scm::eventlog::EventLog>,
-) -> crate::report::LineSink {
-    std::sync::Arc::new(move |text: &str, kind: &crate::report::Kind| {
-        let (level, id) = event_level(kind);
-        events.report(level, id, text);
-    })
+pub(crate) fn subscriber(
+    log: std::sync::Arc<tend_os::scm::eventlog::EventLog>,
+) -> std::sync::Arc<dyn crate::events::Subscriber> {
+    struct EventLogOut(std::sync::Arc<tend_os::scm::eventlog::EventLog>);
+    impl crate::events::Subscriber for EventLogOut {
+        fn deliver(&self, e: &crate::events::Delivered<'_>) {
+            if let Some((level, id)) = event_level(e.event) {
+                self.0.report(level, id, e.text());
+            }
+        }
+    }
+    std::sync::Arc::new(EventLogOut(log))
 }
 
 #[cfg(test)]
@@ -58,7 +66,6 @@ mod tests {
 
     #[test]
     fn event_levels_mean_something() {
-        use crate::report::Kind;
         use Level::{Error, Information, Warning};
         use std::time::Duration;
         use tend_core::{Exit, ExitCause, GiveUp, Notice, RestartPolicy};
@@ -90,45 +97,49 @@ mod tests {
             policy: RestartPolicy::Never,
         };
         let started = Notice::Started { pid: 7 };
+        let step = |notice: Notice| Event::Step {
+            notice,
+            last_words: String::new(),
+        };
         // Sequences as the supervisor reports them, each with the levels it must get.
-        type Step<'a> = (Kind, &'a str, Level);
+        type Step<'a> = (Event, &'a str, Level);
         let cases: Vec<(&str, Vec<Step>)> = vec![
             (
                 "a requested stop is information from start to end",
                 vec![
-                    (Kind::Notice(started.clone()), "started pid 7", Information),
-                    (Kind::Notice(stopping.clone()), "stopping", Information),
-                    (Kind::Notice(stopped_exit(0)), "pid 7 exited", Information),
-                    (Kind::Notice(Notice::Stopped), "stopped", Information),
+                    (step(started.clone()), "started pid 7", Information),
+                    (step(stopping.clone()), "stopping", Information),
+                    (step(stopped_exit(0)), "pid 7 exited", Information),
+                    (step(Notice::Stopped), "stopped", Information),
                 ],
             ),
             (
                 "a crash and its restart are warnings, the new start is information",
                 vec![
-                    (Kind::Notice(started.clone()), "started", Information),
-                    (Kind::Notice(exited(3)), "pid 7 exited with code 3", Warning),
-                    (Kind::Notice(restarting.clone()), "restarting", Warning),
-                    (Kind::Notice(started.clone()), "started", Information),
-                    (Kind::Notice(exited(0)), "exited on its own", Warning),
+                    (step(started.clone()), "started", Information),
+                    (step(exited(3)), "pid 7 exited with code 3", Warning),
+                    (step(restarting.clone()), "restarting", Warning),
+                    (step(started.clone()), "started", Information),
+                    (step(exited(0)), "exited on its own", Warning),
                 ],
             ),
             (
                 "a stop whose graceful step timed out warns about the kill only",
                 vec![
-                    (Kind::Notice(stopping.clone()), "stopping", Information),
+                    (step(stopping.clone()), "stopping", Information),
                     (
-                        Kind::Notice(Notice::Killing {
+                        step(Notice::Killing {
                             pid: 7,
                             after: Duration::from_secs(10),
                         }),
                         "killing",
                         Warning,
                     ),
-                    (Kind::Notice(stopped_exit(1)), "exited", Information),
-                    (Kind::Notice(Notice::Stopped), "stopped", Information),
-                    (Kind::Notice(exited(2)), "a later crash", Warning),
+                    (step(stopped_exit(1)), "exited", Information),
+                    (step(Notice::Stopped), "stopped", Information),
+                    (step(exited(2)), "a later crash", Warning),
                     (
-                        Kind::Notice(exited_as(0, ExitCause::Unhealthy)),
+                        step(exited_as(0, ExitCause::Unhealthy)),
                         "stopped for being unhealthy",
                         Warning,
                     ),
@@ -137,23 +148,23 @@ mod tests {
             (
                 "giving up and failures of tend itself are errors",
                 vec![
-                    (Kind::Notice(gave_up), "gave up", Error),
-                    (Kind::Notice(not_restarting(3)), "not restarting", Error),
+                    (step(gave_up), "gave up", Error),
+                    (step(not_restarting(3)), "not restarting", Error),
+                    (step(not_restarting(0)), "not restarting", Information),
                     (
-                        Kind::Notice(not_restarting(0)),
-                        "not restarting",
-                        Information,
-                    ),
-                    (
-                        Kind::Notice(Notice::SpawnFailed {
+                        step(Notice::SpawnFailed {
                             error: "missing".into(),
                         }),
                         "cannot start the program",
                         Error,
                     ),
-                    (Kind::Failure, "cannot kill the process tree: denied", Error),
                     (
-                        Kind::Failure,
+                        Event::Failed(events::Failure::Kill("denied".into())),
+                        "cannot kill the process tree: denied",
+                        Error,
+                    ),
+                    (
+                        Event::Failed(events::Failure::Signal("no console".into())),
                         "cannot signal the program: no console",
                         Error,
                     ),
@@ -162,22 +173,52 @@ mod tests {
             (
                 "plain lines: reloads are information, trouble a warning",
                 vec![
-                    (Kind::Info, "reloaded: no changes", Information),
-                    (Kind::Info, "SCM stop received: stopping", Information),
                     (
-                        Kind::Warning,
+                        Event::Reload(events::Reload::Unchanged),
+                        "reloaded: no changes",
+                        Information,
+                    ),
+                    (
+                        Event::Requested {
+                            by: "SCM stop",
+                            stop: true,
+                        },
+                        "SCM stop received: stopping",
+                        Information,
+                    ),
+                    (
+                        Event::Reload(events::Reload::Rejected("x".into())),
                         "reload rejected, the running config stays: x",
                         Warning,
                     ),
-                    (Kind::Warning, "logs: cannot write `x`: disk full", Warning),
+                    (
+                        Event::Logs(tend_logs::LogEvent::WriteFailed {
+                            path: "x".into(),
+                            error: "disk full".into(),
+                        }),
+                        "logs: cannot write log file x: disk full; dropping output until it works again",
+                        Warning,
+                    ),
                 ],
             ),
         ];
         for (what, seq) in cases {
-            for (kind, text, want) in seq {
-                let (got, _) = event_level(&kind);
+            for (event, text, want) in seq {
+                let (got, _) = event_level(&event).expect("a line");
                 assert_eq!(got, want, "{what}: {text}");
+                // The wording the level goes with is the event's own.
+                if !matches!(event, Event::Step { .. }) {
+                    assert_eq!(event.to_string(), text, "{what}");
+                }
             }
         }
+        // What is not a line is not in the Event Log.
+        assert_eq!(
+            event_level(&Event::Alert(Box::new(tend_health::Alert::new(
+                tend_health::AlertKind::Crashed,
+                std::time::SystemTime::now()
+            )))),
+            None
+        );
     }
 }

@@ -15,8 +15,8 @@ use tokio::sync::{Notify, mpsc};
 
 use super::program::{ProcessTree, Run, Spawner};
 use super::{Control, Outcome, Supervisor};
+use crate::events::Bus;
 use crate::proc::Launch;
-use crate::report::Reporter;
 
 /// What one run of the fake program does.
 #[derive(Debug, Clone, Copy)]
@@ -186,9 +186,9 @@ where
         .build()
         .expect("runtime");
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let reporter = Reporter::new("svc", false);
+    let bus = Bus::new();
     let seen = lines.clone();
-    reporter.add_sink(Arc::new(move |text: &str, _| {
+    bus.subscribe(crate::events::lines(move |text, _| {
         seen.lock().unwrap().push(text.to_owned());
     }));
     let log: Log = Rc::new(RefCell::new(Vec::new()));
@@ -200,7 +200,8 @@ where
             t0: tokio::time::Instant::now(),
             pid: 100,
         };
-        let mut sup = Supervisor::new(Arc::new(spec), reporter, None).with_spawner(Box::new(fake));
+        let mut sup =
+            Supervisor::new(Arc::new(spec), bus.clone(), None).with_spawner(Box::new(fake));
         if let Some(new) = reload_to {
             sup = sup.with_loader(Box::new(move || Ok(new.clone())));
         }
@@ -208,7 +209,7 @@ where
         let (outcome, ()) = tokio::join!(sup.run(rx), operator(tx));
         outcome
     });
-    crate::report::flush(Duration::from_secs(5));
+    assert!(bus.flush(Duration::from_secs(5)));
     let log = log.borrow().clone();
     let lines = lines.lock().unwrap().clone();
     Seen {

@@ -2,12 +2,12 @@
 //! limits, alerts and metrics (`[health]`, `[limits]`, `[notify]`, `[metrics]`).
 //!
 //! The decisions are tend-health's pure trackers; this is the glue that feeds them from the
-//! supervisor's single event loop and turns their verdicts into lines, alerts and, for a
-//! restart, a reason the supervisor hands to the machine as `Event::Unhealthy`. Nothing
-//! here may stall the loop: probes run as spawned tasks whose results come back through a
-//! channel, alerts are queued to the notifier's task, and files (the metrics textfile) are
-//! written by a thread of their own. Without these sections nothing here arms a timer, so
-//! an idle tend stays at zero wakeups.
+//! supervisor's single event loop and turns their verdicts into events (lines, alerts,
+//! metrics samples) and, for a restart, a reason the supervisor hands to the machine as
+//! `Event::Unhealthy`. Nothing here may stall the loop: probes run as spawned tasks whose
+//! results come back through a channel, and what is said goes onto the bus, whose
+//! subscribers (the notifier's task, the textfile's thread) take it from there. Without
+//! these sections nothing here arms a timer, so an idle tend stays at zero wakeups.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,11 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tend_core::health::NotifySpec;
 use tend_core::reload::ReloadPlan;
 use tend_core::{Exit, ServiceSpec};
-use tend_health::metrics::{LogStreamMetrics, ServiceMetrics};
+use tend_health::metrics::LogStreamMetrics;
 use tend_health::{Alert, AlertKind, CpuCounter, Notifier, NotifierConfig, OutputClock, Verdict};
 use tokio::sync::mpsc;
 
-use crate::report::{Reporter, human};
+use crate::events::{self, Bus, Delivered, Event, Subscriber};
 
 mod health;
 mod limits;
@@ -29,7 +29,7 @@ mod sample;
 use health::Health;
 pub(super) use health::ProbeDone;
 use limits::Limits;
-use metrics::Metrics;
+use metrics::{Metrics, MetricsOut};
 use sample::Sampler;
 
 /// The metrics textfile is rewritten at least this often (log and CPU counters move without
@@ -50,17 +50,19 @@ pub(crate) type UpgradeMetrics = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Syn
 /// Everything around the program besides starting and stopping it.
 pub(super) struct Watch {
     name: String,
-    reporter: Reporter,
+    events: Bus,
     /// Stamped by the log reader threads on every chunk of output.
     output: Arc<OutputClock>,
     log_metrics: Option<LogMetrics>,
     upgrade_metrics: Option<UpgradeMetrics>,
     health: Option<Health>,
     limits: Option<Limits>,
-    notifier: Option<Notifier>,
+    /// The alerts' subscriber; `alerts_on` while it has a notifier.
+    alerts: Arc<AlertsOut>,
+    alerts_on: bool,
     metrics: Option<Metrics>,
-    /// What the `/metrics` listener serves (logs are read at scrape time).
-    shared: Arc<Mutex<ServiceMetrics>>,
+    /// The metrics' subscriber: the listener's copy and the textfile.
+    metrics_out: Arc<MetricsOut>,
     pub(super) probe_rx: mpsc::UnboundedReceiver<ProbeDone>,
     probe_tx: mpsc::UnboundedSender<ProbeDone>,
     sampler: Option<Sampler>,
@@ -91,22 +93,24 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub(super) fn new(spec: &ServiceSpec, reporter: Reporter) -> Self {
+    pub(super) fn new(spec: &ServiceSpec, events: Bus) -> Self {
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let alerts = Arc::new(AlertsOut::default());
+        events.subscribe(alerts.clone());
+        let metrics_out = MetricsOut::new(spec.name.as_str());
+        events.subscribe(metrics_out.clone());
         let mut w = Self {
             name: spec.name.to_string(),
-            reporter,
+            events,
             output: Arc::new(OutputClock::new()),
             log_metrics: None,
             upgrade_metrics: None,
             health: None,
             limits: None,
-            notifier: None,
+            alerts,
+            alerts_on: false,
             metrics: None,
-            shared: Arc::new(Mutex::new(ServiceMetrics {
-                service: spec.name.to_string(),
-                ..ServiceMetrics::default()
-            })),
+            metrics_out,
             probe_rx,
             probe_tx,
             sampler: None,
@@ -136,20 +140,20 @@ impl Watch {
     }
 
     pub(super) fn set_log_metrics(&mut self, logs: LogMetrics) {
+        self.metrics_out.set_logs(logs.clone());
         self.log_metrics = Some(logs);
     }
 
     pub(super) fn set_upgrade_metrics(&mut self, upgrades: UpgradeMetrics) {
+        self.metrics_out.set_upgrades(upgrades.clone());
         self.upgrade_metrics = Some(upgrades);
     }
 
     /// Starts what needs the runtime: the alert sender and the metrics listener.
     pub(super) fn start(&mut self, spec: &ServiceSpec) {
         if spec.health.as_ref().is_some_and(|h| h.silence.is_some()) && self.log_metrics.is_none() {
-            self.reporter.warn(
-                "health.silence needs the program's output captured; without it the watchdog \
-                 cannot see output",
-            );
+            self.events
+                .emit(Event::Health(events::Health::SilenceNeedsCapture));
         }
         self.set_notify(spec.notify.as_ref());
         self.set_metrics(spec.metrics.as_ref());
@@ -158,13 +162,15 @@ impl Watch {
     fn set_notify(&mut self, spec: Option<&NotifySpec>) {
         // Dropping the old notifier lets it deliver what it already queued, in the
         // background: a reload must not lose an alert that is on its way.
-        self.notifier = spec.filter(|s| s.is_enabled()).map(|spec| {
-            let reporter = self.reporter.clone();
+        let notifier = spec.filter(|s| s.is_enabled()).map(|spec| {
+            let events = self.events.clone();
             Notifier::spawn(
                 NotifierConfig::new(&self.name, spec, &self.working_dir, &self.env),
-                move |failure| reporter.warn(&failure.to_string()),
+                move |failure| events.emit(Event::AlertFailed(failure)),
             )
         });
+        self.alerts_on = notifier.is_some();
+        drop(self.alerts.replace(notifier));
     }
 
     /// Applies a reload's changes to the sections here; `pid`: the program's, if it runs.
@@ -238,7 +244,7 @@ impl Watch {
             .map(|_| (now, self.cpu.total()));
         self.memory_bytes = None;
         self.cpu_percent = None;
-        self.recover_at = (self.troubled && self.health.is_none() && self.notifier.is_some())
+        self.recover_at = (self.troubled && self.health.is_none() && self.alerts_on)
             .then(|| now + self.reset_after);
     }
 
@@ -301,56 +307,42 @@ impl Watch {
             return;
         }
         self.troubled = false;
-        let text = format!(
-            "recovered: running for {} since the last failure",
-            human(self.reset_after)
-        );
-        self.reporter.line(&text);
+        let said = Event::Health(events::Health::Recovered {
+            after: self.reset_after,
+        });
         let mut alert = Alert::new(AlertKind::Recovered, SystemTime::now());
-        alert.reason = Some(text);
+        alert.reason = Some(said.to_string());
+        self.events.emit(said);
         self.send(alert);
     }
 
     /// Reports a verdict (line and `unhealthy` alert); returns the reason if the program
     /// must be restarted. `setting` names the key that chose the reaction.
-    fn verdict(&mut self, v: Verdict, setting: &str) -> Option<String> {
+    fn verdict(&mut self, v: Verdict, setting: &'static str) -> Option<String> {
         self.dirty = true;
-        let (line, restart) = match &v {
-            Verdict::Restart { reason } => (
-                format!("unhealthy: {reason}; restarting the program ({setting} = \"restart\")"),
-                true,
-            ),
-            Verdict::LogOnly { reason } => (
-                format!("unhealthy: {reason} (left running: {setting} = \"log\")"),
-                false,
-            ),
-        };
-        self.reporter.warn(&line);
+        let restart = matches!(v, Verdict::Restart { .. });
+        self.events.emit(Event::Health(events::Health::Unhealthy {
+            reason: v.reason().to_owned(),
+            setting,
+            restart,
+        }));
         let mut alert = Alert::new(AlertKind::Unhealthy, SystemTime::now());
         alert.reason = Some(v.reason().to_owned());
         self.send(alert);
         restart.then(|| v.reason().to_owned())
     }
 
-    /// Queues an alert (never waits).
-    pub(super) fn send(&self, mut alert: Alert) {
-        if let Some(n) = &self.notifier {
-            alert.restarts = self.restarts_total;
-            n.send(alert);
-        }
+    /// Whether alerts go anywhere: build them only then.
+    pub(super) fn alerts_on(&self) -> bool {
+        self.alerts_on
     }
 
-    /// The program crashed (a failed exit not asked for, or it could not start).
-    /// `why`: what the crash record says of it, when it says more than the exit (a Go
-    /// panic's message).
-    pub(super) fn crashed(&mut self, exit: &Exit, last_stderr: Vec<String>, why: Option<String>) {
-        let mut alert = Alert::new(AlertKind::Crashed, SystemTime::now());
-        set_exit(&mut alert, exit);
-        if why.is_some() {
-            alert.reason = why;
+    /// Emits an alert (never waits), when alerts go anywhere.
+    pub(super) fn send(&self, mut alert: Alert) {
+        if self.alerts_on {
+            alert.restarts = self.restarts_total;
+            self.events.emit(Event::Alert(Box::new(alert)));
         }
-        alert.last_stderr = last_stderr;
-        self.send(alert);
     }
 
     // ---- what status and metrics show ----
@@ -374,33 +366,70 @@ impl Watch {
 
     /// At exit: waits (bounded) for queued alerts, stops the listener, writes the last
     /// textfile.
-    pub(super) async fn finish(&mut self) {
+    pub(super) async fn finish(&mut self, delivered: bool) {
         if let Some(h) = &mut self.health
             && let Some(task) = h.in_flight.take()
         {
             task.abort();
         }
-        if let Some(n) = self.notifier.take() {
+        if let Some(n) = self.alerts.replace(None) {
+            // A subscriber stuck on an older event kept the newest alerts on the bus:
+            // nothing else is left to deliver them, so they are handed over here.
+            if !delivered {
+                for alert in self.events.take_alerts() {
+                    n.send(alert);
+                }
+            }
             let left = n.shutdown(ALERT_DRAIN).await;
             if left > 0 {
-                self.reporter.warn(&format!(
-                    "{left} alert(s) still undelivered after {}: dropped",
-                    human(ALERT_DRAIN)
-                ));
+                self.events.emit(Event::AlertsUndelivered {
+                    left,
+                    after: ALERT_DRAIN,
+                });
             }
         }
-        if let Some(m) = self.metrics.take() {
-            if let Some(server) = m.server {
-                server.abort();
-            }
-            if let Some(writer) = m.textfile
-                && !writer.finish(crate::background::FINISH_WAIT)
-            {
-                self.reporter.failure(&format!(
-                    "the last metrics were not written to the textfile within {}: the disk does not answer",
-                    human(crate::background::FINISH_WAIT)
-                ));
-            }
+        if let Some(m) = self.metrics.take()
+            && let Some(server) = m.server
+        {
+            server.abort();
+        }
+        self.metrics_out.finish(&self.events);
+    }
+}
+
+/// The alerts' subscriber: hands each [`Event::Alert`] to tend-health's notifier, whose
+/// task delivers it (bounded queue, oldest dropped, retries). The notifier is made on the
+/// runtime (it spawns a task) and swapped here on a reload.
+#[derive(Default)]
+pub(super) struct AlertsOut {
+    notifier: Mutex<Option<Notifier>>,
+}
+
+impl AlertsOut {
+    /// Puts in `new` and returns the old notifier. Dropped, the old one still delivers
+    /// what it queued, in the background: a reload must not lose an alert on its way.
+    fn replace(&self, new: Option<Notifier>) -> Option<Notifier> {
+        std::mem::replace(
+            &mut *self
+                .notifier
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            new,
+        )
+    }
+}
+
+impl Subscriber for AlertsOut {
+    fn deliver(&self, e: &Delivered<'_>) {
+        if let Event::Alert(alert) = e.event
+            && let Some(n) = self
+                .notifier
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+        {
+            // Only queues: the notifier's task does the sending.
+            n.send((**alert).clone());
         }
     }
 }

@@ -8,6 +8,7 @@ use tend_health::{Alert, AlertKind, HealthState, HealthTracker, Probe, ProbeOutc
 use tokio::task::JoinHandle;
 
 use super::Watch;
+use crate::events::{self, Event};
 use crate::status::{self, HealthStatus, ProbeStatus};
 
 /// While the silence watchdog holds the program unhealthy and it is left running
@@ -110,11 +111,11 @@ impl Watch {
         // Failures below the threshold, so the log shows the trouble building up (the one
         // that crosses it is reported with the verdict).
         if after > before && !matches!(h.tracker.state(), HealthState::Unhealthy { .. }) {
-            self.reporter.warn(&format!(
-                "health check failed ({after} of {} in a row): {}",
-                h.spec.failures,
-                done.outcome.text()
-            ));
+            self.events.emit(Event::Health(events::Health::CheckFailed {
+                in_a_row: after,
+                of: h.spec.failures,
+                text: done.outcome.text().to_owned(),
+            }));
         }
         self.health_steps([seen, Some(probed)].into_iter().flatten(), now)
     }
@@ -140,13 +141,17 @@ impl Watch {
                                 |o| o.text(),
                             )
                             .to_owned();
-                        if change.recovered {
-                            self.reporter.line(&format!("healthy again: {detail}"));
-                            let mut alert = Alert::new(AlertKind::Recovered, SystemTime::now());
-                            alert.reason = Some(detail);
+                        let alert = change.recovered.then(|| {
+                            let mut a = Alert::new(AlertKind::Recovered, SystemTime::now());
+                            a.reason = Some(detail.clone());
+                            a
+                        });
+                        self.events.emit(Event::Health(events::Health::Healthy {
+                            detail,
+                            again: change.recovered,
+                        }));
+                        if let Some(alert) = alert {
                             self.send(alert);
-                        } else {
-                            self.reporter.line(&format!("healthy: {detail}"));
                         }
                     }
                     // Reported with the verdict below.

@@ -6,6 +6,7 @@ use tend_core::health::LimitsSpec;
 use tend_health::LimitTracker;
 
 use super::{Sampler, Watch};
+use crate::events::{self, Event};
 use crate::proc::Tree;
 
 /// `[limits]` at work.
@@ -29,8 +30,7 @@ impl Watch {
         if self.limits.is_some() && self.sampler.is_none() {
             let sampler = Sampler::for_service(&self.name);
             if !sampler.available() {
-                self.reporter
-                    .warn("[limits] is ignored: the process tree cannot be measured on this OS");
+                self.events.emit(Event::Limits(events::Limits::Unsupported));
             }
             self.sampler = Some(sampler);
         }
@@ -69,19 +69,21 @@ impl Watch {
                 // Once per run of failures: a source that is gone stays gone, and a line
                 // every `sample_every` would bury everything else.
                 if !std::mem::replace(&mut l.failing, true) {
-                    self.reporter.failure(&format!(
-                        "cannot measure the program's tree ({}): {e}; [limits] are not checked until it can",
-                        self.sampler
-                            .as_ref()
-                            .map_or_else(String::new, Sampler::describe)
-                    ));
+                    self.events
+                        .emit(Event::Limits(events::Limits::Unmeasurable {
+                            source: self
+                                .sampler
+                                .as_ref()
+                                .map_or_else(String::new, Sampler::describe),
+                            error: e.to_string(),
+                        }));
                 }
                 return None;
             }
         };
         if std::mem::replace(&mut l.failing, false) {
-            self.reporter
-                .line("the program's tree can be measured again: [limits] are checked");
+            self.events
+                .emit(Event::Limits(events::Limits::MeasurableAgain));
         }
         let total = self.cpu.observe(sample.cpu_time);
         if let Some((at, base)) = self.cpu_base {
@@ -106,7 +108,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{Sampler, Watch};
-    use crate::report::Reporter;
+    use crate::events::Bus;
 
     #[test]
     fn a_tree_that_cannot_be_measured_is_said_once_not_at_every_sample() {
@@ -116,11 +118,11 @@ mod tests {
             .spec;
         let lines = Arc::new(Mutex::new(Vec::new()));
         let seen = lines.clone();
-        let reporter = Reporter::new("svc", false);
-        reporter.add_sink(Arc::new(move |text: &str, _| {
+        let bus = Bus::new();
+        bus.subscribe(crate::events::lines(move |text, _| {
             seen.lock().unwrap().push(text.to_owned());
         }));
-        let mut watch = Watch::new(&spec, reporter);
+        let mut watch = Watch::new(&spec, bus.clone());
         let dir = tempfile::tempdir().unwrap();
         // A cgroup that is gone: every sample fails.
         watch.sampler = Some(Sampler::Cgroup(tend_health::sample::linux::Cgroup::at(
@@ -131,7 +133,7 @@ mod tests {
         for i in 0..5 {
             assert_eq!(watch.sample(None, t0 + Duration::from_secs(5 * i)), None);
         }
-        crate::report::flush(Duration::from_secs(5));
+        bus.flush(Duration::from_secs(5));
         let said = |what: &str| {
             lines
                 .lock()
@@ -157,7 +159,7 @@ mod tests {
         // What status shows is not the last good sample passed off as current.
         assert_eq!(watch.memory_bytes(), None);
         assert_eq!(watch.cpu_percent(), None);
-        crate::report::flush(Duration::from_secs(5));
+        bus.flush(Duration::from_secs(5));
         assert_eq!(
             said("can be measured again"),
             1,

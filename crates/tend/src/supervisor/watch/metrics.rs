@@ -1,5 +1,7 @@
 //! `[metrics]`: the `/metrics` listener and the textfile.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tend_core::health::MetricsSpec;
@@ -7,14 +9,112 @@ use tend_health::HealthState;
 use tend_health::metrics::{MetricsServer, ServiceMetrics};
 use tokio::task::JoinHandle;
 
-use super::{REFRESH, Watch};
+use super::{LogMetrics, REFRESH, UpgradeMetrics, Watch};
+use crate::background::Background;
+use crate::events::{Bus, Delivered, Event, Listener, Record, Subscriber};
 
 /// `[metrics]` at work.
 pub(super) struct Metrics {
     pub(super) spec: MetricsSpec,
     pub(super) server: Option<JoinHandle<()>>,
-    pub(super) textfile: Option<crate::background::Background<String>>,
+    /// Whether there is a textfile (its writer is the subscriber's).
+    pub(super) textfile: bool,
     pub(super) last_textfile: Option<Instant>,
+}
+
+/// The metrics' subscriber: each [`Event::Metrics`] becomes what the listener serves and,
+/// with a textfile, the text its writer thread writes (newest wins, once a second at most:
+/// node_exporter reads it every 15 s or so). Rendering happens here, on the delivery
+/// thread, not on the supervisor's.
+pub(in crate::supervisor) struct MetricsOut {
+    /// What the `/metrics` listener serves (logs are read at scrape time).
+    served: Arc<Mutex<Arc<ServiceMetrics>>>,
+    textfile: Mutex<Option<(Background<String>, PathBuf)>>,
+    logs: Mutex<Option<LogMetrics>>,
+    upgrades: Mutex<Option<UpgradeMetrics>>,
+}
+
+impl MetricsOut {
+    pub(super) fn new(service: &str) -> Arc<Self> {
+        Arc::new(Self {
+            served: Arc::new(Mutex::new(Arc::new(ServiceMetrics {
+                service: service.to_owned(),
+                ..ServiceMetrics::default()
+            }))),
+            textfile: Mutex::default(),
+            logs: Mutex::default(),
+            upgrades: Mutex::default(),
+        })
+    }
+
+    pub(super) fn set_upgrades(&self, upgrades: UpgradeMetrics) {
+        *self
+            .upgrades
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(upgrades);
+    }
+
+    pub(super) fn set_logs(&self, logs: LogMetrics) {
+        *self
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(logs);
+    }
+
+    fn take_textfile(&self) -> Option<(Background<String>, PathBuf)> {
+        self.textfile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Writes the last text at once and stops the writer (bounded), at exit or before a
+    /// reload replaces it.
+    pub(super) fn finish(&self, bus: &Bus) {
+        if let Some((writer, path)) = self.take_textfile()
+            && !writer.finish(crate::background::FINISH_WAIT)
+        {
+            bus.emit(Event::NotWritten {
+                file: Record::MetricsTextfile,
+                path,
+                error: None,
+            });
+        }
+    }
+}
+
+impl Subscriber for MetricsOut {
+    fn deliver(&self, e: &Delivered<'_>) {
+        let Event::Metrics(m) = e.event else { return };
+        *self
+            .served
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = m.clone();
+        let textfile = self
+            .textfile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((writer, _)) = textfile.as_ref() {
+            let mut m = (**m).clone();
+            if let Some(logs) = self
+                .logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                m.logs = logs();
+            }
+            if let Some(upgrades) = self
+                .upgrades
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                m.upgrades = upgrades();
+            }
+            writer.publish(tend_health::metrics::render(&[m]));
+        }
+    }
 }
 
 impl Watch {
@@ -22,15 +122,11 @@ impl Watch {
     /// same port again while the old socket is open fails ("address already in use"), and
     /// scrapers must not see a gap for a change they did not cause.
     pub(super) fn set_metrics(&mut self, spec: Option<&MetricsSpec>) {
+        // The old file's last write goes first (the new writer may write the same file),
+        // but a stalled disk holds up this loop for a bounded time only.
+        self.metrics_out.finish(&self.events);
         let (mut kept, old_listen) = match self.metrics.take() {
-            Some(old) => {
-                // The old file's last write goes first (the new writer may write the same
-                // file), but a stalled disk holds up this loop for a bounded time only.
-                if let Some(writer) = old.textfile {
-                    writer.finish(crate::background::FINISH_WAIT);
-                }
-                (old.server, old.spec.listen)
-            }
+            Some(old) => (old.server, old.spec.listen),
             None => (None, None),
         };
         if spec.map(|s| s.listen) != Some(old_listen)
@@ -43,33 +139,33 @@ impl Watch {
             Some(server) => Some(server),
             None => spec.listen.and_then(|addr| self.serve_metrics(addr)),
         };
-        let textfile = spec.textfile.clone().map(|dir| {
-            let name = self.name.clone();
-            let reporter = self.reporter.clone();
-            // node_exporter reads it every 15 s or so: once a second at most is plenty.
-            crate::background::Background::spawn(
+        if let Some(dir) = spec.textfile.clone() {
+            let path = tend_health::metrics::textfile_path(&dir, &self.name);
+            let (name, events, said) = (self.name.clone(), self.events.clone(), path.clone());
+            let writer = Background::spawn(
                 "tend-metrics",
                 std::time::Duration::from_secs(1),
                 move |text: &String| {
-                    tend_health::metrics::write_textfile(&dir, &name, text)
-                        .map(|_| ())
-                        .map_err(|e| {
-                            std::io::Error::new(
-                                e.kind(),
-                                format!(
-                                    "cannot write the metrics textfile `{}`: {e}",
-                                    tend_health::metrics::textfile_path(&dir, &name).display()
-                                ),
-                            )
-                        })
+                    tend_health::metrics::write_textfile(&dir, &name, text).map(|_| ())
                 },
-                move |e| reporter.failure(&e),
-            )
-        });
+                move |e| {
+                    events.emit(Event::NotWritten {
+                        file: Record::MetricsTextfile,
+                        path: said.clone(),
+                        error: Some(e),
+                    });
+                },
+            );
+            *self
+                .metrics_out
+                .textfile
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((writer, path));
+        }
         self.metrics = Some(Metrics {
             spec: spec.clone(),
             server,
-            textfile,
+            textfile: spec.textfile.is_some(),
             last_textfile: None,
         });
     }
@@ -79,16 +175,15 @@ impl Watch {
         match MetricsServer::bind_now(addr) {
             Ok(server) => {
                 let shown = server.local_addr().map_or(addr, |a| a);
-                self.reporter
-                    .line(&format!("metrics: serving http://{shown}/metrics"));
-                let shared = self.shared.clone();
+                self.events.emit(Event::Listener(Listener::Serving(shown)));
+                let served = self.metrics_out.served.clone();
                 let logs = self.log_metrics.clone();
                 let upgrades = self.upgrade_metrics.clone();
                 Some(tokio::spawn(server.serve(move || {
-                    let mut m = shared
+                    let mut m = (**served
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .clone();
+                        .unwrap_or_else(std::sync::PoisonError::into_inner))
+                    .clone();
                     if let Some(logs) = &logs {
                         m.logs = logs();
                     }
@@ -100,26 +195,26 @@ impl Watch {
             }
             Err(e) => {
                 // Metrics are an add-on: supervising goes on without the listener.
-                self.reporter.failure(&format!(
-                    "metrics: cannot listen on {addr}: {e}; /metrics is not served"
-                ));
+                self.events.emit(Event::Listener(Listener::CannotListen {
+                    addr,
+                    error: e.to_string(),
+                }));
                 None
             }
         }
     }
 
     pub(in crate::supervisor) fn next_refresh_at(&self) -> Option<Instant> {
-        let m = self.metrics.as_ref()?;
-        m.textfile.as_ref()?;
+        let m = self.metrics.as_ref().filter(|m| m.textfile)?;
         Some(
             m.last_textfile
                 .map_or_else(crate::supervisor::now, |t| t + REFRESH),
         )
     }
 
-    /// Publishes `base` (what the machine knows) with what is known here: to the
-    /// listener's copy and the textfile.
-    pub(in crate::supervisor) fn publish_metrics(
+    /// Emits `base` (what the machine knows) with what is known here, for the listener and
+    /// the textfile.
+    pub(in crate::supervisor) fn emit_metrics(
         &mut self,
         base: impl FnOnce() -> ServiceMetrics,
         now: Instant,
@@ -141,19 +236,9 @@ impl Watch {
             .and_then(|h| h.tracker.last_outcome())
             .map(|o| (o.took().as_secs_f64(), o.is_healthy()));
         let Some(m) = &mut self.metrics else { return };
-        *self
-            .shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = base.clone();
-        if let Some(writer) = &m.textfile {
-            if let Some(logs) = &self.log_metrics {
-                base.logs = logs();
-            }
-            if let Some(upgrades) = &self.upgrade_metrics {
-                base.upgrades = upgrades();
-            }
-            writer.publish(tend_health::metrics::render(&[base]));
+        if m.textfile {
             m.last_textfile = Some(now);
         }
+        self.events.emit(Event::Metrics(Arc::new(base)));
     }
 }

@@ -10,7 +10,7 @@ use tend_os::run_key::{event_name, spawn_detached};
 use tokio::sync::mpsc;
 
 use crate::error::CliError;
-use crate::events::{Bus, Event, Failure};
+use crate::events::{self, Bus, Event, Failure};
 use crate::host::{Adapter, Boot};
 use crate::place::{self, Scope};
 use crate::supervisor::Control;
@@ -148,14 +148,14 @@ fn watch_event(
                 if rc != WAIT_OBJECT_0 {
                     // The OS's reason, or the operator has nothing to go on.
                     let e = io::Error::last_os_error();
-                    events.emit(Event::Failed(Failure::UserRequests {
+                    events.emit(events::Event::Failed(Failure::UserRequests {
                         what,
                         event: event.clone(),
                         error: e.to_string(),
                     }));
                     return;
                 }
-                events.emit(Event::UserRequest {
+                events.emit(events::Event::UserRequest {
                     stop: ctl == Control::Stop,
                 });
                 if tx.send(ctl).is_err() {

@@ -378,3 +378,71 @@ fn a_reload_that_changes_nothing_leaves_the_program_alone() {
         seen.lines
     );
 }
+
+#[test]
+fn the_state_goes_out_as_events_and_the_last_one_is_on_disk() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::status::path(dir.path(), "svc");
+    let bus = Bus::new();
+    let said = Arc::new(Mutex::new(Vec::new()));
+    struct Record(Arc<Mutex<Vec<crate::events::Event>>>);
+    impl crate::events::Subscriber for Record {
+        fn deliver(&self, e: &crate::events::Delivered<'_>) {
+            self.0.lock().unwrap().push(e.event.clone());
+        }
+    }
+    bus.subscribe(Arc::new(Record(said.clone())));
+    let spec = spec("[restart]\ndelay = \"1s\"\nlimit = 2\nlimit_window = \"1m\"");
+    let outcome = rt.block_on(async {
+        let fake = Fake {
+            scripts: VecDeque::new(),
+            then: Script::ExitsAfter(MS(100), 1),
+            log: Rc::new(RefCell::new(Vec::new())),
+            t0: tokio::time::Instant::now(),
+            pid: 100,
+        };
+        let sup = Supervisor::new(Arc::new(spec), bus.clone(), None)
+            .with_spawner(Box::new(fake))
+            .with_status(file.clone(), Vec::new());
+        let (_tx, rx) = mpsc::unbounded_channel();
+        sup.run(rx).await
+    });
+    assert_eq!(outcome, Outcome::Failed);
+    assert!(bus.flush(Duration::from_secs(5)));
+    let said = said.lock().unwrap().clone();
+    let gave_up = said
+        .iter()
+        .find_map(|e| match e {
+            crate::events::Event::Step {
+                notice: tend_core::Notice::GaveUp(g),
+                ..
+            } => Some(crate::events::gave_up(g)),
+            _ => None,
+        })
+        .expect("a give-up step");
+    let last_status = said
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            crate::events::Event::Status(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("status events");
+    assert_eq!(last_status.state, "failed");
+    // One wording: the step, the status and the file say the same.
+    assert_eq!(last_status.failed_reason.as_deref(), Some(gave_up.as_str()));
+    let on_disk = crate::status::read(&file).unwrap().expect("a status file");
+    assert_eq!(on_disk.state, "failed");
+    assert_eq!(on_disk.failed_reason, last_status.failed_reason);
+    // Without `[notify]` no alert is built.
+    assert!(
+        !said
+            .iter()
+            .any(|e| matches!(e, crate::events::Event::Alert(_)))
+    );
+}

@@ -90,29 +90,41 @@ impl Subscriber for MetricsOut {
             .served
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = m.clone();
-        let textfile = self
+        let has_textfile = self
             .textfile
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((writer, _)) = textfile.as_ref() {
-            let mut m = (**m).clone();
-            if let Some(logs) = self
-                .logs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .as_ref()
-            {
-                m.logs = logs();
-            }
-            if let Some(upgrades) = self
-                .upgrades
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .as_ref()
-            {
-                m.upgrades = upgrades();
-            }
-            writer.publish(tend_health::metrics::render(&[m]));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if !has_textfile {
+            return;
+        }
+        // Read and rendered outside the locks: a reload swapping the writer on the
+        // supervisor's thread waits for a hand-over, never for this work.
+        let logs = self
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let upgrades = self
+            .upgrades
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut m = (**m).clone();
+        if let Some(logs) = logs {
+            m.logs = logs();
+        }
+        if let Some(upgrades) = upgrades {
+            m.upgrades = upgrades();
+        }
+        let text = tend_health::metrics::render(&[m]);
+        if let Some((writer, _)) = self
+            .textfile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            writer.publish(text);
         }
     }
 }

@@ -5,9 +5,9 @@
 //! open the logs, supervise, and hand back how it ended. What differs per OS manager is an
 //! [`Adapter`]: it turns the OS's requests (signals, SCM controls, named events, console
 //! events) into [`Control`]s, subscribes what turns the supervisor's events into the OS's
-//! form (sd_notify, the Event Log; SCM states), and maps the end to the OS's exit form. The adapters:
-//! `commands/run.rs` (console), `unix_host.rs` (systemd, launchd), `service_host.rs` (SCM),
-//! `run_key_host.rs` (the Windows per-user Run entry).
+//! form (sd_notify, the Event Log), sets the OS's states (the SCM's), and maps the end to
+//! the OS's exit form. The adapters: `commands/run.rs` (console), `unix_host.rs` (systemd,
+//! launchd), `service_host.rs` (SCM), `run_key_host.rs` (the Windows per-user Run entry).
 
 use std::io::Read;
 use std::path::PathBuf;

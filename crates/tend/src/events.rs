@@ -400,7 +400,7 @@ impl fmt::Display for Event {
 pub(crate) fn step(n: &Notice) -> String {
     match n {
         Notice::Started { pid } => format!("started pid {pid}"),
-        Notice::SpawnFailed { error } => format!("cannot start the program: {error}"),
+        Notice::SpawnFailed { error } => spawn_failed(error),
         Notice::Exited {
             pid, exit, uptime, ..
         } => {
@@ -439,6 +439,11 @@ pub(crate) fn step(n: &Notice) -> String {
         }
         Notice::Stopped => "stopped".to_owned(),
     }
+}
+
+/// The one wording of a start that failed, for the step and the `crashed` alert's reason.
+pub(crate) fn spawn_failed(error: &str) -> String {
+    format!("cannot start the program: {error}")
 }
 
 /// The one wording of a give-up, for the step, `status` and the `gave_up` alert:

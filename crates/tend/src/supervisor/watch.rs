@@ -439,6 +439,6 @@ pub(super) fn set_exit(alert: &mut Alert, exit: &Exit) {
     match exit {
         Exit::Code(c) => alert.exit_code = Some(*c),
         Exit::Signal(s) => alert.signal = Some(*s),
-        Exit::SpawnFailed(e) => alert.reason = Some(format!("cannot start the program: {e}")),
+        Exit::SpawnFailed(e) => alert.reason = Some(events::spawn_failed(e)),
     }
 }

@@ -60,3 +60,9 @@ main_pid() { box systemctl show -p MainPID --value "$1.service"; }
 prop() { box systemctl show -p "$2" --value "$1.service"; }
 # prop_is UNIT PROPERTY VALUE: exits 0 when it has that value.
 prop_is() { [ "$(prop "$1" "$2")" = "$3" ]; }
+# gone PID: the process PID in the box has ended (no longer there, or a zombie not reaped
+# yet: either way its files, and so its locks, are closed). `kill -9` returns before the
+# process has died; a test that goes on at once races the kernel.
+gone() { ! box test -d "/proc/$1" || box grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+# kill9_and_wait PID: kill -9, then wait (with the deadline) until it is gone.
+kill9_and_wait() { box kill -9 "$1" && wait_until "$SD_WAIT" gone "$1"; }

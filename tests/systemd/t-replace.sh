@@ -114,7 +114,7 @@ fails "  no journal is left" box test -e /var/lib/tend/.replace/picky/journal.js
 # picky back first. The source is the copy in $T: the unit in /etc is gone then.
 boxsh "TEND_REPLACE_PAUSE=install '$TEND' import --from systemd '$UNITS/picky.service' --install --replace --verify 3s > '$T/paused.out' 2>&1 < /dev/null &"
 check "tend pauses before the install" wait_until "$SD_WAIT" box grep -q "paused before step" "$T/paused.out"
-check "  it is killed" box kill -9 "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/paused.out")"
+check "  it is killed" kill9_and_wait "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/paused.out")"
 check "  the journal names the step" box grep -q '"install"' /var/lib/tend/.replace/picky/journal.json
 fails "  picky was taken over (its unit is gone)" box test -e "$UNITS/picky.service"
 out "$TEND" status picky

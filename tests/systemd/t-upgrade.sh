@@ -180,8 +180,9 @@ bg_webd() {
     wait_until "$SD_WAIT" box grep -q "paused before step \`$1\`" "$T/bg.out"
 }
 fails_quietly() { ! "$@"; }
-# kill9: kill -9 of the background tend (the pid its pause line names).
-kill9() { box kill -9 "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/bg.out")"; }
+# kill9: kill -9 of the background tend (the pid its pause line names), and wait until it
+# has died (its lock is released then).
+kill9() { kill9_and_wait "$(box sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' "$T/bg.out")"; }
 
 # kill -9 before each step: the next command finds the journal and undoes the change.
 for step in staged stop swap start verify; do

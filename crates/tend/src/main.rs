@@ -21,6 +21,7 @@ mod sd_notify;
 #[cfg(windows)]
 mod service_host;
 mod status;
+mod status_file;
 mod supervisor;
 #[cfg(unix)]
 mod unix_host;

@@ -76,3 +76,27 @@ pub(crate) fn load_options(scope: Scope) -> Result<tend_config::LoadOptions, Cli
 fn placeholder() -> ServiceName {
     ServiceName::new("x").expect("a constant valid name")
 }
+
+/// The names of the services tend has a config copy of in `scope`, sorted.
+pub(crate) fn installed_names(scope: Scope) -> Result<Vec<String>, CliError> {
+    let dir = config_dir(scope)?;
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let p = e.path();
+                if p.extension()? != "toml" {
+                    return None;
+                }
+                Some(p.file_stem()?.to_string_lossy().into_owned())
+            })
+            // A file that is not a service's copy (its name could be no service's) is not
+            // tend's.
+            .filter(|n| service_name(n).is_ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(CliError::io(format!("cannot list `{}`", dir.display()), e)),
+    };
+    names.sort();
+    Ok(names)
+}

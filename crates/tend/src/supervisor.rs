@@ -26,7 +26,8 @@ use tokio::task::JoinSet;
 use crate::events::{self, Bus, Failure, Hook, Record, Reload};
 use crate::proc::{self, Launch, Output};
 use crate::report::describe_exit;
-use crate::status::{self, Snapshot, StatusFile};
+use crate::status::{self, Snapshot};
+use crate::status_file::StatusFile;
 
 use last_words::LastWords;
 pub(crate) use last_words::{Pipe, RunTail};

@@ -410,7 +410,7 @@ fn facts(m: &dyn ServiceManager, loaded: &[Loaded], scope: Scope) -> Result<Fact
 
 /// Every service tend has a config copy of in this scope (`--prune`'s candidates).
 fn present(m: &dyn ServiceManager, scope: Scope) -> Result<Vec<Present>, CliError> {
-    Ok(super::list::installed_names(scope)?
+    Ok(crate::place::installed_names(scope)?
         .into_iter()
         .filter_map(|n| place::service_name(&n).ok())
         .map(|name| Present {

@@ -15,30 +15,6 @@ use serde::Serialize;
 use crate::error::CliError;
 use crate::place::{self, Scope};
 
-/// The names of the services tend has a config copy of in `scope`, sorted.
-pub(crate) fn installed_names(scope: Scope) -> Result<Vec<String>, CliError> {
-    let dir = place::config_dir(scope)?;
-    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let p = e.path();
-                if p.extension()? != "toml" {
-                    return None;
-                }
-                Some(p.file_stem()?.to_string_lossy().into_owned())
-            })
-            // A file that is not a service's copy (its name could be no service's) is not
-            // tend's.
-            .filter(|n| place::service_name(n).is_ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(CliError::io(format!("cannot list `{}`", dir.display()), e)),
-    };
-    names.sort();
-    Ok(names)
-}
-
 /// `tend list --json`: a contract (docs/cli.md); fields are only added.
 #[derive(Debug, Serialize)]
 struct List {
@@ -72,7 +48,7 @@ struct Entry {
 
 pub(crate) fn list(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
     let mut services = Vec::new();
-    for n in installed_names(scope)? {
+    for n in place::installed_names(scope)? {
         let r = super::status::current(&n, scope);
         let config = place::place(scope, &place::service_name(&n)?)?.config;
         let sn = r.supervisor.as_ref().filter(|_| r.supervisor_alive);

@@ -12,6 +12,7 @@ mod run;
 mod service;
 mod status;
 mod target;
+mod unfinished;
 mod upgrade;
 mod validate;
 

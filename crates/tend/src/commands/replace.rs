@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tend_core::ServiceName;
 use tend_core::replace::{self, End, Next, Step};
 use tend_core::upgrade::{self as verdicts, Observed, Rules, Sample, Verdict, Watch};
@@ -23,6 +23,8 @@ use tend_os::{Access, Foreign, Install, ServiceManager};
 
 use crate::error::{CliError, code};
 use crate::place::{self, Scope};
+
+use super::unfinished::Journal;
 
 /// The test hook: `TEND_REPLACE_PAUSE=<step>` makes tend stop for good right after the
 /// journal names that step (before doing it), so a test can kill it there.
@@ -39,22 +41,6 @@ pub(crate) struct Opts<'a> {
     pub(crate) verify: Option<&'a str>,
     pub(crate) check: bool,
     pub(crate) json: bool,
-}
-
-/// What is written before each step (`journal.json` in the replace directory).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Journal {
-    /// The service taken over (`None`: a plain `--install`, nothing to put back).
-    foreign: Option<String>,
-    /// tend's service.
-    into: String,
-    step: Step,
-    pid: u32,
-    started_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    stderr: Vec<String>,
 }
 
 /// The result, also as `--json`.
@@ -759,28 +745,6 @@ impl Cx<'_> {
         }
         Ok(ExitCode::from(exit))
     }
-}
-
-/// What `tend status NAME` says of a replacement of `NAME` that a killed tend left
-/// unfinished (or that runs now); `None` when there is none.
-pub(crate) fn interrupted(name: &str, scope: Scope) -> Option<String> {
-    let name = place::service_name(name).ok()?;
-    let dir = place::place(scope, &name).ok()?.replace_dir();
-    let j: Journal = serde_json::from_slice(&std::fs::read(dir.join("journal.json")).ok()?).ok()?;
-    let old = j.foreign.as_deref().unwrap_or("(none)");
-    if crate::release::Store::new(dir.clone()).lock().is_err() {
-        return Some(format!(
-            "the replacement of `{old}` by tend's `{}` is under way (step `{}`)",
-            j.into,
-            j.step.as_str()
-        ));
-    }
-    Some(format!(
-        "the replacement of `{old}` by tend's `{}` was interrupted before step `{}`; run the same `tend import ... --install --replace` again: it puts `{old}` back first (its record and files are in `{}`)",
-        j.into,
-        j.step.as_str(),
-        dir.display()
-    ))
 }
 
 /// A verb's report as one step's detail.

@@ -69,13 +69,13 @@ pub(crate) fn status(
     // at all, and that is when the operator most needs to hear it.
     if let Some(note) = target
         .to_str()
-        .and_then(|n| super::replace::interrupted(n, scope))
+        .and_then(|n| super::unfinished::replacement(n, scope))
     {
         let _ = writeln!(std::io::stderr(), "warning: {note}");
     }
     let report = report_for(target, scope)?;
     let code = exit_code(&report.state);
-    if let Some(note) = super::upgrade::interrupted(&report.service, scope) {
+    if let Some(note) = super::unfinished::upgrade(&report.service, scope) {
         let _ = writeln!(std::io::stderr(), "warning: {note}");
     }
 
@@ -320,7 +320,7 @@ pub(crate) fn current(name: &str, scope: Scope) -> Report {
 
 fn list_all(json: bool, scope: Scope) -> Result<ExitCode, CliError> {
     let dir = place::config_dir(scope)?;
-    let reports: Vec<Report> = super::list::installed_names(scope)?
+    let reports: Vec<Report> = crate::place::installed_names(scope)?
         .into_iter()
         .map(|n| current(&n, scope))
         .collect();

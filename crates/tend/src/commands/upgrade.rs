@@ -352,32 +352,6 @@ pub(crate) fn recover_at_start(name: &str, scope: Scope) -> Result<ExitCode, Cli
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `tend status NAME` says of an upgrade or rollback that a killed tend left
-/// unfinished; `None` when there is none (or the store cannot be read: it is root's).
-pub(crate) fn interrupted(name: &str, scope: Scope) -> Option<String> {
-    let name = place::service_name(name).ok()?;
-    let store = Store::new(place::place(scope, &name).ok()?.releases_dir());
-    let j = store.journal().ok()??;
-    // A change under way holds the lock: that one is not interrupted, only busy.
-    if store.lock().is_err() {
-        return Some(format!(
-            "the {} of `{name}` is under way (step `{}`)",
-            j.op,
-            j.step.as_str()
-        ));
-    }
-    Some(format!(
-        "the {} of `{name}` ({} -> {}) was interrupted before step `{}`; `tend history{} {name}` \
-         finishes it (undoes it, back to release {})",
-        j.op,
-        j.from,
-        j.to,
-        j.step.as_str(),
-        scope.flag(),
-        j.from
-    ))
-}
-
 /// What the one service being changed needs.
 struct Cx {
     name: ServiceName,

@@ -355,13 +355,9 @@ impl Host {
         .with_upgrades(upgrade_metrics(&self.state_dir))
         .with_loader(loader);
         // Once start-up is over (the program started, its readers run, the first status is
-        // written), what only it needed goes back: code pages, freed heap. One timer, once.
-        let settled = tokio::spawn(async {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            crate::memory::after_startup();
-        });
+        // written), what only it needed goes back: code pages, freed heap.
+        crate::memory::after_startup_soon(std::time::Duration::from_secs(1));
         let outcome = sup.run(controls).await;
-        settled.abort();
         drain(&readers, &output, &waiting).await;
         let pending = logs.close(std::time::Duration::from_secs(10));
         if pending > 0 {

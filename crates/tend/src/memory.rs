@@ -5,7 +5,7 @@
 //! Measured in bench/README.md ("Where the memory goes"): the pages of tend's own code
 //! were most of its proportional set size, because the kernel maps 64 KiB of an executable
 //! around every page that is touched (fault-around), so start-up maps nearly the whole
-//! binary. After [`after_startup`], only the code that actually runs again is mapped again.
+//! binary. After [`after_startup_soon`], only the code that actually runs again is mapped again.
 
 /// Before any thread starts: with glibc, one malloc arena for the whole process. glibc
 /// gives each thread that allocates an arena of its own, and each keeps its touched pages;
@@ -21,11 +21,27 @@ pub(crate) fn at_start() {
 }
 
 /// Drops this process's mappings of its executable code (the pages stay in the page cache
-/// and come back on first use, from memory) and, with glibc, returns freed heap pages.
-/// Linux only; elsewhere it does nothing.
-pub(crate) fn after_startup() {
+/// and come back on first use, from memory) and, with glibc, returns freed heap pages,
+/// after `delay`. Linux only; elsewhere it does nothing.
+///
+/// On a short-lived thread of its own, not on the supervisor's: whatever code a thread runs
+/// right after the drop maps back, 64 KiB around each page (fault-around), and the
+/// supervisor's way back from a timer into its event loop and to sleep is long (measured in
+/// bench/README.md, "Idle code pages": idle VmRSS ~200 KiB higher when the drop ran in a
+/// task). At `delay` the supervisor is asleep in its event loop, so only this thread's few
+/// pages come back, and they go with the thread.
+pub(crate) fn after_startup_soon(delay: std::time::Duration) {
+    // Detached: if tend ends before `delay`, the process exit ends the thread.
     #[cfg(target_os = "linux")]
-    linux::release();
+    let _ = std::thread::Builder::new()
+        .name("tend-trim".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(delay);
+            linux::release();
+        });
+    #[cfg(not(target_os = "linux"))]
+    let _ = delay;
 }
 
 #[cfg(target_os = "linux")]

@@ -11,9 +11,9 @@
 //! `Parameters`, WinSW and shawl nothing there but others do), the service's security
 //! descriptor, its triggers; and a deleted service stays "marked for deletion" while any
 //! handle is open (a Services console), so a recreate can fail half-way. Repointing leaves
-//! all of that where it is. Two settings tend's install writes cannot be read back
-//! through the SCM and stay as tend wrote them after a put-back: the description and the
-//! failure actions (docs/import.md says so).
+//! all of that where it is. Two settings tend's install writes are not recorded yet
+//! (`QueryServiceConfig2` could read them; `ScmApi` does not) and stay as tend wrote them
+//! after a put-back: the description and the failure actions (docs/import.md says so).
 
 use std::io;
 

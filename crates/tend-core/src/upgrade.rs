@@ -30,6 +30,7 @@
 use std::time::Duration;
 
 pub mod app;
+pub mod host;
 
 /// The step the journal names: the one about to be done (or being done when tend died).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

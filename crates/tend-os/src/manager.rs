@@ -94,6 +94,26 @@ pub trait ServiceManager {
     ///
     /// [`Failure`]: why, and what was done before.
     fn reload(&self, name: &ServiceName) -> Result<Report, Failure>;
+    /// The program the service's definition runs: the tend binary of its host (the first
+    /// word of `ExecStart=`, of the SCM's command line). `tend upgrade --self` moves only
+    /// the services that run the binary it replaces. `None` where this manager does not
+    /// tell (launchd, the Run entry): then the service is taken to run it.
+    ///
+    /// # Errors
+    ///
+    /// The definition cannot be read.
+    fn host_program(&self, name: &ServiceName) -> Result<Option<std::path::PathBuf>, Error> {
+        let _ = name;
+        Ok(None)
+    }
+    /// The last lines the service's host (tend itself, not the program) wrote where the
+    /// manager keeps them (systemd's journal), since `since`: the words of a tend that
+    /// could not start. Empty where the manager keeps none (the SCM, launchd's file is
+    /// the layout's `stdio_log`).
+    fn host_words(&self, name: &ServiceName, since: std::time::SystemTime) -> Vec<String> {
+        let _ = (name, since);
+        Vec::new()
+    }
     /// What the OS manager says about the service (`tend status`).
     ///
     /// # Errors

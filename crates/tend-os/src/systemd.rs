@@ -481,6 +481,21 @@ pub fn escape_exec_path(path: &Path) -> Result<String, RenderError> {
     })
 }
 
+/// The executable of a unit's `ExecStart=` as [`escape_exec_path`] wrote it (prefixes such
+/// as `-` or `+` dropped, quotes and `%%` undone); `None` without one.
+#[must_use]
+pub fn exec_start_program(unit: &str) -> Option<PathBuf> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("ExecStart="))?;
+    let line = line.trim_start_matches(['-', '+', '@', ':', '!']);
+    let word = match line.strip_prefix('"') {
+        Some(rest) => rest.split('"').next()?,
+        None => line.split_whitespace().next()?,
+    };
+    (!word.is_empty()).then(|| PathBuf::from(word.replace("%%", "%")))
+}
+
 /// One argument of `ExecStart=` after the executable: plain words stay as they are,
 /// anything else is double-quoted with C escapes (`\\`, `\"`, `\n`, `\xNN`), and `%` and
 /// `$` are doubled because systemd expands specifiers and environment variables in
@@ -765,6 +780,47 @@ pub fn status_argv(name: &ServiceName, scope: &Scope) -> Vec<String> {
     )
 }
 
+/// `journalctl` for the last lines of the unit's own processes since `since` (tend's
+/// stderr: a tend that could not start). Not the program's output, which tend keeps in its
+/// log files.
+#[must_use]
+pub fn host_words_argv(
+    name: &ServiceName,
+    scope: &Scope,
+    since: std::time::SystemTime,
+) -> Vec<String> {
+    // To the microsecond: the old host's last lines (its stop) are in the same second.
+    let since = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let secs = format!("{}.{:06}", since / 1_000_000, since % 1_000_000);
+    // The field, not `--unit`: only what the unit's own processes wrote, not systemd's
+    // lines about the unit ("Failed to start ...").
+    let field = if scope.is_user() {
+        "_SYSTEMD_USER_UNIT"
+    } else {
+        "_SYSTEMD_UNIT"
+    };
+    let mut argv: Vec<String> = if scope.is_user() {
+        vec!["journalctl".into(), "--user".into()]
+    } else {
+        vec!["journalctl".into()]
+    };
+    argv.extend(
+        [
+            &format!("{field}={}", unit_name(name)),
+            &format!("--since=@{secs}"),
+            "--output=cat",
+            "--lines=5",
+            "--no-pager",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    argv
+}
+
 /// Runs [`status_argv`] and parses it with [`parse_status`]. systemd answers for unknown
 /// units too (`LoadState=not-found`), so a failure here is a real error.
 ///
@@ -1009,5 +1065,25 @@ mod tests {
         assert!(s.installed);
         assert_eq!(s.state, RunState::Other("maintenance".into()));
         assert_eq!(s.enabled, Some(false));
+    }
+
+    #[test]
+    fn exec_start_program_reads_what_escape_exec_path_wrote() {
+        for path in [
+            "/usr/local/bin/tend",
+            "/opt/my tools/tend",
+            "/opt/100%/tend",
+        ] {
+            let unit = format!(
+                "[Service]\nExecStartPre=-+/bin/true\nExecStart={} service web\n",
+                escape_exec_path(Path::new(path)).unwrap()
+            );
+            assert_eq!(
+                exec_start_program(&unit),
+                Some(PathBuf::from(path)),
+                "{unit}"
+            );
+        }
+        assert_eq!(exec_start_program("[Service]\nType=notify\n"), None);
     }
 }

@@ -217,12 +217,18 @@ pub(crate) enum Command {
     /// old build runs again); 7: the old build failed too (docs/upgrade.md).
     Upgrade {
         /// The name of an installed service.
-        name: String,
+        #[arg(required_unless_present = "self_")]
+        name: Option<String>,
         /// The new program file (replaces the file named by the config's `command`), or a
         /// new application directory (replaces the directory holding that file; files in
         /// `[upgrade] preserve` are carried over).
-        #[arg(required_unless_present = "config")]
+        #[arg(required_unless_present_any = ["config", "self_"])]
         program: Option<PathBuf>,
+        /// Replace tend itself (the binary this tend runs as, which the installed services'
+        /// hosts run) with NEW_TEND: each running service's host is restarted on it one at a
+        /// time and verified; the first failure puts this tend back.
+        #[arg(long = "self", value_name = "NEW_TEND", conflicts_with_all = ["name", "program", "config"])]
+        self_: Option<PathBuf>,
         /// A new config for the service (alone or with a program or directory): validated,
         /// then put in place of the installed copy with the service definition.
         #[arg(long, value_name = "FILE")]
@@ -241,7 +247,11 @@ pub(crate) enum Command {
     /// id, state, when, sha256, size, and why a release failed.
     History {
         /// The name of an installed service.
-        name: String,
+        #[arg(required_unless_present = "self_", conflicts_with = "self_")]
+        name: Option<String>,
+        /// tend's own releases (`upgrade --self`).
+        #[arg(long = "self")]
+        self_: bool,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -253,7 +263,12 @@ pub(crate) enum Command {
     /// swap, start and verification as `upgrade`; exit codes as `upgrade`.
     Rollback {
         /// The name of an installed service.
-        name: String,
+        #[arg(required_unless_present = "self_", conflicts_with = "self_")]
+        name: Option<String>,
+        /// Go back to tend's own previous binary (`upgrade --self`), restarting and
+        /// verifying each running service's host on it.
+        #[arg(long = "self")]
+        self_: bool,
         /// The release to go back to (an id from `tend history`).
         #[arg(long, value_name = "ID")]
         to: Option<String>,

@@ -1,7 +1,7 @@
 //! Where an installed service's files are: [`tend_os::Layout`], the one table for every
 //! backend and both scopes, for the CLI's `--user` flag.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tend_core::ServiceName;
 use tend_os::{Backend, Layout};
@@ -58,6 +58,17 @@ pub(crate) fn service_name(name: &str) -> Result<ServiceName, CliError> {
 /// The files of service `name` in `scope`.
 pub(crate) fn place(scope: Scope, name: &ServiceName) -> Result<Layout, CliError> {
     Ok(Layout::new(scope.backend(), &scope.os_scope()?, name))
+}
+
+/// The release store of tend's own binary (`tend upgrade --self`): `.tend` beside the
+/// services' stores (`<state root>/.releases/.tend`); no service is named with a dot.
+pub(crate) fn host_releases_dir(scope: Scope) -> Result<PathBuf, CliError> {
+    let any = service_name("tend")?;
+    let dir = place(scope, &any)?.releases_dir();
+    Ok(dir
+        .parent()
+        .map_or_else(|| dir.clone(), Path::to_path_buf)
+        .join(".tend"))
 }
 
 /// The directory holding the config copies of `scope` (one `<name>.toml` per service).

@@ -6,7 +6,7 @@
 //! tested on every OS with [`crate::testing::FakeScm`] (see `tests.rs`).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tend_core::{Account, ServiceName, ServiceSpec};
@@ -77,6 +77,16 @@ fn scm_error(what: impl Into<String>, source: ScmError) -> Error {
 }
 
 /// Whether an installed service's command line is tend's `service <name>`.
+/// The program of an SCM command line: its first word, quoted or not.
+fn command_program(command_line: &str) -> Option<PathBuf> {
+    let line = command_line.trim_start();
+    let word = match line.strip_prefix('"') {
+        Some(rest) => rest.split('"').next()?,
+        None => line.split_whitespace().next()?,
+    };
+    (!word.is_empty()).then(|| PathBuf::from(word))
+}
+
 fn is_ours(command_line: &str, name: &str) -> bool {
     let s = command_line.to_ascii_lowercase();
     s.contains("tend")
@@ -836,6 +846,15 @@ impl<A: ScmApi> ServiceManager for Scm<'_, A> {
 
     fn status(&self, name: &ServiceName) -> Result<Status, Error> {
         self.query(name)
+    }
+
+    fn host_program(&self, name: &ServiceName) -> Result<Option<PathBuf>, Error> {
+        let svc = self.open(name, Rights::QUERY_CONFIG)?;
+        let cfg = self
+            .api
+            .query_config(&svc)
+            .map_err(|e| scm_error(format!("cannot read service `{name}`"), e))?;
+        Ok(command_program(&cfg.command_line))
     }
 
     /// A service of this name whose command line is not tend's `service <name>` (NSSM's,

@@ -356,6 +356,19 @@ pub(crate) trait UnixManager {
     /// After a start or restart plan: the manager's word that tend runs.
     fn running_now(&self, name: &ServiceName, layout: &Layout) -> Result<crate::OsStatus, Error>;
 
+    /// [`crate::ServiceManager::host_program`]: `None` unless the manager's definition
+    /// says.
+    fn host_program_of(&self, name: &ServiceName) -> Result<Option<std::path::PathBuf>, Error> {
+        let _ = name;
+        Ok(None)
+    }
+
+    /// [`crate::ServiceManager::host_words`]: none unless the manager keeps them.
+    fn host_words_of(&self, name: &ServiceName, since: std::time::SystemTime) -> Vec<String> {
+        let _ = (name, since);
+        Vec::new()
+    }
+
     /// Where the service's files are.
     fn layout(&self, name: &ServiceName) -> Layout {
         Layout::new(Self::BACKEND, &self.m().scope, name)
@@ -920,6 +933,21 @@ macro_rules! service_manager {
 
             fn not_ours(&self, name: &tend_core::ServiceName) -> Option<String> {
                 self.foreign(name)
+            }
+
+            fn host_words(
+                &self,
+                name: &tend_core::ServiceName,
+                since: std::time::SystemTime,
+            ) -> Vec<String> {
+                self.host_words_of(name, since)
+            }
+
+            fn host_program(
+                &self,
+                name: &tend_core::ServiceName,
+            ) -> Result<Option<std::path::PathBuf>, $crate::Error> {
+                self.host_program_of(name)
             }
 
             fn preflight(

@@ -56,6 +56,29 @@ impl UnixManager for Systemd<'_> {
         Ok((systemd::install(&input, text)?, unit))
     }
 
+    fn host_words_of(&self, name: &ServiceName, since: std::time::SystemTime) -> Vec<String> {
+        let argv = systemd::host_words_argv(name, &self.m.scope, since);
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.m.runner.run(&args).map_or_else(
+            |_| Vec::new(),
+            |out| {
+                out.stdout
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            },
+        )
+    }
+
+    fn host_program_of(&self, name: &ServiceName) -> Result<Option<std::path::PathBuf>, Error> {
+        let unit = self.layout(name).definition;
+        Ok(self
+            .m
+            .read(&unit)?
+            .and_then(|text| systemd::exec_start_program(&text)))
+    }
+
     fn reapply_unchanged(&self, _loaded: bool) -> bool {
         true
     }

@@ -91,14 +91,22 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             crashes::crashes(&target, json, Scope::from_user_flag(user))
         }
         Command::Upgrade {
+            self_: Some(new),
+            check,
+            json,
+            user,
+            ..
+        } => upgrade::host::upgrade(&new, check, json, Scope::from_user_flag(user)),
+        Command::Upgrade {
             name,
             program,
             config,
             check,
             json,
             user,
+            self_: None,
         } => upgrade::upgrade(
-            &name,
+            &name.unwrap_or_default(),
             program.as_deref(),
             config.as_deref(),
             check,
@@ -108,15 +116,34 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::UpgradeRecover { name, user } => {
             upgrade::recover_at_start(&name, Scope::from_user_flag(user))
         }
-        Command::History { name, json, user } => {
-            upgrade::history(&name, json, Scope::from_user_flag(user))
-        }
+        Command::History {
+            self_: true,
+            json,
+            user,
+            ..
+        } => upgrade::host::history(json, Scope::from_user_flag(user)),
+        Command::History {
+            name, json, user, ..
+        } => upgrade::history(&name.unwrap_or_default(), json, Scope::from_user_flag(user)),
+        Command::Rollback {
+            self_: true,
+            to,
+            json,
+            user,
+            ..
+        } => upgrade::host::rollback(to.as_deref(), json, Scope::from_user_flag(user)),
         Command::Rollback {
             name,
             to,
             json,
             user,
-        } => upgrade::rollback(&name, to.as_deref(), json, Scope::from_user_flag(user)),
+            ..
+        } => upgrade::rollback(
+            &name.unwrap_or_default(),
+            to.as_deref(),
+            json,
+            Scope::from_user_flag(user),
+        ),
         Command::Import {
             from,
             source,

@@ -20,6 +20,7 @@ use crate::error::{CliError, code};
 use crate::place::{self, Scope};
 use crate::release::{self, Journal, LockError, Release, State, Store};
 
+pub(crate) mod host;
 mod news;
 
 /// The test hook: `TEND_UPGRADE_PAUSE=<step>` makes tend stop for good right after the
@@ -241,6 +242,23 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
         }
     }
     let releases = cx.releases()?;
+    show_releases(
+        cx.name.as_str(),
+        &cx.target,
+        &releases,
+        json,
+        &format!(
+            "`{}` has no releases yet: `tend upgrade{} {} <program>` makes the first",
+            cx.name,
+            cx.scope.flag(),
+            cx.name
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tend history`'s output, of a service's releases or of tend's own (`--self`).
+fn show_releases(service: &str, program: &Path, releases: &[Release], json: bool, empty: &str) {
     let mut out = std::io::stdout().lock();
     if json {
         #[derive(Serialize)]
@@ -252,30 +270,24 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
         let _ = serde_json::to_writer_pretty(
             &mut out,
             &History {
-                service: cx.name.as_str(),
-                program: &cx.target,
-                releases: &releases,
+                service,
+                program,
+                releases,
             },
         );
         let _ = writeln!(out);
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     if releases.is_empty() {
-        let _ = writeln!(
-            out,
-            "`{}` has no releases yet: `tend upgrade{} {} <program>` makes the first",
-            cx.name,
-            cx.scope.flag(),
-            cx.name
-        );
-        return Ok(ExitCode::SUCCESS);
+        let _ = writeln!(out, "{empty}");
+        return;
     }
     let _ = writeln!(
         out,
         "{:<28} {:<9} {:<14} {:<19} {:<12} {:>10}  NOTE",
         "ID", "STATE", "KIND", "CREATED", "SHA256", "SIZE"
     );
-    for r in &releases {
+    for r in releases {
         let note = match (&r.reason, r.downtime_ms, &r.source) {
             (Some(why), _, _) => why.clone(),
             (None, Some(ms), _) => format!("downtime {}", secs(Duration::from_millis(ms))),
@@ -297,7 +309,6 @@ pub(crate) fn history(name: &str, json: bool, scope: Scope) -> Result<ExitCode, 
             let _ = writeln!(out, "{:>30}| {l}", "");
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `tend upgrade-recover [--user] NAME`, hidden: what the service's start runs first
@@ -1563,11 +1574,15 @@ impl Cx {
 /// The test hook (docs/upgrade.md, "Testing"): stops here for good, so that a test can
 /// kill tend with the journal naming `step`.
 fn pause_here(step: Step) {
-    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step.as_str()) {
+    pause_here_named(step.as_str());
+}
+
+/// [`pause_here`] by the step's journal spelling (also `--self`'s steps).
+fn pause_here_named(step: &str) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step) {
         let _ = writeln!(
             std::io::stderr(),
-            "paused before step `{}` ({PAUSE_ENV}; tend pid {})",
-            step.as_str(),
+            "paused before step `{step}` ({PAUSE_ENV}; tend pid {})",
             std::process::id()
         );
         loop {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of tend.exe as a real Windows service under Wine (issue 4's acceptance):
 # install/start/status/restart-by-policy/stop/taskkill/auto-start-at-boot/uninstall/bad input,
-# apply, upgrade/rollback (e2e-upgrade.sh), with tend.exe and the program under paths that contain spaces. Headless, throwaway prefix,
+# apply, upgrade/rollback (e2e-upgrade.sh), upgrade --self (e2e-self.sh), with tend.exe and the program under paths that contain spaces. Headless, throwaway prefix,
 # every wait bounded. Prints 'N passed, M failed' last; exits non-zero if anything failed.
 #
 # Env: TEND_EXE, FIXTURE_EXE  the Windows builds (default: target/x86_64-pc-windows-gnu/release)
@@ -549,6 +549,8 @@ check "  ... and is deleted, with the hosts" bash -c "timeout 60 wine sc delete 
 check "  ... no program is left running" wait_until "$E2E_WAIT" none_left
 # ------------------------------------------------------------------ tend upgrade (issue 13)
 . "$HERE/e2e-upgrade.sh"
+# ------------------------------------------------------------------ tend upgrade --self (issue 13)
+. "$HERE/e2e-self.sh"
 
 # ------------------------------------------------------------------ per-user install (logon Run entry)
 echo "== install --user"

@@ -13,7 +13,8 @@
 // Builds for upgrade tests differ by link-time variables, not flags (an upgrade swaps the
 // program file, the command line stays): -ldflags "-X main.build=v2 -X main.mode=crash".
 // GET /version answers the build; mode "crash" exits 3 at start with a panic-like line on
-// stderr, mode "unhealthy" answers /health with 503.
+// stderr, mode "unhealthy" answers /health with 503, mode "badtend" is a tend that answers
+// --version and exits 3 at start.
 //
 // -check GETs URL and exits 0 if it answers 200 with a body other than -refuse, else 1 with
 // a line on stderr. -hold opens PATH as Go does on Windows (sharing read and write, not
@@ -76,6 +77,16 @@ func smoke(url, refuse string) int {
 }
 
 func main() {
+	// A bad build of tend (tend upgrade --self's tests): it answers --version like tend, and
+	// cannot start.
+	if mode == "badtend" {
+		if len(os.Args) > 1 && os.Args[1] == "--version" {
+			fmt.Println("tend 9.9.9-bad")
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bad tend: this build cannot start: missing runtime")
+		os.Exit(3)
+	}
 	port := flag.Int("port", 0, "port for /health (0 = no server)")
 	exitAfter := flag.Duration("exit-after", 0, "exit after this long (0 = never)")
 	exitCode := flag.Int("exit-code", 0, "exit code for -exit-after")

@@ -120,6 +120,8 @@ pid=$(box cat "$T/paused.out" | sed -n 's/.*tend pid \([0-9]*\)).*/\1/p' | tail 
 check "  the new tend was in place" test "$(sha "$MY")" = "$newsha"
 check "  killed with -9" kill9_and_wait "$pid"
 check "  a journal is left" box test -e "$SELF_STORE/host-journal.json"
+check "tend status warns about it" box "$MY" status s1
+shows "  saying how to finish it" "history --self"
 check "history --self finishes it" box "$MY" history --self
 check "  the binary is the one that ran before" test "$(sha "$MY")" = "$orig"
 check "  no journal is left" box test ! -e "$SELF_STORE/host-journal.json"

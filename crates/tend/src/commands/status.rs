@@ -78,6 +78,9 @@ pub(crate) fn status(
     if let Some(note) = super::unfinished::upgrade(&report.service, scope) {
         let _ = writeln!(std::io::stderr(), "warning: {note}");
     }
+    if let Some(note) = super::unfinished::host(scope) {
+        let _ = writeln!(std::io::stderr(), "warning: {note}");
+    }
 
     let mut out = std::io::stdout().lock();
     if json {

@@ -71,3 +71,23 @@ pub(crate) fn upgrade(name: &str, scope: Scope) -> Option<String> {
         j.from
     ))
 }
+
+/// What `tend status` says of a change of tend's own binary (`tend upgrade --self`) that a
+/// killed tend left unfinished, or that runs now; `None` when there is none.
+pub(crate) fn host(scope: Scope) -> Option<String> {
+    let dir = place::host_releases_dir(scope).ok()?;
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("host-journal.json")).ok()?).ok()?;
+    let field = |k: &str| j.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+    let (op, step, from) = (field("op"), field("step"), field("from"));
+    if Store::new(dir.clone()).lock().is_err() {
+        return Some(format!(
+            "an {op} of tend itself is under way (step `{step}`): services are being restarted on it"
+        ));
+    }
+    Some(format!(
+        "an {op} of tend itself was interrupted before step `{step}`; `tend history --self{}` \
+         finishes it (undoes it: tend release {from} back, the services moved restarted on it)",
+        scope.flag()
+    ))
+}

@@ -179,6 +179,13 @@ for step in swap verify; do
     check "  v2 serves again" wait_until "$E2E_WAIT" serves v2
     check "  exactly one complete release, the one before" one_release
 done
+# The service's own start ends an interrupted change (the SCM host does, as LocalSystem,
+# before it supervises): no tend command in between.
+check "an upgrade paused before start (v5 swapped in, the service stopped)" bg start "$UBW\\v5.exe"
+check "  taskkill /F of tend.exe" killbg
+check "  the service's own start (sc start, no tend command)" bash -c "timeout 60 wine sc start upsvc >/dev/null"
+check "  v2 serves again: the host put it back before starting" wait_until "$E2E_WAIT" serves v2
+check "  exactly one complete release, the one before, and no journal" one_release
 check "a failing upgrade paused before undo-swap" bg undo-swap "$UBW\\v3-crash.exe"
 check "  taskkill /F of tend.exe" killbg
 check "  the next upgrade finishes the undo, then upgrades" up_exits 0 upgrade upsvc "$UBW\\v1.exe"

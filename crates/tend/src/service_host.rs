@@ -232,6 +232,18 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
         Duration::from_secs(10),
         ok(),
     ))?;
+    // An upgrade a killed tend left unfinished is ended before the program starts, as
+    // systemd's `ExecStartPre=` does (docs/upgrade.md, "At the service's next start").
+    crate::commands::upgrade::recover_at_start_with(name, Scope::System, &|line: &str| {
+        if let Some(ev) = events {
+            let level = if line.starts_with("warning:") {
+                Level::Warning
+            } else {
+                Level::Information
+            };
+            ev.report(level, event_id::UPGRADE_STEP, &format!("tend service {name}: {line}"));
+        }
+    });
     let mut scm = Scm {
         handle: h,
         events: events.cloned(),

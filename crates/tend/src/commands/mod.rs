@@ -13,7 +13,7 @@ mod service;
 mod status;
 mod target;
 mod unfinished;
-mod upgrade;
+pub(crate) mod upgrade;
 mod validate;
 
 use std::process::ExitCode;

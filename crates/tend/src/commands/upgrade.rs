@@ -319,19 +319,28 @@ fn show_releases(service: &str, program: &Path, releases: &[Release], json: bool
 /// known to work), and the start goes on with it. It never fails the start: what it
 /// cannot do is said on stderr (the journal), and the next `tend` command tries again.
 pub(crate) fn recover_at_start(name: &str, scope: Scope) -> Result<ExitCode, CliError> {
-    let say = |line: &str| {
+    recover_at_start_with(name, scope, &|line: &str| {
         let _ = writeln!(std::io::stderr(), "{line}");
-    };
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`recover_at_start`], saying what it does through `say`: the Windows SCM host calls it
+/// before it supervises (there is no `ExecStartPre=`; its lines go to the Event Log). A
+/// host whose account may not read the store (any but LocalSystem: the store is
+/// Administrators' and SYSTEM's) finds no journal and goes on; the next `tend` command
+/// ends the change then.
+pub(crate) fn recover_at_start_with(name: &str, scope: Scope, say: &dyn Fn(&str)) {
     let Some(store) = place::service_name(name)
         .ok()
         .and_then(|n| place::place(scope, &n).ok())
         .map(|p| Store::new(p.releases_dir()))
     else {
-        return Ok(ExitCode::SUCCESS);
+        return;
     };
     // The common case, and cheap: no change under way.
     if !matches!(store.journal(), Ok(Some(_))) {
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     let _lock = match store.lock() {
         Ok(l) => l,
@@ -342,17 +351,20 @@ pub(crate) fn recover_at_start(name: &str, scope: Scope) -> Result<ExitCode, Cli
                 "an upgrade or rollback of `{name}` is under way{}; it goes on",
                 pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default()
             ));
-            return Ok(ExitCode::SUCCESS);
+            return;
         }
         Err(LockError::Io(e)) => {
             say(&format!(
                 "warning: cannot lock `{}`: {e}; an interrupted upgrade of `{name}` is left to the next `tend` command",
                 store.lock_path().display()
             ));
-            return Ok(ExitCode::SUCCESS);
+            return;
         }
     };
-    let result = Cx::open(name, scope, true, false).and_then(|cx| cx.recover_files());
+    let result = Cx::open(name, scope, true, false).and_then(|mut cx| {
+        cx.echo = Some(say);
+        cx.recover_files()
+    });
     if let Err(e) = result {
         say(&format!(
             "warning: the interrupted upgrade of `{name}` could not be ended at the start: {e}; \
@@ -360,11 +372,10 @@ pub(crate) fn recover_at_start(name: &str, scope: Scope) -> Result<ExitCode, Cli
             scope.flag()
         ));
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// What the one service being changed needs.
-struct Cx {
+struct Cx<'a> {
     name: ServiceName,
     scope: Scope,
     layout: Layout,
@@ -376,6 +387,8 @@ struct Cx {
     json: bool,
     /// The lines and the end, told to the service's log, Event Log and `[notify]`.
     news: news::News,
+    /// Where progress goes instead of stdout/stderr (the SCM host's recovery: its Event Log).
+    echo: Option<&'a dyn Fn(&str)>,
 }
 
 /// How a change ended, and what it measured.
@@ -405,7 +418,7 @@ struct StepLine {
     detail: String,
 }
 
-impl Cx {
+impl Cx<'_> {
     /// The installed service `name`, its config copy and its store. `rights`: the verb
     /// changes something (not `--check`), so it needs what `tend stop` needs.
     fn open(name: &str, scope: Scope, json: bool, rights: bool) -> Result<Self, CliError> {
@@ -438,6 +451,7 @@ impl Cx {
             manager,
             json,
             news,
+            echo: None,
         })
     }
 
@@ -796,7 +810,9 @@ impl Cx {
     /// Progress: stdout, or stderr with `--json` (stdout is the result then).
     fn say(&self, line: &str) {
         self.news.line(line);
-        if self.json {
+        if let Some(echo) = self.echo {
+            echo(line);
+        } else if self.json {
             let _ = writeln!(std::io::stderr(), "{line}");
         } else {
             let _ = writeln!(std::io::stdout(), "{line}");

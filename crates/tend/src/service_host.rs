@@ -241,7 +241,11 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
             } else {
                 Level::Information
             };
-            ev.report(level, event_id::UPGRADE_STEP, &format!("tend service {name}: {line}"));
+            ev.report(
+                level,
+                event_id::UPGRADE_STEP,
+                &format!("tend service {name}: {line}"),
+            );
         }
     });
     let mut scm = Scm {

@@ -91,13 +91,13 @@ one_release() {
 }
 
 boxsh "python3 '$T/hook.py' > '$T/hook.err' 2>&1 < /dev/null &"
-# hooked EVENT FIELD VALUE: the webhook got an EVENT alert whose FIELD is VALUE (or, for a
-# list, has a line that contains it).
+# hooked EVENT FIELD VALUE: the webhook got an EVENT alert whose FIELD is VALUE (or contains
+# it; for a list, has a line that contains it).
 hooked() {
     box python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     a = json.loads(l); v = a.get(sys.argv[3])
-    if a["event"] == sys.argv[2] and (v == sys.argv[4] or (isinstance(v, list) and any(sys.argv[4] in x for x in v))): sys.exit(0)
+    if a["event"] == sys.argv[2] and (v == sys.argv[4] or (isinstance(v, str) and sys.argv[4] in v) or (isinstance(v, list) and any(sys.argv[4] in x for x in v))): sys.exit(0)
 sys.exit(1)' "$T/hook.jsonl" "$@"
 }
 current_id() { box "$TEND" history web --json | jq -r '[.releases[] | select(.state == "current")] | last | .id'; }
@@ -224,6 +224,7 @@ check "  the start's recovery is in the journal" box bash -c "journalctl -u web 
 check "  exactly one complete release, the one before" one_release
 check "  history says what happened" box "$TEND" history web
 shows "  the interrupted one failed, undone at the start" "the service's start undid the change"
+check "  the webhook got \`rolled_back\` from the start's recovery" wait_until "$SD_WAIT" hooked rolled_back reason "the service's start undid the change"
 check "an upgrade paused before start (stopped, v5 in place)" bg start "$T/builds/v5"
 kill9
 check "  killed: systemctl start alone" box systemctl start web

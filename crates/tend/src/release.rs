@@ -994,6 +994,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// How a change ended, read from the state of its `to` release (recorded before the
+/// journal goes); `None` while it has not ended. `undo`: the journal's step was an undo
+/// step (then a `current` `to` is the one that ran before a rollback began, not its end).
+pub(crate) fn recorded_end(to: State, undo: bool) -> Option<End> {
+    match to {
+        State::Current if !undo => Some(End::Upgraded),
+        State::Failed => Some(End::RolledBack),
+        State::Abandoned => Some(End::Abandoned),
+        _ => None,
+    }
+}
+
 /// The state a release takes when a change ends so, for (`from`, `to`).
 pub(crate) fn states_after(end: End) -> (State, State) {
     match end {
@@ -1303,5 +1315,24 @@ mod tests {
         store.end_journal().unwrap();
         assert_eq!(store.journal().unwrap(), None);
         store.end_journal().unwrap();
+    }
+    /// The two recoveries (the next tend command, the service's start) read the end of a
+    /// change alike from its `to` release.
+    #[test]
+    fn recorded_end_of_each_state() {
+        use State::*;
+        let table = [
+            (Current, false, Some(End::Upgraded)),
+            // A rollback's `to` that is current before the change undoes: not its end.
+            (Current, true, None),
+            (Failed, false, Some(End::RolledBack)),
+            (Failed, true, Some(End::RolledBack)),
+            (Abandoned, false, Some(End::Abandoned)),
+            (Staged, false, None),
+            (Previous, true, None),
+        ];
+        for (state, undo, want) in table {
+            assert_eq!(recorded_end(state, undo), want, "{state:?} undo={undo}");
+        }
     }
 }

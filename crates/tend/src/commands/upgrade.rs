@@ -363,6 +363,10 @@ pub(crate) fn recover_at_start_with(name: &str, scope: Scope, say: &dyn Fn(&str)
     };
     let result = Cx::open(name, scope, true, false).and_then(|mut cx| {
         cx.echo = Some(say);
+        // The end is told (the service's .tend.log, metrics, the alert, waited for briefly:
+        // the service is starting); the lines go through `say` (the journal, or the
+        // Windows host's Event Log), so not through news' Event Log too.
+        cx.news = news::News::new(&cx.spec, false, true).alert_wait(news::AT_START_ALERT_WAIT);
         cx.recover_files()
     });
     if let Err(e) = result {
@@ -1051,29 +1055,14 @@ impl Cx<'_> {
             self.abandon_orphans()?;
             return Ok(None);
         };
-        self.say(&format!(
-            "found an interrupted {} of `{}` ({} -> {}) at step `{}` (tend pid {} was killed); finishing it",
-            j.op,
-            self.name,
-            j.from,
-            j.to,
-            j.step.as_str(),
-            j.pid
-        ));
-        // Killed after the releases said how it ended, before the journal was removed.
-        let to = self.store.release(&j.to).ok().flatten();
-        let done = to.as_ref().and_then(|r| match r.state {
-            State::Current if !j.step.is_undo() => Some(End::Upgraded),
-            State::Failed => Some(End::RolledBack),
-            State::Abandoned => Some(End::Abandoned),
-            _ => None,
-        });
-        let out = match done {
+        self.found(&j, "finishing it");
+        let out = match self.recorded_end(&j) {
             Some(end) => {
-                self.store
-                    .end_journal()
-                    .map_err(|e| self.io("cannot remove the journal in", e))?;
-                self.outcome(&j, end, Vec::new(), None)
+                self.say("it had ended; only its journal was left");
+                let out = self.outcome(&j, end, j.stderr.clone(), None);
+                self.tell_end(&out);
+                self.end_journal()?;
+                out
             }
             None => {
                 let next = upgrade::next(j.step, Observed::Interrupted);
@@ -1100,32 +1089,20 @@ impl Cx<'_> {
         else {
             return Ok(());
         };
-        self.say(&format!(
-            "found an interrupted {} of `{}` ({} -> {}) at step `{}` (tend pid {} was killed); \
-             the service's start ends it",
-            j.op,
-            self.name,
-            j.from,
-            j.to,
-            j.step.as_str(),
-            j.pid
-        ));
-        let to = self.store.release(&j.to).ok().flatten();
-        let recorded = to.as_ref().is_some_and(|r| match r.state {
-            State::Current => !j.step.is_undo(),
-            State::Failed | State::Abandoned => true,
-            _ => false,
-        });
-        if recorded {
+        self.found(&j, "the service's start ends it");
+        if let Some(end) = self.recorded_end(&j) {
             self.say("it had ended; only its journal was left");
-            return self
-                .store
-                .end_journal()
-                .map_err(|e| self.io("cannot remove the journal in", e));
+            self.tell_end(&self.outcome(&j, end, j.stderr.clone(), None));
+            return self.end_journal();
         }
+        let to = self.store.release(&j.to).ok().flatten();
         if upgrade::at_start(j.step) == End::Abandoned {
             self.say("it was interrupted before the service was touched: abandoned");
-            return self.finish(&j, End::Abandoned, None);
+            return self.finish(
+                &j,
+                &self.outcome(&j, End::Abandoned, Vec::new(), None),
+                None,
+            );
         }
         let from = self.release(&j.from)?;
         let detail = self.put(&from, to.as_ref(), false).map_err(|e| {
@@ -1141,12 +1118,35 @@ impl Cx<'_> {
                 j.step.as_str()
             ));
         }
-        self.finish(&j, End::RolledBack, None)?;
         self.say(&format!(
             "the {} of `{}` was undone: release {} is in place again and starts now",
             j.op, self.name, from.id
         ));
-        Ok(())
+        self.finish(
+            &j,
+            &self.outcome(&j, End::RolledBack, j.stderr.clone(), None),
+            None,
+        )
+    }
+
+    /// The first line of a recovery: what was found.
+    fn found(&self, j: &Journal, then: &str) {
+        self.say(&format!(
+            "found an interrupted {} of `{}` ({} -> {}) at step `{}` (tend pid {} was killed); {then}",
+            j.op,
+            self.name,
+            j.from,
+            j.to,
+            j.step.as_str(),
+            j.pid
+        ));
+    }
+
+    /// How the journal's change ended, when the releases say so already: tend was killed
+    /// after recording the end, before the journal was removed. `None`: it did not end.
+    fn recorded_end(&self, j: &Journal) -> Option<End> {
+        let to = self.store.release(&j.to).ok().flatten()?;
+        release::recorded_end(to.state, j.step.is_undo())
     }
 
     /// A release left `staged` with no journal naming it: tend was killed after staging
@@ -1271,11 +1271,9 @@ impl Cx<'_> {
             });
             next = upgrade::next(step, if ok { Observed::Done } else { Observed::Failed });
         };
-        let stderr = j.stderr.clone();
-        self.finish(j, end, up_after)?;
-        let mut out = self.outcome(j, end, stderr, up_after);
+        let mut out = self.outcome(j, end, j.stderr.clone(), up_after);
         out.steps = steps;
-        self.tell_end(&out);
+        self.finish(j, &out, up_after)?;
         Ok(out)
     }
 
@@ -1301,9 +1299,34 @@ impl Cx<'_> {
         self.news.end(out, &line);
     }
 
-    /// Records how the change ended in the releases, prunes to `[upgrade] keep`, and
-    /// removes the journal (last: until then, the next tend can still tell).
-    fn finish(&self, j: &Journal, end: End, downtime: Option<Duration>) -> Result<(), CliError> {
+    /// Ends a change: records how it ended in the releases, prunes, tells it (log, metrics,
+    /// alert: [`Cx::tell_end`]), and removes the journal last. A tend killed before the
+    /// journal goes leaves it for the next one, which finds the end recorded and tells it
+    /// again: an alert may come twice, never not at all.
+    fn finish(
+        &self,
+        j: &Journal,
+        out: &Outcome,
+        downtime: Option<Duration>,
+    ) -> Result<(), CliError> {
+        self.record_end(j, out.end, downtime)?;
+        self.tell_end(out);
+        self.end_journal()
+    }
+
+    fn end_journal(&self) -> Result<(), CliError> {
+        self.store
+            .end_journal()
+            .map_err(|e| self.io("cannot remove the journal in", e))
+    }
+
+    /// Records how the change ended in the releases and prunes to `[upgrade] keep`.
+    fn record_end(
+        &self,
+        j: &Journal,
+        end: End,
+        downtime: Option<Duration>,
+    ) -> Result<(), CliError> {
         let (from_state, to_state) = release::states_after(end);
         if let Ok(mut to) = self.release(&j.to) {
             to.state = to_state;
@@ -1321,10 +1344,7 @@ impl Cx<'_> {
             from.state = from_state;
             self.save(&mut from)?;
         }
-        self.prune()?;
-        self.store
-            .end_journal()
-            .map_err(|e| self.io("cannot remove the journal in", e))
+        self.prune()
     }
 
     /// `[upgrade] keep`: the newest releases stay, and always the current one and the

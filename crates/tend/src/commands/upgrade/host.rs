@@ -545,10 +545,12 @@ impl Host {
     /// and verifies it as `tend upgrade` verifies a release. Returns whether it passed,
     /// what happened, and the last stderr lines when it failed by exiting.
     fn restart(&self, name: &str, undo: bool, j: &HostJournal) -> (bool, String, Vec<String>) {
-        let cx = match Cx::open(name, self.scope, self.json, false) {
+        let mut cx = match Cx::open(name, self.scope, self.json, false) {
             Ok(cx) => cx,
             Err(e) => return (false, format!("cannot open the service: {e}"), Vec::new()),
         };
+        // The restart is told in the service's own .tend.log (and Event Log).
+        cx.news = super::news::News::new(&cx.spec, self.scope == Scope::System, true);
         let which = if undo { &j.from } else { &j.to };
         cx.news.line(&format!(
             "tend's own binary {} (release {which}): restarting this service's host on it",

@@ -21,9 +21,14 @@ use super::Outcome;
 /// a webhook's tries (3, with 1 s and 2 s between) fit.
 const ALERT_WAIT: Duration = Duration::from_secs(20);
 
+/// How long an end told by the service's own start waits for its alert: the service is
+/// starting, and its manager is waiting.
+pub(super) const AT_START_ALERT_WAIT: Duration = Duration::from_secs(3);
+
 /// The news of one service's change.
 pub(super) struct News {
     spec: ServiceSpec,
+    alert_wait: Duration,
     /// Off for `--check`.
     on: bool,
     #[cfg(windows)]
@@ -36,12 +41,19 @@ impl News {
         let _ = system;
         Self {
             spec: spec.clone(),
+            alert_wait: ALERT_WAIT,
             on,
             #[cfg(windows)]
             events: (system && on)
                 .then(|| tend_os::scm::eventlog::EventLog::open(spec.name.as_str()))
                 .flatten(),
         }
+    }
+
+    /// The longest the end waits for its alert.
+    pub(super) fn alert_wait(mut self, wait: Duration) -> Self {
+        self.alert_wait = wait;
+        self
     }
 
     /// One printed line, to the service's `<name>.tend.log` (and Event Log), worded as
@@ -107,13 +119,13 @@ impl News {
                 let _ = writeln!(std::io::stderr(), "warning: {failure}");
             });
             notifier.send(alert);
-            let left = notifier.shutdown(ALERT_WAIT).await;
+            let left = notifier.shutdown(self.alert_wait).await;
             if left > 0 {
                 let _ = writeln!(
                     std::io::stderr(),
                     "warning: the `{}` alert was not delivered within {}s",
                     out.end_alert_word(),
-                    ALERT_WAIT.as_secs()
+                    self.alert_wait.as_secs()
                 );
             }
         });

@@ -555,7 +555,7 @@ pub(crate) fn put_app_in_place(
                 let to = other_dir.as_ref().ok_or_else(|| {
                     io::Error::other("no release to move the directory in place to")
                 })?;
-                std::fs::rename(live, to)?;
+                swap::rename_dir(live, to, swap::IN_USE_WAIT)?;
                 sync_dir(parent)?;
                 sync_dir(to.parent().unwrap_or(&store.dir))?;
                 pause_between_renames();
@@ -564,7 +564,7 @@ pub(crate) fn put_app_in_place(
                 if let Some(m) = &like {
                     set_like(&wanted_dir, m)?;
                 }
-                std::fs::rename(&wanted_dir, live)?;
+                swap::rename_dir(&wanted_dir, live, swap::IN_USE_WAIT)?;
                 sync_dir(parent)?;
                 sync_dir(&store.dir.join(&wanted.id))?;
             }

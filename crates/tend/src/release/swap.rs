@@ -55,6 +55,37 @@ pub(crate) fn replace(new: &Path, target: &Path, store: &Path, wait: Duration) -
     }
 }
 
+/// Renames a directory (the application directory form's swap). Windows refuses to rename
+/// a directory while a file in it is open (another copy of the program, a shell, a
+/// scanner), and a directory cannot be moved aside file by file as a program can: so the
+/// rename is retried while it is refused as in use until `wait` has gone by, then fails
+/// saying so; the caller's undo puts the old release back. Unix never refuses.
+pub(crate) fn rename_dir(from: &Path, to: &Path, wait: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match std::fs::rename(from, to) {
+            Ok(()) => return Ok(()),
+            Err(e) if in_use(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) if in_use(&e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot rename the directory `{}`: a file in it is in use (waited {}s; a \
+                         directory is swapped by renames, which Windows refuses while a file in \
+                         it is open: end what holds it, e.g. a copy of the program running \
+                         outside tend, or upgrade the program file alone): {e}",
+                        from.display(),
+                        wait.as_secs()
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Whether `target` could be moved aside now, retried for `wait` while it is in use: the
 /// check `tend upgrade` makes before it stops the service, so that a file nobody may rename
 /// is refused with nothing changed. Always `Ok` on Unix.

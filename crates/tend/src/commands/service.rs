@@ -144,6 +144,14 @@ pub(crate) fn service(name: &str, scope: Scope, detached: bool) -> Result<ExitCo
     {
         // Only Windows starts itself again without a console window.
         let _ = detached;
+        // launchd has no step before the program (systemd runs `upgrade-recover` as
+        // `ExecStartPre=`): the host ends an interrupted upgrade itself, when it may read the
+        // store (a daemon without `UserName`, i.e. root); its lines go to launchd's log file.
+        if scope.backend() == tend_os::Backend::Launchd {
+            super::upgrade::recover_at_start_with(name, scope, &|line: &str| {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            });
+        }
         crate::unix_host::run(name, scope)
     }
 }

@@ -76,6 +76,8 @@ shows "  and s2" "restart      \`s2\`: restarted"
 shows "  verified healthy" "healthy"
 shows "  says it is done" "upgraded tend"
 check "  the binary in place is the new tend" test "$(sha "$MY")" = "$newsha"
+check "  the old hosts stopped their programs gracefully (SIGINT), their file replaced" \
+    box bash -c "grep -q 'gosvc: got interrupt, shutting down' /var/log/tend/s1/s1.out.log && grep -q 'gosvc: got interrupt, shutting down' /var/log/tend/s2/s2.out.log"
 check "  s1's host is a new process" test "$(main_pid s1)" != "$p1"
 check "  s2's host is a new process" test "$(main_pid s2)" != "$p2"
 check "  s1's host runs the new file" host_runs s1 "$MY"

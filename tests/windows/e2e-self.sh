@@ -71,6 +71,8 @@ check "upgrade --self to a good tend exits 0 (the binary in use by two hosts)" s
 check "  both services were restarted and verified healthy" \
     bash -c "grep -q 'restart .*self1.: restarted, passed: .*healthy' '$WORK/up.txt' && grep -q 'restart .*self2.: restarted, passed: .*healthy' '$WORK/up.txt'"
 check "  the binary in place is the new tend" test "$(ssha)" = "$newsha"
+check "  the old hosts stopped their programs gracefully (Ctrl+C), their tend.exe moved aside" \
+    bash -c "grep -q 'gosvc: got interrupt, shutting down' '$C/ProgramData/tend/logs/self1/self1.out.log' && grep -q 'gosvc: got interrupt, shutting down' '$C/ProgramData/tend/logs/self2/self2.out.log'"
 check "  self1's host is a new process" test "$(host_pid self1)" != "$p1"
 check "  self2's host is a new process" test "$(host_pid self2)" != "$p2"
 check "  self1 serves" shealth "$SPORT"

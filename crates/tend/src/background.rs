@@ -9,9 +9,19 @@
 /// restart loop on a stalled disk would otherwise grow without bound).
 pub(crate) struct Background<T> {
     slot: std::sync::Arc<Slot<T>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Starts the thread, at the first value: a writer that never gets one (the crash
+    /// records of a program that has not crashed) costs no thread and no stack, which is
+    /// most of what an idle tend is (bench/README.md, "Lazy writer threads").
+    start: std::sync::Mutex<Option<Starter>>,
+    running: std::sync::Mutex<Option<Running>>,
+}
+
+type Starter = Box<dyn FnOnce() -> Option<Running> + Send>;
+
+struct Running {
+    thread: std::thread::JoinHandle<()>,
     /// Disconnected when the thread ends (its sender is dropped with it): what
-    /// [`finish`](Self::finish) waits on, with a deadline a join does not have.
+    /// [`Background::finish`] waits on, with a deadline a join does not have.
     ended: std::sync::mpsc::Receiver<()>,
 }
 
@@ -74,7 +84,7 @@ impl<T> Slot<T> {
 pub(crate) const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<T: Send + 'static> Background<T> {
-    /// Starts the thread `name`; `write` stores one value; `on_error` is told about a
+    /// The writer `name` (its thread starts with the first value); `write` stores one value; `on_error` is told about a
     /// failure once per run of failures. At most one write per `every`: a value published
     /// sooner after the last write waits (and is replaced by newer ones) until `every` has
     /// passed. A single event is written at once; a crash loop of hundreds of restarts a
@@ -92,36 +102,36 @@ impl<T: Send + 'static> Background<T> {
             }),
             changed: std::sync::Condvar::new(),
         });
-        let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
         let queue = slot.clone();
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let _ended = ended_tx;
-                let mut broken = false;
-                let mut not_before = std::time::Instant::now();
-                while let Some(value) = queue.next(not_before) {
-                    let result = write(&value);
-                    not_before = std::time::Instant::now() + every;
-                    match result {
-                        Ok(()) => broken = false,
-                        Err(e) if !broken => {
-                            broken = true;
-                            on_error(e.to_string());
+        let name = name.to_owned();
+        let start: Starter = Box::new(move || {
+            let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    let _ended = ended_tx;
+                    let mut broken = false;
+                    let mut not_before = std::time::Instant::now();
+                    while let Some(value) = queue.next(not_before) {
+                        let result = write(&value);
+                        not_before = std::time::Instant::now() + every;
+                        match result {
+                            Ok(()) => broken = false,
+                            Err(e) if !broken => {
+                                broken = true;
+                                on_error(e.to_string());
+                            }
+                            Err(_) => {}
                         }
-                        Err(_) => {}
                     }
-                }
-            })
-            .ok();
-        if thread.is_none() {
-            // Nothing will write: publishing must not keep values either.
-            slot.close();
-        }
+                })
+                .ok()?;
+            Some(Running { thread, ended })
+        });
         Self {
             slot,
-            thread,
-            ended,
+            start: std::sync::Mutex::new(Some(start)),
+            running: std::sync::Mutex::new(None),
         }
     }
 
@@ -134,21 +144,44 @@ impl<T: Send + 'static> Background<T> {
         p.value = Some(value);
         drop(p);
         self.slot.changed.notify_one();
+        let start = self
+            .start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(start) = start {
+            match start() {
+                Some(r) => {
+                    *self
+                        .running
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+                }
+                // Nothing will write: publishing must not keep values either.
+                None => self.slot.close(),
+            }
+        }
     }
 
     /// Writes what is queued and stops the thread (at exit, so the last value is on disk),
     /// waiting at most `within`. `false`: the write did not return in time; the thread is
     /// left to finish (or hang) on its own, and ends with the process.
-    pub(crate) fn finish(mut self, within: std::time::Duration) -> bool {
+    pub(crate) fn finish(self, within: std::time::Duration) -> bool {
         self.slot.close();
-        let Some(thread) = self.thread.take() else {
+        // Never started: nothing was ever published, so nothing is left to write.
+        let Some(r) = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
             return true;
         };
-        match self.ended.recv_timeout(within) {
+        match r.ended.recv_timeout(within) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
             // Disconnected: the thread is past its last write.
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = thread.join();
+                let _ = r.thread.join();
                 true
             }
         }
@@ -168,6 +201,28 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex, mpsc};
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn no_thread_until_the_first_value() {
+        let bg = Background::spawn("test", Duration::ZERO, |_: &u32| Ok(()), |e| panic!("{e}"));
+        assert!(bg.running.lock().unwrap().is_none());
+        assert!(bg.finish(FINISH_WAIT), "nothing to write");
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let w = written.clone();
+        let bg = Background::spawn(
+            "test",
+            Duration::ZERO,
+            move |v: &u32| {
+                w.lock().unwrap().push(*v);
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        );
+        bg.publish(7);
+        assert!(bg.running.lock().unwrap().is_some());
+        assert!(bg.finish(FINISH_WAIT));
+        assert_eq!(*written.lock().unwrap(), vec![7]);
+    }
 
     #[test]
     fn finish_writes_the_newest_value() {

@@ -207,6 +207,18 @@ for step in undo-stop undo-swap undo-start undo-verify; do
     check "  v2 serves" serves v2
     check "  exactly one complete release" one_release
 done
+# Killed once the journal holds how the change ended, before the releases record it and it
+# is told: the next command records and tells it (the alert is never lost).
+rolled_backs() { box grep -c '"event": "rolled_back"' "$T/hook.jsonl"; }
+before=$(rolled_backs)
+check "a failing upgrade paused at its end (rolled back; not yet recorded or told)" bg end "$T/builds/v3-crash"
+check "  v2 serves already" wait_until "$SD_WAIT" serves v2
+kill9
+check "  killed: history records the end" box "$TEND" history web
+shows "  saying so" "recording and telling its end"
+check "  exactly one complete release" one_release
+more_rolled_backs() { [ "$(rolled_backs)" -gt "$before" ]; }
+check "  the webhook got the \`rolled_back\` all the same" wait_until "$SD_WAIT" more_rolled_backs
 check "history: the kept releases ([upgrade] keep = 4, plus current and previous)" \
     test "$(box "$TEND" history web --json | jq '.releases | length')" -le 6
 

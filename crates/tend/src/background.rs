@@ -16,7 +16,7 @@ pub(crate) struct Background<T> {
     running: std::sync::Mutex<Option<Running>>,
 }
 
-type Starter = Box<dyn FnOnce() -> Option<Running> + Send>;
+type Starter = Box<dyn Fn() -> Option<Running> + Send>;
 
 struct Running {
     thread: std::thread::JoinHandle<()>,
@@ -92,8 +92,8 @@ impl<T: Send + 'static> Background<T> {
     pub(crate) fn spawn(
         name: &str,
         every: std::time::Duration,
-        write: impl Fn(&T) -> std::io::Result<()> + Send + 'static,
-        on_error: impl Fn(String) + Send + 'static,
+        write: impl Fn(&T) -> std::io::Result<()> + Send + Sync + 'static,
+        on_error: impl Fn(String) + Send + Sync + 'static,
     ) -> Self {
         let slot = std::sync::Arc::new(Slot {
             state: std::sync::Mutex::new(Pending {
@@ -104,10 +104,13 @@ impl<T: Send + 'static> Background<T> {
         });
         let queue = slot.clone();
         let name = name.to_owned();
+        let write = std::sync::Arc::new(write);
+        let on_error = std::sync::Arc::new(on_error);
         let start: Starter = Box::new(move || {
             let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
-            let thread = std::thread::Builder::new()
-                .name(name)
+            let (queue, write, told) = (queue.clone(), write.clone(), on_error.clone());
+            let spawned = std::thread::Builder::new()
+                .name(name.clone())
                 .spawn(move || {
                     let _ended = ended_tx;
                     let mut broken = false;
@@ -119,14 +122,19 @@ impl<T: Send + 'static> Background<T> {
                             Ok(()) => broken = false,
                             Err(e) if !broken => {
                                 broken = true;
-                                on_error(e.to_string());
+                                told(e.to_string());
                             }
                             Err(_) => {}
                         }
                     }
-                })
-                .ok()?;
-            Some(Running { thread, ended })
+                });
+            match spawned {
+                Ok(thread) => Some(Running { thread, ended }),
+                Err(e) => {
+                    on_error(format!("cannot start the thread that writes it: {e}"));
+                    None
+                }
+            }
         });
         Self {
             slot,
@@ -144,22 +152,21 @@ impl<T: Send + 'static> Background<T> {
         p.value = Some(value);
         drop(p);
         self.slot.changed.notify_one();
-        let start = self
+        let mut start = self
             .start
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(start) = start {
-            match start() {
-                Some(r) => {
-                    *self
-                        .running
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
-                }
-                // Nothing will write: publishing must not keep values either.
-                None => self.slot.close(),
-            }
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(starter) = start.as_ref() else {
+            return;
+        };
+        // The first crash may come when the machine is out of threads or memory: a thread
+        // that cannot start now is tried again at the next value (the failure is told).
+        if let Some(r) = starter() {
+            *start = None;
+            *self
+                .running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
         }
     }
 

@@ -99,7 +99,7 @@ pub(crate) struct Journal {
 impl Journal {
     /// Continues the records in `file` (a supervisor that restarts keeps its history);
     /// `on_error` gets the OS error of a failed write, once per run of failures.
-    pub(crate) fn open(file: PathBuf, on_error: impl Fn(String) + Send + 'static) -> Self {
+    pub(crate) fn open(file: PathBuf, on_error: impl Fn(String) + Send + Sync + 'static) -> Self {
         let records = read(&file).unwrap_or_default();
         let path = file.clone();
         // A crash loop restarts hundreds of times a second: its history is written at

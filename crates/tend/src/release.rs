@@ -127,6 +127,10 @@ pub(crate) struct Journal {
     /// `to`'s last stderr lines, once it failed by exiting.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) stderr: Vec<String>,
+    /// How the change ended, written before the releases record it and the end is told:
+    /// a journal with an end is a change that only has to be recorded and told (again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end: Option<End>,
 }
 
 impl Journal {
@@ -141,6 +145,7 @@ impl Journal {
             started_at: crate::status::rfc3339(std::time::SystemTime::now()),
             reason: None,
             stderr: Vec::new(),
+            end: None,
         }
     }
 }
@@ -994,18 +999,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// How a change ended, read from the state of its `to` release (recorded before the
-/// journal goes); `None` while it has not ended. `undo`: the journal's step was an undo
-/// step (then a `current` `to` is the one that ran before a rollback began, not its end).
-pub(crate) fn recorded_end(to: State, undo: bool) -> Option<End> {
-    match to {
-        State::Current if !undo => Some(End::Upgraded),
-        State::Failed => Some(End::RolledBack),
-        State::Abandoned => Some(End::Abandoned),
-        _ => None,
-    }
-}
-
 /// The state a release takes when a change ends so, for (`from`, `to`).
 pub(crate) fn states_after(end: End) -> (State, State) {
     match end {
@@ -1309,30 +1302,12 @@ mod tests {
             started_at: "now".into(),
             reason: None,
             stderr: vec![],
+            end: Some(End::Broken),
         };
         store.write_journal(&j).unwrap();
         assert_eq!(store.journal().unwrap(), Some(j));
         store.end_journal().unwrap();
         assert_eq!(store.journal().unwrap(), None);
         store.end_journal().unwrap();
-    }
-    /// The two recoveries (the next tend command, the service's start) read the end of a
-    /// change alike from its `to` release.
-    #[test]
-    fn recorded_end_of_each_state() {
-        use State::*;
-        let table = [
-            (Current, false, Some(End::Upgraded)),
-            // A rollback's `to` that is current before the change undoes: not its end.
-            (Current, true, None),
-            (Failed, false, Some(End::RolledBack)),
-            (Failed, true, Some(End::RolledBack)),
-            (Abandoned, false, Some(End::Abandoned)),
-            (Staged, false, None),
-            (Previous, true, None),
-        ];
-        for (state, undo, want) in table {
-            assert_eq!(recorded_end(state, undo), want, "{state:?} undo={undo}");
-        }
     }
 }

@@ -32,6 +32,9 @@ static NAME: OnceLock<String> = OnceLock::new();
 
 const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
 
+/// The start's wait hint while an interrupted upgrade may be ended (see `serve`).
+const RECOVERY_HINT: Duration = Duration::from_secs(30);
+
 pub(crate) fn run(name: &str) -> Result<ExitCode, CliError> {
     let _ = NAME.set(name.to_owned());
     match service_dispatcher::start(name, ffi_service_main) {
@@ -234,6 +237,9 @@ fn serve(name: &str, events: Option<&Arc<EventLog>>) -> windows_service::Result<
     ))?;
     // An upgrade a killed tend left unfinished is ended before the program starts, as
     // systemd's `ExecStartPre=` does (docs/upgrade.md, "At the service's next start").
+    // Putting a release back can wait up to twice 5 s for files in use and 3 s for its
+    // alert: the SCM is told to expect that long before the next word.
+    h.set_service_status(status(ServiceState::StartPending, 2, RECOVERY_HINT, ok()))?;
     crate::commands::upgrade::recover_at_start_with(name, Scope::System, &|line: &str| {
         if let Some(ev) = events {
             let level = if line.starts_with("warning:") {

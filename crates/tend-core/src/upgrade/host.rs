@@ -98,7 +98,7 @@ pub fn next(step: HostStep, observed: Observed, run: &mut HostRun) -> HostNext {
         (Swap, Done) if run.services == 0 => Finish(End::Upgraded),
         (Swap, Done) => Do(Restart(0)),
         (Restart(i), Done) => {
-            run.moved = run.moved.max(i + 1);
+            run.moved = moved(run, i);
             if i + 1 < run.services {
                 Do(Restart(i + 1))
             } else {
@@ -109,7 +109,7 @@ pub fn next(step: HostStep, observed: Observed, run: &mut HostRun) -> HostNext {
         // the old one back (a no-op when it is still there).
         (Swap, Failed | Interrupted) => Do(UndoSwap),
         (Restart(i), Failed | Interrupted) => {
-            run.moved = run.moved.max(i + 1);
+            run.moved = moved(run, i);
             Do(UndoSwap)
         }
         (UndoSwap, Done) if run.moved == 0 => Finish(End::RolledBack),
@@ -128,6 +128,12 @@ pub fn next(step: HostStep, observed: Observed, run: &mut HostRun) -> HostNext {
         // An undo step cut short is done again: each is idempotent.
         (s @ (UndoSwap | UndoRestart(_)), Interrupted) => Do(s),
     }
+}
+
+/// How many services were moved once service `i` was: never more than there are (a
+/// journal edited by hand must not make an undo restart services that do not exist).
+fn moved(run: &HostRun, i: usize) -> usize {
+    run.moved.max(i + 1).min(run.services)
 }
 
 #[cfg(test)]
@@ -164,6 +170,14 @@ mod tests {
             ),
             (Swap, r(2, 0, false), Done, Do(Restart(0)), r(2, 0, false)),
             (Swap, r(0, 0, false), Done, Finish(Upgraded), r(0, 0, false)),
+            // A step past the list (a journal edited by hand): no more moved than exist.
+            (
+                Restart(5),
+                r(2, 1, false),
+                Failed,
+                Do(UndoSwap),
+                r(2, 2, false),
+            ),
             (Swap, r(2, 0, false), Failed, Do(UndoSwap), r(2, 0, false)),
             (
                 Swap,

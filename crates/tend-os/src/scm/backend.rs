@@ -76,7 +76,6 @@ fn scm_error(what: impl Into<String>, source: ScmError) -> Error {
     Error::Scm { what, source }
 }
 
-/// Whether an installed service's command line is tend's `service <name>`.
 /// The program of an SCM command line: its first word, quoted or not.
 fn command_program(command_line: &str) -> Option<PathBuf> {
     let line = command_line.trim_start();
@@ -87,6 +86,7 @@ fn command_program(command_line: &str) -> Option<PathBuf> {
     (!word.is_empty()).then(|| PathBuf::from(word))
 }
 
+/// Whether an installed service's command line is tend's `service <name>`.
 fn is_ours(command_line: &str, name: &str) -> bool {
     let s = command_line.to_ascii_lowercase();
     s.contains("tend")

@@ -7,6 +7,7 @@ mod dsc;
 mod import;
 mod list;
 mod logs;
+mod progress;
 mod replace;
 mod run;
 mod service;
@@ -15,6 +16,7 @@ mod target;
 mod unfinished;
 pub(crate) mod upgrade;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 

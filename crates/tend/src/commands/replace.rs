@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use tend_core::ServiceName;
 use tend_core::replace::{self, End, Next, Step};
-use tend_core::upgrade::{self as verdicts, Observed, Rules, Sample, Verdict, Watch};
+use tend_core::upgrade::{Observed, Rules};
 use tend_import::Import;
 use tend_os::{Access, Foreign, Install, ServiceManager};
 
@@ -208,10 +208,13 @@ fn with_name(toml: &str, name: &str) -> String {
 impl Cx<'_> {
     /// Progress: stdout, or stderr with `--json`.
     fn say(&self, line: &str) {
-        if self.opts.json {
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
+        self.out().line(line);
+    }
+
+    fn out(&self) -> super::progress::Progress {
+        super::progress::Progress {
+            json: self.opts.json,
+            width: 11,
         }
     }
 
@@ -331,23 +334,16 @@ impl Cx<'_> {
             None => format!("on failure: remove tend's `{}` (exit 6)", self.into),
         });
         lines.push("nothing was changed (--check)".to_owned());
-        if self.opts.json {
-            let _ = serde_json::to_writer_pretty(
-                std::io::stdout(),
-                &serde_json::json!({
-                    "service": self.into.as_str(),
-                    "check": true,
-                    "replaced": self.foreign.as_ref().map(|(f, _)| f.as_str()),
-                    "foreign": self.foreign.as_ref().map(|(_, r)| r),
-                    "lines": lines,
-                }),
-            );
-            let _ = writeln!(std::io::stdout());
-        } else {
-            for l in &lines {
-                self.say(l);
-            }
-        }
+        self.out().check(
+            &lines,
+            &serde_json::json!({
+                "service": self.into.as_str(),
+                "check": true,
+                "replaced": self.foreign.as_ref().map(|(f, _)| f.as_str()),
+                "foreign": self.foreign.as_ref().map(|(_, r)| r),
+                "lines": lines,
+            }),
+        );
         Ok(ExitCode::SUCCESS)
     }
 
@@ -540,7 +536,7 @@ impl Cx<'_> {
     }
 
     fn step_line(&self, step: &str, detail: &str) {
-        self.say(&format!("  {step:<11} {detail}"));
+        self.say(&self.out().step_text(step, detail));
     }
 
     /// The record (with the files' text), copies of the files as they were, and the
@@ -613,40 +609,21 @@ impl Cx<'_> {
     /// `tend upgrade`'s verification of the program under tend's new service.
     fn verify_tend(&self, started: Option<SystemTime>) -> Result<String, (String, Vec<String>)> {
         let rules = self.rules();
-        let file = self.layout.status_file(&self.into);
-        let began = Instant::now();
-        let mut watch = Watch::default();
-        loop {
-            let snap = crate::status::read(&file).ok().flatten().filter(|s| {
-                started.is_none_or(|t| {
-                    chrono::DateTime::parse_from_rfc3339(&s.updated_at)
-                        .is_ok_and(|u| SystemTime::from(u) + Duration::from_secs(1) >= t)
-                })
-            });
-            let sample = snap.as_ref().map(|s| Sample {
-                state: s.state.clone(),
-                pid: s.pid,
-                restarts: s.restarts_total,
-                health: s.health.as_ref().map(|h| h.state.clone()),
-                health_reason: s.health.as_ref().and_then(|h| h.reason.clone()),
-                last_exit: s
-                    .last_exit
-                    .as_ref()
-                    .map(|e| (e.description.clone(), e.stderr.clone())),
-            });
-            match verdicts::verdict(rules, &mut watch, sample.as_ref(), began.elapsed()) {
-                Verdict::Wait | Verdict::RunCommand => std::thread::sleep(POLL),
-                Verdict::Pass => {
-                    let pid = sample.as_ref().and_then(|s| s.pid).unwrap_or_default();
-                    return Ok(format!(
-                        "passed: running (pid {pid}) for {}{}",
-                        tend_core::fmt::duration(rules.verify),
-                        if rules.health { ", healthy" } else { "" }
-                    ));
-                }
-                Verdict::Fail(why, lines) => return Err((why, lines)),
-            }
-        }
+        // A second of slack: the new service's first status may carry the same second as
+        // the start (there is no earlier run of it whose file could be taken for this one).
+        let since = started.map(|t| t - Duration::from_secs(1));
+        let pid = super::verify::watch(
+            rules,
+            &self.layout.status_file(&self.into),
+            since,
+            |_| {},
+            || Ok(()),
+        )?;
+        Ok(format!(
+            "passed: running (pid {pid}) for {}{}",
+            tend_core::fmt::duration(rules.verify),
+            if rules.health { ", healthy" } else { "" }
+        ))
     }
 
     /// The old service, put back, must run (as its manager says) for the verify period,
@@ -736,13 +713,7 @@ impl Cx<'_> {
                 code::UPGRADE_BROKEN,
             ),
         };
-        if self.opts.json {
-            let _ = serde_json::to_writer_pretty(std::io::stdout(), out);
-            let _ = writeln!(std::io::stdout());
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            self.say(&line);
-        }
+        self.out().end(out, &line);
         Ok(ExitCode::from(exit))
     }
 }

@@ -12,10 +12,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tend_core::upgrade::{self, End, Next, Observed, Rules, Sample, Step, Verdict, Watch};
+use tend_core::upgrade::{self, End, Next, Observed, Rules, Step};
 use tend_core::{Program, ServiceName, ServiceSpec};
 use tend_os::{Access, Layout, ServiceManager};
 
+use super::progress::Progress;
 use crate::error::{CliError, code};
 use crate::place::{self, Scope};
 use crate::release::{self, Journal, LockError, Release, State, Store};
@@ -26,9 +27,6 @@ mod news;
 /// The test hook: `TEND_UPGRADE_PAUSE=<step>` makes tend stop for good right after the
 /// journal names that step (before doing it), so a test can kill it there.
 const PAUSE_ENV: &str = "TEND_UPGRADE_PAUSE";
-
-/// How often a verification reads the status file.
-const POLL: Duration = Duration::from_millis(200);
 
 /// `tend upgrade [--user] NAME [PROGRAM|DIR] [--config FILE] [--check] [--json]`.
 pub(crate) fn upgrade(
@@ -814,12 +812,16 @@ impl Cx<'_> {
     /// Progress: stdout, or stderr with `--json` (stdout is the result then).
     fn say(&self, line: &str) {
         self.news.line(line);
-        if let Some(echo) = self.echo {
-            echo(line);
-        } else if self.json {
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
+        match self.echo {
+            Some(echo) => echo(line),
+            None => self.out().line(line),
+        }
+    }
+
+    fn out(&self) -> Progress {
+        Progress {
+            json: self.json,
+            width: 11,
         }
     }
 
@@ -828,9 +830,7 @@ impl Cx<'_> {
     /// nothing.
     fn unchanged(&self, op: &str, id: &str) {
         if self.json {
-            let _ = serde_json::to_writer_pretty(
-                std::io::stdout(),
-                &serde_json::json!({
+            self.out().document(&serde_json::json!({
                     "service": self.name.as_str(),
                     "op": op,
                     "end": "unchanged",
@@ -840,14 +840,12 @@ impl Cx<'_> {
                     "reason": null,
                     "stderr": [],
                     "steps": [],
-                }),
-            );
-            let _ = writeln!(std::io::stdout());
+            }));
         }
     }
 
     fn step(&self, step: &str, detail: &str) {
-        self.say(&format!("  {step:<11} {detail}"));
+        self.say(&self.out().step_text(step, detail));
     }
 
     /// The release in place: the current one of the store if the program file is still
@@ -1021,26 +1019,20 @@ impl Cx<'_> {
             .to_owned()
                 + "; nothing was changed",
         );
-        if self.json {
-            let _ = serde_json::to_writer_pretty(
-                std::io::stdout(),
-                &serde_json::json!({
-                    "service": self.name.as_str(),
-                    "check": true,
-                    "target": self.target,
-                    "app": new.app,
-                    "config": new.config.as_ref().map(|(p, _, _)| p),
-                    "from_sha256": live,
-                    "to_sha256": new.sha256,
-                    "lines": lines,
-                }),
-            );
-            let _ = writeln!(std::io::stdout());
-        } else {
-            for l in &lines {
-                self.say(l);
-            }
-        }
+        // Not through `say`: --check tells nobody, only the terminal.
+        self.out().check(
+            &lines,
+            &serde_json::json!({
+                "service": self.name.as_str(),
+                "check": true,
+                "target": self.target,
+                "app": new.app,
+                "config": new.config.as_ref().map(|(p, _, _)| p),
+                "from_sha256": live,
+                "to_sha256": new.sha256,
+                "lines": lines,
+            }),
+        );
         Ok(ExitCode::SUCCESS)
     }
 
@@ -1056,12 +1048,11 @@ impl Cx<'_> {
             return Ok(None);
         };
         self.found(&j, "finishing it");
-        let out = match self.recorded_end(&j) {
+        let out = match j.end {
             Some(end) => {
-                self.say("it had ended; only its journal was left");
+                self.say("it had ended; recording and telling its end");
                 let out = self.outcome(&j, end, j.stderr.clone(), None);
-                self.tell_end(&out);
-                self.end_journal()?;
+                self.finish(&j, &out, None)?;
                 out
             }
             None => {
@@ -1090,10 +1081,9 @@ impl Cx<'_> {
             return Ok(());
         };
         self.found(&j, "the service's start ends it");
-        if let Some(end) = self.recorded_end(&j) {
-            self.say("it had ended; only its journal was left");
-            self.tell_end(&self.outcome(&j, end, j.stderr.clone(), None));
-            return self.end_journal();
+        if let Some(end) = j.end {
+            self.say("it had ended; recording and telling its end");
+            return self.finish(&j, &self.outcome(&j, end, j.stderr.clone(), None), None);
         }
         let to = self.store.release(&j.to).ok().flatten();
         if upgrade::at_start(j.step) == End::Abandoned {
@@ -1140,13 +1130,6 @@ impl Cx<'_> {
             j.step.as_str(),
             j.pid
         ));
-    }
-
-    /// How the journal's change ended, when the releases say so already: tend was killed
-    /// after recording the end, before the journal was removed. `None`: it did not end.
-    fn recorded_end(&self, j: &Journal) -> Option<End> {
-        let to = self.store.release(&j.to).ok().flatten()?;
-        release::recorded_end(to.state, j.step.is_undo())
     }
 
     /// A release left `staged` with no journal naming it: tend was killed after staging
@@ -1309,6 +1292,17 @@ impl Cx<'_> {
         out: &Outcome,
         downtime: Option<Duration>,
     ) -> Result<(), CliError> {
+        // The end first, in the journal: a recovery then records and tells this end, not
+        // one guessed from the releases (a broken end marks `to` failed, as a roll-back
+        // does; a rollback to a failed release starts with `to` failed).
+        if j.end != Some(out.end) {
+            let mut j = j.clone();
+            j.end = Some(out.end);
+            self.store
+                .write_journal(&j)
+                .map_err(|e| self.io("cannot write the journal in", e))?;
+        }
+        pause_here_named("end");
         self.record_end(j, out.end, downtime)?;
         self.tell_end(out);
         self.end_journal()
@@ -1409,57 +1403,28 @@ impl Cx<'_> {
         down_since: Option<Instant>,
     ) -> Result<String, (String, Vec<String>)> {
         let rules = rules(spec);
-        let file = self.layout.status_file(&self.name);
-        let began = Instant::now();
-        let mut watch = Watch::default();
-        loop {
-            let snap = crate::status::read(&file).ok().flatten().filter(|s| {
-                started.is_none_or(|t| {
-                    chrono::DateTime::parse_from_rfc3339(&s.updated_at)
-                        .is_ok_and(|u| SystemTime::from(u) >= t)
-                })
-            });
-            let sample = snap.as_ref().map(|s| Sample {
-                state: s.state.clone(),
-                pid: s.pid,
-                restarts: s.restarts_total,
-                health: s.health.as_ref().map(|h| h.state.clone()),
-                health_reason: s.health.as_ref().and_then(|h| h.reason.clone()),
-                last_exit: s
-                    .last_exit
-                    .as_ref()
-                    .map(|e| (e.description.clone(), e.stderr.clone())),
-            });
-            if up_after.is_none()
-                && let Some(s) = &sample
-                && s.state == "running"
-                && s.pid.is_some()
-            {
-                *up_after = down_since.map(|d| d.elapsed());
-            }
-            match upgrade::verdict(rules, &mut watch, sample.as_ref(), began.elapsed()) {
-                Verdict::Wait => std::thread::sleep(POLL),
-                Verdict::RunCommand => {
-                    self.run_verify_command(spec, step)?;
-                    watch.command_passed = true;
+        let pid = super::verify::watch(
+            rules,
+            &self.layout.status_file(&self.name),
+            started,
+            |s| {
+                if up_after.is_none() && s.state == "running" && s.pid.is_some() {
+                    *up_after = down_since.map(|d| d.elapsed());
                 }
-                Verdict::Pass => {
-                    let pid = sample.as_ref().and_then(|s| s.pid).unwrap_or_default();
-                    let mut what = format!(
-                        "passed: running (pid {pid}) for {}",
-                        tend_core::fmt::duration(rules.verify)
-                    );
-                    if rules.health {
-                        what.push_str(", healthy");
-                    }
-                    if rules.command {
-                        what.push_str(", verify_command passed");
-                    }
-                    return Ok(what);
-                }
-                Verdict::Fail(why, lines) => return Err((why, lines)),
-            }
+            },
+            || self.run_verify_command(spec, step),
+        )?;
+        let mut what = format!(
+            "passed: running (pid {pid}) for {}",
+            tend_core::fmt::duration(rules.verify)
+        );
+        if rules.health {
+            what.push_str(", healthy");
         }
+        if rules.command {
+            what.push_str(", verify_command passed");
+        }
+        Ok(what)
     }
 
     /// `[upgrade] verify_command`: run once the program runs (and is healthy), in its
@@ -1595,14 +1560,8 @@ impl Cx<'_> {
     /// Prints the result and chooses the exit code (docs/cli.md).
     fn report(&self, out: &Outcome) -> Result<ExitCode, CliError> {
         let (line, code) = self.end_line(out);
-        if self.json {
-            let _ = serde_json::to_writer_pretty(std::io::stdout(), out);
-            let _ = writeln!(std::io::stdout());
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            // Not `say`: the end line was told to the log when the change ended.
-            let _ = writeln!(std::io::stdout(), "{line}");
-        }
+        // Not `say`: the end line was told to the log when the change ended.
+        self.out().end(out, &line);
         Ok(ExitCode::from(code))
     }
 }

@@ -15,7 +15,6 @@
 //! tend's own code (signals on Unix, the SCM host's in-process console event on Windows);
 //! nothing during a stop runs the file at the binary's path.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +24,7 @@ use tend_core::upgrade::host::{self as plan, HostNext, HostRun, HostStep};
 use tend_core::upgrade::{End, Observed, Step};
 use tend_os::{Access, ServiceManager};
 
+use super::super::progress::Progress;
 use super::{Cx, short};
 use crate::error::{CliError, code};
 use crate::place::{self, Scope};
@@ -54,6 +54,9 @@ struct HostJournal {
     reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     stderr: Vec<String>,
+    /// How it ended, written before the releases record it (a recovery then only records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end: Option<End>,
 }
 
 /// How the change ended, for `--json`.
@@ -185,8 +188,19 @@ pub(crate) fn rollback(to: Option<&str>, json: bool, scope: Scope) -> Result<Exi
     let host = Host::open(scope, json, true)?;
     let (services, skipped) = host.services()?;
     let _lock = host.lock()?;
-    host.recover()?;
-    let releases = host.releases()?;
+    if host.recover()? && to.is_none() {
+        // The interrupted change was undone: that was the rollback asked for.
+        return Ok(ExitCode::SUCCESS);
+    }
+    // What is in place first: a binary replaced by hand becomes the current release, and
+    // the one before it the previous one to go back to.
+    let from = host.current()?;
+    // Only releases of this binary: one store could hold another path's.
+    let releases: Vec<Release> = host
+        .releases()?
+        .into_iter()
+        .filter(|r| same_path(&r.target, &host.target))
+        .collect();
     let target = match to {
         Some(id) => releases.iter().find(|r| r.id == id),
         None => releases.iter().rev().find(|r| r.state == State::Previous),
@@ -202,7 +216,6 @@ pub(crate) fn rollback(to: Option<&str>, json: bool, scope: Scope) -> Result<Exi
             host.scope.flag()
         ))
     })?;
-    let from = host.current()?;
     if target.sha256 == from.sha256 {
         host.say(&format!(
             "tend `{}` already is release {} (sha256 {}); nothing to do",
@@ -346,25 +359,18 @@ impl Host {
                 .into(),
         );
         lines.push("checked: the new tend runs (`--version`) and its directory is writable; nothing was changed".into());
-        if self.json {
-            let _ = serde_json::to_writer_pretty(
-                std::io::stdout(),
-                &serde_json::json!({
-                    "check": true,
-                    "binary": self.target,
-                    "from_sha256": live,
-                    "to_sha256": sha,
-                    "to_version": version,
-                    "services": services,
-                    "lines": lines,
-                }),
-            );
-            let _ = writeln!(std::io::stdout());
-        } else {
-            for l in &lines {
-                self.say(l);
-            }
-        }
+        self.out().check(
+            &lines,
+            &serde_json::json!({
+                "check": true,
+                "binary": self.target,
+                "from_sha256": live,
+                "to_sha256": sha,
+                "to_version": version,
+                "services": services,
+                "lines": lines,
+            }),
+        );
         Ok(ExitCode::SUCCESS)
     }
 
@@ -393,6 +399,7 @@ impl Host {
             started_at: crate::status::rfc3339(SystemTime::now()),
             reason: None,
             stderr: Vec::new(),
+            end: None,
         };
         let mut out = self.drive(&mut j, HostNext::Do(HostStep::Staged))?;
         out.skipped = skipped;
@@ -400,7 +407,8 @@ impl Host {
     }
 
     /// The journal a killed tend left: finished (undone) first, as `tend upgrade` does.
-    fn recover(&self) -> Result<(), CliError> {
+    /// Returns whether there was one.
+    fn recover(&self) -> Result<bool, CliError> {
         let Some(mut j) = self
             .journal()
             .map_err(|e| self.io("cannot read the journal in", e))?
@@ -412,7 +420,7 @@ impl Host {
                     self.save(&mut r)?;
                 }
             }
-            return Ok(());
+            return Ok(false);
         };
         self.say(&format!(
             "found an interrupted {} of tend ({} -> {}) at step `{}` (tend pid {} was killed); finishing it",
@@ -422,15 +430,10 @@ impl Host {
             j.step.as_str(),
             j.pid
         ));
-        let ended = self.store.release(&j.to).ok().flatten().is_some_and(|r| {
-            matches!(
-                (r.state, j.step.is_undo()),
-                (State::Current, false) | (State::Failed | State::Abandoned, _)
-            )
-        });
-        if ended {
-            self.say("it had ended; only its journal was left");
-            return self.end_journal();
+        if let Some(end) = j.end {
+            self.say("it had ended; recording its end");
+            self.finish(&j, end)?;
+            return Ok(true);
         }
         let next = plan::next(j.step, Observed::Interrupted, &mut j.run);
         if j.reason.is_none() && !j.step.is_undo() && next != HostNext::Finish(End::Abandoned) {
@@ -442,7 +445,7 @@ impl Host {
         let out = self.drive(&mut j, next)?;
         let (line, _) = end_line(&out);
         self.say(&format!("the interrupted change ended: {line}"));
-        Ok(())
+        Ok(true)
     }
 
     /// Carries out steps from `next` until the change ends; the journal names each step
@@ -545,9 +548,30 @@ impl Host {
     /// and verifies it as `tend upgrade` verifies a release. Returns whether it passed,
     /// what happened, and the last stderr lines when it failed by exiting.
     fn restart(&self, name: &str, undo: bool, j: &HostJournal) -> (bool, String, Vec<String>) {
+        // Uninstalled since the change began (a recovery may come days later): nothing
+        // runs this binary there any more.
+        if !place::installed_names(self.scope).is_ok_and(|n| n.iter().any(|x| x == name)) {
+            return (true, "no longer installed: skipped".into(), Vec::new());
+        }
         let mut cx = match Cx::open(name, self.scope, self.json, false) {
             Ok(cx) => cx,
             Err(e) => return (false, format!("cannot open the service: {e}"), Vec::new()),
+        };
+        // Stopped by someone since the change began: left stopped (it starts on the binary
+        // in place when it next starts). An undo restarts the service whatever its state:
+        // it is the one this change may have left failed.
+        if !undo && cx.manager.status(&cx.name).is_ok_and(|st| !st.active) {
+            return (
+                true,
+                "stopped since the change began: left stopped".into(),
+                Vec::new(),
+            );
+        }
+        // Never under a running `tend upgrade` of the same service: its verification would
+        // judge this restart, and this one its swap. Its lock is waited for, a while.
+        let _lock = match lock_within(&cx, LOCK_WAIT) {
+            Ok(l) => l,
+            Err(e) => return (false, e.to_string(), Vec::new()),
         };
         // The restart is told in the service's own .tend.log (and Event Log).
         cx.news = super::news::News::new(&cx.spec, self.scope == Scope::System, true);
@@ -595,6 +619,12 @@ impl Host {
 
     /// Records how the change ended in the releases, prunes, and removes the journal last.
     fn finish(&self, j: &HostJournal, end: End) -> Result<(), CliError> {
+        if j.end != Some(end) {
+            let mut j = j.clone();
+            j.end = Some(end);
+            self.write_journal(&j)?;
+        }
+        super::pause_here_named("end");
         let (from_state, to_state) = release::states_after(end);
         if let Ok(mut to) = self.release(&j.to) {
             to.state = to_state;
@@ -756,47 +786,55 @@ impl Host {
     }
 
     /// Progress: stdout, or stderr with `--json`.
-    fn say(&self, line: &str) {
-        if self.json {
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
+    fn out(&self) -> Progress {
+        Progress {
+            json: self.json,
+            width: 12,
         }
     }
 
+    fn say(&self, line: &str) {
+        self.out().line(line);
+    }
+
     fn step(&self, step: &str, detail: &str) {
-        self.say(&format!("  {step:<12} {detail}"));
+        self.say(&self.out().step_text(step, detail));
     }
 
     fn unchanged(&self, op: &str, id: &str) {
         if self.json {
-            let _ = serde_json::to_writer_pretty(
-                std::io::stdout(),
-                &serde_json::json!({
-                    "op": op,
-                    "binary": self.target,
-                    "end": "unchanged",
-                    "from": id,
-                    "to": id,
-                    "services": [],
-                    "reason": null,
-                    "stderr": [],
-                }),
-            );
-            let _ = writeln!(std::io::stdout());
+            self.out().document(&serde_json::json!({
+                "op": op,
+                "binary": self.target,
+                "end": "unchanged",
+                "from": id,
+                "to": id,
+                "services": [],
+                "reason": null,
+                "stderr": [],
+            }));
         }
     }
 
     fn report(&self, out: &HostOutcome) -> Result<ExitCode, CliError> {
         let (line, code) = end_line(out);
-        if self.json {
-            let _ = serde_json::to_writer_pretty(std::io::stdout(), out);
-            let _ = writeln!(std::io::stdout());
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
-        }
+        self.out().end(out, &line);
         Ok(ExitCode::from(code))
+    }
+}
+
+/// How long a restart waits for a service's own `tend upgrade` or `rollback` to end.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// The service's upgrade lock, retried until `wait` has gone by.
+fn lock_within(cx: &Cx<'_>, wait: Duration) -> Result<release::Lock, CliError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match cx.lock() {
+            Ok(l) => return Ok(l),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
     }
 }
 
@@ -884,8 +922,17 @@ fn same_path(a: &Path, b: &Path) -> bool {
     }
     #[cfg(not(unix))]
     {
-        let norm = |p: &Path| p.to_string_lossy().replace('/', "\\").to_lowercase();
-        norm(a) == norm(b)
+        // The canonical forms first: a short (8.3) name, a junction or a `\\?\` prefix in
+        // one of them names the same file differently.
+        let norm = |p: &Path| {
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.to_owned())
+                .to_string_lossy()
+                .replace('/', "\\")
+                .to_lowercase()
+        };
+        let plain = |p: &Path| p.to_string_lossy().replace('/', "\\").to_lowercase();
+        norm(a) == norm(b) || plain(a) == plain(b)
     }
 }
 
@@ -913,10 +960,19 @@ fn version_of(file: &Path) -> Result<String, String> {
             }
         }
     };
-    let mut text = String::new();
+    // On a thread, with the deadline: a program that left a child holding its stdout would
+    // keep a plain read waiting for ever.
+    let (tx, rx) = std::sync::mpsc::channel();
     if let Some(mut out) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            let _ = tx.send(text);
+        });
     }
+    let text = rx
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .unwrap_or_default();
     let first = text.lines().next().unwrap_or("").trim().to_owned();
     if !status.success() || !first.starts_with("tend ") {
         return Err(format!(
@@ -948,6 +1004,7 @@ mod tests {
             started_at: "now".into(),
             reason: None,
             stderr: Vec::new(),
+            end: None,
         };
         let text = serde_json::to_string(&j).unwrap();
         assert!(text.contains(r#""step":"restart","service":1"#), "{text}");

@@ -14,7 +14,7 @@ exits 0 "doctor web.toml before install: no check fails" doctor web.toml
 check "  access ok (files the dynamic user can reach)" status_is access ok
 check "  port free" status_is port ok
 check "  drift: not installed" status_is drift skip
-entries() { [ "$(grep -c '"id": ' "$T/doc.json")" = 9 ]; }
+entries() { [ "$(grep -c '"id": ' "$T/doc.json")" = 10 ]; }
 check "  one entry per check" entries
 
 # A port taken by someone else before the start: the program could not listen.

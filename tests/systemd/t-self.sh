@@ -124,6 +124,8 @@ check "  killed with -9" kill9_and_wait "$pid"
 check "  a journal is left" box test -e "$SELF_STORE/host-journal.json"
 check "tend status warns about it" box "$MY" status s1
 shows "  saying how to finish it" "history --self"
+box "$MY" doctor s1 > "$T/last" 2>&1
+shows "tend doctor warns about it too" "warn  unfinished"
 check "history --self finishes it" box "$MY" history --self
 check "  the binary is the one that ran before" test "$(sha "$MY")" = "$orig"
 check "  no journal is left" box test ! -e "$SELF_STORE/host-journal.json"

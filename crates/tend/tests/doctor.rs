@@ -16,7 +16,7 @@ use common::{Env, FIXTURE, TEND, free_port, wait_until};
 use serde_json::Value;
 
 /// Every check doctor makes, in its order (docs/cli.md).
-const IDS: [&str; 9] = [
+const IDS: [&str; 10] = [
     "config",
     "access",
     "account",
@@ -26,6 +26,7 @@ const IDS: [&str; 9] = [
     "drift",
     "clock",
     "last-failure",
+    "unfinished",
 ];
 
 /// `tend doctor <args> --json` in `dir` with `env`: the exit code and the parsed report,

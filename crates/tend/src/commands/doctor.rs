@@ -25,7 +25,7 @@ use crate::place::{self, Scope};
 
 /// Every check, in the order they are printed. `--json` has one entry per id, always all
 /// of them (a check that does not apply says `skip`). Ids are only added.
-pub(crate) const IDS: [&str; 9] = [
+pub(crate) const IDS: [&str; 10] = [
     "config",
     "access",
     "account",
@@ -35,6 +35,7 @@ pub(crate) const IDS: [&str; 9] = [
     "drift",
     "clock",
     "last-failure",
+    "unfinished",
 ];
 
 /// A check's verdict.
@@ -188,6 +189,9 @@ pub(crate) struct Facts {
     pub(crate) run: Run,
     pub(crate) clock: Clock,
     pub(crate) last_run: Option<LastRun>,
+    /// What a killed tend left unfinished for this service (an upgrade, a replacement, a
+    /// change of tend itself), as `tend status` words it; `None`: not looked at (install).
+    pub(crate) unfinished: Option<Vec<String>>,
 }
 
 /// The most bytes the program's logs can take in `spec`'s log directory: per stream the
@@ -336,6 +340,21 @@ pub(crate) fn judge(f: &Facts) -> Vec<Check> {
 
     out.push(judge_clock(&f.clock));
     out.push(judge_last_run(f.last_run.as_ref(), &f.target, f.flag));
+    out.push(match &f.unfinished {
+        None => check("unfinished", Status::Skip, "not looked at"),
+        Some(notes) if notes.is_empty() => check(
+            "unfinished",
+            Status::Ok,
+            "no upgrade, rollback or replacement was left unfinished",
+        ),
+        Some(notes) => check(
+            "unfinished",
+            Status::Warn,
+            "a change was left unfinished (or runs now): until it ends, the release in place may not be the one recorded",
+        )
+        .fix("run the command each line names (it finishes or undoes the change)")
+        .details(notes.clone()),
+    });
     out
 }
 
@@ -569,6 +588,7 @@ pub(crate) fn at_install(
         run,
         clock: clock(),
         last_run: None,
+        unfinished: None,
     };
     judge(&facts)
         .into_iter()
@@ -663,6 +683,16 @@ fn gather(target: &Path, scope: Scope) -> Result<Gathered, CliError> {
         run,
         clock: clock(),
         last_run,
+        unfinished: Some(
+            [
+                super::unfinished::replacement(&spec.name.to_string(), scope),
+                super::unfinished::upgrade(&spec.name.to_string(), scope),
+                super::unfinished::host(scope),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
     };
     Ok(Gathered {
         name: spec.name.to_string(),

@@ -45,6 +45,7 @@ fn fine() -> Facts {
             stderr: vec![],
             last_crash: None,
         }),
+        unfinished: Some(vec![]),
     }
 }
 
@@ -283,6 +284,23 @@ fn each_check_fails_warns_or_passes_on_its_facts() {
             |f| f.last_run = None,
             Status::Skip,
             "not run yet",
+        ),
+        ("unfinished", |_| {}, Status::Ok, "no upgrade"),
+        (
+            "unfinished",
+            |f| {
+                f.unfinished = Some(vec![
+                    "the upgrade of `web` (a -> b) was interrupted before step `swap`".into(),
+                ])
+            },
+            Status::Warn,
+            "left unfinished",
+        ),
+        (
+            "unfinished",
+            |f| f.unfinished = None,
+            Status::Skip,
+            "not looked",
         ),
     ];
     for (id, edit, want, says) in cases {

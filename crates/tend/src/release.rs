@@ -150,6 +150,42 @@ impl Journal {
     }
 }
 
+/// The journal file of a change (`journal.json` of a service's store and of a replacement,
+/// `host-journal.json` of tend's own store): one format for all of them, pretty JSON only
+/// its owner may read, written atomically and durably before each step, removed durably
+/// at the end. What is in it is each change's own.
+pub(crate) struct JournalFile(pub(crate) PathBuf);
+
+impl JournalFile {
+    /// The journal; `None` when there is none.
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(&self) -> io::Result<Option<T>> {
+        match std::fs::read(&self.0) {
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("`{}` is not a journal: {e}", self.0.display()),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn write<T: Serialize>(&self, j: &T) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(j).map_err(io::Error::other)?;
+        tend_os::write_atomic(&self.0, &bytes, Some(0o600))
+    }
+
+    /// Removes it, and makes the removal durable: the change is over.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => sync_dir(self.0.parent().unwrap_or(Path::new("."))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// What a release is made of, for [`Store::stage_parts`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Parts<'a> {
@@ -261,31 +297,17 @@ impl Store {
 
     /// The journal of a change under way; `None` when there is none.
     pub(crate) fn journal(&self) -> io::Result<Option<Journal>> {
-        match std::fs::read(self.journal_path()) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("`{}` is not a journal: {e}", self.journal_path().display()),
-                )
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        JournalFile(self.journal_path()).read()
     }
 
     /// Writes the journal durably (before the step it names is done).
     pub(crate) fn write_journal(&self, j: &Journal) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(j).map_err(io::Error::other)?;
-        tend_os::write_atomic(&self.journal_path(), &bytes, Some(0o600))
+        JournalFile(self.journal_path()).write(j)
     }
 
     /// Removes the journal durably: the change is over.
     pub(crate) fn end_journal(&self) -> io::Result<()> {
-        match std::fs::remove_file(self.journal_path()) {
-            Ok(()) => sync_dir(&self.dir),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+        JournalFile(self.journal_path()).remove()
     }
 
     /// Every complete release, oldest first (ids sort by age).

@@ -355,25 +355,25 @@ impl Cx<'_> {
         self.dir.join("foreign.json")
     }
 
+    fn journal(&self) -> crate::release::JournalFile {
+        crate::release::JournalFile(self.journal_path())
+    }
+
     fn write_journal(&self, j: &Journal) -> Result<(), CliError> {
-        let bytes = serde_json::to_vec_pretty(j).map_err(std::io::Error::other);
-        bytes
-            .and_then(|b| tend_os::write_atomic(&self.journal_path(), &b, Some(0o600)))
+        self.journal()
+            .write(j)
             .map_err(|e| self.io("cannot write the journal in", e))
     }
 
     /// A journal a killed tend left: the replacement is undone (the old service is known to
     /// work), or the undo finished. `None` when there is none.
     fn recover(&mut self) -> Result<Option<Outcome>, CliError> {
-        let mut j: Journal = match std::fs::read(self.journal_path()) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                CliError::io(
-                    format!("`{}` is not a journal", self.journal_path().display()),
-                    std::io::Error::other(e),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("cannot read the journal in", e)),
+        let Some(mut j): Option<Journal> = self
+            .journal()
+            .read()
+            .map_err(|e| self.io("cannot read the journal in", e))?
+        else {
+            return Ok(None);
         };
         self.say(&format!(
             "found an interrupted replacement of `{}` by `{}` at step `{}` (tend pid {} was killed); undoing it first",
@@ -519,11 +519,9 @@ impl Cx<'_> {
             let observed = if ok { Observed::Done } else { Observed::Failed };
             next = replace::next(step, observed, active);
         };
-        if let Err(e) = std::fs::remove_file(self.journal_path())
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(self.io("cannot remove the journal in", e));
-        }
+        self.journal()
+            .remove()
+            .map_err(|e| self.io("cannot remove the journal in", e))?;
         Ok(Outcome {
             service: self.into.to_string(),
             replaced: self.foreign.as_ref().map(|(f, _)| f.to_string()),

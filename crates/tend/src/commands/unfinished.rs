@@ -29,7 +29,9 @@ pub(crate) struct Journal {
 pub(crate) fn replacement(name: &str, scope: Scope) -> Option<String> {
     let name = place::service_name(name).ok()?;
     let dir = place::place(scope, &name).ok()?.replace_dir();
-    let j: Journal = serde_json::from_slice(&std::fs::read(dir.join("journal.json")).ok()?).ok()?;
+    let j: Journal = crate::release::JournalFile(dir.join("journal.json"))
+        .read()
+        .ok()??;
     let old = j.foreign.as_deref().unwrap_or("(none)");
     if crate::release::Store::new(dir.clone()).lock().is_err() {
         return Some(format!(
@@ -76,8 +78,9 @@ pub(crate) fn upgrade(name: &str, scope: Scope) -> Option<String> {
 /// killed tend left unfinished, or that runs now; `None` when there is none.
 pub(crate) fn host(scope: Scope) -> Option<String> {
     let dir = place::host_releases_dir(scope).ok()?;
-    let j: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("host-journal.json")).ok()?).ok()?;
+    let j: serde_json::Value = crate::release::JournalFile(dir.join("host-journal.json"))
+        .read()
+        .ok()??;
     let field = |k: &str| j.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
     let (op, step, from) = (field("op"), field("step"), field("from"));
     if Store::new(dir.clone()).lock().is_err() {

@@ -724,33 +724,24 @@ impl Host {
         })
     }
 
+    fn journal_file(&self) -> release::JournalFile {
+        release::JournalFile(self.store.dir.join(JOURNAL))
+    }
+
     fn journal(&self) -> std::io::Result<Option<HostJournal>> {
-        let path = self.store.dir.join(JOURNAL);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("`{}` is not a journal: {e}", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.journal_file().read()
     }
 
     fn write_journal(&self, j: &HostJournal) -> Result<(), CliError> {
-        let bytes = serde_json::to_vec_pretty(j).map_err(std::io::Error::other);
-        bytes
-            .and_then(|b| tend_os::write_atomic(&self.store.dir.join(JOURNAL), &b, Some(0o600)))
+        self.journal_file()
+            .write(j)
             .map_err(|e| self.io("cannot write the journal in", e))
     }
 
     fn end_journal(&self) -> Result<(), CliError> {
-        match std::fs::remove_file(self.store.dir.join(JOURNAL)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io("cannot remove the journal in", e)),
-        }
+        self.journal_file()
+            .remove()
+            .map_err(|e| self.io("cannot remove the journal in", e))
     }
 
     fn releases(&self) -> Result<Vec<Release>, CliError> {

@@ -13,7 +13,9 @@ pub(crate) struct Background<T> {
     /// records of a program that has not crashed) costs no thread and no stack, which is
     /// most of what an idle tend is (bench/README.md, "Lazy writer threads").
     start: std::sync::Mutex<Option<Starter>>,
-    running: std::sync::Mutex<Option<Running>>,
+    /// Set once the thread runs: after that a publish is one atomic load more than before
+    /// (the status file's writer publishes on every state change of the supervisor).
+    running: std::sync::OnceLock<Running>,
 }
 
 type Starter = Box<dyn Fn() -> Option<Running> + Send>;
@@ -139,7 +141,7 @@ impl<T: Send + 'static> Background<T> {
         Self {
             slot,
             start: std::sync::Mutex::new(Some(start)),
-            running: std::sync::Mutex::new(None),
+            running: std::sync::OnceLock::new(),
         }
     }
 
@@ -152,6 +154,9 @@ impl<T: Send + 'static> Background<T> {
         p.value = Some(value);
         drop(p);
         self.slot.changed.notify_one();
+        if self.running.get().is_some() {
+            return;
+        }
         let mut start = self
             .start
             .lock()
@@ -163,25 +168,17 @@ impl<T: Send + 'static> Background<T> {
         // that cannot start now is tried again at the next value (the failure is told).
         if let Some(r) = starter() {
             *start = None;
-            *self
-                .running
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+            let _ = self.running.set(r);
         }
     }
 
     /// Writes what is queued and stops the thread (at exit, so the last value is on disk),
     /// waiting at most `within`. `false`: the write did not return in time; the thread is
     /// left to finish (or hang) on its own, and ends with the process.
-    pub(crate) fn finish(self, within: std::time::Duration) -> bool {
+    pub(crate) fn finish(mut self, within: std::time::Duration) -> bool {
         self.slot.close();
         // Never started: nothing was ever published, so nothing is left to write.
-        let Some(r) = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        else {
+        let Some(r) = self.running.take() else {
             return true;
         };
         match r.ended.recv_timeout(within) {
@@ -212,7 +209,7 @@ mod tests {
     #[test]
     fn no_thread_until_the_first_value() {
         let bg = Background::spawn("test", Duration::ZERO, |_: &u32| Ok(()), |e| panic!("{e}"));
-        assert!(bg.running.lock().unwrap().is_none());
+        assert!(bg.running.get().is_none());
         assert!(bg.finish(FINISH_WAIT), "nothing to write");
         let written = Arc::new(Mutex::new(Vec::new()));
         let w = written.clone();
@@ -226,7 +223,7 @@ mod tests {
             |e| panic!("{e}"),
         );
         bg.publish(7);
-        assert!(bg.running.lock().unwrap().is_some());
+        assert!(bg.running.get().is_some());
         assert!(bg.finish(FINISH_WAIT));
         assert_eq!(*written.lock().unwrap(), vec![7]);
     }

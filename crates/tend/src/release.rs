@@ -243,6 +243,14 @@ pub(crate) struct Lock {
     _file: File,
 }
 
+/// Why [`Store::open_locked`] failed.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    Create(io::Error),
+    Protect(io::Error),
+    Lock(LockError),
+}
+
 /// Why the lock could not be taken.
 #[derive(Debug)]
 pub(crate) enum LockError {
@@ -481,6 +489,88 @@ impl Store {
     /// Removes a release from the store (`[upgrade] keep`).
     pub(crate) fn remove(&self, id: &str) -> io::Result<()> {
         std::fs::remove_dir_all(self.dir.join(id))
+    }
+
+    /// Creates the store (`system`: with the protected DACL of a system service's store on
+    /// Windows) and takes its lock; what a killed tend left half-staged goes.
+    pub(crate) fn open_locked(&self, system: bool) -> Result<Lock, OpenError> {
+        self.create().map_err(OpenError::Create)?;
+        if system {
+            protect::system_store(&self.dir).map_err(OpenError::Protect)?;
+        }
+        let lock = self.lock().map_err(OpenError::Lock)?;
+        self.sweep();
+        Ok(lock)
+    }
+
+    /// Release `id`, which must be there.
+    pub(crate) fn get(&self, id: &str) -> io::Result<Release> {
+        self.release(id)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("release `{id}` is missing from `{}`", self.dir.display()),
+            )
+        })
+    }
+
+    /// [`save`](Self::save), stamped now.
+    pub(crate) fn save_now(&self, r: &mut Release) -> io::Result<()> {
+        r.updated_at = crate::status::rfc3339(std::time::SystemTime::now());
+        self.save(r)
+    }
+
+    /// Records how the change from release `from` to `to` ended (their states; `to`'s
+    /// reason and last stderr lines when it failed, its downtime when it is in place), then
+    /// keeps the newest `keep` releases, and always the current one and the newest previous
+    /// one (what a rollback goes back to). A release that cannot be removed is said on
+    /// stderr: pruning never fails a change.
+    pub(crate) fn record_end(
+        &self,
+        from: &str,
+        to: &str,
+        end: End,
+        failed: (Option<&str>, &[String]),
+        downtime: Option<std::time::Duration>,
+        keep: usize,
+    ) -> io::Result<()> {
+        let (from_state, to_state) = states_after(end);
+        if let Ok(Some(mut r)) = self.release(to) {
+            r.state = to_state;
+            if to_state == State::Current {
+                r.reason = None;
+                r.stderr.clear();
+                r.downtime_ms = downtime.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            } else {
+                r.reason = failed.0.map(str::to_owned);
+                r.stderr = failed.1.to_vec();
+            }
+            self.save_now(&mut r)?;
+        }
+        if let Ok(Some(mut r)) = self.release(from) {
+            r.state = from_state;
+            self.save_now(&mut r)?;
+        }
+        let releases = self.releases()?;
+        let newest_previous = releases
+            .iter()
+            .rev()
+            .find(|r| r.state == State::Previous)
+            .map(|r| r.id.clone());
+        let n = releases.len();
+        for (i, r) in releases.iter().enumerate() {
+            if i + keep >= n || r.state == State::Current || Some(&r.id) == newest_previous.as_ref()
+            {
+                continue;
+            }
+            if let Err(e) = self.remove(&r.id) {
+                let _ = writeln!(
+                    io::stderr(),
+                    "warning: cannot remove old release {}: {e}",
+                    r.id
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Removes what a killed tend left half-staged (`.<id>.tmp`).

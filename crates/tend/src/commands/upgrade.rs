@@ -768,28 +768,18 @@ impl Cx<'_> {
 
     fn lock(&self) -> Result<release::Lock, CliError> {
         self.store
-            .create()
-            .map_err(|e| self.io("cannot create the release store", e))?;
-        if self.scope == Scope::System {
-            release::protect::system_store(&self.store.dir)
-                .map_err(|e| self.io("cannot restrict who may change the release store", e))?;
-        }
-        let lock = self.store.lock().map_err(|e| match e {
-            LockError::Busy(pid) => CliError::Invalid(format!(
-                "another `tend upgrade` or `tend rollback` of `{}` is under way{}; wait for it to end \
-                 (`tend history{} {}` shows the releases then)",
-                self.name,
-                pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default(),
-                self.scope.flag(),
-                self.name
-            )),
-            LockError::Io(e) => CliError::io(
-                format!("cannot lock `{}`", self.store.lock_path().display()),
-                e,
-            ),
-        })?;
-        self.store.sweep();
-        Ok(lock)
+            .open_locked(self.scope == Scope::System)
+            .map_err(|e| {
+                open_error(&self.store, e, |pid| {
+                    format!(
+                        "another `tend upgrade` or `tend rollback` of `{}` is under way{pid}; wait for it to end \
+                         (`tend history{} {}` shows the releases then)",
+                        self.name,
+                        self.scope.flag(),
+                        self.name
+                    )
+                })
+            })
     }
 
     /// Refuses, before the service is stopped, a program file another process holds so
@@ -921,26 +911,15 @@ impl Cx<'_> {
     }
 
     fn save(&self, r: &mut Release) -> Result<(), CliError> {
-        r.updated_at = crate::status::rfc3339(SystemTime::now());
         self.store
-            .save(r)
+            .save_now(r)
             .map_err(|e| self.io("cannot write a release in", e))
     }
 
     fn release(&self, id: &str) -> Result<Release, CliError> {
         self.store
-            .release(id)
-            .map_err(|e| self.io("cannot read the release store", e))?
-            .ok_or_else(|| {
-                CliError::io(
-                    format!(
-                        "release `{id}` of `{}` is missing from `{}`",
-                        self.name,
-                        self.store.dir.display()
-                    ),
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                )
-            })
+            .get(id)
+            .map_err(|e| self.io("cannot read the release store", e))
     }
 
     /// `--check`: what an upgrade would do; nothing is written.
@@ -1321,51 +1300,16 @@ impl Cx<'_> {
         end: End,
         downtime: Option<Duration>,
     ) -> Result<(), CliError> {
-        let (from_state, to_state) = release::states_after(end);
-        if let Ok(mut to) = self.release(&j.to) {
-            to.state = to_state;
-            if to_state != State::Current {
-                to.reason.clone_from(&j.reason);
-                to.stderr.clone_from(&j.stderr);
-            } else {
-                to.reason = None;
-                to.stderr.clear();
-                to.downtime_ms = downtime.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            }
-            self.save(&mut to)?;
-        }
-        if let Ok(mut from) = self.release(&j.from) {
-            from.state = from_state;
-            self.save(&mut from)?;
-        }
-        self.prune()
-    }
-
-    /// `[upgrade] keep`: the newest releases stay, and always the current one and the
-    /// newest previous one (the one `tend rollback` goes back to).
-    fn prune(&self) -> Result<(), CliError> {
-        let releases = self.releases()?;
-        let keep = usize::try_from(self.spec.upgrade.keep).unwrap_or(usize::MAX);
-        let newest_previous = releases
-            .iter()
-            .rev()
-            .find(|r| r.state == State::Previous)
-            .map(|r| r.id.clone());
-        let n = releases.len();
-        for (i, r) in releases.iter().enumerate() {
-            let recent = i + keep >= n;
-            if recent || r.state == State::Current || Some(&r.id) == newest_previous.as_ref() {
-                continue;
-            }
-            if let Err(e) = self.store.remove(&r.id) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "warning: cannot remove old release {}: {e}",
-                    r.id
-                );
-            }
-        }
-        Ok(())
+        self.store
+            .record_end(
+                &j.from,
+                &j.to,
+                end,
+                (j.reason.as_deref(), &j.stderr),
+                downtime,
+                usize::try_from(self.spec.upgrade.keep).unwrap_or(usize::MAX),
+            )
+            .map_err(|e| self.io("cannot record the end in", e))
     }
 
     fn outcome(&self, j: &Journal, end: End, stderr: Vec<String>, up: Option<Duration>) -> Outcome {
@@ -1563,6 +1507,22 @@ impl Cx<'_> {
         // Not `say`: the end line was told to the log when the change ended.
         self.out().end(out, &line);
         Ok(ExitCode::from(code))
+    }
+}
+
+/// A store that could not be opened and locked, said for a verb: `busy` words a lock
+/// another tend holds (given ` (tend pid N)` or nothing).
+fn open_error(store: &Store, e: release::OpenError, busy: impl FnOnce(&str) -> String) -> CliError {
+    let io = |what: &str, e| CliError::io(format!("{what} `{}`", store.dir.display()), e);
+    match e {
+        release::OpenError::Create(e) => io("cannot create the release store", e),
+        release::OpenError::Protect(e) => io("cannot restrict who may change the release store", e),
+        release::OpenError::Lock(LockError::Busy(pid)) => CliError::Invalid(busy(
+            &pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default(),
+        )),
+        release::OpenError::Lock(LockError::Io(e)) => {
+            CliError::io(format!("cannot lock `{}`", store.lock_path().display()), e)
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use super::super::progress::Progress;
 use super::{Cx, short};
 use crate::error::{CliError, code};
 use crate::place::{self, Scope};
-use crate::release::{self, LockError, Release, State, Store};
+use crate::release::{self, Release, State, Store};
 
 /// How long `NEW_TEND --version` may take: a tend answers at once.
 const VERSION_WAIT: Duration = Duration::from_secs(10);
@@ -625,45 +625,17 @@ impl Host {
             self.write_journal(&j)?;
         }
         super::pause_here_named("end");
-        let (from_state, to_state) = release::states_after(end);
-        if let Ok(mut to) = self.release(&j.to) {
-            to.state = to_state;
-            if to_state == State::Current {
-                to.reason = None;
-                to.stderr.clear();
-            } else {
-                to.reason.clone_from(&j.reason);
-                to.stderr.clone_from(&j.stderr);
-            }
-            self.save(&mut to)?;
-        }
-        if let Ok(mut from) = self.release(&j.from) {
-            from.state = from_state;
-            self.save(&mut from)?;
-        }
-        self.prune();
+        self.store
+            .record_end(
+                &j.from,
+                &j.to,
+                end,
+                (j.reason.as_deref(), &j.stderr),
+                None,
+                KEEP,
+            )
+            .map_err(|e| self.io("cannot record the end in", e))?;
         self.end_journal()
-    }
-
-    /// The newest three releases stay, and always the current one and the newest previous.
-    fn prune(&self) {
-        const KEEP: usize = 3;
-        let Ok(releases) = self.releases() else {
-            return;
-        };
-        let newest_previous = releases
-            .iter()
-            .rev()
-            .find(|r| r.state == State::Previous)
-            .map(|r| r.id.clone());
-        let n = releases.len();
-        for (i, r) in releases.iter().enumerate() {
-            if i + KEEP >= n || r.state == State::Current || Some(&r.id) == newest_previous.as_ref()
-            {
-                continue;
-            }
-            let _ = self.store.remove(&r.id);
-        }
     }
 
     /// The release in place: the current one of the store if the binary is still it; else
@@ -706,22 +678,14 @@ impl Host {
 
     fn lock(&self) -> Result<release::Lock, CliError> {
         self.store
-            .create()
-            .map_err(|e| self.io("cannot create the release store", e))?;
-        if self.scope == Scope::System {
-            release::protect::system_store(&self.store.dir)
-                .map_err(|e| self.io("cannot restrict who may change the release store", e))?;
-        }
-        self.store.lock().map_err(|e| match e {
-            LockError::Busy(pid) => CliError::Invalid(format!(
-                "another `tend upgrade --self` or `tend rollback --self` is under way{}; wait for it to end",
-                pid.map(|p| format!(" (tend pid {p})")).unwrap_or_default(),
-            )),
-            LockError::Io(e) => CliError::io(
-                format!("cannot lock `{}`", self.store.lock_path().display()),
-                e,
-            ),
-        })
+            .open_locked(self.scope == Scope::System)
+            .map_err(|e| {
+                super::open_error(&self.store, e, |pid| {
+                    format!(
+                        "another `tend upgrade --self` or `tend rollback --self` is under way{pid}; wait for it to end"
+                    )
+                })
+            })
     }
 
     fn journal_file(&self) -> release::JournalFile {
@@ -752,23 +716,13 @@ impl Host {
 
     fn release(&self, id: &str) -> Result<Release, CliError> {
         self.store
-            .release(id)
-            .map_err(|e| self.io("cannot read the release store", e))?
-            .ok_or_else(|| {
-                CliError::io(
-                    format!(
-                        "tend's release `{id}` is missing from `{}`",
-                        self.store.dir.display()
-                    ),
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                )
-            })
+            .get(id)
+            .map_err(|e| self.io("cannot read the release store", e))
     }
 
     fn save(&self, r: &mut Release) -> Result<(), CliError> {
-        r.updated_at = crate::status::rfc3339(SystemTime::now());
         self.store
-            .save(r)
+            .save_now(r)
             .map_err(|e| self.io("cannot write a release in", e))
     }
 
@@ -813,6 +767,9 @@ impl Host {
         Ok(ExitCode::from(code))
     }
 }
+
+/// How many of tend's own releases are kept (besides the current and the newest previous).
+const KEEP: usize = 3;
 
 /// How long a restart waits for a service's own `tend upgrade` or `rollback` to end.
 const LOCK_WAIT: Duration = Duration::from_secs(120);

@@ -503,6 +503,31 @@ impl Store {
         Ok(lock)
     }
 
+    /// The release in place at `target`: the newest current release whose program is the
+    /// file there (`live`: its SHA-256); else that file is recorded now as the current
+    /// release (made of `parts`; the first upgrade, or a file replaced by hand since) and the
+    /// releases that were current become previous. `true` with a release recorded now.
+    pub(crate) fn in_place(
+        &self,
+        target: &Path,
+        live: &str,
+        parts: &Parts<'_>,
+    ) -> io::Result<(Release, bool)> {
+        let releases = self.releases()?;
+        if let Some(r) = releases
+            .iter()
+            .rev()
+            .find(|r| r.state == State::Current && r.sha256 == live)
+        {
+            return Ok((r.clone(), false));
+        }
+        for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
+            r.state = State::Previous;
+            self.save_now(&mut r)?;
+        }
+        Ok((self.stage_parts(parts, target, None, State::Current)?, true))
+    }
+
     /// Release `id`, which must be there.
     pub(crate) fn get(&self, id: &str) -> io::Result<Release> {
         self.release(id)?.ok_or_else(|| {

@@ -854,30 +854,18 @@ impl Cx<'_> {
                 e,
             )
         })?;
-        let releases = self.releases()?;
         let app = new.and_then(|n| n.app.as_deref());
-        let found = releases
-            .iter()
-            .rev()
-            .find(|r| r.state == State::Current && r.sha256 == live)
-            .cloned();
-        let mut r = if let Some(r) = found {
-            r
-        } else {
-            for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
-                r.state = State::Previous;
-                self.save(&mut r)?;
-            }
-            let parts = release::Parts {
-                live: app,
-                preserve: new.map_or(&[][..], |n| n.preserve.as_slice()),
-                new_program: false,
-                ..release::Parts::program(&self.target)
-            };
-            let r = self
-                .store
-                .stage_parts(&parts, &self.target, None, State::Current)
-                .map_err(|e| self.io("cannot record the running program in", e))?;
+        let parts = release::Parts {
+            live: app,
+            preserve: new.map_or(&[][..], |n| n.preserve.as_slice()),
+            new_program: false,
+            ..release::Parts::program(&self.target)
+        };
+        let (mut r, recorded) = self
+            .store
+            .in_place(&self.target, &live, &parts)
+            .map_err(|e| self.io("cannot record the running program in", e))?;
+        if recorded {
             self.say(&format!(
                 "recorded the {} in place as release {} (sha256 {})",
                 if app.is_some() {
@@ -888,8 +876,7 @@ impl Cx<'_> {
                 r.id,
                 short(&r.sha256)
             ));
-            r
-        };
+        }
         if let Some(live) = app
             && r.app.is_none()
         {

@@ -644,35 +644,21 @@ impl Host {
         let live = release::sha256_file(&self.target).map_err(|e| {
             CliError::io(format!("cannot read tend `{}`", self.target.display()), e)
         })?;
-        let releases = self.releases()?;
-        if let Some(r) = releases
-            .iter()
-            .rev()
-            .find(|r| r.state == State::Current && r.sha256 == live)
-        {
-            return Ok(r.clone());
-        }
-        for mut r in releases.into_iter().filter(|r| r.state == State::Current) {
-            r.state = State::Previous;
-            self.save(&mut r)?;
-        }
-        let r = self
+        let parts = release::Parts {
+            new_program: false,
+            ..release::Parts::program(&self.target)
+        };
+        let (r, recorded) = self
             .store
-            .stage_parts(
-                &release::Parts {
-                    new_program: false,
-                    ..release::Parts::program(&self.target)
-                },
-                &self.target,
-                None,
-                State::Current,
-            )
+            .in_place(&self.target, &live, &parts)
             .map_err(|e| self.io("cannot record the running tend in", e))?;
-        self.say(&format!(
-            "recorded tend in place as release {} (sha256 {})",
-            r.id,
-            short(&r.sha256)
-        ));
+        if recorded {
+            self.say(&format!(
+                "recorded tend in place as release {} (sha256 {})",
+                r.id,
+                short(&r.sha256)
+            ));
+        }
         Ok(r)
     }
 

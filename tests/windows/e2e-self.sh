@@ -50,7 +50,7 @@ sup_exits() { local want=$1; shift; sup "$@"; [ $? = "$want" ]; }
 ssha() { sha256sum "$SD/tend.exe" | cut -d' ' -f1; }
 shealth() { curl -fsS --max-time 2 "http://127.0.0.1:$1/health"; }
 # host_pid NAME: the supervisor's (tend.exe's) Windows pid, from its status.
-host_pid() { timeout 60 wine "$STEND" status "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["supervisor"]["pid"])'; }
+host_pid() { status_of "$STEND" "$1" 'd["supervisor"]["pid"]'; }
 orig=$(ssha) newsha=$(sha256sum "$SB/new-tend.exe" | cut -d' ' -f1)
 
 for i in 1 2 3; do check "install self$i with the section's tend.exe" stend install "$SAW\\self$i.toml"; done
@@ -73,8 +73,8 @@ check "  both services were restarted and verified healthy" \
 check "  the binary in place is the new tend" test "$(ssha)" = "$newsha"
 check "  the old hosts stopped their programs gracefully (Ctrl+C), their tend.exe moved aside" \
     bash -c "grep -q 'gosvc: got interrupt, shutting down' '$C/ProgramData/tend/logs/self1/self1.out.log' && grep -q 'gosvc: got interrupt, shutting down' '$C/ProgramData/tend/logs/self2/self2.out.log'"
-check "  self1's host is a new process" test "$(host_pid self1)" != "$p1"
-check "  self2's host is a new process" test "$(host_pid self2)" != "$p2"
+check "  self1's host is a new process" differs "$(host_pid self1 2>&1)" "$p1"
+check "  self2's host is a new process" differs "$(host_pid self2 2>&1)" "$p2"
 check "  self1 serves" shealth "$SPORT"
 check "  self2 serves" shealth $((SPORT + 1))
 check "  self3 stays stopped" bash -c "timeout 60 wine sc query self3 | tr -d '\r' | grep -q STOPPED"
@@ -87,7 +87,7 @@ check "  says ROLLED BACK, naming the service that failed" bash -c "grep -q 'ROL
 echo "INFO: $(grep 'FAILED' "$WORK/up.txt")"
 check "  the binary in place is the good tend again" test "$(ssha)" = "$newsha"
 check "  self1 serves again" wait_until "$E2E_WAIT" shealth "$SPORT"
-check "  self2 was never restarted" test "$(host_pid self2)" = "$p2"
+check "  self2 was never restarted" same "$(host_pid self2 2>&1)" "$p2"
 check "  no journal is left" test ! -e "$SSTORE/host-journal.json"
 
 check "rollback --self goes back to the first tend (exit 0)" sup_exits 0 rollback --self

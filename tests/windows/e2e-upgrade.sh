@@ -102,7 +102,7 @@ current_id() { history_json | python3 -c 'import json,sys; print([r["id"] for r 
 ulog_has() { local n; for n in "$@"; do grep -qF -- "$n" "$C/ProgramData/tend/logs/upsvc/upsvc.tend.log" || return 1; done; }
 upgrades() { curl -fsS --max-time 2 "http://127.0.0.1:$UMETRICS/metrics" | sed -n "s/^tend_upgrades_total{service=\"upsvc\",result=\"$1\"} //p"; }
 counts_are() { [ "$(upgrades upgraded) $(upgrades rolled_back) $(upgrades broken)" = "$1" ]; }
-up_pid() { timeout 60 wine "$TEND" status upsvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["supervisor"]["pid"])'; }
+up_pid() { status_of "$TEND" upsvc 'd["supervisor"]["pid"]'; }
 
 check "install exits 0" tend install "$UPCFG"
 check "start exits 0" tend start upsvc
@@ -225,7 +225,7 @@ pid_before=$(up_pid)
 check "the upgrade is refused (exit 2), naming the file, nothing changed" up_exits 2 upgrade upsvc "$UBW\\v1.exe"
 check "  it names the file and says nothing was changed" bash -c "grep -qi 'upsvc.exe' '$WORK/up.txt' && grep -q 'nothing was changed' '$WORK/up.txt'"
 echo "INFO: $(grep 'not upgrading' "$WORK/up.txt")"
-check "  v2 still serves, the same run (pid $pid_before)" bash -c "[ \"\$(curl -fsS --max-time 2 http://127.0.0.1:$UPORT/version)\" = v2 ] && [ \"\$(timeout 60 wine '$TEND' status upsvc --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"supervisor\"][\"pid\"])')\" = '$pid_before' ]"
+check "  v2 still serves, the same run (pid $pid_before)" same "$(version 2>&1) $(up_pid 2>&1)" "v2 $pid_before"
 w taskkill /F /PID "$(winpid "$WORK/hold.out")" >/dev/null; wait "$HOLD" 2>/dev/null
 check "once it lets go, the upgrade goes through" up_exits 0 upgrade upsvc "$UBW\\v1.exe"
 check "  v1 serves" serves v1

@@ -24,6 +24,14 @@ fn signal_of(s: StopSignal) -> Signal {
 }
 
 impl Tree {
+    /// The group led by `pid`.
+    #[cfg(target_os = "linux")]
+    pub(super) fn of(pid: nix::libc::pid_t) -> Self {
+        Self {
+            pgid: Pid::from_raw(pid),
+        }
+    }
+
     /// Sends the graceful stop signal to the whole group.
     pub(crate) fn signal_stop(&self, stop: &tend_core::StopSpec) -> io::Result<()> {
         send(self.pgid, signal_of(stop.signal))

@@ -1,0 +1,627 @@
+//! Linux: starting the program the way glibc's `posix_spawn` does, and waiting for it on a
+//! pidfd.
+//!
+//! Why not std's (tokio's) `Command`: tend must set `PR_SET_PDEATHSIG` in the child (so a
+//! SIGKILLed tend never leaves its program behind), and that needs `pre_exec`, which makes
+//! std fall back from `posix_spawn` to `fork`. A fork of the supervisor copies its page
+//! tables and the exec then tears the copy down: about 0.5 ms per start, a third of a
+//! restart (bench/README.md, issue 16). `posix_spawn` itself has no attribute for the
+//! death signal, and neither process-wrap nor nix offer a vfork-style spawn with one. So
+//! this is glibc's `__spawni` in miniature: `clone(CLONE_VM | CLONE_VFORK)` on a stack of
+//! its own; the child runs only raw system calls on data the parent prepared, then
+//! `execve`; the parent sleeps until the exec (or the child's exit) and reads the child's
+//! errno from memory they share.
+//!
+//! The exit is awaited on a pidfd (Linux 5.3). On an older kernel [`available`] says no and
+//! the caller keeps std's path.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::libc;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use super::unix::Tree;
+
+/// Whether this kernel has pidfds (`pidfd_open`, Linux 5.3); asked once.
+pub(super) fn available() -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    *ANSWER.get_or_init(|| pidfd_open(std::process::id().cast_signed()).is_ok())
+}
+
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+    // passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What to run, every byte of it prepared before the clone: the child may not allocate.
+pub(super) struct Plan<'a> {
+    pub(super) program: &'a Path,
+    pub(super) args: &'a [String],
+    pub(super) working_dir: &'a Path,
+    /// The program's whole environment, in order.
+    pub(super) env: Vec<(OsString, OsString)>,
+    /// The write ends for fds 1 and 2; `None` inherits tend's.
+    pub(super) stdout: Option<OwnedFd>,
+    pub(super) stderr: Option<OwnedFd>,
+    pub(super) core_dumps: bool,
+}
+
+/// A started program, waited for on its pidfd.
+pub(crate) struct Child {
+    pid: libc::pid_t,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    pub(crate) fn id(&self) -> u32 {
+        self.pid.cast_unsigned()
+    }
+
+    /// Waits for the exit and reaps it; at once when it was reaped before.
+    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(s) = self.status {
+                return Ok(s);
+            }
+            let Some(fd) = &self.pidfd else {
+                return Err(io::Error::other("the program's pidfd is gone"));
+            };
+            let mut ready = fd.readable().await?;
+            // A pidfd is readable once the process has exited: the reap does not block.
+            match reap(self.pid, libc::WNOHANG)? {
+                Some(s) => {
+                    self.status = Some(s);
+                    self.pidfd = None;
+                }
+                None => ready.clear_ready(),
+            }
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        // Not waited for (its supervisor stopped caring): reap it when it ends, so no
+        // zombie is left for the rest of tend's life.
+        if let Ok(Some(_)) = reap(self.pid, libc::WNOHANG) {
+            return;
+        }
+        let (pid, pidfd) = (self.pid, self.pidfd.take());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut child = Child {
+                    pid,
+                    pidfd,
+                    status: None,
+                };
+                let _ = child.wait().await;
+            });
+        }
+    }
+}
+
+/// `waitpid` on this one child; `None` while it runs (with `WNOHANG`).
+fn reap(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid place for the kernel to write the wait status.
+        let r = unsafe { libc::waitpid(pid, &raw mut status, flags) };
+        if r == pid {
+            return Ok(Some(ExitStatus::from_raw(status)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn c_string(s: &OsStr, what: &str) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
+    })
+}
+
+/// Everything the child reads, by raw pointers into memory the parent owns and keeps
+/// alive (it is asleep) until the exec.
+struct ChildArgs {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    parent: libc::pid_t,
+    null: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
+    core_dumps: bool,
+    /// The errno of the step that failed; 0 while none did.
+    errno: AtomicI32,
+}
+
+/// Starts the program as the leader of a new process group.
+pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
+    // The pidfd is watched by the runtime's reactor: without one, start nothing.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "tend started a program outside its runtime",
+        ));
+    }
+    let program = c_string(plan.program.as_os_str(), "the program's path")?;
+    let mut argv_owned = Vec::with_capacity(plan.args.len() + 1);
+    argv_owned.push(program.clone());
+    for a in plan.args {
+        argv_owned.push(c_string(OsStr::new(a), "an argument")?);
+    }
+    let mut env_owned = Vec::with_capacity(plan.env.len());
+    for (k, v) in &plan.env {
+        let mut kv = OsString::with_capacity(k.len() + v.len() + 1);
+        kv.push(k);
+        kv.push("=");
+        kv.push(v);
+        env_owned.push(c_string(&kv, "an environment variable")?);
+    }
+    let argv: Vec<*const libc::c_char> = argv_owned
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env_owned
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let cwd = c_string(plan.working_dir.as_os_str(), "the working directory")?;
+    // A service has no input. Every fd the child dup2s from is above 2, so no dup2 can
+    // overwrite a source that a later one still needs (tend's own 0-2 may be closed, and
+    // then a new fd could land there).
+    let null = above_stdio(OwnedFd::from(
+        std::fs::File::open("/dev/null")
+            .map_err(|e| io::Error::new(e.kind(), format!("/dev/null: {e}")))?,
+    ))?;
+    let stdout = plan.stdout.map(above_stdio).transpose()?;
+    let stderr = plan.stderr.map(above_stdio).transpose()?;
+    let args = ChildArgs {
+        program: program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ptr(),
+        parent: std::process::id().cast_signed(),
+        null: null.as_raw_fd(),
+        stdout: stdout.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        stderr: stderr.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+        core_dumps: plan.core_dumps,
+        errno: AtomicI32::new(0),
+    };
+    // The child's stack. It runs a handful of system calls in one frame; glibc gives its
+    // spawn child 32 KiB plus the argument area, this is as much with room to spare.
+    let mut stack = vec![0u8; 64 * 1024];
+    // The top, 16-byte aligned: the stack grows down on every Linux target tend ships for.
+    let top = {
+        let end = stack.as_mut_ptr().wrapping_add(stack.len());
+        end.wrapping_sub(end as usize % 16)
+    };
+    let pid = {
+        // No signal handler of tend's may run in the child while it shares tend's memory:
+        // all are blocked around the clone, and the child resets every handler before it
+        // unblocks (glibc's posix_spawn does the same).
+        let _blocked = BlockedSignals::all()?;
+        // SAFETY: `child_main` only reads `args` (alive: this frame sleeps until the
+        // child execs or exits, CLONE_VFORK) and makes async-signal-safe system calls on
+        // its own stack `top`, which stays allocated for as long. SIGCHLD as the exit
+        // signal makes it an ordinary child for waitpid.
+        unsafe {
+            libc::clone(
+                child_main,
+                top.cast(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&raw const args).cast_mut().cast(),
+            )
+        }
+    };
+    drop(stack);
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let errno = args.errno.load(Ordering::Acquire);
+    if errno != 0 {
+        // It exited with 127 before running anything: reap it here.
+        let _ = reap(pid, 0);
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    let watch = |fd: OwnedFd| {
+        // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open and the same for as
+        // long as the registration.
+        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+    };
+    let pidfd = match pidfd_open(pid).and_then(watch) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Without a pidfd nobody could tell when it ends: it must not run unwatched.
+            // SAFETY: plain kill(2) of the group it leads.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = reap(pid, 0);
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot watch the started program: {e}"),
+            ));
+        }
+    };
+    Ok((
+        Child {
+            pid,
+            pidfd: Some(pidfd),
+            status: None,
+        },
+        Tree::of(pid),
+    ))
+}
+
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new one or -1.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Every signal blocked in this thread until dropped.
+struct BlockedSignals(libc::sigset_t);
+
+impl BlockedSignals {
+    fn all() -> io::Result<Self> {
+        // SAFETY: sigset_t is plain data that sigfillset initialises; pthread_sigmask
+        // writes the old mask into `old`.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&raw mut all);
+            let r = libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut old);
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
+            }
+            Ok(Self(old))
+        }
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all`.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.0, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The child, between clone and exec. It shares tend's memory and tend's thread's TLS
+/// (errno): it may only make system calls on what `ChildArgs` points at, never allocate,
+/// lock or unwind. Any failure stores the errno for the parent and exits 127.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `ChildArgs`, alive until this child execs or exits.
+    let a = unsafe { &*(arg as *const ChildArgs) };
+    // SAFETY: every call below is an async-signal-safe system call wrapper on valid
+    // pointers (the parent's prepared strings, zeroed plain-data structs on this stack).
+    unsafe {
+        let fail = |a: &ChildArgs| -> libc::c_int {
+            // Reads errno, allocates nothing.
+            let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            a.errno
+                .store(if e == 0 { libc::EINVAL } else { e }, Ordering::Release);
+            libc::_exit(127)
+        };
+        // Signals: handlers of tend's become the default (exec would do it, but a signal
+        // between the unblock and the exec must not run tend's code here); SIGPIPE too,
+        // which Rust's runtime ignores and std's Command also resets. Other ignored signals
+        // stay ignored, as with fork and exec.
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        // 1 to 64: every signal Linux has (glibc refuses its own two, 32 and 33, and keeps
+        // them blocked for us: nothing here ever sends them).
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &raw mut old) != 0 {
+                continue;
+            }
+            if sig == libc::SIGPIPE
+                || (old.sa_sigaction != libc::SIG_IGN && old.sa_sigaction != libc::SIG_DFL)
+            {
+                libc::sigaction(sig, &raw const dfl, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &raw const empty, std::ptr::null_mut()) != 0 {
+            return fail(a);
+        }
+        if libc::setpgid(0, 0) != 0 {
+            return fail(a);
+        }
+        // If tend dies, even by SIGKILL, the kernel kills the program. The signal is tied
+        // to the *thread* that cloned, which is why tend spawns only from its
+        // single-threaded runtime's main thread.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            return fail(a);
+        }
+        // tend may have died before the prctl: then nobody would ever kill this one.
+        if libc::getppid() != a.parent {
+            libc::_exit(1);
+        }
+        if a.core_dumps {
+            // Up to the hard limit, which an unprivileged process may do: systemd's
+            // default is 0 soft, unlimited hard; the unit says LimitCORE=infinity.
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_CORE, &raw mut lim) != 0 {
+                return fail(a);
+            }
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_CORE, &raw const lim) != 0 {
+                return fail(a);
+            }
+        }
+        // dup2 clears close-on-exec on the copy; the originals close at exec.
+        if libc::dup2(a.null, 0) < 0 {
+            return fail(a);
+        }
+        if a.stdout >= 0 && libc::dup2(a.stdout, 1) < 0 {
+            return fail(a);
+        }
+        if a.stderr >= 0 && libc::dup2(a.stderr, 2) < 0 {
+            return fail(a);
+        }
+        if libc::chdir(a.cwd) != 0 {
+            return fail(a);
+        }
+        libc::execve(a.program, a.argv, a.envp);
+        fail(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::PathBuf;
+
+    use tend_core::{CommandSpec, Program};
+
+    use super::super::{Launch, Output, spawn};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn sh(script: &str) -> CommandSpec {
+        CommandSpec {
+            program: Program::Path(PathBuf::from("/bin/sh")),
+            args: vec!["-c".to_owned(), script.to_owned()],
+        }
+    }
+
+    /// Runs `command` captured; its exit status and its stdout and stderr.
+    fn run(
+        command: &CommandSpec,
+        dir: &std::path::Path,
+        env: &[(String, String)],
+        core_dumps: bool,
+    ) -> Result<(std::process::ExitStatus, String, String), String> {
+        rt().block_on(async {
+            let launch = Launch {
+                command,
+                working_dir: dir,
+                env,
+                output: Output::Capture,
+                core_dumps,
+            };
+            let mut s = spawn(&launch)?;
+            assert!(
+                matches!(s.child, super::super::Child::Pidfd(_)),
+                "the Linux spawn"
+            );
+            let status = s.child.wait().await.map_err(|e| e.to_string())?;
+            let (mut out, mut err) = (String::new(), String::new());
+            s.stdout.unwrap().read_to_string(&mut out).unwrap();
+            s.stderr.unwrap().read_to_string(&mut err).unwrap();
+            // A second wait answers at once with the same status.
+            assert_eq!(s.child.wait().await.unwrap().code(), status.code());
+            Ok((status, out, err))
+        })
+    }
+
+    fn status_field(status: &str, key: &str) -> String {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_program_starts_as_std_would_start_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "echo \"cwd=$(pwd)\"; echo \"var=$TEND_T_VAR\"; echo \"path=$PATH\"; \
+             echo \"stdin=$(readlink /proc/self/fd/0)\"; \
+             echo \"pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$\"; \
+             echo on-stderr >&2; exit 7";
+        let env = [("TEND_T_VAR".to_owned(), "set by the config".to_owned())];
+        let (status, out, err) = run(&sh(script), dir.path(), &env, false).unwrap();
+        assert_eq!(status.code(), Some(7));
+        assert_eq!(err, "on-stderr\n");
+        let cwd = dir.path().canonicalize().unwrap();
+        assert!(out.contains(&format!("cwd={}\n", cwd.display())), "{out}");
+        assert!(out.contains("var=set by the config\n"), "{out}");
+        // tend's own environment is inherited.
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert!(out.contains(&format!("path={path}\n")), "{out}");
+        assert!(out.contains("stdin=/dev/null\n"), "{out}");
+        let ids = out.lines().find(|l| l.starts_with("pgid=")).unwrap();
+        let (pgid, pid) = ids.split_once(' ').unwrap();
+        assert_eq!(
+            pgid.trim_start_matches("pgid="),
+            pid.trim_start_matches("pid="),
+            "a group of its own"
+        );
+    }
+
+    #[test]
+    fn the_program_starts_with_no_signal_blocked_and_sigpipe_not_ignored() {
+        // Read from outside while it sleeps: a shell reading its own status would show the
+        // mask it holds while it waits for `cat`.
+        let dir = tempfile::tempdir().unwrap();
+        let command = CommandSpec {
+            program: Program::Path(PathBuf::from("/bin/sleep")),
+            args: vec!["30".to_owned()],
+        };
+        rt().block_on(async {
+            let launch = Launch {
+                command: &command,
+                working_dir: dir.path(),
+                env: &[],
+                output: Output::Capture,
+                core_dumps: false,
+            };
+            let mut s = spawn(&launch).unwrap();
+            let theirs = std::fs::read_to_string(format!("/proc/{}/status", s.pid)).unwrap();
+            s.tree.kill().unwrap();
+            assert!(!s.child.wait().await.unwrap().success());
+            let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+            let ign = |s: &str| u64::from_str_radix(&status_field(s, "SigIgn:"), 16).unwrap();
+            // SIGPIPE is signal 13: bit 12. The Rust runtime ignores it in this test process.
+            assert_ne!(
+                ign(&ours) & (1 << 12),
+                0,
+                "the test runs with SIGPIPE ignored"
+            );
+            assert_eq!(ign(&theirs) & (1 << 12), 0, "{theirs}");
+            assert_eq!(
+                status_field(&theirs, "SigBlk:"),
+                "0000000000000000",
+                "{theirs}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_later_config_variable_wins_and_systemd_s_are_not_inherited() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("TEND_T_TWICE".to_owned(), "first".to_owned()),
+            ("TEND_T_TWICE".to_owned(), "second".to_owned()),
+            ("HOME".to_owned(), "/from/config".to_owned()),
+        ];
+        let script = "echo \"$TEND_T_TWICE $HOME ${NOTIFY_SOCKET-unset}\"; env | grep -c '^HOME='";
+        let (_, out, _) = run(&sh(script), dir.path(), &env, false).unwrap();
+        assert_eq!(out, "second /from/config unset\n1\n");
+    }
+
+    #[test]
+    fn core_dumps_raise_the_soft_limit_to_the_hard_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "echo \"$(ulimit -S -c) $(ulimit -H -c)\"";
+        let (_, out, _) = run(&sh(script), dir.path(), &[], true).unwrap();
+        let (soft, hard) = out.trim().split_once(' ').unwrap();
+        assert_eq!(soft, hard);
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_executed_is_an_error_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let no_interp = dir.path().join("no-interp");
+        std::fs::write(&no_interp, "#!/nonexistent/interpreter\n").unwrap();
+        std::fs::set_permissions(&no_interp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bad_arg = CommandSpec {
+            program: Program::Path(PathBuf::from("/bin/sh")),
+            args: vec!["a\0b".to_owned()],
+        };
+        for (command, want) in [
+            (
+                CommandSpec {
+                    program: Program::Path(plain),
+                    args: vec![],
+                },
+                "is not executable (permission denied)",
+            ),
+            (
+                CommandSpec {
+                    program: Program::Path(no_interp),
+                    args: vec![],
+                },
+                "could not be executed (missing file or interpreter)",
+            ),
+            (bad_arg, "contains a NUL byte"),
+        ] {
+            let e = run(&command, dir.path(), &[], false).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_child_dropped_unwaited_is_reaped_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let pid = rt.block_on(async {
+            let command = sh("read line");
+            let launch = Launch {
+                command: &command,
+                working_dir: dir.path(),
+                env: &[],
+                output: Output::Capture,
+                core_dumps: false,
+            };
+            let s = spawn(&launch).unwrap();
+            let pid = s.pid;
+            drop(s.child);
+            // stdin is /dev/null: `read` ends at once; its reaper task must take it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{pid} was never reaped"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            pid
+        });
+        assert!(pid > 0);
+    }
+}

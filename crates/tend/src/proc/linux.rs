@@ -23,8 +23,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use nix::libc;
 use tokio::io::Interest;
@@ -55,8 +55,9 @@ pub(super) struct Plan<'a> {
     pub(super) program: &'a Path,
     pub(super) args: &'a [String],
     pub(super) working_dir: &'a Path,
-    /// The program's whole environment, in order.
-    pub(super) env: Vec<(OsString, OsString)>,
+    /// The program's environment: tend's, less `not_inherited`, with these set over it.
+    pub(super) env: &'a [(String, String)],
+    pub(super) not_inherited: &'a [&'a str],
     /// The write ends for fds 1 and 2; `None` inherits tend's.
     pub(super) stdout: Option<OwnedFd>,
     pub(super) stderr: Option<OwnedFd>,
@@ -179,14 +180,7 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
     for a in plan.args {
         argv_owned.push(c_string(OsStr::new(a), "an argument")?);
     }
-    let mut env_owned = Vec::with_capacity(plan.env.len());
-    for (k, v) in &plan.env {
-        let mut kv = OsString::with_capacity(k.len() + v.len() + 1);
-        kv.push(k);
-        kv.push("=");
-        kv.push(v);
-        env_owned.push(c_string(&kv, "an environment variable")?);
-    }
+    let env_owned = environment(plan.env, plan.not_inherited)?;
     let argv: Vec<*const libc::c_char> = argv_owned
         .iter()
         .map(|c| c.as_ptr())
@@ -198,13 +192,10 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let cwd = c_string(plan.working_dir.as_os_str(), "the working directory")?;
-    // A service has no input. Every fd the child dup2s from is above 2, so no dup2 can
-    // overwrite a source that a later one still needs (tend's own 0-2 may be closed, and
-    // then a new fd could land there).
-    let null = above_stdio(OwnedFd::from(
-        std::fs::File::open("/dev/null")
-            .map_err(|e| io::Error::new(e.kind(), format!("/dev/null: {e}")))?,
-    ))?;
+    // Every fd the child dup2s from is above 2, so no dup2 can overwrite a source that a
+    // later one still needs (tend's own 0-2 may be closed, and then a new fd could land
+    // there).
+    let null = dev_null()?;
     let stdout = plan.stdout.map(above_stdio).transpose()?;
     let stderr = plan.stderr.map(above_stdio).transpose()?;
     let args = ChildArgs {
@@ -213,15 +204,18 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         envp: envp.as_ptr(),
         cwd: cwd.as_ptr(),
         parent: std::process::id().cast_signed(),
-        null: null.as_raw_fd(),
+        null,
         stdout: stdout.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         stderr: stderr.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         core_dumps: plan.core_dumps,
         errno: AtomicI32::new(0),
     };
-    // The child's stack. It runs a handful of system calls in one frame; glibc gives its
-    // spawn child 32 KiB plus the argument area, this is as much with room to spare.
-    let mut stack = vec![0u8; 64 * 1024];
+    // The child's stack: this thread's, kept from one spawn to the next (a fresh mapping
+    // each time costs a mmap, page faults and a munmap per start).
+    let mut stack = STACK.take();
+    if stack.is_empty() {
+        stack = vec![0u8; STACK_SIZE];
+    }
     // The top, 16-byte aligned: the stack grows down on every Linux target tend ships for.
     let top = {
         let end = stack.as_mut_ptr().wrapping_add(stack.len());
@@ -245,7 +239,7 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
             )
         }
     };
-    drop(stack);
+    STACK.set(stack);
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -281,6 +275,66 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         },
         Tree::of(pid),
     ))
+}
+
+/// The spawn child's stack size. It runs a handful of system calls in one frame; glibc
+/// gives its spawn child 32 KiB plus the argument area, this is as much with room to spare.
+const STACK_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// The last spawn's child stack, for the next (tend spawns from one thread; a test
+    /// harness from many, each with its own).
+    static STACK: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// `/dev/null` for the program's stdin (a service has no input), opened once.
+fn dev_null() -> io::Result<RawFd> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = std::fs::File::open("/dev/null")
+        .map_err(|e| io::Error::new(e.kind(), format!("/dev/null: {e}")))?;
+    let fd = above_stdio(fd.into())?;
+    // Two first spawns at once: one fd is kept, the other closed.
+    Ok(NULL.get_or_init(|| fd).as_raw_fd())
+}
+
+/// The environment block for config variables `set`: tend's own environment less
+/// `not_inherited`, with `set` over it (a later entry wins), as std's `Command` would give
+/// it. Made once per distinct `set` and kept: tend never changes its own environment (Rust
+/// 2024 makes `set_var` unsafe, and tend does not call it), so only a reload that changes
+/// `env` makes a new one, and a start copies no variable.
+fn environment(set: &[(String, String)], not_inherited: &[&str]) -> io::Result<Arc<[CString]>> {
+    /// The config's variables and the block made for them.
+    type Made = (Vec<(String, String)>, Arc<[CString]>);
+    static LAST: Mutex<Option<Made>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((key, block)) = &*last
+        && key.as_slice() == set
+    {
+        return Ok(Arc::clone(block));
+    }
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !not_inherited.iter().any(|n| k == n))
+        .collect();
+    for (k, v) in set {
+        match env.iter_mut().find(|(ek, _)| ek == k.as_str()) {
+            Some(e) => e.1 = v.into(),
+            None => env.push((k.into(), v.into())),
+        }
+    }
+    let block: Arc<[CString]> = env
+        .into_iter()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            c_string(&kv, "an environment variable")
+        })
+        .collect::<io::Result<_>>()?;
+    *last = Some((set.to_vec(), Arc::clone(&block)));
+    Ok(block)
 }
 
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
@@ -547,6 +601,13 @@ mod tests {
             ("HOME".to_owned(), "/from/config".to_owned()),
         ];
         let script = "echo \"$TEND_T_TWICE $HOME ${NOTIFY_SOCKET-unset}\"; env | grep -c '^HOME='";
+        let (_, out, _) = run(&sh(script), dir.path(), &env, false).unwrap();
+        assert_eq!(out, "second /from/config unset\n1\n");
+        // A reload that changes `env` gets a new block; going back gets the old values.
+        let changed = [("TEND_T_TWICE".to_owned(), "changed".to_owned())];
+        let (_, out, _) = run(&sh(script), dir.path(), &changed, false).unwrap();
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(out, format!("changed {home} unset\n1\n"));
         let (_, out, _) = run(&sh(script), dir.path(), &env, false).unwrap();
         assert_eq!(out, "second /from/config unset\n1\n");
     }

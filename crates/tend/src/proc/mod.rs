@@ -231,7 +231,8 @@ fn spawn_linux(launch: &Launch<'_>, program: &Path) -> Result<Spawned, String> {
         program,
         args: &launch.command.args,
         working_dir: launch.working_dir,
-        env: environment(launch.env),
+        env: launch.env,
+        not_inherited: &NOT_INHERITED,
         stdout,
         stderr,
         core_dumps: launch.core_dumps,
@@ -244,22 +245,6 @@ fn spawn_linux(launch: &Launch<'_>, program: &Path) -> Result<Spawned, String> {
         stdout: pipes.stdout,
         stderr: pipes.stderr,
     })
-}
-
-/// The program's environment as [`command`] gives it: tend's, less [`NOT_INHERITED`], with
-/// the config's variables set over it.
-#[cfg(target_os = "linux")]
-fn environment(set: &[(String, String)]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
-    let mut env: Vec<_> = std::env::vars_os()
-        .filter(|(k, _)| !NOT_INHERITED.iter().any(|n| k == n))
-        .collect();
-    for (k, v) in set {
-        match env.iter_mut().find(|(ek, _)| ek == k.as_str()) {
-            Some(e) => e.1 = v.into(),
-            None => env.push((k.into(), v.into())),
-        }
-    }
-    env
 }
 
 #[cfg(unix)]

@@ -19,9 +19,11 @@
 //!
 //! # Design
 //!
-//! - One [`ServiceLogs`] per service. Each [`ServiceLogs::capture`] spawns a plain thread
-//!   that reads 64 KiB at a time and exits at end of file; several generations of readers
-//!   (a grandchild keeping an old pipe open) may write into the same files at once.
+//! - One [`ServiceLogs`] per service. Each [`ServiceLogs::capture`] hands its pipe to a
+//!   plain thread that reads 64 KiB at a time until end of file, then waits (30 s at most)
+//!   to take the next run's pipe, so a restart starts no thread (`readers.rs`). Several
+//!   generations of readers (a grandchild keeping an old pipe open) may write into the
+//!   same files at once.
 //! - Each active file has a single writer behind a mutex; rotation is close-rename-reopen
 //!   by that writer, never copy-and-truncate.
 //! - Without timestamps a read's complete lines are written as they are, in one `write`;
@@ -41,6 +43,7 @@ mod json;
 mod logs;
 mod maintain;
 mod naming;
+mod readers;
 mod sink;
 mod state;
 pub mod tail;
@@ -53,6 +56,7 @@ pub use logs::{
     StreamStats, supervisor_line_bytes,
 };
 pub use naming::{LogKind, RotatedFile, rotated_files};
+pub use readers::Reader;
 pub use transcode::encoding_for;
 
 /// Appended (before the newline) to each piece of a line cut at `max_line` bytes, except

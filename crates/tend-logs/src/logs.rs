@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
@@ -20,6 +20,7 @@ use crate::frame::{Framed, LineBuf, Prefixer, effective_max_line, frame, frame_i
 use crate::json;
 use crate::maintain;
 use crate::naming::LogKind;
+use crate::readers::{Pool, Reader};
 use crate::sink::{Cx, Effects, Sink};
 use crate::state::FsState;
 pub use crate::state::{FaultHook, FsOp, StreamStats};
@@ -486,6 +487,8 @@ fn compress_job(shared: &Shared, path: &Path, refill: Option<&mut dyn FnMut(Job)
 pub struct ServiceLogs {
     shared: Arc<Shared>,
     jobs: Sender<Job>,
+    /// The pipes' readers, kept from one run to the next.
+    readers: Arc<Pool>,
     reconfiguring: Mutex<()>,
 }
 
@@ -556,6 +559,7 @@ impl ServiceLogs {
         let logs = Arc::new(Self {
             shared,
             jobs: tx,
+            readers: Pool::new(format!("tend-logs-{name}-reader")),
             reconfiguring: Mutex::new(()),
         });
         logs.shared
@@ -568,17 +572,18 @@ impl ServiceLogs {
         let _ = self.jobs.send(job);
     }
 
-    /// Starts a thread that reads `pipe` until end of file and writes what it reads into the
-    /// stream's log file.
+    /// Reads `pipe` until end of file on a thread of its own and writes what it reads into
+    /// the stream's log file. The thread is a free reader of an earlier pipe of these logs
+    /// when there is one, a new one otherwise.
     ///
-    /// Returns at once. The supervisor does not need to join the thread before restarting
-    /// the program: if a grandchild keeps the pipe open, the thread simply lives on and
-    /// writes alongside the next generation's reader.
+    /// Returns at once. The supervisor does not need to join the reader before restarting
+    /// the program: if a grandchild keeps the pipe open, the reader simply goes on and
+    /// writes alongside the next generation's.
     pub fn capture<R: Read + Send + 'static>(
         self: &Arc<Self>,
         stream: Stream,
         pipe: R,
-    ) -> Result<JoinHandle<()>, LogError> {
+    ) -> Result<Reader, LogError> {
         self.capture_of(None, stream, pipe)
     }
 
@@ -589,14 +594,15 @@ impl ServiceLogs {
         pid: Option<u32>,
         stream: Stream,
         pipe: R,
-    ) -> Result<JoinHandle<()>, LogError> {
+    ) -> Result<Reader, LogError> {
         let logs = Arc::clone(self);
-        let thread = format!("tend-logs-{}-{}", self.shared.name, stream);
         let pipe = self.decoded(stream, pipe);
-        thread::Builder::new()
-            .name(thread.clone())
-            .spawn(move || logs.pump(pid, stream, pipe))
-            .map_err(|source| LogError::Spawn { thread, source })
+        self.readers
+            .run(Box::new(move || logs.pump(pid, stream, pipe)))
+            .map_err(|source| LogError::Spawn {
+                thread: format!("tend-logs-{}-reader", self.shared.name),
+                source,
+            })
     }
 
     /// `pipe` as it is, or (with `encoding`) decoded into UTF-8.

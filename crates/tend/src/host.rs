@@ -144,7 +144,7 @@ struct LogCapture {
     output: Arc<OutputClock>,
     /// Reader threads still alive, drained (bounded) at exit so the end of the output is
     /// written before tend goes.
-    readers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    readers: Arc<std::sync::Mutex<Vec<tend_logs::Reader>>>,
     /// See [`Stamped::waiting`].
     waiting: Arc<AtomicUsize>,
     /// `[logs] eventlog = "stderr"`: stderr chunks offered to the Event Log's writer.
@@ -374,7 +374,7 @@ impl Host {
 /// to a slow disk is waited for), and in any case after a few seconds: the stop ends when
 /// the tree is gone, not when a stray holder lets go.
 async fn drain(
-    readers: &std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    readers: &std::sync::Mutex<Vec<tend_logs::Reader>>,
     output: &OutputClock,
     waiting: &AtomicUsize,
 ) {

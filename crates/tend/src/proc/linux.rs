@@ -187,8 +187,7 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let envp: Vec<*const libc::c_char> = env_owned
-        .iter()
-        .map(|c| c.as_ptr())
+        .entries()
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let cwd = c_string(plan.working_dir.as_os_str(), "the working directory")?;
@@ -212,15 +211,11 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
     };
     // The child's stack: this thread's, kept from one spawn to the next (a fresh mapping
     // each time costs a mmap, page faults and a munmap per start).
-    let mut stack = STACK.take();
-    if stack.is_empty() {
-        stack = vec![0u8; STACK_SIZE];
-    }
-    // The top, 16-byte aligned: the stack grows down on every Linux target tend ships for.
-    let top = {
-        let end = stack.as_mut_ptr().wrapping_add(stack.len());
-        end.wrapping_sub(end as usize % 16)
+    let stack = match STACK.take() {
+        Some(s) => s,
+        None => ChildStack::new()?,
     };
+    let top = stack.top();
     let pid = {
         // No signal handler of tend's may run in the child while it shares tend's memory:
         // all are blocked around the clone, and the child resets every handler before it
@@ -239,7 +234,8 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
             )
         }
     };
-    STACK.set(stack);
+    stack.release();
+    STACK.set(Some(stack));
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -284,7 +280,68 @@ const STACK_SIZE: usize = 64 * 1024;
 thread_local! {
     /// The last spawn's child stack, for the next (tend spawns from one thread; a test
     /// harness from many, each with its own).
-    static STACK: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static STACK: std::cell::Cell<Option<ChildStack>> = const { std::cell::Cell::new(None) };
+}
+
+/// A mapping for the spawn child's stack, with a guard page below it: an overflow faults
+/// instead of writing over tend's memory, which the child shares. Only the pages the child
+/// touches (its one frame, at the top) are ever resident.
+struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl ChildStack {
+    const GUARD: usize = 4096;
+
+    fn new() -> io::Result<Self> {
+        let len = STACK_SIZE + Self::GUARD;
+        // SAFETY: a fresh anonymous private mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Self { base, len };
+        // SAFETY: the lowest page of the mapping just made.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The top, 16-byte aligned (page-aligned, in fact): the stack grows down on every
+    /// Linux target tend ships for.
+    fn top(&self) -> *mut libc::c_void {
+        self.base.cast::<u8>().wrapping_add(self.len).cast()
+    }
+}
+
+impl ChildStack {
+    /// Hands the pages the child touched back to the kernel: kept, they would be a dozen
+    /// KiB of every supervisor's resident memory for the rest of its life (issue 16's PSS
+    /// goal), for the cost of one madvise and a few page faults at the next start.
+    fn release(&self) {
+        // SAFETY: the mapping made by `new`, which no child runs on any more. Its contents
+        // need not survive: each child starts with a fresh frame.
+        unsafe { libc::madvise(self.base, self.len, libc::MADV_DONTNEED) };
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made by `new`, no longer used (no child runs on it: the
+        // spawn that lent it has returned).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
 }
 
 /// `/dev/null` for the program's stdin (a service has no input), opened once.
@@ -300,14 +357,37 @@ fn dev_null() -> io::Result<RawFd> {
     Ok(NULL.get_or_init(|| fd).as_raw_fd())
 }
 
+/// A program's environment as `execve` takes it: `K=V\0` entries one after the other, in
+/// one allocation (dozens of small strings would cost a supervisor several KiB of heap for
+/// as long as it lives: issue 16's PSS goal).
+struct EnvBlock {
+    bytes: Vec<u8>,
+}
+
+impl EnvBlock {
+    /// A pointer to each entry, valid while the block lives.
+    fn entries(&self) -> impl Iterator<Item = *const libc::c_char> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let rest = self.bytes.get(at..).filter(|r| !r.is_empty())?;
+            let entry = rest.as_ptr().cast::<libc::c_char>();
+            at += rest
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(rest.len(), |n| n + 1);
+            Some(entry)
+        })
+    }
+}
+
 /// The environment block for config variables `set`: tend's own environment less
 /// `not_inherited`, with `set` over it (a later entry wins), as std's `Command` would give
 /// it. Made once per distinct `set` and kept: tend never changes its own environment (Rust
 /// 2024 makes `set_var` unsafe, and tend does not call it), so only a reload that changes
 /// `env` makes a new one, and a start copies no variable.
-fn environment(set: &[(String, String)], not_inherited: &[&str]) -> io::Result<Arc<[CString]>> {
+fn environment(set: &[(String, String)], not_inherited: &[&str]) -> io::Result<Arc<EnvBlock>> {
     /// The config's variables and the block made for them.
-    type Made = (Vec<(String, String)>, Arc<[CString]>);
+    type Made = (Vec<(String, String)>, Arc<EnvBlock>);
     static LAST: Mutex<Option<Made>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((key, block)) = &*last
@@ -324,15 +404,21 @@ fn environment(set: &[(String, String)], not_inherited: &[&str]) -> io::Result<A
             None => env.push((k.into(), v.into())),
         }
     }
-    let block: Arc<[CString]> = env
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            c_string(&kv, "an environment variable")
-        })
-        .collect::<io::Result<_>>()?;
+    let len = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut bytes = Vec::with_capacity(len);
+    for (k, v) in &env {
+        if k.as_bytes().contains(&0) || v.as_bytes().contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an environment variable contains a NUL byte",
+            ));
+        }
+        bytes.extend_from_slice(k.as_bytes());
+        bytes.push(b'=');
+        bytes.extend_from_slice(v.as_bytes());
+        bytes.push(0);
+    }
+    let block = Arc::new(EnvBlock { bytes });
     *last = Some((set.to_vec(), Arc::clone(&block)));
     Ok(block)
 }

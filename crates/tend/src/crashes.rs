@@ -6,6 +6,7 @@
 //! the restart path); `tend crashes` lists them and `tend status` shows the newest.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,25 +90,35 @@ fn write(file: &Path, records: &[CrashRecord]) -> std::io::Result<()> {
     tend_os::write_atomic(file, &buf, None)
 }
 
-/// The records of a running supervisor, and the thread that writes them.
+/// The records of a running supervisor, and the thread that writes them. The records are
+/// shared with the writer, which copies them when it writes (at most once a second), not
+/// at every crash: a crash loop would otherwise copy the whole history at every restart.
 pub(crate) struct Journal {
     file: PathBuf,
-    records: Vec<CrashRecord>,
-    writer: Background<Vec<CrashRecord>>,
+    records: Arc<Mutex<Vec<CrashRecord>>>,
+    writer: Background<()>,
+}
+
+fn lock(records: &Mutex<Vec<CrashRecord>>) -> std::sync::MutexGuard<'_, Vec<CrashRecord>> {
+    records.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Journal {
     /// Continues the records in `file` (a supervisor that restarts keeps its history);
     /// `on_error` gets the OS error of a failed write, once per run of failures.
     pub(crate) fn open(file: PathBuf, on_error: impl Fn(String) + Send + Sync + 'static) -> Self {
-        let records = read(&file).unwrap_or_default();
+        let records = Arc::new(Mutex::new(read(&file).unwrap_or_default()));
         let path = file.clone();
+        let shared = Arc::clone(&records);
         // A crash loop restarts hundreds of times a second: its history is written at
         // most once a second (and at exit), each write flushed to disk.
         let writer = Background::spawn(
             "tend-crashes",
             std::time::Duration::from_secs(1),
-            move |records: &Vec<CrashRecord>| write(&file, records),
+            move |(): &()| {
+                let records = lock(&shared).clone();
+                write(&file, &records)
+            },
             on_error,
         );
         Self {
@@ -119,12 +130,15 @@ impl Journal {
 
     /// Adds a record (the oldest beyond [`KEEP`] goes) and queues the write.
     pub(crate) fn add(&mut self, record: CrashRecord) {
-        self.records.push(record);
-        if self.records.len() > KEEP {
-            let extra = self.records.len() - KEEP;
-            self.records.drain(..extra);
+        {
+            let mut records = lock(&self.records);
+            records.push(record);
+            if records.len() > KEEP {
+                let extra = records.len() - KEEP;
+                records.drain(..extra);
+            }
         }
-        self.writer.publish(self.records.clone());
+        self.writer.publish(());
     }
 
     /// Where the records are.
@@ -132,9 +146,9 @@ impl Journal {
         &self.file
     }
 
-    /// The newest record.
-    pub(crate) fn latest(&self) -> Option<&CrashRecord> {
-        self.records.last()
+    /// The newest record, in one line.
+    pub(crate) fn latest(&self) -> Option<LastCrash> {
+        lock(&self.records).last().map(LastCrash::from)
     }
 
     /// Writes what is queued (at exit), waiting for the disk at most

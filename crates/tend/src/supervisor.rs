@@ -596,8 +596,7 @@ impl Supervisor {
             last_crash: self
                 .crashes
                 .as_ref()
-                .and_then(crate::crashes::Journal::latest)
-                .map(crate::crashes::LastCrash::from),
+                .and_then(crate::crashes::Journal::latest),
         }
     }
 

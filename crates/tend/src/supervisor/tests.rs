@@ -446,3 +446,59 @@ fn the_state_goes_out_as_events_and_the_last_one_is_on_disk() {
             .any(|e| matches!(e, crate::events::Event::Alert(_)))
     );
 }
+
+#[test]
+fn a_start_goes_before_the_notices_that_precede_it_and_nothing_else_moves() {
+    use tend_core::{Action, ExitCause, Notice};
+    let exited = || {
+        Action::Notify(Notice::Exited {
+            pid: 7,
+            exit: Exit::Code(1),
+            uptime: Duration::from_millis(3),
+            cause: ExitCause::OnItsOwn,
+        })
+    };
+    let restarting = || {
+        Action::Notify(Notice::Restarting {
+            delay: Duration::ZERO,
+            in_window: 1,
+            limit: 0,
+        })
+    };
+    let started = || Action::Notify(Notice::Started { pid: 8 });
+    let at = tokio::time::Instant::now().into_std();
+    let rows: Vec<(Vec<Action>, Vec<Action>)> = vec![
+        // A restart without delay: the start right after the old group's kill.
+        (
+            vec![exited(), Action::KillTree, restarting(), Action::Spawn],
+            vec![Action::KillTree, Action::Spawn, exited(), restarting()],
+        ),
+        // No start: as it was.
+        (
+            vec![exited(), Action::KillTree, Action::SetTimer(at)],
+            vec![exited(), Action::KillTree, Action::SetTimer(at)],
+        ),
+        // Notices after the start stay after it; other actions keep their order.
+        (
+            vec![
+                Action::ClearTimer,
+                restarting(),
+                Action::Spawn,
+                started(),
+                Action::SetTimer(at),
+            ],
+            vec![
+                Action::ClearTimer,
+                Action::Spawn,
+                restarting(),
+                started(),
+                Action::SetTimer(at),
+            ],
+        ),
+        (vec![Action::Spawn], vec![Action::Spawn]),
+        (vec![], vec![]),
+    ];
+    for (given, want) in rows {
+        assert_eq!(super::starts_first(given.clone()), want, "from {given:?}");
+    }
+}

@@ -151,9 +151,14 @@ impl<T: Send + 'static> Background<T> {
         if p.closed {
             return;
         }
-        p.value = Some(value);
+        // A value already waiting means the writer waits for its time to write, and takes
+        // the newest then: no need to wake it (a crash loop would wake each writer at every
+        // restart only for it to go back to sleep).
+        let waiting = p.value.replace(value).is_some();
         drop(p);
-        self.slot.changed.notify_one();
+        if !waiting {
+            self.slot.changed.notify_one();
+        }
         if self.running.get().is_some() {
             return;
         }

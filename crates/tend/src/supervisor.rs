@@ -322,17 +322,7 @@ impl Supervisor {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = now();
-            // What a start resets belongs to the run it starts: the notices of the exit
-            // before it, which `starts_first` lets follow the start, still see the old run's.
-            match &event {
-                Event::Spawned { .. } => self.unhealthy = None,
-                Event::SpawnFailed { .. } => {
-                    self.last_words = LastWords::default();
-                    self.core_dumped = false;
-                }
-                _ => {}
-            }
-            let actions = starts_first(self.machine.step(event, now));
+            let actions = self.machine.step(event, now);
             // Alerts raised by these actions carry the count including this step's restart.
             self.watch.restarts_total = self.machine.restarts_total();
             for action in actions {
@@ -778,6 +768,7 @@ impl Supervisor {
         match self.spawner.spawn(&launch) {
             Ok(run) => {
                 self.tail = None;
+                self.unhealthy = None;
                 if let (Some(capture), Some((out, err))) = (&self.capture, run.output) {
                     self.tail = capture.attach(run.pid, out, err);
                 }
@@ -787,6 +778,8 @@ impl Supervisor {
             }
             Err(error) => {
                 self.tail = None;
+                self.last_words = LastWords::default();
+                self.core_dumped = false;
                 Event::SpawnFailed { error }
             }
         }
@@ -835,31 +828,6 @@ impl Supervisor {
             }
         }
     }
-}
-
-/// The machine's actions with a start moved ahead of the notices before it: a restart's
-/// `Spawn` follows `Notify(Exited)` and `Notify(Restarting)`, and what those say (the
-/// lines, the crash record, the alert) then takes its time while the program loads rather
-/// than before it starts. Everything else keeps its order: the notices among themselves,
-/// and every other action (a `KillTree` of the old run's group stays before the start)
-/// with the start.
-fn starts_first(actions: Vec<Action>) -> Vec<Action> {
-    let Some(at) = actions.iter().position(|a| matches!(a, Action::Spawn)) else {
-        return actions;
-    };
-    let mut out = Vec::with_capacity(actions.len());
-    let mut notices = Vec::new();
-    for (i, a) in actions.into_iter().enumerate() {
-        if i < at && matches!(a, Action::Notify(_)) {
-            notices.push(a);
-        } else {
-            out.push(a);
-            if i == at {
-                out.append(&mut notices);
-            }
-        }
-    }
-    out
 }
 
 async fn wait(child: &mut Option<ExitFuture>) -> program::Ended {

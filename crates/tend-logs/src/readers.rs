@@ -122,7 +122,8 @@ impl Pool {
             let Some((_, reader)) = free else { break };
             match reader.send(job) {
                 Ok(()) => return Ok(Reader { done }),
-                // It ended (a panic in its last job): the next one.
+                // Its thread is gone (it cannot be: a free reader only ends after taking
+                // itself off this list, under its lock): the job goes to the next one.
                 Err(mpsc::SendError(j)) => job = j,
             }
         }
@@ -158,7 +159,17 @@ fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
             Ok(next) => next,
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
-                let Some(p) = pool.upgrade() else { return };
+                let Some(p) = pool.upgrade() else {
+                    // The logs are gone. A job sent just before cannot be (it holds the logs,
+                    // and so the pool); if one is here anyway, it is run, not dropped.
+                    match rx.try_recv() {
+                        Ok(next) => {
+                            job = next;
+                            continue;
+                        }
+                        Err(_) => return,
+                    }
+                };
                 let mut free = p.free.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(i) = free.iter().position(|(k, _)| *k == id) {
                     free.remove(i);

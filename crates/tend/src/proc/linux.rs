@@ -811,6 +811,29 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_start_is_worded_by_what_is_missing() {
+        if !pidfds() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let e = run(&sh("exit 0"), &gone, &[], false).unwrap_err();
+        assert!(e.contains("working_dir") && e.contains("gone"), "{e}");
+        let not_a_file = CommandSpec {
+            program: Program::Path(dir.path().to_owned()),
+            args: vec![],
+        };
+        let e = run(&not_a_file, dir.path(), &[], false).unwrap_err();
+        assert!(e.contains("is not a file"), "{e}");
+        let missing = CommandSpec {
+            program: Program::Path(dir.path().join("nope")),
+            args: vec![],
+        };
+        let e = run(&missing, dir.path(), &[], false).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
     fn a_child_dropped_unwaited_is_reaped_when_it_ends() {
         if !pidfds() {
             return;

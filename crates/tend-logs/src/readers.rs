@@ -68,8 +68,6 @@ impl Reader {
             .unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(o) = outcome.take() {
-                // A second look (there is none: `join` takes self) would see it finished.
-                *outcome = Some(Ok(()));
                 return o;
             }
             outcome = self

@@ -86,8 +86,8 @@ impl<T> Slot<T> {
 pub(crate) const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<T: Send + 'static> Background<T> {
-    /// The writer `name` (its thread starts with the first value); `write` stores one value; `on_error` is told about a
-    /// failure once per run of failures. At most one write per `every`: a value published
+    /// The writer `name` (its thread starts with the first value); `write` stores one
+    /// value; `on_error` is told about a failure once per run of failures. At most one write per `every`: a value published
     /// sooner after the last write waits (and is replaced by newer ones) until `every` has
     /// passed. A single event is written at once; a crash loop of hundreds of restarts a
     /// second costs one write per `every` instead of one per event (bench/README.md).
@@ -211,22 +211,45 @@ mod tests {
     use std::sync::{Arc, Mutex, mpsc};
     use std::time::{Duration, Instant};
 
-    #[test]
-    fn no_thread_until_the_first_value() {
-        let bg = Background::spawn("test", Duration::ZERO, |_: &u32| Ok(()), |e| panic!("{e}"));
-        assert!(bg.running.get().is_none());
-        assert!(bg.finish(FINISH_WAIT), "nothing to write");
+    /// A writer that records every value it writes.
+    fn recording(every: Duration) -> (Background<u32>, Arc<Mutex<Vec<u32>>>) {
         let written = Arc::new(Mutex::new(Vec::new()));
         let w = written.clone();
         let bg = Background::spawn(
             "test",
-            Duration::ZERO,
+            every,
             move |v: &u32| {
                 w.lock().unwrap().push(*v);
                 Ok(())
             },
             |e| panic!("{e}"),
         );
+        (bg, written)
+    }
+
+    #[test]
+    fn a_value_that_waits_for_the_pace_is_written_at_its_end_without_a_wake_up() {
+        // `publish` wakes only an idle writer; one pacing itself must still write the
+        // newest value when its time comes, with no later publish or finish to wake it.
+        let (bg, written) = recording(Duration::from_millis(200));
+        bg.publish(1);
+        bg.publish(2);
+        bg.publish(3);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while written.lock().unwrap().last() != Some(&3) {
+            assert!(Instant::now() < deadline, "{:?}", written.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(bg.finish(FINISH_WAIT));
+        assert!(written.lock().unwrap().len() <= 2);
+    }
+
+    #[test]
+    fn no_thread_until_the_first_value() {
+        let bg = Background::spawn("test", Duration::ZERO, |_: &u32| Ok(()), |e| panic!("{e}"));
+        assert!(bg.running.get().is_none());
+        assert!(bg.finish(FINISH_WAIT), "nothing to write");
+        let (bg, written) = recording(Duration::ZERO);
         bg.publish(7);
         assert!(bg.running.get().is_some());
         assert!(bg.finish(FINISH_WAIT));
@@ -235,17 +258,7 @@ mod tests {
 
     #[test]
     fn finish_writes_the_newest_value() {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let w = written.clone();
-        let bg = Background::spawn(
-            "test",
-            Duration::ZERO,
-            move |v: &u32| {
-                w.lock().unwrap().push(*v);
-                Ok(())
-            },
-            |e| panic!("{e}"),
-        );
+        let (bg, written) = recording(Duration::ZERO);
         bg.publish(1);
         bg.publish(2);
         assert!(bg.finish(FINISH_WAIT));
@@ -254,17 +267,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_one_write_and_finish_does_not_wait_for_the_pace() {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let w = written.clone();
-        let bg = Background::spawn(
-            "test",
-            Duration::from_secs(30),
-            move |v: &u32| {
-                w.lock().unwrap().push(*v);
-                Ok(())
-            },
-            |e| panic!("{e}"),
-        );
+        let (bg, written) = recording(Duration::from_secs(30));
         for v in 1..=100 {
             bg.publish(v);
         }

@@ -51,9 +51,7 @@ impl Progress {
     pub(crate) fn end(self, doc: &impl Serialize, line: &str) {
         if self.json {
             self.document(doc);
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
         }
+        self.line(line);
     }
 }

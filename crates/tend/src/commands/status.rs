@@ -83,11 +83,20 @@ pub(crate) fn status(
     }
 
     let mut out = std::io::stdout().lock();
-    if json {
-        let _ = serde_json::to_writer_pretty(&mut out, &WithBuild::new(&report));
-        let _ = writeln!(out);
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, &WithBuild::new(&report))
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
     } else {
-        let _ = out.write_all(render(&report).as_bytes());
+        out.write_all(render(&report).as_bytes())
+    }
+    .and_then(|()| out.flush());
+    // An answer that never reached its reader must not pass for an empty one (a script
+    // parsing it sees the reason; a closed pipe, as with `| head`, is not one).
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = writeln!(std::io::stderr(), "error: cannot write the status: {e}");
     }
     Ok(ExitCode::from(code))
 }

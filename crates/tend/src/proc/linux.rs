@@ -598,6 +598,14 @@ mod tests {
             .unwrap()
     }
 
+    /// `path`, without arguments.
+    fn at(path: impl Into<PathBuf>) -> CommandSpec {
+        CommandSpec {
+            program: Program::Path(path.into()),
+            args: vec![],
+        }
+    }
+
     fn sh(script: &str) -> CommandSpec {
         CommandSpec {
             program: Program::Path(PathBuf::from("/bin/sh")),
@@ -789,18 +797,9 @@ mod tests {
             args: vec!["a\0b".to_owned()],
         };
         for (command, want) in [
+            (at(plain), "is not executable (permission denied)"),
             (
-                CommandSpec {
-                    program: Program::Path(plain),
-                    args: vec![],
-                },
-                "is not executable (permission denied)",
-            ),
-            (
-                CommandSpec {
-                    program: Program::Path(no_interp),
-                    args: vec![],
-                },
+                at(no_interp),
                 "could not be executed (missing file or interpreter)",
             ),
             (bad_arg, "contains a NUL byte"),
@@ -819,16 +818,10 @@ mod tests {
         let gone = dir.path().join("gone");
         let e = run(&sh("exit 0"), &gone, &[], false).unwrap_err();
         assert!(e.contains("working_dir") && e.contains("gone"), "{e}");
-        let not_a_file = CommandSpec {
-            program: Program::Path(dir.path().to_owned()),
-            args: vec![],
-        };
+        let not_a_file = at(dir.path());
         let e = run(&not_a_file, dir.path(), &[], false).unwrap_err();
         assert!(e.contains("is not a file"), "{e}");
-        let missing = CommandSpec {
-            program: Program::Path(dir.path().join("nope")),
-            args: vec![],
-        };
+        let missing = at(dir.path().join("nope"));
         let e = run(&missing, dir.path(), &[], false).unwrap_err();
         assert!(e.contains("does not exist"), "{e}");
     }

@@ -136,22 +136,31 @@ fn command(
         // A service has no input; a terminal's input must not be shared with it either.
         .stdin(Stdio::null())
         .kill_on_drop(false);
-    let pipes = match launch.output {
-        Output::Inherit => Pipes::default(),
-        Output::Capture => {
-            // std pipes rather than tokio's: the readers are plain blocking threads that
-            // outlive the child (a grandchild may hold the write end), and these fds are
-            // close-on-exec so other programs never inherit them.
-            let (out_r, out_w) = std::io::pipe()?;
-            let (err_r, err_w) = std::io::pipe()?;
-            cmd.stdout(out_w).stderr(err_w);
-            Pipes {
-                stdout: Some(out_r),
-                stderr: Some(err_r),
-            }
-        }
-    };
+    let (pipes, ends) = pipes(launch.output)?;
+    if let Some((out_w, err_w)) = ends {
+        cmd.stdout(out_w).stderr(err_w);
+    }
     Ok((cmd, pipes))
+}
+
+/// The program's output pipes for `output`: the read ends tend keeps, and the write ends
+/// the program gets (none: it inherits tend's stdout and stderr). std pipes rather than
+/// tokio's: the readers are plain blocking threads that outlive the child (a grandchild
+/// may hold the write end), and these fds are close-on-exec so other programs never
+/// inherit them.
+fn pipes(
+    output: Output,
+) -> std::io::Result<(Pipes, Option<(std::io::PipeWriter, std::io::PipeWriter)>)> {
+    if output == Output::Inherit {
+        return Ok((Pipes::default(), None));
+    }
+    let (out_r, out_w) = std::io::pipe()?;
+    let (err_r, err_w) = std::io::pipe()?;
+    let read = Pipes {
+        stdout: Some(out_r),
+        stderr: Some(err_r),
+    };
+    Ok((read, Some((out_w, err_w))))
 }
 
 #[derive(Default)]
@@ -222,21 +231,8 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, String> {
 /// environment and output as the `Command` of [`command`], in a fraction of the time.
 #[cfg(target_os = "linux")]
 fn spawn_linux(launch: &Launch<'_>, program: &Path) -> Result<Spawned, String> {
-    let (stdout, stderr, pipes) = match launch.output {
-        Output::Inherit => (None, None, Pipes::default()),
-        Output::Capture => {
-            let pipe = || std::io::pipe().map_err(|e| format!("cannot create pipes: {e}"));
-            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-            (
-                Some(out_w.into()),
-                Some(err_w.into()),
-                Pipes {
-                    stdout: Some(out_r),
-                    stderr: Some(err_r),
-                },
-            )
-        }
-    };
+    let (pipes, ends) = pipes(launch.output).map_err(|e| format!("cannot create pipes: {e}"))?;
+    let (stdout, stderr) = ends.map_or((None, None), |(o, e)| (Some(o.into()), Some(e.into())));
     let plan = linux::Plan {
         program,
         args: &launch.command.args,

@@ -78,6 +78,19 @@ impl LineBuf {
     pub(crate) fn capacity(&self) -> usize {
         self.buf.len()
     }
+
+    /// Empties the buffer for the next run's pipe. A buffer no bigger than a first read is
+    /// kept: a crash-looping program's reader would otherwise allocate and free it (an
+    /// `mmap` and `munmap` with musl's allocator, and a page fault) at every restart. A
+    /// bigger one, grown by a busy run, is let go, so a quiet next run keeps only
+    /// [`FIRST_READ_SIZE`] resident, as a new buffer would.
+    pub(crate) fn recycle(&mut self) {
+        if self.buf.len() > FIRST_READ_SIZE {
+            self.buf = Vec::new();
+        }
+        self.filled = 0;
+        self.window = FIRST_READ_SIZE;
+    }
 }
 
 /// Builds the per-line prefix (timestamp and/or stream tag), formatting the timestamp only
@@ -376,6 +389,27 @@ mod tests {
         assert_eq!(sizes[5], READ_SIZE);
         assert_eq!(sizes[6], READ_SIZE);
         assert!(buf.capacity() <= READ_SIZE);
+    }
+
+    #[test]
+    fn a_recycled_buffer_keeps_a_first_read_s_worth_and_starts_small_again() {
+        let mut buf = LineBuf::new();
+        let mut quiet: &[u8] = b"half a li";
+        buf.read_from(&mut quiet).unwrap();
+        buf.recycle();
+        assert_eq!(buf.data(), b"", "nothing of the last pipe is carried over");
+        assert_eq!(buf.capacity(), FIRST_READ_SIZE, "kept for the next pipe");
+        let big = vec![b'x'; 4 * READ_SIZE];
+        let mut busy: &[u8] = &big;
+        for _ in 0..6 {
+            buf.read_from(&mut busy).unwrap();
+            buf.consume(buf.data().len());
+        }
+        assert_eq!(buf.capacity(), READ_SIZE);
+        buf.recycle();
+        assert_eq!(buf.capacity(), 0, "a busy run's big buffer is let go");
+        let mut next: &[u8] = &big;
+        assert_eq!(buf.read_from(&mut next).unwrap(), FIRST_READ_SIZE);
     }
 
     #[test]

@@ -635,9 +635,25 @@ impl ServiceLogs {
         Box::new(Transcoder::new(pipe, encoding, Box::new(on_bad)))
     }
 
-    fn pump(&self, pid: Option<u32>, stream: Stream, mut pipe: Box<dyn Read + Send>) {
+    fn pump(&self, pid: Option<u32>, stream: Stream, pipe: Box<dyn Read + Send>) {
+        thread_local! {
+            /// The input buffer of this reader thread's last pipe, for its next one.
+            static SPARE: std::cell::Cell<Option<LineBuf>> = const { std::cell::Cell::new(None) };
+        }
+        let mut input = SPARE.take().unwrap_or_else(LineBuf::new);
+        self.pump_into(&mut input, pid, stream, pipe);
+        input.recycle();
+        SPARE.set(Some(input));
+    }
+
+    fn pump_into(
+        &self,
+        input: &mut LineBuf,
+        pid: Option<u32>,
+        stream: Stream,
+        mut pipe: Box<dyn Read + Send>,
+    ) {
         let stat = stream.index();
-        let mut input = LineBuf::new();
         let mut prefixer = Prefixer::new();
         let mut out = Vec::new();
         let mut json_head = Vec::new();

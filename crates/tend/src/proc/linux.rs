@@ -12,6 +12,13 @@
 //! `execve`; the parent sleeps until the exec (or the child's exit) and reads the child's
 //! errno from memory they share.
 //!
+//! Where the kernel has `clone3` with `CLONE_CLEAR_SIGHAND` (Linux 5.5, x86_64: what tend
+//! ships), the child is made by `clone3` instead, which does in the kernel what glibc's
+//! child does with 64 `sigaction` calls (reset every handled signal to its default, ~16 µs
+//! on the restart's path), hands back the pidfd with the pid, and needs no stack of its
+//! own: like `vfork`, the child runs below the sleeping parent's frame. Where `clone3` is
+//! refused (an older kernel, a seccomp filter), `clone` on a kept stack does it all.
+//!
 //! The exit is awaited on a pidfd (Linux 5.3). On an older kernel [`available`] says no and
 //! the caller keeps std's path.
 #![allow(unsafe_code)]
@@ -23,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use nix::libc;
@@ -162,6 +169,8 @@ struct ChildArgs {
     stdout: RawFd,
     stderr: RawFd,
     core_dumps: bool,
+    /// The kernel already reset the handled signals (`CLONE_CLEAR_SIGHAND`).
+    handlers_cleared: bool,
     /// The errno of the step that failed; 0 while none did.
     errno: AtomicI32,
 }
@@ -199,7 +208,7 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
     let null = dev_null()?;
     let stdout = plan.stdout.map(above_stdio).transpose()?;
     let stderr = plan.stderr.map(above_stdio).transpose()?;
-    let args = ChildArgs {
+    let mut args = ChildArgs {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -209,39 +218,20 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         stdout: stdout.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         stderr: stderr.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         core_dumps: plan.core_dumps,
+        handlers_cleared: false,
         errno: AtomicI32::new(0),
     };
-    // The child's stack: this thread's, kept from one spawn to the next (a fresh mapping
-    // each time costs a mmap, page faults and a munmap per start).
-    let stack = match STACK.take() {
-        Some(s) => s,
-        None => ChildStack::new()?,
-    };
-    let top = stack.top();
-    let pid = {
+    let (pid, pidfd) = {
         // No signal handler of tend's may run in the child while it shares tend's memory:
         // all are blocked around the clone (but libc's internal ones, which nothing sends
-        // to the child), and the child resets every handler before it unblocks (glibc's
+        // to the child), and the child has every handler reset before it unblocks (glibc's
         // and musl's posix_spawn do the same).
         let _blocked = BlockedSignals::all()?;
-        // SAFETY: `child_main` only reads `args` (alive: this frame sleeps until the
-        // child execs or exits, CLONE_VFORK) and makes async-signal-safe system calls on
-        // its own stack `top`, which stays allocated for as long. SIGCHLD as the exit
-        // signal makes it an ordinary child for waitpid.
-        unsafe {
-            libc::clone(
-                child_main,
-                top.cast(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                (&raw const args).cast_mut().cast(),
-            )
+        match clone3_child(&mut args)? {
+            Some(started) => started,
+            None => (clone_child(&mut args)?, None),
         }
     };
-    stack.release();
-    STACK.set(Some(stack));
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
     let errno = args.errno.load(Ordering::Acquire);
     if errno != 0 {
         // It exited with 127 before running anything: reap it here.
@@ -253,7 +243,7 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         // long as the registration.
         unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
     };
-    let pidfd = match pidfd_open(pid).and_then(watch) {
+    let pidfd = match pidfd.map_or_else(|| pidfd_open(pid), Ok).and_then(watch) {
         Ok(fd) => fd,
         Err(e) => {
             // Without a pidfd nobody could tell when it ends: it must not run unwatched.
@@ -274,6 +264,140 @@ pub(super) fn spawn(plan: Plan<'_>) -> io::Result<(Child, Tree)> {
         },
         Tree::of(pid),
     ))
+}
+
+/// The child made by `clone(2)` on this thread's kept stack (where `clone3` is refused).
+/// Returns its pid.
+fn clone_child(args: &mut ChildArgs) -> io::Result<libc::pid_t> {
+    args.handlers_cleared = false;
+    // The child's stack: this thread's, kept from one spawn to the next (a fresh mapping
+    // each time costs a mmap, page faults and a munmap per start).
+    let stack = match STACK.take() {
+        Some(s) => s,
+        None => ChildStack::new()?,
+    };
+    let top = stack.top();
+    // SAFETY: `child_main` only reads `args` (alive: this frame sleeps until the child
+    // execs or exits, CLONE_VFORK) and makes async-signal-safe system calls on its own
+    // stack `top`, which stays allocated for as long. SIGCHLD as the exit signal makes it
+    // an ordinary child for waitpid.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_mut(args).cast(),
+        )
+    };
+    stack.release();
+    STACK.set(Some(stack));
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
+}
+
+/// `clone3` refused once: not asked again.
+static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(test)]
+thread_local! {
+    /// Makes this thread's spawns take the `clone(2)` path, as on a kernel without `clone3`.
+    static WITHOUT_CLONE3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The child made by `clone3` with `CLONE_CLEAR_SIGHAND` and `CLONE_PIDFD`: its pid and
+/// pidfd, or `None` where the kernel (or a seccomp filter) refuses that.
+#[cfg(target_arch = "x86_64")]
+fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<OwnedFd>)>> {
+    /// The kernel's `struct clone_args` as of Linux 5.3 (`CLONE_ARGS_SIZE_VER0`).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+    }
+    /// Linux 5.5; not in the libc crate for every target.
+    const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+    #[cfg(test)]
+    if WITHOUT_CLONE3.get() {
+        return Ok(None);
+    }
+    if CLONE3_REFUSED.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    args.handlers_cleared = true;
+    let mut pidfd: libc::c_int = -1;
+    let cl = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND,
+        pidfd: std::ptr::from_mut(&mut pidfd) as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        // No stack of its own: the child runs below this frame, on this thread's stack,
+        // as a vfork child does (the parent sleeps until the exec or the child's exit).
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+    };
+    let ret: i64;
+    // SAFETY: a raw clone3. In the parent it is an ordinary system call that writes the
+    // pidfd into `pidfd` and changes rax, rcx and r11. The child (rax 0) shares this
+    // memory and, with no stack given, this stack pointer: it calls `child_main` at once,
+    // which uses only the stack below it (the asm is not `nostack`, so nothing of the
+    // parent's lives there) and reads `args` (alive: this frame sleeps until the child
+    // execs or exits, CLONE_VFORK); `child_main` never returns (execve or _exit), and if it
+    // did, the child would exit. The compiler sees only the parent's path.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, 127",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const libc::SYS_exit,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &raw const cl,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") std::ptr::from_mut(args),
+            in("r13") child_main as extern "C" fn(*mut libc::c_void) -> libc::c_int,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    if ret < 0 {
+        let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
+        return match errno {
+            // No clone3 (before 5.3, or a seccomp filter's ENOSYS, as Docker's), no
+            // CLONE_CLEAR_SIGHAND (before 5.5), or a filter that says no outright.
+            libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM => {
+                CLONE3_REFUSED.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            _ => Err(io::Error::from_raw_os_error(errno)),
+        };
+    }
+    let pid = libc::pid_t::try_from(ret).map_err(|_| io::Error::other("pid out of range"))?;
+    // SAFETY: the kernel just returned this fd to us (CLONE_PIDFD) and nothing else owns it.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Some((pid, pidfd)))
+}
+
+/// Other architectures take the `clone(2)` path (tend ships for x86_64).
+#[cfg(not(target_arch = "x86_64"))]
+fn clone3_child(_: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<OwnedFd>)>> {
+    Ok(None)
 }
 
 /// The spawn child's stack size. It runs a handful of system calls in one frame; glibc
@@ -514,21 +638,29 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // the handler on every architecture tend ships for; four zeroed words hold it
         // whole (handler, flags, restorer, mask) and say SIG_DFL.
         let dfl = [0u64; 4];
-        for sig in 1..=64 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let Some(handler) = handler_of(sig) else {
-                continue;
-            };
-            if sig == libc::SIGPIPE || (handler != libc::SIG_IGN && handler != libc::SIG_DFL) {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    dfl.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8usize,
-                );
+        let to_default = |sig: libc::c_int| {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if a.handlers_cleared {
+            // clone3 reset the handled ones (CLONE_CLEAR_SIGHAND): SIGPIPE is left.
+            to_default(libc::SIGPIPE);
+        } else {
+            for sig in 1..=64 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                let Some(handler) = handler_of(sig) else {
+                    continue;
+                };
+                if sig == libc::SIGPIPE || (handler != libc::SIG_IGN && handler != libc::SIG_DFL) {
+                    to_default(sig);
+                }
             }
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();

@@ -1,6 +1,7 @@
 //! [`ServiceLogs`]: the per-service entry point that ties readers, files and housekeeping
 //! together.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
@@ -23,8 +24,16 @@ use crate::naming::LogKind;
 use crate::readers::{Pool, Reader};
 use crate::sink::{Cx, Effects, Sink};
 use crate::state::FsState;
+
 pub use crate::state::{FaultHook, FsOp, StreamStats};
 use crate::transcode::{Transcoder, encoding_for};
+
+thread_local! {
+    /// The input buffer of this reader thread's last pipe, for its next one.
+    // It is `const`: clippy 1.96 misreads the expansion for windows-gnu's TLS.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static SPARE_INPUT: Cell<Option<LineBuf>> = const { Cell::new(None) };
+}
 
 /// Receives [`LogEvent`]s. Wrap an `mpsc::Sender`, a tokio channel or a logger.
 pub type EventSink = Arc<dyn Fn(LogEvent) + Send + Sync>;
@@ -595,14 +604,48 @@ impl ServiceLogs {
         stream: Stream,
         pipe: R,
     ) -> Result<Reader, LogError> {
+        self.capture_on(pid, stream, pipe, None)
+    }
+
+    /// [`capture_of`](Self::capture_of) of a pipe whose fd is `ready` (`pipe` wraps it and
+    /// keeps it open): on Linux a free reader is only woken when the pipe has something to
+    /// read or is at its end, not to be handed it.
+    #[cfg(unix)]
+    pub fn capture_fd<R: Read + Send + 'static>(
+        self: &Arc<Self>,
+        pid: Option<u32>,
+        stream: Stream,
+        pipe: R,
+        ready: std::os::fd::RawFd,
+    ) -> Result<Reader, LogError> {
+        self.capture_on(pid, stream, pipe, Some(ready))
+    }
+
+    fn capture_on<R: Read + Send + 'static>(
+        self: &Arc<Self>,
+        pid: Option<u32>,
+        stream: Stream,
+        pipe: R,
+        #[cfg(unix)] ready: Option<std::os::fd::RawFd>,
+        #[cfg(not(unix))] ready: Option<std::convert::Infallible>,
+    ) -> Result<Reader, LogError> {
         let logs = Arc::clone(self);
         let pipe = self.decoded(stream, pipe);
-        self.readers
-            .run(Box::new(move || logs.pump(pid, stream, pipe)))
-            .map_err(|source| LogError::Spawn {
-                thread: format!("tend-logs-{}-reader", self.shared.name),
-                source,
-            })
+        let work = Box::new(move || logs.pump(pid, stream, pipe));
+        #[cfg(unix)]
+        let started = match ready {
+            Some(fd) => self.readers.run_when_readable(work, fd),
+            None => self.readers.run(work),
+        };
+        #[cfg(not(unix))]
+        let started = {
+            let _ = ready;
+            self.readers.run(work)
+        };
+        started.map_err(|source| LogError::Spawn {
+            thread: format!("tend-logs-{}-reader", self.shared.name),
+            source,
+        })
     }
 
     /// `pipe` as it is, or (with `encoding`) decoded into UTF-8.
@@ -636,14 +679,10 @@ impl ServiceLogs {
     }
 
     fn pump(&self, pid: Option<u32>, stream: Stream, pipe: Box<dyn Read + Send>) {
-        thread_local! {
-            /// The input buffer of this reader thread's last pipe, for its next one.
-            static SPARE: std::cell::Cell<Option<LineBuf>> = const { std::cell::Cell::new(None) };
-        }
-        let mut input = SPARE.take().unwrap_or_else(LineBuf::new);
+        let mut input = SPARE_INPUT.take().unwrap_or_else(LineBuf::new);
         self.pump_into(&mut input, pid, stream, pipe);
         input.recycle();
-        SPARE.set(Some(input));
+        SPARE_INPUT.set(Some(input));
     }
 
     fn pump_into(

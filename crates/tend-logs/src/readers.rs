@@ -13,7 +13,6 @@ use std::any::Any;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread;
 use std::time::Duration;
@@ -90,9 +89,23 @@ struct Job {
 pub(crate) struct Pool {
     /// Thread name of the readers.
     name: String,
-    /// Free readers, each waiting on its own channel; the newest is taken first.
-    free: Mutex<Vec<(u64, Sender<Job>)>>,
+    /// Free readers, each waiting at its own mailbox; the newest is taken first.
+    free: Mutex<Vec<(u64, Arc<Mailbox>)>>,
     next_id: AtomicU64,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The service's logs are gone: its free readers end now, not after IDLE.
+        for (_, mailbox) in self
+            .free
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            mailbox.close();
+        }
+    }
 }
 
 impl Pool {
@@ -106,24 +119,39 @@ impl Pool {
 
     /// Runs `work` on a free reader, or on a new thread when none is free.
     pub(crate) fn run(self: &Arc<Self>, work: Work) -> io::Result<Reader> {
+        self.run_when(work, None)
+    }
+
+    /// Runs `work`, which reads the pipe `ready`, on a free reader once the pipe has
+    /// something to read or is at its end, or on a new thread when none is free. On Linux a
+    /// free reader is not woken to hand it the pipe (a restart would wake each reader twice:
+    /// for the pipe, then at its end); the kernel wakes it when the pipe needs it. `ready`
+    /// must stay open until `work` has run (`work` owns the pipe).
+    #[cfg(unix)]
+    pub(crate) fn run_when_readable(
+        self: &Arc<Self>,
+        work: Work,
+        ready: std::os::fd::RawFd,
+    ) -> io::Result<Reader> {
+        self.run_when(work, Some(ready))
+    }
+
+    fn run_when(self: &Arc<Self>, work: Work, ready: Option<Fd>) -> io::Result<Reader> {
         let done = Arc::new(Done::default());
-        let mut job = Job {
+        let job = Job {
             work,
             done: Arc::clone(&done),
         };
-        loop {
-            let free = self
-                .free
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let Some((_, reader)) = free else { break };
-            match reader.send(job) {
-                Ok(()) => return Ok(Reader { done }),
-                // Its thread is gone (it cannot be: a free reader only ends after taking
-                // itself off this list, under its lock): the job goes to the next one.
-                Err(mpsc::SendError(j)) => job = j,
-            }
+        let free = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some((_, mailbox)) = free {
+            // Off the free list, so this reader is ours: it takes the job even if its wait
+            // just timed out (it looks for itself on the list first, and waits on).
+            mailbox.deliver(job, ready);
+            return Ok(Reader { done });
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let pool = Arc::downgrade(self);
@@ -136,6 +164,7 @@ impl Pool {
 
 /// A reader thread: its first job, then whatever comes while it is free.
 fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
+    let mut mailbox: Option<Arc<Mailbox>> = None;
     loop {
         let outcome = catch_unwind(AssertUnwindSafe(job.work));
         let panicked = outcome.is_err();
@@ -143,29 +172,35 @@ fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
         if panicked {
             return;
         }
-        // Free: a channel of its own, whose sender the pool holds. The pool dropped (the
-        // service's logs are gone) drops the sender, and this thread ends at once.
-        let (tx, rx) = mpsc::channel();
+        // Free: made once per thread, kept while it is reused.
+        let m = match &mailbox {
+            Some(m) => Arc::clone(m),
+            None => match Mailbox::new() {
+                Ok(m) => Arc::clone(mailbox.insert(Arc::new(m))),
+                // Cannot wait for a next job: the next run starts a thread instead.
+                Err(_) => return,
+            },
+        };
         {
             let Some(p) = pool.upgrade() else { return };
             p.free
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push((id, tx));
+                .push((id, Arc::clone(&m)));
         }
-        job = match rx.recv_timeout(IDLE) {
-            Ok(next) => next,
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {
+        job = match m.wait(Some(IDLE)) {
+            Waited::Job(next) => next,
+            Waited::Closed => return,
+            Waited::Idle => {
                 let Some(p) = pool.upgrade() else {
-                    // The logs are gone. A job sent just before cannot be (it holds the logs,
-                    // and so the pool); if one is here anyway, it is run, not dropped.
-                    match rx.try_recv() {
-                        Ok(next) => {
+                    // The logs are gone. A job given just before cannot be (it holds the
+                    // logs, and so the pool); if one is here anyway, it is run, not dropped.
+                    match m.take() {
+                        Some(next) => {
                             job = next;
                             continue;
                         }
-                        Err(_) => return,
+                        None => return,
                     }
                 };
                 let mut free = p.free.lock().unwrap_or_else(PoisonError::into_inner);
@@ -174,19 +209,274 @@ fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
                     return;
                 }
                 drop(free);
+                drop(p);
                 // Taken between the timeout and the lock: its job is on the way.
-                match rx.recv() {
-                    Ok(next) => next,
-                    Err(_) => return,
+                match m.wait(None) {
+                    Waited::Job(next) => next,
+                    Waited::Closed | Waited::Idle => return,
                 }
             }
         };
     }
 }
 
+#[cfg(unix)]
+type Fd = std::os::fd::RawFd;
+#[cfg(not(unix))]
+type Fd = std::convert::Infallible;
+
+/// Where a free reader waits for its next job.
+struct Mailbox {
+    slot: Mutex<Slot>,
+    wake: Wake,
+}
+
+#[derive(Default)]
+struct Slot {
+    job: Option<Job>,
+    /// The pipe the job waits for, still in the poll set (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    ready: Option<Fd>,
+    /// The pool is gone: no job will come.
+    closed: bool,
+}
+
+enum Waited {
+    Job(Job),
+    Closed,
+    Idle,
+}
+
+impl Mailbox {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            slot: Mutex::new(Slot::default()),
+            wake: Wake::new()?,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deliver(&self, job: Job, ready: Option<Fd>) {
+        let mut slot = self.lock();
+        slot.job = Some(job);
+        // In the slot before the pipe is watched: the wake-up finds it there.
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = ready
+            && self.wake.when_readable(fd)
+        {
+            slot.ready = Some(fd);
+            return;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = ready;
+        drop(slot);
+        self.wake.now();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.now();
+    }
+
+    fn take(&self) -> Option<Job> {
+        let mut slot = self.lock();
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = slot.ready.take() {
+            self.wake.forget(fd);
+        }
+        slot.job.take()
+    }
+
+    /// The next job, or `Idle` after `idle` without one.
+    fn wait(&self, idle: Option<Duration>) -> Waited {
+        let deadline = idle.map(|d| std::time::Instant::now() + d);
+        loop {
+            {
+                let slot = self.lock();
+                if slot.closed && slot.job.is_none() {
+                    return Waited::Closed;
+                }
+                // A job whose pipe is watched waits for the pipe.
+                if slot.job.is_some() && slot.ready.is_none() {
+                    drop(slot);
+                    if let Some(job) = self.take() {
+                        return Waited::Job(job);
+                    }
+                    continue;
+                }
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        // Out of time, but a job already given is not left behind.
+                        return self.take().map_or(Waited::Idle, Waited::Job);
+                    }
+                },
+                None => None,
+            };
+            if self.wake.sleep(left) == Woke::ByPipe
+                && let Some(job) = self.take()
+            {
+                return Waited::Job(job);
+            }
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Woke {
+    /// The watched pipe has something to read or is at its end.
+    ByPipe,
+    /// Told, timed out, or interrupted: look at the slot again.
+    Other,
+}
+
+/// Linux: the free reader sleeps in `epoll_wait` on an eventfd (to be told) and on the
+/// next job's pipe, added by the pool with `EPOLLONESHOT`.
+#[cfg(target_os = "linux")]
+struct Wake {
+    epoll: std::os::fd::OwnedFd,
+    told: std::os::fd::OwnedFd,
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+impl Wake {
+    /// The eventfd's tag in the epoll set (a pipe's is its fd, never negative).
+    const TOLD: u64 = u64::MAX;
+
+    fn new() -> io::Result<Self> {
+        use std::os::fd::FromRawFd as _;
+        // SAFETY: plain system calls; each fd returned is checked and then owned once.
+        unsafe {
+            let epoll = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if epoll < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let epoll = std::os::fd::OwnedFd::from_raw_fd(epoll);
+            let told = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
+            if told < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let told = std::os::fd::OwnedFd::from_raw_fd(told);
+            let w = Self { epoll, told };
+            w.ctl(
+                libc::EPOLL_CTL_ADD,
+                w.raw_told(),
+                libc::EPOLLIN as u32,
+                Self::TOLD,
+            )?;
+            Ok(w)
+        }
+    }
+
+    fn raw_told(&self) -> Fd {
+        use std::os::fd::AsRawFd as _;
+        self.told.as_raw_fd()
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: Fd, events: u32, tag: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let mut ev = libc::epoll_event { events, u64: tag };
+        // SAFETY: epoll_ctl on this epoll fd with a valid event struct.
+        let r = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &raw mut ev) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn when_readable(&self, fd: Fd) -> bool {
+        // EPOLLIN for data; the end of the pipe (EPOLLHUP) is always reported.
+        let tag = u64::try_from(fd).unwrap_or(0);
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            fd,
+            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            tag,
+        )
+        .is_ok()
+    }
+
+    fn forget(&self, fd: Fd) {
+        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+    }
+
+    fn now(&self) {
+        let one: u64 = 1;
+        // SAFETY: an 8-byte write from a valid u64 to our eventfd. It cannot fail short of
+        // the counter's overflow, which a wake per job never reaches.
+        unsafe { libc::write(self.raw_told(), (&raw const one).cast(), 8) };
+    }
+
+    fn sleep(&self, left: Option<Duration>) -> Woke {
+        use std::os::fd::AsRawFd as _;
+        let ms = left.map_or(-1, |d| {
+            // Rounded up: a wait that ends a hair early would just wait again.
+            libc::c_int::try_from(d.as_millis().saturating_add(1)).unwrap_or(libc::c_int::MAX)
+        });
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: epoll_wait into one valid event struct.
+        let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &raw mut ev, 1, ms) };
+        if n != 1 {
+            return Woke::Other;
+        }
+        if ev.u64 == Self::TOLD {
+            let mut count: u64 = 0;
+            // SAFETY: an 8-byte read into a valid u64 from our non-blocking eventfd.
+            unsafe { libc::read(self.raw_told(), (&raw mut count).cast(), 8) };
+            return Woke::Other;
+        }
+        Woke::ByPipe
+    }
+}
+
+/// Elsewhere: a condition variable, told at each change of the slot.
+#[cfg(not(target_os = "linux"))]
+#[derive(Default)]
+struct Wake {
+    told: Mutex<bool>,
+    cv: Condvar,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Wake {
+    #[allow(clippy::unnecessary_wraps)]
+    fn new() -> io::Result<Self> {
+        Ok(Self::default())
+    }
+
+    fn now(&self) {
+        *self.told.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cv.notify_one();
+    }
+
+    fn sleep(&self, left: Option<Duration>) -> Woke {
+        let mut told = self.told.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*told {
+            told = match left {
+                Some(d) => {
+                    self.cv
+                        .wait_timeout(told, d)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self.cv.wait(told).unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+        *told = false;
+        Woke::Other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
 
     fn threads_named(name: &str) -> usize {
         std::fs::read_dir("/proc/self/task")
@@ -201,17 +491,22 @@ mod tests {
             .unwrap_or(0)
     }
 
-    #[test]
-    fn a_free_reader_takes_the_next_job_and_a_busy_one_does_not() {
-        let pool = Pool::new("tend-t-reuse".into());
-        let first = pool.run(Box::new(|| {})).unwrap();
-        first.join().unwrap();
-        // Its thread is free once it says so; wait for that with a deadline.
+    /// Waits, with a deadline, until a reader of `pool` is free.
+    fn wait_free(pool: &Pool) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while pool.free.lock().unwrap().is_empty() {
             assert!(std::time::Instant::now() < deadline, "never free");
             thread::yield_now();
         }
+    }
+
+    #[test]
+    fn a_free_reader_takes_the_next_job_and_a_busy_one_does_not() {
+        let pool = Pool::new("tend-t-reuse".into());
+        let first = pool.run(Box::new(|| {})).unwrap();
+        first.join().unwrap();
+        // Its thread is free once it says so.
+        wait_free(&pool);
         let (hold_tx, hold_rx) = mpsc::channel::<()>();
         let busy = pool
             .run(Box::new(move || {
@@ -241,6 +536,63 @@ mod tests {
             );
             thread::yield_now();
         }
+    }
+
+    /// Whether `fd` has something to read or is at its end, right now.
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn readable(fd: std::os::fd::RawFd) -> bool {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll of one valid pollfd, without waiting.
+        unsafe { libc::poll(&raw mut p, 1, 0) == 1 }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_free_reader_starts_a_pipe_s_job_only_when_the_pipe_needs_it() {
+        use std::io::{Read as _, Write as _};
+        use std::os::fd::AsRawFd as _;
+        let pool = Pool::new("tend-t-ready".into());
+        pool.run(Box::new(|| {})).unwrap().join().unwrap();
+        wait_free(&pool);
+        for last in [false, true] {
+            let (mut r, mut w) = std::io::pipe().unwrap();
+            let fd = r.as_raw_fd();
+            let (said_tx, said_rx) = mpsc::channel();
+            let job = pool
+                .run_when_readable(
+                    Box::new(move || {
+                        // Woken by the pipe, not by the hand-over: something is there.
+                        let ready = readable(r.as_raw_fd());
+                        let mut got = Vec::new();
+                        r.read_to_end(&mut got).unwrap();
+                        said_tx.send((ready, got)).unwrap();
+                    }),
+                    fd,
+                )
+                .unwrap();
+            assert!(
+                pool.free.lock().unwrap().is_empty(),
+                "the free reader took it"
+            );
+            if last {
+                // A pipe at its end with nothing in it wakes the reader too.
+                drop(w);
+            } else {
+                w.write_all(b"line\n").unwrap();
+                drop(w);
+            }
+            job.join().unwrap();
+            let (ready, got) = said_rx.recv().unwrap();
+            assert!(ready, "the job ran before its pipe had anything");
+            assert_eq!(got, if last { &b""[..] } else { &b"line\n"[..] });
+            wait_free(&pool);
+        }
+        assert_eq!(threads_named("tend-t-ready"), 1, "one thread did all three");
     }
 
     #[test]

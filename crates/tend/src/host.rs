@@ -230,6 +230,8 @@ impl Capture for LogCapture {
     ) -> Option<Arc<RunTail>> {
         let tail = Arc::new(RunTail::default());
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
+            #[cfg(unix)]
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&pipe);
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped and the
             // program sees EPIPE, which is loud rather than a silent hang.
@@ -249,7 +251,12 @@ impl Capture for LogCapture {
                     Stream::Out => None,
                 },
             };
-            match self.logs.capture_of(Some(pid), stream, pipe) {
+            // The reader is woken when the pipe needs reading, not to be handed it.
+            #[cfg(unix)]
+            let captured = self.logs.capture_fd(Some(pid), stream, pipe, fd);
+            #[cfg(not(unix))]
+            let captured = self.logs.capture_of(Some(pid), stream, pipe);
+            match captured {
                 Ok(handle) => {
                     let mut readers = self
                         .readers

@@ -799,6 +799,14 @@ mod tests {
         if !pidfds() {
             return;
         }
+        // clone3, and clone(2) as where clone3 is refused.
+        for without_clone3 in [false, true] {
+            super::WITHOUT_CLONE3.set(without_clone3);
+            starts_as_std_would();
+        }
+    }
+
+    fn starts_as_std_would() {
         let dir = tempfile::tempdir().unwrap();
         let script = "echo \"cwd=$(pwd)\"; echo \"var=$TEND_T_VAR\"; echo \"path=$PATH\"; \
              echo \"stdin=$(readlink /proc/self/fd/0)\"; \
@@ -829,6 +837,10 @@ mod tests {
         if !pidfds() {
             return;
         }
+        // Another ignored signal stays ignored, as with fork and exec. Nothing in this test
+        // binary uses SIGUSR2.
+        // SAFETY: sets SIGUSR2's disposition to SIG_IGN, no handler code involved.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
         // Read from outside while it sleeps: a shell reading its own status would show the
         // mask it holds while it waits for `cat`.
         let dir = tempfile::tempdir().unwrap();
@@ -836,10 +848,18 @@ mod tests {
             program: Program::Path(PathBuf::from("/bin/sleep")),
             args: vec!["30".to_owned()],
         };
+        // clone3, and clone(2) as where clone3 is refused.
+        for without_clone3 in [false, true] {
+            super::WITHOUT_CLONE3.set(without_clone3);
+            starts_with_a_clean_mask(&command, dir.path());
+        }
+    }
+
+    fn starts_with_a_clean_mask(command: &CommandSpec, dir: &std::path::Path) {
         rt().block_on(async {
             let launch = Launch {
-                command: &command,
-                working_dir: dir.path(),
+                command,
+                working_dir: dir,
                 env: &[],
                 output: Output::Capture,
                 core_dumps: false,
@@ -857,6 +877,8 @@ mod tests {
                 "the test runs with SIGPIPE ignored"
             );
             assert_eq!(ign(&theirs) & (1 << 12), 0, "{theirs}");
+            // SIGUSR2 is signal 12: bit 11.
+            assert_ne!(ign(&theirs) & (1 << 11), 0, "{theirs}");
             assert_eq!(
                 status_field(&theirs, "SigBlk:"),
                 "0000000000000000",
@@ -928,16 +950,19 @@ mod tests {
             program: Program::Path(PathBuf::from("/bin/sh")),
             args: vec!["a\0b".to_owned()],
         };
-        for (command, want) in [
-            (at(plain), "is not executable (permission denied)"),
-            (
-                at(no_interp),
-                "could not be executed (missing file or interpreter)",
-            ),
-            (bad_arg, "contains a NUL byte"),
-        ] {
-            let e = run(&command, dir.path(), &[], false).unwrap_err();
-            assert!(e.contains(want), "{e}");
+        for without_clone3 in [false, true] {
+            super::WITHOUT_CLONE3.set(without_clone3);
+            for (command, want) in [
+                (at(&plain), "is not executable (permission denied)"),
+                (
+                    at(&no_interp),
+                    "could not be executed (missing file or interpreter)",
+                ),
+                (bad_arg.clone(), "contains a NUL byte"),
+            ] {
+                let e = run(&command, dir.path(), &[], false).unwrap_err();
+                assert!(e.contains(want), "{e}");
+            }
         }
     }
 

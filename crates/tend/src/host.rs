@@ -176,13 +176,88 @@ struct Stamped<R> {
     tail: Option<(Arc<RunTail>, Pipe)>,
     /// The stderr pipe's copy for the Event Log (never waits).
     events: Option<Arc<Forwarder>>,
+    /// Unix: the pipe read without blocking, with what the run's tail knows of it.
+    #[cfg(unix)]
+    drained: Option<Arc<crate::supervisor::Drained>>,
+}
+
+impl<R: Read> Stamped<R> {
+    /// Reads `inner`; on Unix, with `drained`, its pipe without blocking, waiting in `poll`
+    /// while it is empty (so `drained` can say so).
+    fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        if let Some(d) = &self.drained {
+            loop {
+                d.reading();
+                match self.inner.read(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        d.pushed();
+                        self.waiting.fetch_add(1, Ordering::SeqCst);
+                        let r = wait_readable(d.pipe());
+                        self.waiting.fetch_sub(1, Ordering::SeqCst);
+                        r?;
+                    }
+                    other => return other,
+                }
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let n = self.inner.read(buf);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        n
+    }
+}
+
+/// A pipe's read end, also held by the run's tail (Unix, to ask whether it is empty).
+struct SharedPipe(Arc<std::io::PipeReader>);
+
+impl Read for SharedPipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+/// Waits until `pipe` has something to read or is at its end (interrupted: returns, and
+/// the caller reads again).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn wait_readable(pipe: &std::io::PipeReader) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let mut p = nix::libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: nix::libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll of one valid pollfd on an open fd.
+    if unsafe { nix::libc::poll(&raw mut p, 1, -1) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Makes the read end of a pipe non-blocking.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn non_blocking(pipe: &std::io::PipeReader) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let fd = pipe.as_raw_fd();
+    // SAFETY: fcntl F_GETFL/F_SETFL on an open fd, no memory passed.
+    unsafe {
+        let flags = nix::libc::fcntl(fd, nix::libc::F_GETFL);
+        if flags < 0 || nix::libc::fcntl(fd, nix::libc::F_SETFL, flags | nix::libc::O_NONBLOCK) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 impl<R: Read> Read for Stamped<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let n = self.inner.read(buf);
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let n = self.read_pipe(buf);
         let n = match n {
             Ok(n) => n,
             Err(e) => {
@@ -206,6 +281,10 @@ impl<R: Read> Read for Stamped<R> {
             } else {
                 t.push(*pipe, &buf[..n]);
             }
+        }
+        #[cfg(unix)]
+        if let Some(d) = &self.drained {
+            d.pushed();
         }
         Ok(n)
     }
@@ -232,11 +311,23 @@ impl Capture for LogCapture {
         for (stream, pipe) in [(Stream::Out, stdout), (Stream::Err, stderr)] {
             #[cfg(unix)]
             let fd = std::os::fd::AsRawFd::as_raw_fd(&pipe);
+            let pipe = Arc::new(pipe);
+            // Read without blocking, so the exit need not wait for the pipe's end to know
+            // the tail is whole (supervisor::Drained). A pipe that cannot be made so is
+            // read as before, and the exit waits for its end.
+            #[cfg(unix)]
+            let drained = non_blocking(&pipe).ok().map(|()| {
+                let d = Arc::new(crate::supervisor::Drained::new(Arc::clone(&pipe)));
+                tail.watch(Arc::clone(&d));
+                d
+            });
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped and the
             // program sees EPIPE, which is loud rather than a silent hang.
             let pipe = Stamped {
-                inner: pipe,
+                inner: SharedPipe(pipe),
+                #[cfg(unix)]
+                drained,
                 clock: self.output.clone(),
                 waiting: self.waiting.clone(),
                 tail: Some((

@@ -29,6 +29,8 @@ use crate::report::describe_exit;
 use crate::status::{self, Snapshot};
 use crate::status_file::StatusFile;
 
+#[cfg(unix)]
+pub(crate) use last_words::Drained;
 use last_words::LastWords;
 pub(crate) use last_words::{Pipe, RunTail};
 use program::{ExitFuture, OsSpawner, ProcessTree, Spawner};

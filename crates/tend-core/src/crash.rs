@@ -118,7 +118,7 @@ impl GoCrashScanner {
     /// What the program wrote next.
     pub fn push(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
-        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', rest) {
             self.take(&rest[..i]);
             self.end_line();
             rest = &rest[i + 1..];
@@ -146,6 +146,12 @@ impl GoCrashScanner {
     }
 
     fn end_line(&mut self) {
+        if self.state == Scan::Idle && self.line.is_empty() {
+            // The usual line: it did not start like a crash (or was empty), and nothing
+            // was found before it. No text to make: this runs for every line of stderr.
+            self.skipping = false;
+            return;
+        }
         let text = String::from_utf8_lossy(&self.line)
             .trim_end_matches('\r')
             .to_owned();

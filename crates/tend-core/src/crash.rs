@@ -118,12 +118,38 @@ impl GoCrashScanner {
     /// What the program wrote next.
     pub fn push(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            self.take(&rest[..i]);
-            self.end_line();
-            rest = &rest[i + 1..];
+        loop {
+            // At a line's start with nothing found: a line whose first byte starts no crash
+            // is passed over whole, with no copy and no call for it (this sees all of
+            // stderr, most of which is such lines).
+            while self.state == Scan::Idle && self.line.is_empty() && !self.skipping {
+                match rest.first() {
+                    None => return,
+                    Some(b) if !CRASH_STARTS.iter().any(|p| p[0] == *b) => {
+                        match memchr::memchr(b'\n', rest) {
+                            Some(i) => rest = &rest[i + 1..],
+                            None => {
+                                // It goes on in the next write: skip the rest of it there.
+                                self.skipping = true;
+                                return;
+                            }
+                        }
+                    }
+                    Some(_) => break,
+                }
+            }
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    self.take(&rest[..i]);
+                    self.end_line();
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.take(rest);
+                    return;
+                }
+            }
         }
-        self.take(rest);
     }
 
     fn take(&mut self, part: &[u8]) {
@@ -246,12 +272,21 @@ mod tests {
             message: "panic: runtime error: index out of range [5] with length 3".into(),
             frame: Some("main.lookup(...) /app/main.go:12".into()),
         };
-        for step in [1, 2, 7, 64, GO_PANIC.len()] {
-            let mut s = GoCrashScanner::new();
-            for chunk in GO_PANIC.as_bytes().chunks(step) {
-                s.push(chunk);
+        // Lines before it that are passed over whole, also when split: one that starts
+        // like nothing, one that starts like "panic: " and is not, an empty one, and one
+        // that says "panic: " only in its middle.
+        let noisy = format!(
+            "{}\nprogress: 10%\npani\n\nnot a panic: no\n{GO_PANIC}",
+            "x".repeat(300)
+        );
+        for text in [GO_PANIC, noisy.as_str()] {
+            for step in [1, 2, 7, 64, 301, text.len()] {
+                let mut s = GoCrashScanner::new();
+                for chunk in text.as_bytes().chunks(step) {
+                    s.push(chunk);
+                }
+                assert_eq!(s.found(), Some(&want), "chunks of {step}");
             }
-            assert_eq!(s.found(), Some(&want), "chunks of {step}");
         }
     }
 

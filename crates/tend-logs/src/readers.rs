@@ -92,6 +92,8 @@ pub(crate) struct Pool {
     /// Free readers, each waiting at its own mailbox; the newest is taken first.
     free: Mutex<Vec<(u64, Arc<Mailbox>)>>,
     next_id: AtomicU64,
+    /// How long a free reader waits ([`IDLE`]; shorter in tests).
+    idle: Duration,
 }
 
 impl Drop for Pool {
@@ -110,10 +112,15 @@ impl Drop for Pool {
 
 impl Pool {
     pub(crate) fn new(name: String) -> Arc<Self> {
+        Self::idling(name, IDLE)
+    }
+
+    fn idling(name: String, idle: Duration) -> Arc<Self> {
         Arc::new(Self {
             name,
             free: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            idle,
         })
     }
 
@@ -155,15 +162,16 @@ impl Pool {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let pool = Arc::downgrade(self);
+        let idle = self.idle;
         thread::Builder::new()
             .name(self.name.clone())
-            .spawn(move || reader(&pool, id, job))?;
+            .spawn(move || reader(&pool, idle, id, job))?;
         Ok(Reader { done })
     }
 }
 
 /// A reader thread: its first job, then whatever comes while it is free.
-fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
+fn reader(pool: &Weak<Pool>, idle: Duration, id: u64, mut job: Job) {
     let mut mailbox: Option<Arc<Mailbox>> = None;
     loop {
         let outcome = catch_unwind(AssertUnwindSafe(job.work));
@@ -188,7 +196,7 @@ fn reader(pool: &Weak<Pool>, id: u64, mut job: Job) {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push((id, Arc::clone(&m)));
         }
-        job = match m.wait(Some(IDLE)) {
+        job = match m.wait(Some(idle)) {
             Waited::Job(next) => next,
             Waited::Closed => return,
             Waited::Idle => {
@@ -593,6 +601,29 @@ mod tests {
             wait_free(&pool);
         }
         assert_eq!(threads_named("tend-t-ready"), 1, "one thread did all three");
+    }
+
+    #[test]
+    fn a_free_reader_ends_after_its_idle_time_and_the_next_job_gets_a_new_one() {
+        let pool = Pool::idling("tend-t-idle".into(), Duration::from_millis(50));
+        pool.run(Box::new(|| {})).unwrap().join().unwrap();
+        wait_free(&pool);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pool.free.lock().unwrap().is_empty()
+            || (cfg!(target_os = "linux") && threads_named("tend-t-idle") > 0)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a free reader outlived its idle time"
+            );
+            thread::yield_now();
+        }
+        let (tx, rx) = mpsc::channel();
+        pool.run(Box::new(move || tx.send(()).unwrap()))
+            .unwrap()
+            .join()
+            .unwrap();
+        rx.try_recv().expect("the job ran on a new reader");
     }
 
     #[test]

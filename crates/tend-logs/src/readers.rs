@@ -1,7 +1,8 @@
 //! The threads that read the program's pipes, kept from one run to the next.
 //!
-//! Every run has two pipes, and each needs a blocking reader of its own (a grandchild may
-//! hold a pipe open after the run, and its reader must not hold up anything). A thread per
+//! Every run has two pipes, and each needs a thread of its own that may wait on it for as
+//! long as it stays open (a grandchild may hold a pipe open after the run, and its reader
+//! must not hold up anything). A thread per
 //! pipe per run meant two thread starts and two thread ends per restart: a stack mapping,
 //! its guard page, a signal stack and TLS each way, CPU taken while the next program loads
 //! (bench/README.md, issue 16). So a reader whose pipe reached its end waits here for the

@@ -596,8 +596,9 @@ impl Output {
 /// per restart, and the supervisor woke this thread twice per restart, once right before
 /// starting the next program. While the thread lingers, a send is a queue push and
 /// nothing more; lines reach their subscribers at most this much later. Measured on a crash
-/// loop (bench/README.md, issue 16): the supervisor's CPU per restart 172 -> 136 µs, this
-/// thread's 67 -> 49 µs, their context switches 11.5 -> 3.1.
+/// loop (bench/README.md, issue 16, one 3 s sample each way): the supervisor's CPU per
+/// restart 172 -> 136 µs, this thread's 67 -> 49 µs, their context switches 11.5 -> 3.1.
+/// Messages 2 to 10 ms apart cost two wake-ups each (the sleep's end, then the next send).
 const LINGER: Duration = Duration::from_millis(2);
 
 /// A message this soon after the thread last parked means a busy time: linger. A service

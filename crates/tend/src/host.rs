@@ -168,32 +168,53 @@ impl Subscriber for TendLog {
 struct Stamped<R> {
     inner: R,
     clock: Arc<OutputClock>,
-    /// Readers waiting in `read` right now (not writing what they read): at exit, a pipe
-    /// whose reader waits and that stays quiet is held by a stray process, not busy.
+    /// Readers waiting for their pipe right now (in `read` or `poll`, or not started yet:
+    /// not writing what they read): at exit, a pipe whose reader waits and that stays quiet
+    /// is held by a stray process, not busy.
     waiting: Arc<AtomicUsize>,
+    /// Counted in `waiting` until its first read: a free reader starts the job only when
+    /// the pipe has something (tend-logs' reader pool).
+    parked: bool,
     /// The run's output end, for the exit line, status, alerts and crash records (a copy
     /// of at most the last few KiB of each read).
     tail: Option<(Arc<RunTail>, Pipe)>,
     /// The stderr pipe's copy for the Event Log (never waits).
     events: Option<Arc<Forwarder>>,
-    /// Unix: the pipe read without blocking, with what the run's tail knows of it.
+    /// Unix: the pipe read without blocking (its fd, to `poll`: `inner` owns it), with what
+    /// the run's tail knows of it.
     #[cfg(unix)]
-    drained: Option<Arc<crate::supervisor::Drained>>,
+    drained: Option<(Arc<crate::supervisor::Drained>, std::os::fd::RawFd)>,
+}
+
+impl<R> Drop for Stamped<R> {
+    fn drop(&mut self) {
+        // Never read (no reader could start): no longer waiting either.
+        if self.parked {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl<R: Read> Stamped<R> {
     /// Reads `inner`; on Unix, with `drained`, its pipe without blocking, waiting in `poll`
     /// while it is empty (so `drained` can say so).
     fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::mem::take(&mut self.parked) {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         #[cfg(unix)]
-        if let Some(d) = &self.drained {
+        if let Some((d, fd)) = &self.drained {
             loop {
                 d.reading();
                 match self.inner.read(buf) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         d.pushed();
+                        // All read is in the tail: an exit waiting for it may go on.
+                        if let Some((t, _)) = &self.tail {
+                            t.nudge();
+                        }
                         self.waiting.fetch_add(1, Ordering::SeqCst);
-                        let r = wait_readable(d.pipe());
+                        let r = wait_readable(*fd);
                         self.waiting.fetch_sub(1, Ordering::SeqCst);
                         r?;
                     }
@@ -208,7 +229,8 @@ impl<R: Read> Stamped<R> {
     }
 }
 
-/// A pipe's read end, also held by the run's tail (Unix, to ask whether it is empty).
+/// A pipe's read end; the run's tail may look at it (Unix, to ask whether it is empty)
+/// while its reader holds it.
 struct SharedPipe(Arc<std::io::PipeReader>);
 
 impl Read for SharedPipe {
@@ -221,14 +243,13 @@ impl Read for SharedPipe {
 /// the caller reads again).
 #[cfg(unix)]
 #[allow(unsafe_code)]
-fn wait_readable(pipe: &std::io::PipeReader) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
+fn wait_readable(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     let mut p = nix::libc::pollfd {
-        fd: pipe.as_raw_fd(),
+        fd,
         events: nix::libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: poll of one valid pollfd on an open fd.
+    // SAFETY: poll of one valid pollfd; `fd` is the caller's open pipe (its `inner`).
     if unsafe { nix::libc::poll(&raw mut p, 1, -1) } < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
@@ -283,7 +304,7 @@ impl<R: Read> Read for Stamped<R> {
             }
         }
         #[cfg(unix)]
-        if let Some(d) = &self.drained {
+        if let Some((d, _)) = &self.drained {
             d.pushed();
         }
         Ok(n)
@@ -317,15 +338,18 @@ impl Capture for LogCapture {
             // read as before, and the exit waits for its end.
             #[cfg(unix)]
             let drained = non_blocking(&pipe).ok().map(|()| {
-                let d = Arc::new(crate::supervisor::Drained::new(Arc::clone(&pipe)));
+                let d = Arc::new(crate::supervisor::Drained::new(&pipe));
                 tail.watch(Arc::clone(&d));
-                d
+                (d, fd)
             });
             // The reader thread is never joined: a grandchild holding the pipe must not
-            // hold up a restart. If no thread can be started the pipe is dropped and the
-            // program sees EPIPE, which is loud rather than a silent hang.
+            // hold up a restart. If no thread can be started the pipe is dropped (the
+            // tail's `Drained` does not keep it open) and the program sees EPIPE, which is
+            // loud rather than a silent hang.
+            self.waiting.fetch_add(1, Ordering::SeqCst);
             let pipe = Stamped {
                 inner: SharedPipe(pipe),
+                parked: true,
                 #[cfg(unix)]
                 drained,
                 clock: self.output.clone(),

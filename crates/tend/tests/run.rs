@@ -276,6 +276,44 @@ command = ["{fixture}", "--sleep", "--escape-grandchild", "--pid-file", "pids"]
 }
 
 #[test]
+fn a_stop_does_not_wait_for_an_escaped_process_when_the_readers_were_reused() {
+    // The second run's pipes go to the first run's (free) readers, which start reading
+    // only when a pipe has something: a quiet pipe held by an escaped process must count
+    // as a waiting reader at the stop all the same.
+    let env = Env::new();
+    let cfg = env.config(
+        r#"
+name = "daemonish"
+command = ["sh", "-c", "if [ -e ran ]; then exec {fixture} --sleep --escape-grandchild --pid-file pids; fi; touch ran; exit 1"]
+[restart]
+delay = "10ms"
+"#,
+    );
+    let mut tend = env.spawn(&["run", cfg.to_str().unwrap()]);
+    assert!(wait_until(Duration::from_secs(10), || env
+        .pids("pids")
+        .len()
+        == 2));
+    let escaped = env
+        .pids("pids")
+        .into_iter()
+        .find(|(role, _)| role == "escaped")
+        .expect("escaped pid")
+        .1;
+    let asked = Instant::now();
+    tend.signal(Signal::SIGTERM);
+    let status = tend.wait_exit(Duration::from_secs(10));
+    let took = asked.elapsed();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(escaped), Signal::SIGKILL);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", tend.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "the stop took {took:?}: {}",
+        tend.stderr()
+    );
+}
+
+#[test]
 fn the_programs_last_stderr_lines_are_in_the_exit_and_give_up_lines_status_and_alerts() {
     // Why a service fails is what it said last on stderr: it belongs where the operator
     // looks first, not only in the err log.

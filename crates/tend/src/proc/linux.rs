@@ -300,6 +300,10 @@ fn clone_child(args: &mut ChildArgs) -> io::Result<libc::pid_t> {
 /// `clone3` refused once: not asked again.
 static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
 
+/// Starts made by `clone3`, for the tests to see that path taken.
+#[cfg(test)]
+static CLONE3_STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[cfg(test)]
 thread_local! {
     /// Makes this thread's spawns take the `clone(2)` path, as on a kernel without `clone3`.
@@ -388,6 +392,8 @@ fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<
             _ => Err(io::Error::from_raw_os_error(errno)),
         };
     }
+    #[cfg(test)]
+    CLONE3_STARTS.fetch_add(1, Ordering::Relaxed);
     let pid = libc::pid_t::try_from(ret).map_err(|_| io::Error::other("pid out of range"))?;
     // SAFETY: the kernel just returned this fd to us (CLONE_PIDFD) and nothing else owns it.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -838,7 +844,8 @@ mod tests {
             return;
         }
         // Another ignored signal stays ignored, as with fork and exec. Nothing in this test
-        // binary uses SIGUSR2.
+        // binary uses SIGUSR2 (a program another test starts meanwhile inherits it
+        // ignored, which none looks at); the default is back at the end.
         // SAFETY: sets SIGUSR2's disposition to SIG_IGN, no handler code involved.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
         // Read from outside while it sleeps: a shell reading its own status would show the
@@ -851,8 +858,22 @@ mod tests {
         // clone3, and clone(2) as where clone3 is refused.
         for without_clone3 in [false, true] {
             super::WITHOUT_CLONE3.set(without_clone3);
+            let before = super::CLONE3_STARTS.load(std::sync::atomic::Ordering::Relaxed);
             starts_with_a_clean_mask(&command, dir.path());
+            let by_clone3 =
+                super::CLONE3_STARTS.load(std::sync::atomic::Ordering::Relaxed) > before;
+            // (The second round is not checked the other way: another test's start may
+            // count meanwhile.)
+            if !without_clone3 {
+                if super::CLONE3_REFUSED.load(std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("clone3 is refused here: both rounds took clone(2)");
+                } else {
+                    assert!(by_clone3, "the first round took clone3");
+                }
+            }
         }
+        // SAFETY: puts SIGUSR2's default disposition back.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
     }
 
     fn starts_with_a_clean_mask(command: &CommandSpec, dir: &std::path::Path) {

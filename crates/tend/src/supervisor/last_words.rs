@@ -42,8 +42,9 @@ pub(crate) struct RunTail {
 #[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct Drained {
-    /// The read end (non-blocking), shared with its reader.
-    pipe: Arc<std::io::PipeReader>,
+    /// The read end (non-blocking), owned by its reader: a pipe nobody reads (its reader
+    /// ended, or never started) closes, and the program gets EPIPE instead of blocking.
+    pipe: std::sync::Weak<std::io::PipeReader>,
     /// Everything the reader took out of the pipe is in the tail. False from just before
     /// each `read` until what it returned is pushed, so a read that just emptied the pipe
     /// is never taken for a quiet one.
@@ -52,15 +53,11 @@ pub(crate) struct Drained {
 
 #[cfg(unix)]
 impl Drained {
-    pub(crate) fn new(pipe: Arc<std::io::PipeReader>) -> Self {
+    pub(crate) fn new(pipe: &Arc<std::io::PipeReader>) -> Self {
         Self {
-            pipe,
+            pipe: Arc::downgrade(pipe),
             whole: AtomicBool::new(true),
         }
-    }
-
-    pub(crate) fn pipe(&self) -> &std::io::PipeReader {
-        &self.pipe
     }
 
     /// The reader is about to take bytes out of the pipe.
@@ -77,14 +74,16 @@ impl Drained {
     /// byte that left the pipe after that can only be one nobody must wait for (the
     /// program was gone before this was asked), and one that left it before is either
     /// pushed or makes `whole` false until it is.
+    /// A pipe already closed by its reader has nothing more to give.
     #[allow(unsafe_code)]
     fn now(&self) -> bool {
         use std::os::fd::AsRawFd as _;
+        let Some(pipe) = self.pipe.upgrade() else {
+            return true;
+        };
         let mut queued: nix::libc::c_int = 0;
         // SAFETY: FIONREAD on an open pipe (kept open by `pipe`) writes one int.
-        let r = unsafe {
-            nix::libc::ioctl(self.pipe.as_raw_fd(), nix::libc::FIONREAD, &raw mut queued)
-        };
+        let r = unsafe { nix::libc::ioctl(pipe.as_raw_fd(), nix::libc::FIONREAD, &raw mut queued) };
         r == 0 && queued == 0 && self.whole.load(Ordering::SeqCst)
     }
 }
@@ -165,11 +164,28 @@ impl RunTail {
         false
     }
 
+    /// A reader emptied its pipe and put all it read in the tail: a `settle` waiting now
+    /// looks again (it stores no permit, so a later `settle` is not misled). Unix.
+    #[cfg(unix)]
+    pub(crate) fn nudge(&self) {
+        self.end.notify_waiters();
+    }
+
     /// Waits (at most `within`) until everything the program wrote has been read. Call
     /// it only once the program has exited.
     pub(super) async fn settle(&self, within: std::time::Duration) {
-        if !self.both_ended() && !self.drained() {
-            let _ = tokio::time::timeout(within, self.end.notified()).await;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the checks, so a nudge or an end between them is not lost.
+            let woken = self.end.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.both_ended() || self.drained() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -219,8 +235,9 @@ mod tests {
         let (out_r, _out_w) = std::io::pipe().unwrap();
         let (err_r, mut err_w) = std::io::pipe().unwrap();
         let tail = RunTail::default();
-        let out = Arc::new(Drained::new(Arc::new(out_r)));
-        let err = Arc::new(Drained::new(Arc::new(err_r)));
+        let (out_r, err_r) = (Arc::new(out_r), Arc::new(err_r));
+        let out = Arc::new(Drained::new(&out_r));
+        let err = Arc::new(Drained::new(&err_r));
         tail.watch(Arc::clone(&out));
         assert!(!tail.drained(), "one pipe is not both");
         tail.watch(Arc::clone(&err));
@@ -230,7 +247,7 @@ mod tests {
         // The reader takes them out: until they are pushed, the tail is not whole.
         err.reading();
         let mut buf = [0u8; 64];
-        let n = std::io::Read::read(&mut &*err.pipe, &mut buf).unwrap();
+        let n = std::io::Read::read(&mut &*err_r, &mut buf).unwrap();
         assert!(!tail.drained(), "read, not pushed yet");
         tail.push(Pipe::Err, &buf[..n]);
         err.pushed();
@@ -240,6 +257,53 @@ mod tests {
                 .stderr
                 .lines(tend_core::last_lines::Bound::STATUS),
             vec!["last words".to_owned()]
+        );
+        // A pipe its reader closed has nothing more to give, even mid-read.
+        out.reading();
+        assert!(!tail.drained());
+        drop(out_r);
+        assert!(tail.drained(), "closed by its reader");
+    }
+
+    #[test]
+    fn settle_returns_when_a_reader_empties_its_pipe_not_only_at_its_end() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Both pipes stay open (a grandchild holds them): no end of file ever comes.
+        let (out_r, _out_w) = std::io::pipe().unwrap();
+        let (err_r, mut err_w) = std::io::pipe().unwrap();
+        let (out_r, err_r) = (Arc::new(out_r), Arc::new(err_r));
+        let tail = Arc::new(RunTail::default());
+        tail.watch(Arc::new(Drained::new(&out_r)));
+        let err = Arc::new(Drained::new(&err_r));
+        tail.watch(Arc::clone(&err));
+        err_w.write_all(b"dying words\n").unwrap();
+        // The reader, on a thread of its own.
+        let reader = {
+            let (tail, err, err_r) = (Arc::clone(&tail), Arc::clone(&err), Arc::clone(&err_r));
+            std::thread::spawn(move || {
+                err.reading();
+                let mut buf = [0u8; 64];
+                let n = std::io::Read::read(&mut &*err_r, &mut buf).unwrap();
+                tail.push(Pipe::Err, &buf[..n]);
+                err.pushed();
+                tail.nudge();
+            })
+        };
+        let began = std::time::Instant::now();
+        rt.block_on(tail.settle(std::time::Duration::from_secs(30)));
+        reader.join().unwrap();
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(20),
+            "settle waited for its limit"
+        );
+        assert_eq!(
+            tail.words()
+                .stderr
+                .lines(tend_core::last_lines::Bound::STATUS),
+            vec!["dying words".to_owned()]
         );
     }
 }

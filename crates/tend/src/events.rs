@@ -545,6 +545,9 @@ pub(crate) struct Output {
     /// Lines dropped because the queue was full, said with the next line that goes out.
     dropped: AtomicU64,
     thread: OnceLock<std::thread::ThreadId>,
+    /// A flush is waiting: the delivery thread cuts its linger short. (Sends never touch
+    /// this; only a flush, which is rare and waited for, pays a wake-up.)
+    hurry: (std::sync::Mutex<bool>, std::sync::Condvar),
 }
 
 /// The one delivery thread of the process, started with the first bus.
@@ -562,6 +565,7 @@ impl Output {
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             thread: OnceLock::new(),
+            hurry: (std::sync::Mutex::new(false), std::sync::Condvar::new()),
         }));
         let started = std::thread::Builder::new()
             .name("tend-output".into())
@@ -571,6 +575,24 @@ impl Output {
         let id = started.map_or_else(|_| std::thread::current().id(), |h| h.thread().id());
         let _ = me.thread.set(id);
         me
+    }
+
+    /// Waits [`LINGER`], or less if a flush asks for it.
+    fn linger(&self) {
+        let mut hurry = self
+            .hurry
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*hurry {
+            hurry = self
+                .hurry
+                .1
+                .wait_timeout(hurry, LINGER)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *hurry = false;
     }
 
     /// Waits (at most `within`) until every event emitted so far has been delivered.
@@ -584,6 +606,13 @@ impl Output {
         if self.tx.send(Msg::Flush(tx)).is_err() {
             return false;
         }
+        // A lingering delivery thread would take it only when its linger ends.
+        *self
+            .hurry
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.hurry.1.notify_one();
         rx.recv_timeout(within).is_ok()
     }
 }
@@ -617,7 +646,7 @@ fn deliver(out: &Output, rx: &mpsc::Receiver<Msg>) {
             if !busy {
                 break;
             }
-            std::thread::sleep(LINGER);
+            out.linger();
             match rx.try_recv() {
                 Ok(msg) => handle(out, msg),
                 Err(mpsc::TryRecvError::Empty) => break,

@@ -626,26 +626,16 @@ impl ServiceLogs {
         pid: Option<u32>,
         stream: Stream,
         pipe: R,
-        #[cfg(unix)] ready: Option<std::os::fd::RawFd>,
-        #[cfg(not(unix))] ready: Option<std::convert::Infallible>,
+        ready: Option<crate::readers::Fd>,
     ) -> Result<Reader, LogError> {
         let logs = Arc::clone(self);
         let pipe = self.decoded(stream, pipe);
-        let work = Box::new(move || logs.pump(pid, stream, pipe));
-        #[cfg(unix)]
-        let started = match ready {
-            Some(fd) => self.readers.run_when_readable(work, fd),
-            None => self.readers.run(work),
-        };
-        #[cfg(not(unix))]
-        let started = {
-            let _ = ready;
-            self.readers.run(work)
-        };
-        started.map_err(|source| LogError::Spawn {
-            thread: format!("tend-logs-{}-reader", self.shared.name),
-            source,
-        })
+        self.readers
+            .run_when(Box::new(move || logs.pump(pid, stream, pipe)), ready)
+            .map_err(|source| LogError::Spawn {
+                thread: format!("tend-logs-{}-reader", self.shared.name),
+                source,
+            })
     }
 
     /// `pipe` as it is, or (with `encoding`) decoded into UTF-8.

@@ -33,6 +33,9 @@ type Outcome = Result<(), Box<dyn Any + Send>>;
 
 #[derive(Debug, Default)]
 struct Done {
+    /// Its reader began the work (a job given to a free reader with its pipe begins only
+    /// once the pipe has something to read or is at its end).
+    started: std::sync::atomic::AtomicBool,
     outcome: Mutex<Option<Outcome>>,
     cv: Condvar,
 }
@@ -45,6 +48,12 @@ impl Done {
 }
 
 impl Reader {
+    /// Whether a thread took up the reading (it may have finished since).
+    #[must_use]
+    pub fn is_started(&self) -> bool {
+        self.done.started.load(Ordering::SeqCst)
+    }
+
     /// Whether the pipe was read to its end (or its reading failed), and the pipe closed.
     #[must_use]
     pub fn is_finished(&self) -> bool {
@@ -125,26 +134,18 @@ impl Pool {
         })
     }
 
-    /// Runs `work` on a free reader, or on a new thread when none is free.
+    /// [`run_when`](Self::run_when) of work that waits for no pipe.
+    #[cfg(test)]
     pub(crate) fn run(self: &Arc<Self>, work: Work) -> io::Result<Reader> {
         self.run_when(work, None)
     }
 
-    /// Runs `work`, which reads the pipe `ready`, on a free reader once the pipe has
-    /// something to read or is at its end, or on a new thread when none is free. On Linux a
-    /// free reader is not woken to hand it the pipe (a restart would wake each reader twice:
-    /// for the pipe, then at its end); the kernel wakes it when the pipe needs it. `ready`
-    /// must stay open until `work` has run (`work` owns the pipe).
-    #[cfg(unix)]
-    pub(crate) fn run_when_readable(
-        self: &Arc<Self>,
-        work: Work,
-        ready: std::os::fd::RawFd,
-    ) -> io::Result<Reader> {
-        self.run_when(work, Some(ready))
-    }
-
-    fn run_when(self: &Arc<Self>, work: Work, ready: Option<Fd>) -> io::Result<Reader> {
+    /// Runs `work` on a free reader, or on a new thread when none is free. With `ready`,
+    /// the pipe `work` reads: on Linux a free reader then begins only once the pipe has
+    /// something to read or is at its end, instead of being woken to be handed it (a
+    /// restart would wake each reader twice: for the pipe, then at its end). `ready` must
+    /// stay open until `work` has run (`work` owns the pipe).
+    pub(crate) fn run_when(self: &Arc<Self>, work: Work, ready: Option<Fd>) -> io::Result<Reader> {
         let done = Arc::new(Done::default());
         let job = Job {
             work,
@@ -175,6 +176,7 @@ impl Pool {
 fn reader(pool: &Weak<Pool>, idle: Duration, id: u64, mut job: Job) {
     let mut mailbox: Option<Arc<Mailbox>> = None;
     loop {
+        job.done.started.store(true, Ordering::SeqCst);
         let outcome = catch_unwind(AssertUnwindSafe(job.work));
         let panicked = outcome.is_err();
         job.done.finish(outcome);
@@ -229,10 +231,11 @@ fn reader(pool: &Weak<Pool>, idle: Duration, id: u64, mut job: Job) {
     }
 }
 
+/// A pipe's fd, where there are fds.
 #[cfg(unix)]
-type Fd = std::os::fd::RawFd;
+pub(crate) type Fd = std::os::fd::RawFd;
 #[cfg(not(unix))]
-type Fd = std::convert::Infallible;
+pub(crate) type Fd = std::convert::Infallible;
 
 /// Where a free reader waits for its next job.
 struct Mailbox {
@@ -304,17 +307,15 @@ impl Mailbox {
         let deadline = idle.map(|d| std::time::Instant::now() + d);
         loop {
             {
-                let slot = self.lock();
+                let mut slot = self.lock();
                 if slot.closed && slot.job.is_none() {
                     return Waited::Closed;
                 }
                 // A job whose pipe is watched waits for the pipe.
-                if slot.job.is_some() && slot.ready.is_none() {
-                    drop(slot);
-                    if let Some(job) = self.take() {
-                        return Waited::Job(job);
-                    }
-                    continue;
+                if slot.ready.is_none()
+                    && let Some(job) = slot.job.take()
+                {
+                    return Waited::Job(job);
                 }
             }
             let left = match deadline {
@@ -573,7 +574,7 @@ mod tests {
             let fd = r.as_raw_fd();
             let (said_tx, said_rx) = mpsc::channel();
             let job = pool
-                .run_when_readable(
+                .run_when(
                     Box::new(move || {
                         // Woken by the pipe, not by the hand-over: something is there.
                         let ready = readable(r.as_raw_fd());
@@ -581,13 +582,15 @@ mod tests {
                         r.read_to_end(&mut got).unwrap();
                         said_tx.send((ready, got)).unwrap();
                     }),
-                    fd,
+                    Some(fd),
                 )
                 .unwrap();
             assert!(
                 pool.free.lock().unwrap().is_empty(),
                 "the free reader took it"
             );
+            // Nothing in the pipe and a writer still holding it: the job cannot begin.
+            assert!(!job.is_started(), "begun before its pipe had anything");
             if last {
                 // A pipe at its end with nothing in it wakes the reader too.
                 drop(w);

@@ -165,48 +165,35 @@ impl Subscriber for TendLog {
 /// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
 /// here keeps tend-logs unaware of health checks, and costs one clock read and one atomic
 /// store per read (not per line).
-struct Stamped<R> {
-    inner: R,
+struct Stamped {
+    /// The read end; the run's tail may ask it whether it is empty (Unix, [`Drained`]).
+    ///
+    /// [`Drained`]: crate::supervisor::Drained
+    pipe: Arc<std::io::PipeReader>,
     clock: Arc<OutputClock>,
-    /// Readers waiting for their pipe right now (in `read` or `poll`, or not started yet:
-    /// not writing what they read): at exit, a pipe whose reader waits and that stays quiet
-    /// is held by a stray process, not busy.
+    /// Readers waiting in `read` or `poll` right now (not writing what they read): at exit,
+    /// a pipe whose reader waits and that stays quiet is held by a stray process, not busy.
+    /// (A reader not started yet is counted by the drain itself: `Reader::is_started`.)
     waiting: Arc<AtomicUsize>,
-    /// Counted in `waiting` until its first read: a free reader starts the job only when
-    /// the pipe has something (tend-logs' reader pool).
-    parked: bool,
     /// The run's output end, for the exit line, status, alerts and crash records (a copy
     /// of at most the last few KiB of each read).
     tail: Option<(Arc<RunTail>, Pipe)>,
     /// The stderr pipe's copy for the Event Log (never waits).
     events: Option<Arc<Forwarder>>,
-    /// Unix: the pipe read without blocking (its fd, to `poll`: `inner` owns it), with what
-    /// the run's tail knows of it.
+    /// Unix: the pipe is read without blocking, and this is what the run's tail knows of it.
     #[cfg(unix)]
-    drained: Option<(Arc<crate::supervisor::Drained>, std::os::fd::RawFd)>,
+    drained: Option<Arc<crate::supervisor::Drained>>,
 }
 
-impl<R> Drop for Stamped<R> {
-    fn drop(&mut self) {
-        // Never read (no reader could start): no longer waiting either.
-        if self.parked {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-impl<R: Read> Stamped<R> {
+impl Stamped {
     /// Reads `inner`; on Unix, with `drained`, its pipe without blocking, waiting in `poll`
     /// while it is empty (so `drained` can say so).
     fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if std::mem::take(&mut self.parked) {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
         #[cfg(unix)]
-        if let Some((d, fd)) = &self.drained {
+        if let Some(d) = &self.drained {
             loop {
                 d.reading();
-                match self.inner.read(buf) {
+                match (&*self.pipe).read(buf) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         d.pushed();
                         // All read is in the tail: an exit waiting for it may go on.
@@ -214,7 +201,7 @@ impl<R: Read> Stamped<R> {
                             t.nudge();
                         }
                         self.waiting.fetch_add(1, Ordering::SeqCst);
-                        let r = wait_readable(*fd);
+                        let r = wait_readable(&self.pipe);
                         self.waiting.fetch_sub(1, Ordering::SeqCst);
                         r?;
                     }
@@ -223,19 +210,9 @@ impl<R: Read> Stamped<R> {
             }
         }
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let n = self.inner.read(buf);
+        let n = (&*self.pipe).read(buf);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         n
-    }
-}
-
-/// A pipe's read end; the run's tail may look at it (Unix, to ask whether it is empty)
-/// while its reader holds it.
-struct SharedPipe(Arc<std::io::PipeReader>);
-
-impl Read for SharedPipe {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        (&*self.0).read(buf)
     }
 }
 
@@ -243,13 +220,14 @@ impl Read for SharedPipe {
 /// the caller reads again).
 #[cfg(unix)]
 #[allow(unsafe_code)]
-fn wait_readable(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+fn wait_readable(pipe: &std::io::PipeReader) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
     let mut p = nix::libc::pollfd {
-        fd,
+        fd: pipe.as_raw_fd(),
         events: nix::libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: poll of one valid pollfd; `fd` is the caller's open pipe (its `inner`).
+    // SAFETY: poll of one valid pollfd on an open pipe.
     if unsafe { nix::libc::poll(&raw mut p, 1, -1) } < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
@@ -276,7 +254,7 @@ fn non_blocking(pipe: &std::io::PipeReader) -> std::io::Result<()> {
     Ok(())
 }
 
-impl<R: Read> Read for Stamped<R> {
+impl Read for Stamped {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.read_pipe(buf);
         let n = match n {
@@ -304,7 +282,7 @@ impl<R: Read> Read for Stamped<R> {
             }
         }
         #[cfg(unix)]
-        if let Some((d, _)) = &self.drained {
+        if let Some(d) = &self.drained {
             d.pushed();
         }
         Ok(n)
@@ -340,16 +318,14 @@ impl Capture for LogCapture {
             let drained = non_blocking(&pipe).ok().map(|()| {
                 let d = Arc::new(crate::supervisor::Drained::new(&pipe));
                 tail.watch(Arc::clone(&d));
-                (d, fd)
+                d
             });
             // The reader thread is never joined: a grandchild holding the pipe must not
             // hold up a restart. If no thread can be started the pipe is dropped (the
             // tail's `Drained` does not keep it open) and the program sees EPIPE, which is
             // loud rather than a silent hang.
-            self.waiting.fetch_add(1, Ordering::SeqCst);
             let pipe = Stamped {
-                inner: SharedPipe(pipe),
-                parked: true,
+                pipe,
                 #[cfg(unix)]
                 drained,
                 clock: self.output.clone(),
@@ -513,11 +489,14 @@ async fn drain(
     // listener) stay responsive on this one thread meanwhile.
     loop {
         let open = readers.iter().filter(|r| !r.is_finished()).count();
+        // A reader not started yet waits for its pipe too (a free reader takes up the
+        // next run's pipe only when it has something to read).
+        let unstarted = readers.iter().filter(|r| !r.is_started()).count();
         let now = Instant::now();
         let quiet = now.duration_since(output.last().unwrap_or(began).max(began)) >= QUIET;
         if open == 0
             || now.duration_since(began) >= AT_MOST
-            || (quiet && waiting.load(Ordering::SeqCst) >= open)
+            || (quiet && waiting.load(Ordering::SeqCst) + unstarted >= open)
         {
             break;
         }

@@ -300,14 +300,12 @@ fn clone_child(args: &mut ChildArgs) -> io::Result<libc::pid_t> {
 /// `clone3` refused once: not asked again.
 static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
 
-/// Starts made by `clone3`, for the tests to see that path taken.
-#[cfg(test)]
-static CLONE3_STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 #[cfg(test)]
 thread_local! {
     /// Makes this thread's spawns take the `clone(2)` path, as on a kernel without `clone3`.
     static WITHOUT_CLONE3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread's starts made by `clone3`, for the tests to see which path was taken.
+    static CLONE3_STARTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The child made by `clone3` with `CLONE_CLEAR_SIGHAND` and `CLONE_PIDFD`: its pid and
@@ -393,7 +391,7 @@ fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<
         };
     }
     #[cfg(test)]
-    CLONE3_STARTS.fetch_add(1, Ordering::Relaxed);
+    CLONE3_STARTS.set(CLONE3_STARTS.get() + 1);
     let pid = libc::pid_t::try_from(ret).map_err(|_| io::Error::other("pid out of range"))?;
     // SAFETY: the kernel just returned this fd to us (CLONE_PIDFD) and nothing else owns it.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
@@ -800,16 +798,31 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// Runs `check` on the `clone3` path, then on the `clone(2)` path as where `clone3` is
+    /// refused, and sees that each round took its path.
+    fn on_both_paths(mut check: impl FnMut()) {
+        for without_clone3 in [false, true] {
+            super::WITHOUT_CLONE3.set(without_clone3);
+            let before = super::CLONE3_STARTS.get();
+            check();
+            let by_clone3 = super::CLONE3_STARTS.get() > before;
+            if without_clone3 {
+                assert!(!by_clone3, "the second round took clone3");
+            } else if super::CLONE3_REFUSED.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("clone3 is refused here: both rounds took clone(2)");
+            } else {
+                assert!(by_clone3, "the first round did not take clone3");
+            }
+        }
+        super::WITHOUT_CLONE3.set(false);
+    }
+
     #[test]
     fn the_program_starts_as_std_would_start_it() {
         if !pidfds() {
             return;
         }
-        // clone3, and clone(2) as where clone3 is refused.
-        for without_clone3 in [false, true] {
-            super::WITHOUT_CLONE3.set(without_clone3);
-            starts_as_std_would();
-        }
+        on_both_paths(starts_as_std_would);
     }
 
     fn starts_as_std_would() {
@@ -855,23 +868,7 @@ mod tests {
             program: Program::Path(PathBuf::from("/bin/sleep")),
             args: vec!["30".to_owned()],
         };
-        // clone3, and clone(2) as where clone3 is refused.
-        for without_clone3 in [false, true] {
-            super::WITHOUT_CLONE3.set(without_clone3);
-            let before = super::CLONE3_STARTS.load(std::sync::atomic::Ordering::Relaxed);
-            starts_with_a_clean_mask(&command, dir.path());
-            let by_clone3 =
-                super::CLONE3_STARTS.load(std::sync::atomic::Ordering::Relaxed) > before;
-            // (The second round is not checked the other way: another test's start may
-            // count meanwhile.)
-            if !without_clone3 {
-                if super::CLONE3_REFUSED.load(std::sync::atomic::Ordering::Relaxed) {
-                    eprintln!("clone3 is refused here: both rounds took clone(2)");
-                } else {
-                    assert!(by_clone3, "the first round took clone3");
-                }
-            }
-        }
+        on_both_paths(|| starts_with_a_clean_mask(&command, dir.path()));
         // SAFETY: puts SIGUSR2's default disposition back.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
     }
@@ -971,8 +968,7 @@ mod tests {
             program: Program::Path(PathBuf::from("/bin/sh")),
             args: vec!["a\0b".to_owned()],
         };
-        for without_clone3 in [false, true] {
-            super::WITHOUT_CLONE3.set(without_clone3);
+        on_both_paths(|| {
             for (command, want) in [
                 (at(&plain), "is not executable (permission denied)"),
                 (
@@ -984,7 +980,7 @@ mod tests {
                 let e = run(&command, dir.path(), &[], false).unwrap_err();
                 assert!(e.contains(want), "{e}");
             }
-        }
+        });
     }
 
     #[test]

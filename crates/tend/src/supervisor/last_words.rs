@@ -280,24 +280,26 @@ mod tests {
         let err = Arc::new(Drained::new(&err_r));
         tail.watch(Arc::clone(&err));
         err_w.write_all(b"dying words\n").unwrap();
-        // The reader, on a thread of its own.
-        let reader = {
-            let (tail, err, err_r) = (Arc::clone(&tail), Arc::clone(&err), Arc::clone(&err_r));
-            std::thread::spawn(move || {
-                err.reading();
-                let mut buf = [0u8; 64];
-                let n = std::io::Read::read(&mut &*err_r, &mut buf).unwrap();
-                tail.push(Pipe::Err, &buf[..n]);
-                err.pushed();
-                tail.nudge();
-            })
+        // The reader empties the pipe only once `settle` waits (it is polled first, and
+        // the reader yields once more): settle must be woken by the nudge, not find the
+        // tail whole at its first look.
+        let reader = async {
+            tokio::task::yield_now().await;
+            assert!(!tail.drained(), "settle looked before the reader read");
+            err.reading();
+            let mut buf = [0u8; 64];
+            let n = std::io::Read::read(&mut &*err_r, &mut buf).unwrap();
+            tail.push(Pipe::Err, &buf[..n]);
+            err.pushed();
+            tail.nudge();
         };
         let began = std::time::Instant::now();
-        rt.block_on(tail.settle(std::time::Duration::from_secs(30)));
-        reader.join().unwrap();
+        rt.block_on(async {
+            tokio::join!(tail.settle(std::time::Duration::from_secs(30)), reader);
+        });
         assert!(
             began.elapsed() < std::time::Duration::from_secs(20),
-            "settle waited for its limit"
+            "settle waited for its limit: the nudge did not wake it"
         );
         assert_eq!(
             tail.words()

@@ -52,8 +52,8 @@ mod transcode;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{LogError, LogEvent};
 pub use logs::{
-    COMPRESS_BACKLOG, EventSink, FaultHook, FsOp, LogStats, Options, ServiceLogs, Stream,
-    StreamStats, supervisor_line_bytes,
+    COMPRESS_BACKLOG, EventSink, FaultHook, FsOp, HousekeeperEnd, LogStats, Options, ServiceLogs,
+    Stream, StreamStats, supervisor_line_bytes,
 };
 pub use naming::{LogKind, RotatedFile, rotated_files};
 pub use readers::Reader;

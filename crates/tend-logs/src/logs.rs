@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread;
 use std::time::Duration;
 
@@ -400,6 +400,49 @@ impl Shared {
     }
 }
 
+/// Says when a [`ServiceLogs`]' housekeeping thread has ended: see
+/// [`ServiceLogs::housekeeper_end`].
+#[derive(Clone, Default)]
+pub struct HousekeeperEnd(Arc<(Mutex<bool>, Condvar)>);
+
+impl fmt::Debug for HousekeeperEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HousekeeperEnd")
+            .field(&self.ended())
+            .finish()
+    }
+}
+
+impl HousekeeperEnd {
+    /// Whether the thread has ended.
+    #[must_use]
+    pub fn ended(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits at most `within` for the thread to end; whether it did.
+    #[must_use]
+    pub fn wait(&self, within: Duration) -> bool {
+        let (ended, cv) = &*self.0;
+        let guard = ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = cv
+            .wait_timeout_while(guard, within, |e| !*e)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard
+    }
+}
+
+/// Says the end when dropped, so a panicking housekeeper says it too.
+struct EndOnDrop(HousekeeperEnd);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        let (ended, cv) = &*self.0.0;
+        *ended.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
+    }
+}
+
 /// Compresses rotated files and rotates quiet files at hour/day boundaries. Ends when the
 /// [`ServiceLogs`] (its job sender) is gone and the queue is empty.
 fn housekeeper(shared: &Shared, rx: &Receiver<Job>) {
@@ -496,6 +539,7 @@ fn compress_job(shared: &Shared, path: &Path, refill: Option<&mut dyn FnMut(Job)
 pub struct ServiceLogs {
     shared: Arc<Shared>,
     jobs: Sender<Job>,
+    housekept: HousekeeperEnd,
     /// The pipes' readers, kept from one run to the next.
     readers: Arc<Pool>,
     reconfiguring: Mutex<()>,
@@ -561,13 +605,22 @@ impl ServiceLogs {
         let (tx, rx) = mpsc::channel();
         let thread = format!("tend-logs-{name}");
         let worker = Arc::clone(&shared);
+        let housekept = HousekeeperEnd::default();
+        let ended = housekept.clone();
         thread::Builder::new()
             .name(thread.clone())
-            .spawn(move || housekeeper(&worker, &rx))
+            .spawn(move || {
+                // Declared first, dropped last: the end is said once this thread's hold
+                // on the files (`worker`) is gone too.
+                let _ended = EndOnDrop(ended);
+                housekeeper(&worker, &rx);
+                drop(worker);
+            })
             .map_err(|source| LogError::Spawn { thread, source })?;
         let logs = Arc::new(Self {
             shared,
             jobs: tx,
+            housekept,
             readers: Pool::new(format!("tend-logs-{name}-reader")),
             reconfiguring: Mutex::new(()),
         });
@@ -822,6 +875,15 @@ impl ServiceLogs {
         }
         self.shared.abandoned.load(Ordering::SeqCst)
             + self.shared.compress_jobs.load(Ordering::SeqCst)
+    }
+
+    /// A handle that says when these logs' housekeeping thread (compression, retention) has
+    /// ended, which it does once every [`ServiceLogs`] handle is dropped and the work it had
+    /// already taken up is done. For whoever removes the log directory next (tests, an
+    /// embedder): until then a compression may still be writing into it.
+    #[must_use]
+    pub fn housekeeper_end(&self) -> HousekeeperEnd {
+        self.housekept.clone()
     }
 
     /// The counters.

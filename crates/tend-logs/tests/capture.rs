@@ -4,6 +4,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use tend_core::LogMode;
@@ -253,15 +254,13 @@ fn an_encoding_is_decoded_and_what_it_cannot_map_is_counted_and_said_once() {
     let mut s = spec(dir.path());
     s.encoding = Some("gbk".into());
     let events = Events::default();
-    let logs = tend_logs::ServiceLogs::open_with(
-        NAME,
+    let logs = open_with(
         s,
         tend_logs::Options {
             events: Some(events.sink()),
             ..tend_logs::Options::default()
         },
-    )
-    .unwrap();
+    );
     // "你好" in GBK, then two bytes GBK cannot map, on two lines.
     feed(&logs, Stream::Out, b"\xc4\xe3\xba\xc3\n\xffx\n\xffy\n");
     assert_eq!(
@@ -348,4 +347,18 @@ fn reconfigure_applies_live_and_reopens_on_mode_or_dir_change() {
     bad.dir = blocker.join("sub");
     assert!(logs.reconfigure(bad).is_err());
     assert_eq!(logs.spec().dir, dir.path().join("moved"));
+}
+
+#[test]
+fn the_housekeeper_ends_once_the_last_handle_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tend_logs::ServiceLogs::open(NAME, spec(dir.path()), None).unwrap();
+    let end = logs.housekeeper_end();
+    let kept = Arc::clone(&logs);
+    drop(logs);
+    // It cannot end while a handle is kept, however long this waits.
+    assert!(!end.wait(Duration::from_millis(20)));
+    assert!(!end.ended());
+    drop(kept);
+    assert!(end.wait(Duration::from_secs(60)), "{end:?}");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use tend_logs::{FsOp, LogEvent, LogKind, Options, ServiceLogs, Stream};
+use tend_logs::{FsOp, LogEvent, LogKind, Options, Stream};
 
 #[test]
 fn failed_writes_are_counted_and_marked_when_writing_resumes() {
@@ -31,7 +31,7 @@ fn failed_writes_are_counted_and_marked_when_writing_resumes() {
         })),
         ..Options::default()
     };
-    let logs = ServiceLogs::open_with(NAME, spec(dir.path()), options).unwrap();
+    let logs = open_with(spec(dir.path()), options);
     let out = LogKind::Out.active_path(dir.path(), NAME);
     let (r, mut w) = std::io::pipe().unwrap();
     let reader = logs.capture(Stream::Out, r).unwrap();
@@ -100,7 +100,7 @@ fn the_loss_marker_is_timestamped_like_the_lines() {
         })),
         ..Options::default()
     };
-    let logs = ServiceLogs::open_with(NAME, s, options).unwrap();
+    let logs = open_with(s, options);
     feed(&logs, Stream::Err, b"lost\n");
     // Each write while failing tries to recover, including the marker; a marker that
     // cannot be written is not counted as lost output.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use tend_logs::{FsOp, LogEvent, LogKind, Options, ServiceLogs, Stream, rotated_files};
+use tend_logs::{FsOp, LogEvent, LogKind, Options, Stream, rotated_files};
 
 fn lines(from: usize, to: usize) -> Vec<u8> {
     (from..to)
@@ -210,7 +210,7 @@ fn a_file_that_cannot_be_deleted_is_reported_and_writing_goes_on() {
         })),
         ..Options::default()
     };
-    let logs = ServiceLogs::open_with(NAME, s, options).unwrap();
+    let logs = open_with(s, options);
     feed(&logs, Stream::Out, &lines(0, 4));
     assert_eq!(history(dir.path(), LogKind::Out), lines(0, 4));
     let stats = logs.stats();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use tend_core::RotateEvery;
-use tend_logs::{FsOp, LogEvent, LogKind, Options, ServiceLogs, Stream, rotated_files};
+use tend_logs::{FsOp, LogEvent, LogKind, Options, Stream, rotated_files};
 
 #[test]
 fn size_rotation_keeps_every_line_once_and_in_order() {
@@ -242,7 +242,7 @@ fn failed_rename_keeps_writing_and_is_retried_at_the_next_trigger() {
         })),
         ..Options::default()
     };
-    let logs = ServiceLogs::open_with(NAME, s, options).unwrap();
+    let logs = open_with(s, options);
     feed(&logs, Stream::Out, b"line-0001\nline-0002\n");
     feed(&logs, Stream::Out, b"line-0003\n");
     feed(&logs, Stream::Out, b"line-0004\n");
@@ -302,16 +302,14 @@ fn a_compression_backlog_is_bounded_said_and_caught_up() {
     s.compress = true;
     let (hold, hook) = held_compression();
     let events = Events::default();
-    let logs = ServiceLogs::open_with(
-        NAME,
+    let logs = open_with(
         s,
         Options {
             events: Some(events.sink()),
             faults: Some(hook),
             ..Options::default()
         },
-    )
-    .unwrap();
+    );
     let data = numbered(20_000);
     // Rotations go on at full speed while the compressor is stuck.
     feed_pipe(&logs, Stream::Out, data.clone());
@@ -349,15 +347,13 @@ fn close_gives_up_compression_at_once_and_the_next_open_finishes_it() {
     s.max_size = 64 * 1024;
     s.compress = true;
     let (hold, hook) = held_compression();
-    let logs = ServiceLogs::open_with(
-        NAME,
+    let logs = open_with(
         s.clone(),
         Options {
             faults: Some(hook),
             ..Options::default()
         },
-    )
-    .unwrap();
+    );
     let data = numbered(4_000);
     feed_pipe(&logs, Stream::Out, data.clone());
     let queued = logs.stats().compress_pending;

@@ -59,21 +59,53 @@ impl Events {
     }
 }
 
-pub fn open(spec: LogSpec) -> Arc<ServiceLogs> {
-    ServiceLogs::open(NAME, spec, None).unwrap()
+/// Logs that, when the test is done with them, close (a compression backlog is given up,
+/// as at tend's exit) and wait for their housekeeping thread to end: a compression still
+/// running would write into the temp dir while it is being removed and leave it behind.
+/// Declared after the temp dir, so dropped before it.
+pub struct Logs(Option<Arc<ServiceLogs>>);
+
+impl std::ops::Deref for Logs {
+    type Target = Arc<ServiceLogs>;
+
+    fn deref(&self) -> &Arc<ServiceLogs> {
+        self.0.as_ref().expect("present until dropped")
+    }
 }
 
-pub fn open_at(spec: LogSpec, clock: &Arc<ManualClock>) -> Arc<ServiceLogs> {
+impl Drop for Logs {
+    fn drop(&mut self) {
+        let Some(logs) = self.0.take() else { return };
+        let end = logs.housekeeper_end();
+        logs.close(Duration::ZERO);
+        drop(logs);
+        let ended = end.wait(Duration::from_secs(60));
+        if !std::thread::panicking() {
+            assert!(
+                ended,
+                "the housekeeper outlived the test: a ServiceLogs was kept"
+            );
+        }
+    }
+}
+
+pub fn open(spec: LogSpec) -> Logs {
+    open_with(spec, Options::default())
+}
+
+pub fn open_with(spec: LogSpec, options: Options) -> Logs {
+    Logs(Some(ServiceLogs::open_with(NAME, spec, options).unwrap()))
+}
+
+pub fn open_at(spec: LogSpec, clock: &Arc<ManualClock>) -> Logs {
     let clock: Arc<dyn tend_logs::Clock> = clock.clone();
-    ServiceLogs::open_with(
-        NAME,
+    open_with(
         spec,
         Options {
             clock,
             ..Options::default()
         },
     )
-    .unwrap()
 }
 
 /// Runs one reader over `data` to its end: deterministic, one read per 64 KiB.

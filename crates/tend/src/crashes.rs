@@ -138,7 +138,14 @@ impl Journal {
                 records.drain(..extra);
             }
         }
-        self.writer.publish(());
+        // The thread, if this is the first record, is started by `start_writer`: after the
+        // restart, not before it.
+        self.writer.publish_later(());
+    }
+
+    /// Starts the writer's thread if a record waits for it (the first one).
+    pub(crate) fn start_writer(&self) {
+        self.writer.start();
     }
 
     /// Where the records are.

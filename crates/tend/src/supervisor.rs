@@ -333,6 +333,11 @@ impl Supervisor {
                 }
             }
         }
+        // After the step's actions, so a restart never waits for the thread of the first
+        // crash record.
+        if let Some(j) = &self.crashes {
+            j.start_writer();
+        }
         self.emit_state();
     }
 

@@ -125,7 +125,7 @@ impl GoCrashScanner {
             while self.state == Scan::Idle && self.line.is_empty() && !self.skipping {
                 match rest.first() {
                     None => return,
-                    Some(b) if !CRASH_STARTS.iter().any(|p| p[0] == *b) => {
+                    Some(_) if !could_be_crash(&rest[..1]) => {
                         match memchr::memchr(b'\n', rest) {
                             Some(i) => rest = &rest[i + 1..],
                             None => {
@@ -164,7 +164,8 @@ impl GoCrashScanner {
             self.line.extend_from_slice(part);
         }
         // While nothing was found, only a line that starts like a crash is worth keeping:
-        // every other line costs a prefix compare, not a copy (this sees all of stderr).
+        // one whose first byte matched (`push` passed over the others) but not the rest
+        // costs a prefix compare, not a copy.
         if self.state == Scan::Idle && !could_be_crash(&self.line) {
             self.line.clear();
             self.skipping = true;
@@ -173,8 +174,8 @@ impl GoCrashScanner {
 
     fn end_line(&mut self) {
         if self.state == Scan::Idle && self.line.is_empty() {
-            // The usual line: it did not start like a crash (or was empty), and nothing
-            // was found before it. No text to make: this runs for every line of stderr.
+            // A line that began like a crash and was not one (or was empty), with nothing
+            // found before it: no text to make.
             self.skipping = false;
             return;
         }

@@ -402,24 +402,10 @@ impl Shared {
 
 /// Says when a [`ServiceLogs`]' housekeeping thread has ended: see
 /// [`ServiceLogs::housekeeper_end`].
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct HousekeeperEnd(Arc<(Mutex<bool>, Condvar)>);
 
-impl fmt::Debug for HousekeeperEnd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HousekeeperEnd")
-            .field(&self.ended())
-            .finish()
-    }
-}
-
 impl HousekeeperEnd {
-    /// Whether the thread has ended.
-    #[must_use]
-    pub fn ended(&self) -> bool {
-        *self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Waits at most `within` for the thread to end; whether it did.
     #[must_use]
     pub fn wait(&self, within: Duration) -> bool {
@@ -869,8 +855,9 @@ impl ServiceLogs {
         while self.shared.compress_jobs.load(Ordering::SeqCst) > 0
             && std::time::Instant::now() < end
         {
-            // Shutdown only, once: a short poll is simpler than a completion channel from
-            // the housekeeper for this one caller.
+            // Shutdown only, once: a short poll of the count. (`HousekeeperEnd` says when the
+            // thread has ended, which it does only after every handle is gone; here the
+            // caller still holds one.)
             thread::sleep(std::time::Duration::from_millis(1));
         }
         self.shared.abandoned.load(Ordering::SeqCst)

@@ -302,11 +302,12 @@ impl Mailbox {
         slot.job.take()
     }
 
-    /// The next job, or `Idle` after `idle` without one.
+    /// The next job, or `Idle` after `idle` without one. A job given meanwhile ends the
+    /// idle time: it waits for its pipe however long that takes.
     fn wait(&self, idle: Option<Duration>) -> Waited {
         let deadline = idle.map(|d| std::time::Instant::now() + d);
         loop {
-            {
+            let given = {
                 let mut slot = self.lock();
                 if slot.closed && slot.job.is_none() {
                     return Waited::Closed;
@@ -317,8 +318,10 @@ impl Mailbox {
                 {
                     return Waited::Job(job);
                 }
-            }
+                slot.job.is_some()
+            };
             let left = match deadline {
+                _ if given => None,
                 Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
                     _ => {
@@ -572,6 +575,7 @@ mod tests {
         for last in [false, true] {
             let (mut r, mut w) = std::io::pipe().unwrap();
             let fd = r.as_raw_fd();
+            let mailbox = Arc::clone(&pool.free.lock().unwrap().last().unwrap().1);
             let (said_tx, said_rx) = mpsc::channel();
             let job = pool
                 .run_when(
@@ -589,8 +593,15 @@ mod tests {
                 pool.free.lock().unwrap().is_empty(),
                 "the free reader took it"
             );
-            // Nothing in the pipe and a writer still holding it: the job cannot begin.
+            // Nothing in the pipe and a writer still holding it: the job cannot begin. It
+            // waits in the slot with its pipe watched (not handed straight to the reader,
+            // which a scheduler slow to run the reader could hide from `is_started`).
             assert!(!job.is_started(), "begun before its pipe had anything");
+            {
+                let slot = mailbox.lock();
+                assert!(slot.job.is_some(), "not waiting in the slot");
+                assert_eq!(slot.ready, Some(fd), "its pipe is not watched");
+            }
             if last {
                 // A pipe at its end with nothing in it wakes the reader too.
                 drop(w);
@@ -628,6 +639,44 @@ mod tests {
             .join()
             .unwrap();
         rx.try_recv().expect("the job ran on a new reader");
+        #[cfg(target_os = "linux")]
+        assert_eq!(threads_named("tend-t-idle"), 1, "a new thread took it");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_job_waiting_for_its_pipe_outlasts_the_readers_idle_time() {
+        use std::io::{Read as _, Write as _};
+        use std::os::fd::AsRawFd as _;
+        let idle = Duration::from_millis(20);
+        let pool = Pool::idling("tend-t-outlast".into(), idle);
+        pool.run(Box::new(|| {})).unwrap().join().unwrap();
+        wait_free(&pool);
+        let (mut r, mut w) = std::io::pipe().unwrap();
+        let fd = r.as_raw_fd();
+        let (tx, rx) = mpsc::channel();
+        let job = pool
+            .run_when(
+                Box::new(move || {
+                    let mut got = Vec::new();
+                    r.read_to_end(&mut got).unwrap();
+                    tx.send(got).unwrap();
+                }),
+                Some(fd),
+            )
+            .unwrap();
+        // Well past the idle time with the pipe quiet: the job must not have begun (it
+        // did, blocking in `read`, when the idle deadline still ran with a job given).
+        // Nothing to wait for here but time; a slow machine can only make this pass.
+        thread::sleep(idle * 10);
+        assert!(
+            !job.is_started(),
+            "begun at the idle deadline, not by its pipe"
+        );
+        w.write_all(b"late\n").unwrap();
+        drop(w);
+        job.join().unwrap();
+        assert_eq!(rx.recv().unwrap(), b"late\n");
     }
 
     #[test]

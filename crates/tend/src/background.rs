@@ -177,9 +177,10 @@ impl<T: Send + 'static> Background<T> {
         // A value handed over with `publish_later` and not started for yet.
         self.start();
         self.slot.close();
-        // Never started: nothing was ever published, so nothing is left to write.
+        // Never started: nothing was published, or the thread could not start (which was
+        // told); then the value waiting is not written.
         let Some(r) = self.running.take() else {
-            return true;
+            return self.slot.lock().value.is_none();
         };
         match r.ended.recv_timeout(within) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
@@ -196,8 +197,15 @@ impl<T> Background<T> {
     /// Starts the thread if a value waits for it and it has not started: a writer that
     /// never gets a value never gets a thread.
     pub(crate) fn start(&self) {
-        if self.running.get().is_some() || self.slot.lock().value.is_none() {
+        if self.running.get().is_some() {
             return;
+        }
+        // Nothing to write, or closed (a `finish` already tried: `Drop` must not again).
+        {
+            let p = self.slot.lock();
+            if p.value.is_none() || p.closed {
+                return;
+            }
         }
         let mut start = self
             .start
@@ -305,6 +313,29 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert_eq!(*written.lock().unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn a_value_whose_thread_cannot_start_is_said_not_written_once() {
+        let (bg, written) = recording(Duration::ZERO);
+        let tries = Arc::new(Mutex::new(0));
+        let counted = tries.clone();
+        // As when the machine is out of threads.
+        *bg.start.lock().unwrap() = Some(Box::new(move || {
+            *counted.lock().unwrap() += 1;
+            None
+        }));
+        bg.publish_later(1);
+        assert!(
+            !bg.finish(FINISH_WAIT),
+            "said written, its thread never started"
+        );
+        assert!(written.lock().unwrap().is_empty());
+        assert_eq!(
+            *tries.lock().unwrap(),
+            1,
+            "the drop after finish tried again"
+        );
     }
 
     #[test]

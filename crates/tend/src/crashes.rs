@@ -97,6 +97,8 @@ pub(crate) struct Journal {
     file: PathBuf,
     records: Arc<Mutex<Vec<CrashRecord>>>,
     writer: Background<()>,
+    /// A record came since the last `start_writer`.
+    added: bool,
 }
 
 fn lock(records: &Mutex<Vec<CrashRecord>>) -> std::sync::MutexGuard<'_, Vec<CrashRecord>> {
@@ -125,6 +127,7 @@ impl Journal {
             file: path,
             records,
             writer,
+            added: false,
         }
     }
 
@@ -141,11 +144,16 @@ impl Journal {
         // The thread, if this is the first record, is started by `start_writer`: after the
         // restart, not before it.
         self.writer.publish_later(());
+        self.added = true;
     }
 
-    /// Starts the writer's thread if a record waits for it (the first one).
-    pub(crate) fn start_writer(&self) {
-        self.writer.start();
+    /// Starts the writer's thread if it has not started and a record was added since the
+    /// last call (a thread that could not start is tried again after the next record).
+    /// Called after every supervision step: a bool, unless a record came.
+    pub(crate) fn start_writer(&mut self) {
+        if std::mem::take(&mut self.added) {
+            self.writer.start();
+        }
     }
 
     /// Where the records are.

@@ -163,8 +163,11 @@ impl Subscriber for TendLog {
 }
 
 /// A pipe that stamps `clock` whenever the program wrote something. Wrapping the reader
-/// here keeps tend-logs unaware of health checks, and costs one clock read and one atomic
-/// store per read (not per line).
+/// here keeps tend-logs unaware of health checks. Per read (not per line): a clock read
+/// and an atomic store, the tail's copy, and on Unix two atomic stores for [`Drained`];
+/// when the pipe is empty, one more `read` (`EAGAIN`), a nudge of the tail and a `poll`.
+///
+/// [`Drained`]: crate::supervisor::Drained
 struct Stamped {
     /// The read end; the run's tail may ask it whether it is empty (Unix, [`Drained`]).
     ///
@@ -186,8 +189,8 @@ struct Stamped {
 }
 
 impl Stamped {
-    /// Reads `inner`; on Unix, with `drained`, its pipe without blocking, waiting in `poll`
-    /// while it is empty (so `drained` can say so).
+    /// Reads the pipe; on Unix, with `drained`, without blocking, waiting in `poll` while
+    /// it is empty (so `drained` can say so).
     fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         #[cfg(unix)]
         if let Some(d) = &self.drained {
@@ -239,18 +242,10 @@ fn wait_readable(pipe: &std::io::PipeReader) -> std::io::Result<()> {
 
 /// Makes the read end of a pipe non-blocking.
 #[cfg(unix)]
-#[allow(unsafe_code)]
 fn non_blocking(pipe: &std::io::PipeReader) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
-    let fd = pipe.as_raw_fd();
-    // SAFETY: fcntl F_GETFL/F_SETFL on an open fd, no memory passed.
-    unsafe {
-        let flags = nix::libc::fcntl(fd, nix::libc::F_GETFL);
-        if flags < 0 || nix::libc::fcntl(fd, nix::libc::F_SETFL, flags | nix::libc::O_NONBLOCK) < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(pipe, FcntlArg::F_GETFL)?);
+    fcntl(pipe, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 

@@ -80,10 +80,11 @@ pub(crate) trait Capture {
     fn reconfigure(&self, spec: &tend_core::LogSpec) -> Result<Vec<std::path::PathBuf>, String>;
 }
 
-/// How long an exit waits for the end of the program's output (its readers reaching end
-/// of file) so the exit line can say the program's last words. The pipes close when the
-/// program exits, so this is normally microseconds; a process that escaped the tree and
-/// still holds a pipe costs at most this, once per exit.
+/// How long an exit waits for the end of the program's output so the exit line can say the
+/// program's last words: until the tail is whole (Unix: the pipes are empty and nothing
+/// read is still on its way, `Drained`; elsewhere: the readers reached end of file). That
+/// is normally microseconds; a process that escaped the tree and still holds a pipe costs
+/// at most this, once per exit.
 const LAST_WORDS_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(crate) struct Supervisor {
@@ -335,7 +336,7 @@ impl Supervisor {
         }
         // After the step's actions, so a restart never waits for the thread of the first
         // crash record.
-        if let Some(j) = &self.crashes {
+        if let Some(j) = &mut self.crashes {
             j.start_writer();
         }
         self.emit_state();

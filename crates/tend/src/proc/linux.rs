@@ -30,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use nix::libc;
@@ -277,9 +277,10 @@ fn clone_child(args: &mut ChildArgs) -> io::Result<libc::pid_t> {
         None => ChildStack::new()?,
     };
     let top = stack.top();
-    // SAFETY: `child_main` only reads `args` (alive: this frame sleeps until the child
-    // execs or exits, CLONE_VFORK) and makes async-signal-safe system calls on its own
-    // stack `top`, which stays allocated for as long. SIGCHLD as the exit signal makes it
+    // SAFETY: `child_main` reads `args` and stores only its atomic `errno` (alive, and
+    // ours mutably: this frame sleeps until the child execs or exits, CLONE_VFORK) and
+    // makes async-signal-safe system calls on its own stack `top`, which stays allocated
+    // for as long. SIGCHLD as the exit signal makes it
     // an ordinary child for waitpid.
     let pid = unsafe {
         libc::clone(
@@ -297,8 +298,8 @@ fn clone_child(args: &mut ChildArgs) -> io::Result<libc::pid_t> {
     Ok(pid)
 }
 
-/// `clone3` refused once: not asked again.
-static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
+/// `clone3` refused once, with this errno (0: not refused): not asked again.
+static CLONE3_REFUSED: AtomicI32 = AtomicI32::new(0);
 
 #[cfg(test)]
 thread_local! {
@@ -330,7 +331,7 @@ fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<
     if WITHOUT_CLONE3.get() {
         return Ok(None);
     }
-    if CLONE3_REFUSED.load(Ordering::Relaxed) {
+    if CLONE3_REFUSED.load(Ordering::Relaxed) != 0 {
         return Ok(None);
     }
     args.handlers_cleared = true;
@@ -353,9 +354,9 @@ fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<
     // pidfd into `pidfd` and changes rax, rcx and r11. The child (rax 0) shares this
     // memory and, with no stack given, this stack pointer: it calls `child_main` at once,
     // which uses only the stack below it (the asm is not `nostack`, so nothing of the
-    // parent's lives there) and reads `args` (alive: this frame sleeps until the child
-    // execs or exits, CLONE_VFORK); `child_main` never returns (execve or _exit), and if it
-    // did, the child would exit. The compiler sees only the parent's path.
+    // parent's lives there) and reads `args`, storing only its atomic `errno` (alive, and
+    // ours mutably: this frame sleeps until the child execs or exits, CLONE_VFORK);
+    // `child_main` never returns (execve or _exit), and if it did, the child would exit. The compiler sees only the parent's path.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -384,7 +385,7 @@ fn clone3_child(args: &mut ChildArgs) -> io::Result<Option<(libc::pid_t, Option<
             // No clone3 (before 5.3, or a seccomp filter's ENOSYS, as Docker's), no
             // CLONE_CLEAR_SIGHAND (before 5.5), or a filter that says no outright.
             libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM => {
-                CLONE3_REFUSED.store(true, Ordering::Relaxed);
+                CLONE3_REFUSED.store(errno, Ordering::Relaxed);
                 Ok(None)
             }
             _ => Err(io::Error::from_raw_os_error(errno)),
@@ -798,6 +799,15 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// Whether the running kernel is at least `major.minor`.
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+    }
+
     /// Runs `check` on the `clone3` path, then on the `clone(2)` path as where `clone3` is
     /// refused, and sees that each round took its path.
     fn on_both_paths(mut check: impl FnMut()) {
@@ -808,8 +818,17 @@ mod tests {
             let by_clone3 = super::CLONE3_STARTS.get() > before;
             if without_clone3 {
                 assert!(!by_clone3, "the second round took clone3");
-            } else if super::CLONE3_REFUSED.load(std::sync::atomic::Ordering::Relaxed) {
-                eprintln!("clone3 is refused here: both rounds took clone(2)");
+            } else if let refused @ 1.. =
+                super::CLONE3_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // A kernel that has clone3 and CLONE_CLEAR_SIGHAND refuses only through a
+                // filter (ENOSYS, EPERM); anything else there is tend's own arguments being
+                // wrong, which the fallback would otherwise hide.
+                assert!(
+                    matches!(refused, libc::ENOSYS | libc::EPERM) || !kernel_at_least(5, 5),
+                    "clone3 refused with errno {refused} on a kernel that has it"
+                );
+                eprintln!("clone3 is refused here (errno {refused}): both rounds took clone(2)");
             } else {
                 assert!(by_clone3, "the first round did not take clone3");
             }

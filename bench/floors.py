@@ -158,6 +158,50 @@ int main(int argc, char **argv) {
 }
 """
 
+LINES_C = r"""
+/* lines wait|poll: cat that writes up to the last newline of each read and carries the
+   rest to the next one, which is what a logger must do to rotate on a line boundary.
+   wait: blocking reads, as cat. poll: the read end non-blocking and poll() while the pipe
+   is empty, which is how tend reads on Unix so that an exit can tell, without waiting for
+   the reader, that all the program wrote was read (supervisor::Drained). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+static char buf[2 * 65536];
+int main(int argc, char **argv) {
+    if (argc != 2) return 2;
+    int use_poll = strcmp(argv[1], "poll") == 0;
+    if (use_poll) fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+    size_t carry = 0;
+    for (;;) {
+        ssize_t n = read(0, buf + carry, 65536);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN && use_poll) {
+            struct pollfd p = {0, POLLIN, 0};
+            poll(&p, 1, -1);
+            continue;
+        }
+        if (n < 0) return 1;
+        size_t have = carry + (size_t)n, cut = have;
+        if (n > 0) {
+            while (cut > 0 && buf[cut - 1] != '\n') cut--;
+            /* a line longer than the buffer is written as it is */
+            if (cut == 0 && have > 65536) cut = have;
+        }
+        for (size_t off = 0; off < cut;) {
+            ssize_t w = write(1, buf + off, cut - off);
+            if (w < 0) { if (errno == EINTR) continue; return 1; }
+            off += (size_t)w;
+        }
+        if (n == 0) return 0;
+        memmove(buf, buf + cut, have - cut);
+        carry = have - cut;
+    }
+}
+"""
+
 
 def linkage(path: Path) -> str:
     """How the binary is linked: the memory figures differ (a static binary shares no libc
@@ -276,11 +320,12 @@ dir = {lb.toml_str(d / "logs")}
     }, d
 
 
-def run_cats(ctx: lb.Ctx, tag: str, gen: list[str], streams: int) -> tuple[dict, Path]:
+def run_cats(ctx: lb.Ctx, tag: str, gen: list[str], streams: int,
+             cat: list[str] | None = None) -> tuple[dict, Path]:
     """`gen | cat > out.log` (and `2>| cat > err.log`): timed from the spawn of the
-    generator to the exit of the last cat."""
+    generator to the exit of the last cat. `cat` replaces cat (a command line)."""
     d = ctx.fresh_dir(tag)
-    cat = shutil.which("cat") or "/bin/cat"
+    cat = cat or [shutil.which("cat") or "/bin/cat"]
     fds = []
     pids: list[int] = []
     try:
@@ -302,7 +347,7 @@ def run_cats(ctx: lb.Ctx, tag: str, gen: list[str], streams: int) -> tuple[dict,
         pids.append(gen_pid)
         cats = []
         for (r, _), out in zip(ends, outs):
-            cats.append(lb.spawn([cat], r, out, None))
+            cats.append(lb.spawn(cat, r, out, None))
         pids += cats
         for r, w in ends:
             os.close(r)
@@ -415,13 +460,18 @@ def phase_mix(a, ctx: lb.Ctx, gen: Path, results: dict, broken: list[str]) -> li
     bg, busy = load_line("before")
     out: dict = {"lines_per_stream": n, "bytes": total, "load_before": bg}
 
-    def cats():
-        res, d = run_cats(ctx, "cat2", argv, 2)
-        v1 = lb.verify_numbered([d / "out.log"], n, "none", (0.0, 0.0))
-        v2 = lb.verify_numbered([d / "err.log"], n, "none", (0.0, 0.0))
-        res["files"] = f"verified {n:,} + {n:,} lines ({v1['verify_s'] + v2['verify_s']:.1f} s)"
-        lb.settle_disk(d)
-        return res
+    lines = compile_c(ctx.work, "lines", LINES_C)
+
+    def piped(tag: str, cat: list[str] | None):
+        def run():
+            res, d = run_cats(ctx, tag, argv, 2, cat)
+            v1 = lb.verify_numbered([d / "out.log"], n, "none", (0.0, 0.0))
+            v2 = lb.verify_numbered([d / "err.log"], n, "none", (0.0, 0.0))
+            res["files"] = (f"verified {n:,} + {n:,} lines "
+                            f"({v1['verify_s'] + v2['verify_s']:.1f} s)")
+            lb.settle_disk(d)
+            return res
+        return run
 
     def tend():
         res, d = run_tend(ctx, "tend-mix", argv, PLAIN_LOGS)
@@ -439,7 +489,12 @@ def phase_mix(a, ctx: lb.Ctx, gen: Path, results: dict, broken: list[str]) -> li
             lb.settle_disk(d)
         return res
 
-    res = interleave(a.rounds, [("cat2", cats), ("tend", tend)], total, out, broken)
+    # For reference, not the verdict: the line-keeping cat, with blocking reads and with
+    # tend's non-blocking reads and poll (bench/README.md, issue 16, session 27).
+    res = interleave(a.rounds, [("cat2", piped("cat2", None)), ("tend", tend),
+                                ("lines", piped("lines", [str(lines), "wait"])),
+                                ("lines-poll", piped("lines-poll", [str(lines), "poll"]))],
+                     total, out, broken)
     bg2, busy2 = load_line("after")
     out["load_after"] = bg2
     summ = table(res, "cat2", total)

@@ -880,6 +880,15 @@ mod tests {
         // ignored, which none looks at); the default is back at the end.
         // SAFETY: sets SIGUSR2's disposition to SIG_IGN, no handler code involved.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+        // Also when an assert below fails: the default goes back when this is dropped.
+        struct Default;
+        impl Drop for Default {
+            fn drop(&mut self) {
+                // SAFETY: puts SIGUSR2's default disposition back.
+                unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
+            }
+        }
+        let _default = Default;
         // Read from outside while it sleeps: a shell reading its own status would show the
         // mask it holds while it waits for `cat`.
         let dir = tempfile::tempdir().unwrap();
@@ -888,8 +897,6 @@ mod tests {
             args: vec!["30".to_owned()],
         };
         on_both_paths(|| starts_with_a_clean_mask(&command, dir.path()));
-        // SAFETY: puts SIGUSR2's default disposition back.
-        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
     }
 
     fn starts_with_a_clean_mask(command: &CommandSpec, dir: &std::path::Path) {

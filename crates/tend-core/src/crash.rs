@@ -113,45 +113,58 @@ fn could_be_crash(start: &[u8]) -> bool {
     })
 }
 
-/// Where, in output that begins at a line's start, the first line that may begin a crash
-/// is.
+/// Where, from a line's start in one write, the first line that may begin a crash is.
 enum Start {
-    /// This line starts like a crash (its whole start, or as much of it as there is).
+    /// At this offset: a line that starts like a crash (its whole start, or as much of it as
+    /// the write holds).
     Here(usize),
-    /// No line does, and the output ends at a line's end.
+    /// No line does, and the write ends at a line's end.
     Ended,
-    /// No line does, and the output ends in the middle of a line.
+    /// No line does, and the write ends in the middle of a line.
     MidLine,
 }
 
-/// [`CRASH_STARTS`] after a `\n`: a line in the middle of the output that starts a crash is
-/// found by two SIMD searches over the whole of it instead of a search for the end of every
-/// line (with 100-byte lines, 40 % less time for a 64 KiB read: bench/README.md, issue 16,
+/// [`CRASH_STARTS`] after a `\n`: a line in the middle of a write that starts a crash is
+/// found by SIMD searches over the write instead of a search for the end of every line
+/// (with 100-byte lines, 40 % less time for a 64 KiB read: bench/README.md, issue 16,
 /// session 27).
 static CRASH_LINES: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
     std::sync::LazyLock::new(|| {
-        [
-            memchr::memmem::Finder::new(b"\npanic: "),
-            memchr::memmem::Finder::new(b"\nfatal error: "),
-        ]
+        CRASH_STARTS.map(|p| memchr::memmem::Finder::new(&[b"\n", p].concat()).into_owned())
     });
 
-fn next_crash_start(out: &[u8]) -> Start {
-    if out.is_empty() {
+/// Per pattern of [`CRASH_LINES`], within one write: not searched yet (`None`), or where its
+/// next `\n` is (`Some(None)`: nowhere to the write's end). A write that holds many crashes
+/// comes back to the search after each, and must not search the same bytes again.
+type Hits = [Option<Option<usize>>; 2];
+
+fn next_crash_start(out: &[u8], from: usize, hits: &mut Hits) -> Start {
+    let rest = &out[from..];
+    if rest.is_empty() {
         return Start::Ended;
     }
-    // The first line has no `\n` before it; its start is compared as far as it goes.
-    if could_be_crash(&out[..out.len().min(CRASH_START_MAX)]) {
-        return Start::Here(0);
+    // The first line has no `\n` before it; its start is compared as far as it goes (past
+    // its end is harmless: no crash start holds a `\n`).
+    if could_be_crash(&rest[..rest.len().min(CRASH_START_MAX)]) {
+        return Start::Here(from);
     }
-    let first = CRASH_LINES.iter().filter_map(|f| f.find(out)).min();
-    if let Some(i) = first {
-        return Start::Here(i + 1);
+    let mut first: Option<usize> = None;
+    for (finder, hit) in CRASH_LINES.iter().zip(hits.iter_mut()) {
+        // A hit before `from` was passed over: look again from here.
+        if hit.is_none() || matches!(*hit, Some(Some(at)) if at < from) {
+            *hit = Some(finder.find(rest).map(|i| from + i));
+        }
+        if let Some(Some(at)) = *hit {
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+    }
+    if let Some(at) = first {
+        return Start::Here(at + 1);
     }
     // No whole crash start. The last line may be the beginning of one, cut by the write.
-    match memchr::memrchr(b'\n', out) {
-        Some(i) if i + 1 == out.len() => Start::Ended,
-        Some(i) if could_be_crash(&out[i + 1..]) => Start::Here(i + 1),
+    match memchr::memrchr(b'\n', rest) {
+        Some(i) if from + i + 1 == out.len() => Start::Ended,
+        Some(i) if could_be_crash(&rest[i + 1..]) => Start::Here(from + i + 1),
         _ => Start::MidLine,
     }
 }
@@ -165,14 +178,15 @@ impl GoCrashScanner {
 
     /// What the program wrote next.
     pub fn push(&mut self, bytes: &[u8]) {
-        let mut rest = bytes;
+        let mut pos = 0;
+        let mut hits: Hits = [None; 2];
         loop {
             // At a line's start with nothing found: the lines that start no crash are passed
             // over in bulk, with no copy and no call per line (this sees all of stderr, most
             // of which is such lines).
             if self.state == Scan::Idle && self.line.is_empty() && !self.skipping {
-                match next_crash_start(rest) {
-                    Start::Here(at) => rest = &rest[at..],
+                match next_crash_start(bytes, pos, &mut hits) {
+                    Start::Here(at) => pos = at,
                     Start::Ended => return,
                     Start::MidLine => {
                         // An unfinished line that starts no crash: skip the rest of it in
@@ -182,11 +196,12 @@ impl GoCrashScanner {
                     }
                 }
             }
+            let rest = &bytes[pos..];
             match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     self.take(&rest[..i]);
                     self.end_line();
-                    rest = &rest[i + 1..];
+                    pos += i + 1;
                 }
                 None => {
                     self.take(rest);
@@ -207,9 +222,10 @@ impl GoCrashScanner {
         } else {
             self.line.extend_from_slice(part);
         }
-        // While nothing was found, only a line that starts like a crash is worth keeping:
-        // one whose first byte matched (`push` passed over the others) but not the rest
-        // costs a prefix compare, not a copy.
+        // While nothing was found, only a line that starts like a crash is worth keeping.
+        // `push` passes over the others, but a line cut by the end of a write may start
+        // like one and turn out not to when the next write comes: it is dropped here, and
+        // the rest of it skipped.
         if self.state == Scan::Idle && !could_be_crash(&self.line) {
             self.line.clear();
             self.skipping = true;
@@ -350,8 +366,10 @@ mod tests {
     }
 
     #[test]
-    fn the_bulk_search_finds_what_a_line_by_line_scan_finds_at_any_split() {
-        let pieces: [&[u8]; 16] = [
+    fn the_bulk_search_finds_what_a_line_by_line_scan_finds_however_the_output_is_split() {
+        let long = vec![b'y'; MAX_LINE + 300];
+        let long_panic = [&b"panic: "[..], &vec![b'z'; MAX_LINE + 100]].concat();
+        let pieces: [&[u8]; 18] = [
             b"panic: boom",
             b"fatal error: all goroutines are asleep",
             b"goroutine 1 [running]:",
@@ -368,8 +386,9 @@ mod tests {
             b"f",
             b"listening on :8080",
             b"x",
+            &long,
+            &long_panic,
         ];
-        let long = vec![b'y'; MAX_LINE + 300];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = |n: usize| {
             seed ^= seed << 13;
@@ -378,11 +397,10 @@ mod tests {
             usize::try_from(seed % n as u64).unwrap()
         };
         let mut found_some = 0;
-        for _ in 0..300 {
+        for _ in 0..400 {
             let mut text = Vec::new();
-            for _ in 0..next(12) {
-                let i = next(pieces.len() + 1);
-                text.extend_from_slice(if i == pieces.len() { &long } else { pieces[i] });
+            for _ in 0..next(14) {
+                text.extend_from_slice(pieces[next(pieces.len())]);
                 if next(5) > 0 {
                     text.push(b'\n');
                 }
@@ -401,8 +419,25 @@ mod tests {
                     String::from_utf8_lossy(&text)
                 );
             }
+            // Cut anywhere, and right after each write the scanner has found what the lines
+            // so far hold (the last one, unfinished, not ended).
+            for _ in 0..4 {
+                let mut s = GoCrashScanner::new();
+                let mut at = 0;
+                while at < text.len() {
+                    let end = (at + next(40)).min(text.len());
+                    s.push(&text[at..end]);
+                    at = end;
+                    assert_eq!(
+                        s.found,
+                        line_by_line(&text[..at]),
+                        "after {at} bytes of {:?}",
+                        String::from_utf8_lossy(&text)
+                    );
+                }
+            }
         }
-        // The generated texts hold crashes, not only noise.
+        // The generated outputs hold crashes, not only noise.
         assert!(found_some > 50, "{found_some}");
     }
 

@@ -555,11 +555,14 @@ picky_image=$(image_path pickysvc)
 params pickysvc > "$WORK/picky.params"
 check "  ... its ImagePath is nssm.exe's" bash -c "[ '$picky_image' = 'C:\\nssm\\nssm.exe service pickyhost' ]"
 check "  ... its Parameters are NSSM's" grep -q 'AppParameters.*-exit-after 300ms' "$WORK/picky.params"
+check "  ... it has a description (sc description)" w sc description pickysvc "Picky API (NSSM)"
 check "import --replace of pickysvc exits 6 (put back)" exits 6 imp --from nssm pickysvc --install --replace --verify 3s
 check "  ... says why" grep -q 'exited with code 3' "$WORK/import.out"
 check "  ... and that it put pickysvc back" grep -q 'PUT BACK `pickysvc`' "$WORK/import.out"
 check "  ... ImagePath is NSSM's again" bash -c "[ \"\$(timeout 60 wine reg query '$SVCKEY\\pickysvc' /v ImagePath | tr -d '\r' | awk '/ImagePath/ {sub(/.*REG_(EXPAND_)?SZ +/, \"\"); print}')\" = '$picky_image' ]"
 check "  ... the Parameters key is unchanged" bash -c "[ \"\$(timeout 60 wine reg query '$SVCKEY\\pickysvc\\Parameters' | tr -d '\r')\" = \"\$(cat '$WORK/picky.params')\" ]"
+check "  ... the record has its description (QueryServiceConfig2)" grep -q '"description": *"Picky API (NSSM)"' "$C/ProgramData/tend/state/.replace/pickysvc/foreign.json"
+check "  ... and its description is back" bash -c "timeout 60 wine reg query '$SVCKEY\\pickysvc' /v Description | tr -d '\r' | grep -q 'Picky API (NSSM)'"
 check "  ... pickysvc is RUNNING again" wait_until "$E2E_WAIT" state_is pickysvc RUNNING
 check "  ... and serves" wait_until "$E2E_WAIT" health $NPORT2
 check "  ... tend's config copy of pickysvc is gone" test ! -e "$C/ProgramData/tend/services/pickysvc.toml"

@@ -59,6 +59,43 @@ pub struct ScmSettings {
     pub sid_type: Option<String>,
     /// The required privileges, if they could be read.
     pub required_privileges: Option<Vec<String>>,
+    /// The description (empty: none), if it could be read. (Records written before tend
+    /// read it have none, and a put-back leaves what is there.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What the SCM does when it fails, if it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_actions: Option<ScmFailureActions>,
+    /// Whether the failure actions also apply to a stop with an error code, if it could be
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_actions_on_non_crash: Option<bool>,
+}
+
+/// SERVICE_FAILURE_ACTIONS as another tool set it (WinSW's `onfailure`, `sc failure`):
+/// every action kind, so a put-back writes back exactly what was there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScmFailureActions {
+    /// Seconds without a failure after which the count starts again; `None`: never.
+    pub reset_secs: Option<u64>,
+    /// The message broadcast before a reboot action (empty: none).
+    #[serde(default)]
+    pub reboot_message: String,
+    /// The command line of a run-command action (empty: none).
+    #[serde(default)]
+    pub command: String,
+    /// One action per failure, in order; the last repeats.
+    #[serde(default)]
+    pub actions: Vec<ScmFailureAction>,
+}
+
+/// One failure action.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScmFailureAction {
+    /// `none`, `restart`, `reboot` or `run`.
+    pub kind: String,
+    /// After how long, in milliseconds.
+    pub delay_ms: u64,
 }
 
 impl Foreign {
@@ -325,5 +362,53 @@ mod tests {
         let f = legacy(true, true);
         let json = serde_json::to_string(&f).unwrap();
         assert_eq!(serde_json::from_str::<Foreign>(&json).unwrap(), f);
+    }
+
+    #[test]
+    fn an_scm_record_round_trips_and_one_written_before_the_failure_actions_still_loads() {
+        let scm = ScmSettings {
+            command_line: r"C:\nssm\nssm.exe".into(),
+            display_name: "API".into(),
+            account: Some("LocalSystem".into()),
+            dependencies: vec!["Tcpip".into()],
+            start: Some("auto".into()),
+            delayed: Some(false),
+            sid_type: Some("none".into()),
+            required_privileges: Some(Vec::new()),
+            description: Some("Runs the API".into()),
+            failure_actions: Some(ScmFailureActions {
+                reset_secs: None,
+                reboot_message: String::new(),
+                command: "notify.cmd".into(),
+                actions: vec![ScmFailureAction {
+                    kind: "run".into(),
+                    delay_ms: 5000,
+                }],
+            }),
+            failure_actions_on_non_crash: Some(true),
+        };
+        let f = Foreign {
+            backend: "scm".into(),
+            name: "api".into(),
+            active: true,
+            enabled: true,
+            files: Vec::new(),
+            scm: Some(scm),
+        };
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<Foreign>(&json).unwrap(), f);
+        // A record written before tend read these: nothing of them to put back.
+        let old = r#"{"backend":"scm","name":"api","active":true,"enabled":true,"scm":{
+            "command_line":"nssm.exe","display_name":"API","account":null,"dependencies":[],
+            "start":"auto","delayed":null,"sid_type":null,"required_privileges":null}}"#;
+        let read = serde_json::from_str::<Foreign>(old).unwrap().scm.unwrap();
+        assert_eq!(
+            (
+                read.description,
+                read.failure_actions,
+                read.failure_actions_on_non_crash
+            ),
+            (None, None, None)
+        );
     }
 }

@@ -222,6 +222,9 @@ pub enum Config2 {
     },
     /// SERVICE_CONFIG_FAILURE_ACTIONS_FLAG: also act on a non-zero exit, not only a crash.
     FailureActionsOnNonCrash(bool),
+    /// SERVICE_CONFIG_FAILURE_ACTIONS as recorded from another tool's service (any action
+    /// kind, the reboot message and the command), for a put-back.
+    RecordedFailureActions(crate::takeover::ScmFailureActions),
 }
 
 impl fmt::Display for Config2 {
@@ -244,6 +247,16 @@ impl fmt::Display for Config2 {
                 reset.as_secs()
             ),
             Self::FailureActionsOnNonCrash(b) => write!(f, "failure actions on non-crash {b}"),
+            Self::RecordedFailureActions(a) => write!(
+                f,
+                "failure actions [{}], reset {}",
+                a.actions
+                    .iter()
+                    .map(|x| format!("{} after {}ms", x.kind, x.delay_ms))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.reset_secs.map_or("never".to_owned(), |s| format!("{s}s"))
+            ),
         }
     }
 }
@@ -335,6 +348,27 @@ pub trait ScmApi {
     ///
     /// The SCM's answer.
     fn query_required_privileges(&self, svc: &Self::Service) -> Result<Vec<String>, ScmError>;
+    /// `QueryServiceConfig2`: SERVICE_CONFIG_DESCRIPTION (empty: none set).
+    ///
+    /// # Errors
+    ///
+    /// The SCM's answer.
+    fn query_description(&self, svc: &Self::Service) -> Result<String, ScmError>;
+    /// `QueryServiceConfig2`: SERVICE_CONFIG_FAILURE_ACTIONS, every action kind.
+    ///
+    /// # Errors
+    ///
+    /// The SCM's answer.
+    fn query_failure_actions(
+        &self,
+        svc: &Self::Service,
+    ) -> Result<crate::takeover::ScmFailureActions, ScmError>;
+    /// `QueryServiceConfig2`: SERVICE_CONFIG_FAILURE_ACTIONS_FLAG.
+    ///
+    /// # Errors
+    ///
+    /// The SCM's answer.
+    fn query_failure_actions_on_non_crash(&self, svc: &Self::Service) -> Result<bool, ScmError>;
     /// `QueryServiceStatus`.
     ///
     /// # Errors

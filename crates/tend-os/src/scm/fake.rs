@@ -36,6 +36,12 @@ pub struct FakeService {
     pub sid_type: Option<SidType>,
     /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO; `None`: cannot be read.
     pub privileges: Option<Vec<String>>,
+    /// SERVICE_CONFIG_DESCRIPTION; `None`: cannot be read.
+    pub description: Option<String>,
+    /// SERVICE_CONFIG_FAILURE_ACTIONS; `None`: cannot be read.
+    pub failure_actions: Option<crate::takeover::ScmFailureActions>,
+    /// SERVICE_CONFIG_FAILURE_ACTIONS_FLAG; `None`: cannot be read.
+    pub failure_actions_on_non_crash: Option<bool>,
 }
 
 impl FakeService {
@@ -56,6 +62,14 @@ impl FakeService {
             delayed: Some(false),
             sid_type: Some(SidType::None),
             privileges: Some(Vec::new()),
+            description: Some(String::new()),
+            failure_actions: Some(crate::takeover::ScmFailureActions {
+                reset_secs: Some(0),
+                reboot_message: String::new(),
+                command: String::new(),
+                actions: Vec::new(),
+            }),
+            failure_actions_on_non_crash: Some(false),
         }
     }
 
@@ -433,7 +447,29 @@ impl ScmApi for FakeScm {
                 Config2::Delayed(d) => s.delayed = Some(*d),
                 Config2::SidType(t) => s.sid_type = Some(*t),
                 Config2::RequiredPrivileges(p) => s.privileges = Some(p.clone()),
-                _ => {}
+                Config2::Description(d) => s.description = Some(d.clone()),
+                // As the SCM: the reboot message and the command stay as they were.
+                Config2::FailureActions { reset, restarts } => {
+                    let old = s.failure_actions.take();
+                    s.failure_actions = Some(crate::takeover::ScmFailureActions {
+                        reset_secs: Some(reset.as_secs()),
+                        reboot_message: old
+                            .as_ref()
+                            .map(|o| o.reboot_message.clone())
+                            .unwrap_or_default(),
+                        command: old.map(|o| o.command).unwrap_or_default(),
+                        actions: restarts
+                            .iter()
+                            .map(|d| crate::takeover::ScmFailureAction {
+                                kind: "restart".to_owned(),
+                                delay_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                            })
+                            .collect(),
+                    });
+                }
+                Config2::RecordedFailureActions(a) => s.failure_actions = Some(a.clone()),
+                Config2::FailureActionsOnNonCrash(b) => s.failure_actions_on_non_crash = Some(*b),
+                Config2::PreshutdownTimeout(_) => {}
             }
             Ok(())
         })
@@ -461,6 +497,29 @@ impl ScmApi for FakeScm {
         self.call(format!("query_required_privileges {}", svc.name))?;
         Self::need(svc, Rights::QUERY_CONFIG)?;
         self.with(svc, |s| s.privileges.clone().ok_or_else(invalid_level))
+    }
+
+    fn query_description(&self, svc: &Handle) -> Result<String, ScmError> {
+        self.call(format!("query_description {}", svc.name))?;
+        Self::need(svc, Rights::QUERY_CONFIG)?;
+        self.with(svc, |s| s.description.clone().ok_or_else(invalid_level))
+    }
+
+    fn query_failure_actions(
+        &self,
+        svc: &Handle,
+    ) -> Result<crate::takeover::ScmFailureActions, ScmError> {
+        self.call(format!("query_failure_actions {}", svc.name))?;
+        Self::need(svc, Rights::QUERY_CONFIG)?;
+        self.with(svc, |s| s.failure_actions.clone().ok_or_else(invalid_level))
+    }
+
+    fn query_failure_actions_on_non_crash(&self, svc: &Handle) -> Result<bool, ScmError> {
+        self.call(format!("query_failure_actions_on_non_crash {}", svc.name))?;
+        Self::need(svc, Rights::QUERY_CONFIG)?;
+        self.with(svc, |s| {
+            s.failure_actions_on_non_crash.ok_or_else(invalid_level)
+        })
     }
 
     fn query_status(&self, svc: &Handle) -> Result<ServiceStatus, ScmError> {

@@ -210,6 +210,9 @@ impl ScmApi for RealScm {
             Config2::FailureActionsOnNonCrash(b) => svc
                 .set_failure_actions_on_non_crash_failures(*b)
                 .map_err(err),
+            Config2::RecordedFailureActions(a) => svc
+                .update_failure_actions(recorded_failure_actions(a))
+                .map_err(err),
         }
     }
 
@@ -247,6 +250,50 @@ impl ScmApi for RealScm {
 
     fn query_required_privileges(&self, svc: &Service) -> Result<Vec<String>, ScmError> {
         query_required_privileges(svc)
+    }
+
+    fn query_description(&self, svc: &Service) -> Result<String, ScmError> {
+        query_description(svc)
+    }
+
+    fn query_failure_actions(
+        &self,
+        svc: &Service,
+    ) -> Result<crate::takeover::ScmFailureActions, ScmError> {
+        let a = svc.get_failure_actions().map_err(err)?;
+        Ok(crate::takeover::ScmFailureActions {
+            reset_secs: match a.reset_period {
+                ServiceFailureResetPeriod::Never => None,
+                ServiceFailureResetPeriod::After(d) => Some(d.as_secs()),
+            },
+            reboot_message: a
+                .reboot_msg
+                .map(|m| m.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            command: a
+                .command
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            actions: a
+                .actions
+                .unwrap_or_default()
+                .iter()
+                .map(|x| crate::takeover::ScmFailureAction {
+                    kind: match x.action_type {
+                        ServiceActionType::None => "none",
+                        ServiceActionType::Restart => "restart",
+                        ServiceActionType::Reboot => "reboot",
+                        ServiceActionType::RunCommand => "run",
+                    }
+                    .to_owned(),
+                    delay_ms: u64::try_from(x.delay.as_millis()).unwrap_or(u64::MAX),
+                })
+                .collect(),
+        })
+    }
+
+    fn query_failure_actions_on_non_crash(&self, svc: &Service) -> Result<bool, ScmError> {
+        svc.get_failure_actions_on_non_crash_failures().map_err(err)
     }
 
     fn query_status(&self, svc: &Service) -> Result<ServiceStatus, ScmError> {
@@ -327,29 +374,94 @@ fn query_delayed(svc: &Service) -> Result<bool, ScmError> {
     Ok(info.fDelayedAutostart != 0)
 }
 
+/// What a put-back writes: everything recorded, and an empty reboot message or command
+/// written as empty (which removes tend's, were there one) rather than left alone.
+fn recorded_failure_actions(a: &crate::takeover::ScmFailureActions) -> ServiceFailureActions {
+    ServiceFailureActions {
+        reset_period: a.reset_secs.map_or(ServiceFailureResetPeriod::Never, |s| {
+            ServiceFailureResetPeriod::After(Duration::from_secs(s))
+        }),
+        reboot_msg: Some(OsString::from(&a.reboot_message)),
+        command: Some(OsString::from(&a.command)),
+        actions: Some(
+            a.actions
+                .iter()
+                .map(|x| ServiceAction {
+                    action_type: match x.kind.as_str() {
+                        "restart" => ServiceActionType::Restart,
+                        "reboot" => ServiceActionType::Reboot,
+                        "run" => ServiceActionType::RunCommand,
+                        _ => ServiceActionType::None,
+                    },
+                    // The SCM's delay is a u32 of milliseconds (windows-service panics on more).
+                    delay: Duration::from_millis(x.delay_ms.min(u64::from(u32::MAX))),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// `QueryServiceConfig2` of `level` into a buffer of u64s (aligned for the struct at its
+/// start, which points into the rest), made as big as the SCM asks for when 8 KiB is not.
+fn query_config2(svc: &Service, level: u32) -> Result<Vec<u64>, ScmError> {
+    use windows_sys::Win32::Foundation::ERROR_INSUFFICIENT_BUFFER;
+    use windows_sys::Win32::System::Services::QueryServiceConfig2W;
+    let mut buf = vec![0u64; 1024];
+    loop {
+        let mut needed = 0u32;
+        // SAFETY: the handle is valid for the life of `svc`; the buffer's size is passed.
+        #[allow(unsafe_code)]
+        let ok = unsafe {
+            QueryServiceConfig2W(
+                svc.raw_handle(),
+                level,
+                buf.as_mut_ptr().cast(),
+                u32::try_from(buf.len() * 8).unwrap_or(u32::MAX),
+                &raw mut needed,
+            )
+        };
+        if ok != 0 {
+            return Ok(buf);
+        }
+        let e = last_error();
+        let want = (needed as usize).div_ceil(8);
+        #[allow(clippy::cast_possible_wrap)]
+        if e.code != Some(ERROR_INSUFFICIENT_BUFFER as i32) || want <= buf.len() {
+            return Err(e);
+        }
+        buf = vec![0u64; want];
+    }
+}
+
+/// SERVICE_CONFIG_DESCRIPTION; empty when none is set.
+fn query_description(svc: &Service) -> Result<String, ScmError> {
+    use windows_sys::Win32::System::Services::{SERVICE_CONFIG_DESCRIPTION, SERVICE_DESCRIPTIONW};
+    let buf = query_config2(svc, SERVICE_CONFIG_DESCRIPTION)?;
+    // SAFETY: on success the buffer starts with the struct; its pointer is null or points
+    // to a NUL-terminated string inside the buffer.
+    #[allow(unsafe_code)]
+    let text = unsafe {
+        let info = &*buf.as_ptr().cast::<SERVICE_DESCRIPTIONW>();
+        let p = info.lpDescription.cast_const();
+        if p.is_null() {
+            String::new()
+        } else {
+            let mut len = 0;
+            while *p.add(len) != 0 {
+                len += 1;
+            }
+            String::from_utf16_lossy(std::slice::from_raw_parts(p, len))
+        }
+    };
+    Ok(text)
+}
+
 /// SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO as a list; empty when none is set.
 fn query_required_privileges(svc: &Service) -> Result<Vec<String>, ScmError> {
     use windows_sys::Win32::System::Services::{
-        QueryServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
-        SERVICE_REQUIRED_PRIVILEGES_INFOW,
+        SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO, SERVICE_REQUIRED_PRIVILEGES_INFOW,
     };
-    // u64s: aligned for the struct at the start, which points into the rest.
-    let mut buf = vec![0u64; 1024];
-    let mut needed = 0u32;
-    // SAFETY: the handle is valid for the life of `svc`; the buffer's size is passed.
-    #[allow(unsafe_code)]
-    let ok = unsafe {
-        QueryServiceConfig2W(
-            svc.raw_handle(),
-            SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
-            buf.as_mut_ptr().cast(),
-            u32::try_from(buf.len() * 8).unwrap_or(u32::MAX),
-            &raw mut needed,
-        )
-    };
-    if ok == 0 {
-        return Err(last_error());
-    }
+    let buf = query_config2(svc, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO)?;
     // SAFETY: on success the buffer starts with the struct; its pointer is null or points
     // to a double-NUL-terminated multi-string inside the buffer.
     #[allow(unsafe_code)]

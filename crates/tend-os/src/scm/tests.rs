@@ -1013,7 +1013,29 @@ fn nssm_service() -> FakeService {
     s.config.display_name = "API (NSSM)".into();
     s.config.start = Some(super::plan::StartType::Auto);
     s.config.dependencies = vec!["Tcpip".into()];
+    s.description = Some("Runs the API".into());
+    s.failure_actions = Some(legacy_failure_actions());
+    s.failure_actions_on_non_crash = Some(true);
     s
+}
+
+/// What `sc failure api reset= 86400 command= "C:\ops\notify.cmd" actions=
+/// restart/10000/run/20000//0` leaves: every action kind tend's own install does not use.
+fn legacy_failure_actions() -> crate::takeover::ScmFailureActions {
+    let action = |kind: &str, delay_ms| crate::takeover::ScmFailureAction {
+        kind: kind.to_owned(),
+        delay_ms,
+    };
+    crate::takeover::ScmFailureActions {
+        reset_secs: Some(86400),
+        reboot_message: String::new(),
+        command: r"C:\ops\notify.cmd".to_owned(),
+        actions: vec![
+            action("restart", 10_000),
+            action("run", 20_000),
+            action("none", 0),
+        ],
+    }
 }
 
 #[test]
@@ -1027,6 +1049,9 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
     let old = foreign.scm.clone().unwrap();
     assert_eq!(old.command_line, NSSM);
     assert_eq!(old.dependencies, ["Tcpip"]);
+    assert_eq!(old.description.as_deref(), Some("Runs the API"));
+    assert_eq!(old.failure_actions, Some(legacy_failure_actions()));
+    assert_eq!(old.failure_actions_on_non_crash, Some(true));
     assert!(
         fake.calls()
             .iter()
@@ -1048,15 +1073,13 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
             &format!("change_raw api command {OURS}"),
         ]
     );
-    // tend's install now sees its own service of that name and updates it.
+    // tend's install now sees its own service of that name and updates it, with its own
+    // description and failure actions.
     install(&fake, &spec(InstallSpec::default())).unwrap();
-    assert!(
-        fake.service("api")
-            .unwrap()
-            .config
-            .command_line
-            .contains("tend.exe")
-    );
+    let ours = fake.service("api").unwrap();
+    assert!(ours.config.command_line.contains("tend.exe"));
+    assert_ne!(ours.description.as_deref(), Some("Runs the API"));
+    assert_ne!(ours.failure_actions, Some(legacy_failure_actions()));
 
     fake.clear_calls();
     let r = m.put_back(&foreign, &name()).unwrap();
@@ -1067,6 +1090,10 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
     assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
     // tend's install made it `NT SERVICE\api`: the account goes back too.
     assert_eq!(svc.config.account.as_deref(), Some("LocalSystem"));
+    // So do the description and the failure actions, every kind of them.
+    assert_eq!(svc.description.as_deref(), Some("Runs the API"));
+    assert_eq!(svc.failure_actions, Some(legacy_failure_actions()));
+    assert_eq!(svc.failure_actions_on_non_crash, Some(true));
     assert_eq!(svc.status.state, State::Running);
     let calls = fake.calls();
     assert!(

@@ -5,15 +5,15 @@
 //! same name changes only its command line (to tend's `service <name>`, which the install
 //! that follows completes with tend's settings), and a put-back writes the recorded
 //! command line, display name, start type, dependencies and account back with one
-//! `ChangeServiceConfig`, and the delayed start, SID type and required privileges with
-//! `ChangeServiceConfig2`. Deleting would lose what the SCM has no call to read back and
+//! `ChangeServiceConfig`, and the delayed start, SID type, required privileges,
+//! description and failure actions with `ChangeServiceConfig2`. Deleting would lose what the SCM has no call to read back and
 //! recreate: the registry key's subkeys (NSSM keeps its whole configuration in
 //! `Parameters`, WinSW and shawl nothing there but others do), the service's security
 //! descriptor, its triggers; and a deleted service stays "marked for deletion" while any
 //! handle is open (a Services console), so a recreate can fail half-way. Repointing leaves
-//! all of that where it is. Two settings tend's install writes are not recorded yet
-//! (`QueryServiceConfig2` could read them; `ScmApi` does not) and stay as tend wrote them
-//! after a put-back: the description and the failure actions (docs/import.md says so).
+//! all of that where it is. The description and the failure actions (every action kind,
+//! the reboot message, the command, and the non-crash flag), which tend's install writes
+//! too, go back with `ChangeServiceConfig2` as well.
 
 use std::io;
 
@@ -102,6 +102,12 @@ impl<A: ScmApi> Scm<'_, A> {
                     .ok()
                     .map(|t| sid_word(t).to_owned()),
                 required_privileges: self.api.query_required_privileges(&svc).ok(),
+                description: self.api.query_description(&svc).ok(),
+                failure_actions: self.api.query_failure_actions(&svc).ok(),
+                failure_actions_on_non_crash: self
+                    .api
+                    .query_failure_actions_on_non_crash(&svc)
+                    .ok(),
             }),
         })
     }
@@ -217,6 +223,19 @@ impl<A: ScmApi> Scm<'_, A> {
         }
         if let Some(p) = &old.required_privileges {
             settings.push(Config2::RequiredPrivileges(p.clone()));
+        }
+        // Under the same name tend's install wrote its own description and failure actions
+        // over these; under a new name they were never changed.
+        if into == &name {
+            if let Some(d) = &old.description {
+                settings.push(Config2::Description(d.clone()));
+            }
+            if let Some(a) = &old.failure_actions {
+                settings.push(Config2::RecordedFailureActions(a.clone()));
+            }
+            if let Some(b) = old.failure_actions_on_non_crash {
+                settings.push(Config2::FailureActionsOnNonCrash(b));
+            }
         }
         for s in &settings {
             if let Err(e) = self.api.configure(&svc, s) {

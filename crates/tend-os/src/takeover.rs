@@ -70,6 +70,9 @@ pub struct ScmSettings {
     /// read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_actions_on_non_crash: Option<bool>,
+    /// The preshutdown timeout in milliseconds, if it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preshutdown_ms: Option<u64>,
 }
 
 /// SERVICE_FAILURE_ACTIONS as another tool set it (WinSW's `onfailure`, `sc failure`):
@@ -386,6 +389,7 @@ mod tests {
                 }],
             }),
             failure_actions_on_non_crash: Some(true),
+            preshutdown_ms: Some(180_000),
         };
         let f = Foreign {
             backend: "scm".into(),

@@ -369,6 +369,12 @@ pub trait ScmApi {
     ///
     /// The SCM's answer.
     fn query_failure_actions_on_non_crash(&self, svc: &Self::Service) -> Result<bool, ScmError>;
+    /// `QueryServiceConfig2`: SERVICE_CONFIG_PRESHUTDOWN_INFO.
+    ///
+    /// # Errors
+    ///
+    /// The SCM's answer.
+    fn query_preshutdown(&self, svc: &Self::Service) -> Result<Duration, ScmError>;
     /// `QueryServiceStatus`.
     ///
     /// # Errors

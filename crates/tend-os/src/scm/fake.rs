@@ -42,6 +42,8 @@ pub struct FakeService {
     pub failure_actions: Option<crate::takeover::ScmFailureActions>,
     /// SERVICE_CONFIG_FAILURE_ACTIONS_FLAG; `None`: cannot be read.
     pub failure_actions_on_non_crash: Option<bool>,
+    /// SERVICE_CONFIG_PRESHUTDOWN_INFO; `None`: cannot be read.
+    pub preshutdown: Option<Duration>,
 }
 
 impl FakeService {
@@ -70,6 +72,7 @@ impl FakeService {
                 actions: Vec::new(),
             }),
             failure_actions_on_non_crash: Some(false),
+            preshutdown: Some(Duration::from_secs(180)),
         }
     }
 
@@ -469,7 +472,7 @@ impl ScmApi for FakeScm {
                 }
                 Config2::RecordedFailureActions(a) => s.failure_actions = Some(a.clone()),
                 Config2::FailureActionsOnNonCrash(b) => s.failure_actions_on_non_crash = Some(*b),
-                Config2::PreshutdownTimeout(_) => {}
+                Config2::PreshutdownTimeout(t) => s.preshutdown = Some(*t),
             }
             Ok(())
         })
@@ -520,6 +523,12 @@ impl ScmApi for FakeScm {
         self.with(svc, |s| {
             s.failure_actions_on_non_crash.ok_or_else(invalid_level)
         })
+    }
+
+    fn query_preshutdown(&self, svc: &Handle) -> Result<Duration, ScmError> {
+        self.call(format!("query_preshutdown {}", svc.name))?;
+        Self::need(svc, Rights::QUERY_CONFIG)?;
+        self.with(svc, |s| s.preshutdown.ok_or_else(invalid_level))
     }
 
     fn query_status(&self, svc: &Handle) -> Result<ServiceStatus, ScmError> {

@@ -210,9 +210,13 @@ impl ScmApi for RealScm {
             Config2::FailureActionsOnNonCrash(b) => svc
                 .set_failure_actions_on_non_crash_failures(*b)
                 .map_err(err),
-            Config2::RecordedFailureActions(a) => svc
-                .update_failure_actions(recorded_failure_actions(a))
-                .map_err(err),
+            Config2::RecordedFailureActions(a) => {
+                if a.actions.iter().any(|x| x.kind == "reboot") {
+                    enable_shutdown_privilege();
+                }
+                svc.update_failure_actions(recorded_failure_actions(a))
+                    .map_err(err)
+            }
         }
     }
 
@@ -294,6 +298,17 @@ impl ScmApi for RealScm {
 
     fn query_failure_actions_on_non_crash(&self, svc: &Service) -> Result<bool, ScmError> {
         svc.get_failure_actions_on_non_crash_failures().map_err(err)
+    }
+
+    fn query_preshutdown(&self, svc: &Service) -> Result<Duration, ScmError> {
+        use windows_sys::Win32::System::Services::{
+            SERVICE_CONFIG_PRESHUTDOWN_INFO, SERVICE_PRESHUTDOWN_INFO,
+        };
+        let buf = query_config2(svc, SERVICE_CONFIG_PRESHUTDOWN_INFO)?;
+        // SAFETY: on success the buffer (u64-aligned) starts with the struct.
+        #[allow(unsafe_code)]
+        let ms = unsafe { (*buf.as_ptr().cast::<SERVICE_PRESHUTDOWN_INFO>()).dwPreshutdownTimeout };
+        Ok(Duration::from_millis(u64::from(ms)))
     }
 
     fn query_status(&self, svc: &Service) -> Result<ServiceStatus, ScmError> {
@@ -378,8 +393,10 @@ fn query_delayed(svc: &Service) -> Result<bool, ScmError> {
 /// written as empty (which removes tend's, were there one) rather than left alone.
 fn recorded_failure_actions(a: &crate::takeover::ScmFailureActions) -> ServiceFailureActions {
     ServiceFailureActions {
+        // The SCM's period is a u32 of seconds, u32::MAX meaning never (windows-service
+        // panics on more).
         reset_period: a.reset_secs.map_or(ServiceFailureResetPeriod::Never, |s| {
-            ServiceFailureResetPeriod::After(Duration::from_secs(s))
+            ServiceFailureResetPeriod::After(Duration::from_secs(s.min(u64::from(u32::MAX - 1))))
         }),
         reboot_msg: Some(OsString::from(&a.reboot_message)),
         command: Some(OsString::from(&a.command)),
@@ -398,6 +415,59 @@ fn recorded_failure_actions(a: &crate::takeover::ScmFailureActions) -> ServiceFa
                 })
                 .collect(),
         ),
+    }
+}
+
+/// Enables SeShutdownPrivilege in this process's token: `ChangeServiceConfig2` refuses
+/// failure actions that include a reboot without it, and an administrator's token holds it
+/// disabled. Best effort: where it cannot be enabled, the write fails and the put-back says
+/// so.
+fn enable_shutdown_privilege() {
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LUID};
+    use windows_sys::Win32::Security::{
+        AdjustTokenPrivileges, LUID_AND_ATTRIBUTES, LookupPrivilegeValueW, SE_PRIVILEGE_ENABLED,
+        SE_SHUTDOWN_NAME, TOKEN_ADJUST_PRIVILEGES, TOKEN_PRIVILEGES, TOKEN_QUERY,
+    };
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the pseudo-handle of this process; `token` receives a handle closed below.
+    #[allow(unsafe_code)]
+    if unsafe {
+        OpenProcessToken(
+            GetCurrentProcess(),
+            TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY,
+            &raw mut token,
+        )
+    } == 0
+    {
+        return;
+    }
+    let mut luid = LUID {
+        LowPart: 0,
+        HighPart: 0,
+    };
+    // SAFETY: a NUL-terminated constant name and a LUID to fill; then one privilege, sized
+    // as its struct, with no previous state asked for; the token is open and closed once.
+    #[allow(unsafe_code)]
+    unsafe {
+        if LookupPrivilegeValueW(std::ptr::null(), SE_SHUTDOWN_NAME, &raw mut luid) != 0 {
+            let privileges = TOKEN_PRIVILEGES {
+                PrivilegeCount: 1,
+                Privileges: [LUID_AND_ATTRIBUTES {
+                    Luid: luid,
+                    Attributes: SE_PRIVILEGE_ENABLED,
+                }],
+            };
+            AdjustTokenPrivileges(
+                token,
+                0,
+                &raw const privileges,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+        CloseHandle(token);
     }
 }
 

@@ -1016,6 +1016,7 @@ fn nssm_service() -> FakeService {
     s.description = Some("Runs the API".into());
     s.failure_actions = Some(legacy_failure_actions());
     s.failure_actions_on_non_crash = Some(true);
+    s.preshutdown = Some(std::time::Duration::from_secs(42));
     s
 }
 
@@ -1080,6 +1081,7 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
     assert!(ours.config.command_line.contains("tend.exe"));
     assert_ne!(ours.description.as_deref(), Some("Runs the API"));
     assert_ne!(ours.failure_actions, Some(legacy_failure_actions()));
+    assert_ne!(ours.preshutdown, Some(std::time::Duration::from_secs(42)));
 
     fake.clear_calls();
     let r = m.put_back(&foreign, &name()).unwrap();
@@ -1094,6 +1096,8 @@ fn take_over_repoints_the_service_and_put_back_writes_back_what_was_recorded() {
     assert_eq!(svc.description.as_deref(), Some("Runs the API"));
     assert_eq!(svc.failure_actions, Some(legacy_failure_actions()));
     assert_eq!(svc.failure_actions_on_non_crash, Some(true));
+    assert_eq!(svc.preshutdown, Some(std::time::Duration::from_secs(42)));
+    assert!(r.warnings.is_empty(), "{r:?}");
     assert_eq!(svc.status.state, State::Running);
     let calls = fake.calls();
     assert!(
@@ -1131,12 +1135,64 @@ fn take_over_under_a_new_name_disables_the_old_service_and_put_back_enables_it()
     assert_eq!(svc.config.start, Some(super::plan::StartType::Auto));
     assert_eq!(svc.status.state, State::Running);
     // Only the start type was changed, and only it is written back: the account that is
-    // still the recorded one is not touched (the SCM keeps a user account's password).
+    // still the recorded one is not touched (the SCM keeps a user account's password), nor
+    // are the description, failure actions and preshutdown timeout tend never wrote there.
     assert!(
         fake.calls()
             .contains(&"change_raw legacy start Auto".to_owned()),
         "{:?}",
         fake.calls()
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("configure legacy: description")
+                || c.starts_with("configure legacy: failure")
+                || c.starts_with("configure legacy: preshutdown")),
+        "{:?}",
+        fake.calls()
+    );
+}
+
+#[test]
+fn a_put_back_says_what_it_could_not_read_or_write_back_and_still_starts_the_service() {
+    let fake = FakeScm::new();
+    let mut old = nssm_service();
+    // As a Windows (or Wine) that cannot read it, or an action kind it cannot parse.
+    old.failure_actions = None;
+    fake.add_service("api", old);
+    fake.add_service("Tcpip", FakeService::new("tcpip").running());
+    let m = scm(&fake, Access::Skip);
+    let foreign = m.record_foreign(&name()).unwrap();
+    m.take_over(&foreign, &name()).unwrap();
+    install(&fake, &spec(InstallSpec::default())).unwrap();
+    // And the SCM refuses the description (a reboot action without SeShutdownPrivilege
+    // is refused the same way).
+    fake.fail(
+        "configure api: description",
+        ScmError::os(1314, "A required privilege is not held by the client."),
+    );
+    let r = m.put_back(&foreign, &name()).unwrap();
+    let svc = fake.service("api").unwrap();
+    assert_eq!(svc.config.command_line, NSSM);
+    assert_eq!(svc.status.state, State::Running, "started all the same");
+    assert_eq!(
+        svc.preshutdown,
+        Some(std::time::Duration::from_secs(42)),
+        "the rest went back"
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains(
+            "`api`'s failure actions could not be read when it was taken over: it stays as tend's install wrote it"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("cannot put back `api`'s description") && w.contains("privilege")),
+        "{r:?}"
     );
 }
 

@@ -6,16 +6,20 @@
 //! that follows completes with tend's settings), and a put-back writes the recorded
 //! command line, display name, start type, dependencies and account back with one
 //! `ChangeServiceConfig`, and the delayed start, SID type, required privileges,
-//! description and failure actions with `ChangeServiceConfig2`. Deleting would lose what the SCM has no call to read back and
+//! description, failure actions and preshutdown timeout with `ChangeServiceConfig2`. Deleting would lose what the SCM has no call to read back and
 //! recreate: the registry key's subkeys (NSSM keeps its whole configuration in
 //! `Parameters`, WinSW and shawl nothing there but others do), the service's security
 //! descriptor, its triggers; and a deleted service stays "marked for deletion" while any
 //! handle is open (a Services console), so a recreate can fail half-way. Repointing leaves
-//! all of that where it is. The description and the failure actions (every action kind,
-//! the reboot message, the command, and the non-crash flag), which tend's install writes
-//! too, go back with `ChangeServiceConfig2` as well.
+//! all of that where it is. The description, the failure actions (every action kind, the
+//! reboot message, the command, and the non-crash flag) and the preshutdown timeout, which
+//! tend's install writes too, go back with `ChangeServiceConfig2` as well; one the SCM
+//! would not give at the take-over is said in the report. Not recorded: the error control
+//! and the service type, which tend writes as normal and own process, as NSSM, WinSW and
+//! shawl register them.
 
 use std::io;
+use std::time::Duration;
 
 use tend_core::ServiceName;
 
@@ -108,6 +112,11 @@ impl<A: ScmApi> Scm<'_, A> {
                     .api
                     .query_failure_actions_on_non_crash(&svc)
                     .ok(),
+                preshutdown_ms: self
+                    .api
+                    .query_preshutdown(&svc)
+                    .ok()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             }),
         })
     }
@@ -224,17 +233,36 @@ impl<A: ScmApi> Scm<'_, A> {
         if let Some(p) = &old.required_privileges {
             settings.push(Config2::RequiredPrivileges(p.clone()));
         }
-        // Under the same name tend's install wrote its own description and failure actions
-        // over these; under a new name they were never changed.
+        // Under the same name tend's install wrote its own description, failure actions
+        // and preshutdown timeout over these; under a new name they were never changed.
         if into == &name {
-            if let Some(d) = &old.description {
-                settings.push(Config2::Description(d.clone()));
+            let mut unread = Vec::new();
+            match &old.description {
+                Some(d) => settings.push(Config2::Description(d.clone())),
+                None => unread.push("description"),
             }
-            if let Some(a) = &old.failure_actions {
-                settings.push(Config2::RecordedFailureActions(a.clone()));
+            match &old.failure_actions {
+                Some(a) => settings.push(Config2::RecordedFailureActions(a.clone())),
+                None => unread.push("failure actions"),
             }
             if let Some(b) = old.failure_actions_on_non_crash {
                 settings.push(Config2::FailureActionsOnNonCrash(b));
+            }
+            match old.preshutdown_ms {
+                Some(ms) => settings.push(Config2::PreshutdownTimeout(Duration::from_millis(ms))),
+                None => unread.push("preshutdown timeout"),
+            }
+            if !unread.is_empty() {
+                let (them, stay) = if unread.len() == 1 {
+                    ("it", "stays")
+                } else {
+                    ("they", "stay")
+                };
+                r.warn(format!(
+                    "`{name}`'s {} could not be read when it was taken over: {them} {stay} as tend's install wrote {}",
+                    unread.join(", "),
+                    if unread.len() == 1 { "it" } else { "them" }
+                ));
             }
         }
         for s in &settings {

@@ -301,6 +301,19 @@ impl FakeScm {
         }
     }
 
+    /// One `QueryServiceConfig2` answer, recorded as `verb name`: the setting, or the
+    /// invalid level a Windows (or Wine) that cannot read it gives.
+    fn config2<T>(
+        &self,
+        h: &Handle,
+        verb: &str,
+        get: impl FnOnce(&FakeService) -> Option<T>,
+    ) -> Result<T, ScmError> {
+        self.call(format!("{verb} {}", h.name))?;
+        Self::need(h, Rights::QUERY_CONFIG)?;
+        self.with(h, |s| get(s).ok_or_else(invalid_level))
+    }
+
     fn with<T>(
         &self,
         h: &Handle,
@@ -485,50 +498,36 @@ impl ScmApi for FakeScm {
     }
 
     fn query_delayed(&self, svc: &Handle) -> Result<bool, ScmError> {
-        self.call(format!("query_delayed {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.delayed.ok_or_else(invalid_level))
+        self.config2(svc, "query_delayed", |s| s.delayed)
     }
 
     fn query_sid_type(&self, svc: &Handle) -> Result<SidType, ScmError> {
-        self.call(format!("query_sid_type {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.sid_type.ok_or_else(invalid_level))
+        self.config2(svc, "query_sid_type", |s| s.sid_type)
     }
 
     fn query_required_privileges(&self, svc: &Handle) -> Result<Vec<String>, ScmError> {
-        self.call(format!("query_required_privileges {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.privileges.clone().ok_or_else(invalid_level))
+        self.config2(svc, "query_required_privileges", |s| s.privileges.clone())
     }
 
     fn query_description(&self, svc: &Handle) -> Result<String, ScmError> {
-        self.call(format!("query_description {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.description.clone().ok_or_else(invalid_level))
+        self.config2(svc, "query_description", |s| s.description.clone())
     }
 
     fn query_failure_actions(
         &self,
         svc: &Handle,
     ) -> Result<crate::takeover::ScmFailureActions, ScmError> {
-        self.call(format!("query_failure_actions {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.failure_actions.clone().ok_or_else(invalid_level))
+        self.config2(svc, "query_failure_actions", |s| s.failure_actions.clone())
     }
 
     fn query_failure_actions_on_non_crash(&self, svc: &Handle) -> Result<bool, ScmError> {
-        self.call(format!("query_failure_actions_on_non_crash {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| {
-            s.failure_actions_on_non_crash.ok_or_else(invalid_level)
+        self.config2(svc, "query_failure_actions_on_non_crash", |s| {
+            s.failure_actions_on_non_crash
         })
     }
 
     fn query_preshutdown(&self, svc: &Handle) -> Result<Duration, ScmError> {
-        self.call(format!("query_preshutdown {}", svc.name))?;
-        Self::need(svc, Rights::QUERY_CONFIG)?;
-        self.with(svc, |s| s.preshutdown.ok_or_else(invalid_level))
+        self.config2(svc, "query_preshutdown", |s| s.preshutdown)
     }
 
     fn query_status(&self, svc: &Handle) -> Result<ServiceStatus, ScmError> {

@@ -364,29 +364,14 @@ fn param_change(svc: &Service) -> Result<(), ScmError> {
 /// SERVICE_CONFIG_DELAYED_AUTO_START_INFO, which windows-service cannot read.
 fn query_delayed(svc: &Service) -> Result<bool, ScmError> {
     use windows_sys::Win32::System::Services::{
-        QueryServiceConfig2W, SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
-        SERVICE_DELAYED_AUTO_START_INFO,
+        SERVICE_CONFIG_DELAYED_AUTO_START_INFO, SERVICE_DELAYED_AUTO_START_INFO,
     };
-    let mut info = SERVICE_DELAYED_AUTO_START_INFO {
-        fDelayedAutostart: 0,
-    };
-    let mut needed = 0u32;
-    // SAFETY: the handle is valid for the life of `svc`; the buffer is the struct this
-    // info level fills, with its exact size.
+    let buf = query_config2(svc, SERVICE_CONFIG_DELAYED_AUTO_START_INFO)?;
+    // SAFETY: on success the buffer (u64-aligned) starts with the struct.
     #[allow(unsafe_code)]
-    let ok = unsafe {
-        QueryServiceConfig2W(
-            svc.raw_handle(),
-            SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
-            std::ptr::from_mut(&mut info).cast(),
-            u32::try_from(std::mem::size_of_val(&info)).unwrap_or(u32::MAX),
-            &raw mut needed,
-        )
-    };
-    if ok == 0 {
-        return Err(last_error());
-    }
-    Ok(info.fDelayedAutostart != 0)
+    let delayed =
+        unsafe { (*buf.as_ptr().cast::<SERVICE_DELAYED_AUTO_START_INFO>()).fDelayedAutostart };
+    Ok(delayed != 0)
 }
 
 /// What a put-back writes: everything recorded, and an empty reboot message or command

@@ -1184,7 +1184,7 @@ fn a_put_back_says_what_it_could_not_read_or_write_back_and_still_starts_the_ser
     );
     assert!(
         r.warnings.iter().any(|w| w.contains(
-            "`api`'s failure actions could not be read when it was taken over: it stays as tend's install wrote it"
+            "`api`'s failure actions could not be read when it was taken over: what tend's install wrote stays"
         )),
         "{r:?}"
     );

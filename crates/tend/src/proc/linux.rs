@@ -881,14 +881,14 @@ mod tests {
         // SAFETY: sets SIGUSR2's disposition to SIG_IGN, no handler code involved.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
         // Also when an assert below fails: the default goes back when this is dropped.
-        struct Default;
-        impl Drop for Default {
+        struct RestoreDefault;
+        impl Drop for RestoreDefault {
             fn drop(&mut self) {
                 // SAFETY: puts SIGUSR2's default disposition back.
                 unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
             }
         }
-        let _default = Default;
+        let _default = RestoreDefault;
         // Read from outside while it sleeps: a shell reading its own status would show the
         // mask it holds while it waits for `cat`.
         let dir = tempfile::tempdir().unwrap();

@@ -6,10 +6,10 @@
 //! that follows completes with tend's settings), and a put-back writes the recorded
 //! command line, display name, start type, dependencies and account back with one
 //! `ChangeServiceConfig`, and the delayed start, SID type, required privileges,
-//! description, failure actions and preshutdown timeout with `ChangeServiceConfig2`. Deleting would lose what the SCM has no call to read back and
-//! recreate: the registry key's subkeys (NSSM keeps its whole configuration in
-//! `Parameters`, WinSW and shawl nothing there but others do), the service's security
-//! descriptor, its triggers; and a deleted service stays "marked for deletion" while any
+//! description, failure actions and preshutdown timeout with `ChangeServiceConfig2`.
+//! Deleting would lose what the SCM has no call to read back and recreate: the registry
+//! key's subkeys (NSSM keeps its whole configuration in `Parameters`, WinSW and shawl
+//! nothing there but others do), the service's security descriptor, its triggers; and a deleted service stays "marked for deletion" while any
 //! handle is open (a Services console), so a recreate can fail half-way. Repointing leaves
 //! all of that where it is. The description, the failure actions (every action kind, the
 //! reboot message, the command, and the non-crash flag) and the preshutdown timeout, which
@@ -236,32 +236,39 @@ impl<A: ScmApi> Scm<'_, A> {
         // Under the same name tend's install wrote its own description, failure actions
         // and preshutdown timeout over these; under a new name they were never changed.
         if into == &name {
+            let recorded = [
+                (
+                    "description",
+                    old.description.clone().map(Config2::Description),
+                ),
+                (
+                    "failure actions",
+                    old.failure_actions
+                        .clone()
+                        .map(Config2::RecordedFailureActions),
+                ),
+                (
+                    "failure actions flag",
+                    old.failure_actions_on_non_crash
+                        .map(Config2::FailureActionsOnNonCrash),
+                ),
+                (
+                    "preshutdown timeout",
+                    old.preshutdown_ms
+                        .map(|ms| Config2::PreshutdownTimeout(Duration::from_millis(ms))),
+                ),
+            ];
             let mut unread = Vec::new();
-            match &old.description {
-                Some(d) => settings.push(Config2::Description(d.clone())),
-                None => unread.push("description"),
-            }
-            match &old.failure_actions {
-                Some(a) => settings.push(Config2::RecordedFailureActions(a.clone())),
-                None => unread.push("failure actions"),
-            }
-            if let Some(b) = old.failure_actions_on_non_crash {
-                settings.push(Config2::FailureActionsOnNonCrash(b));
-            }
-            match old.preshutdown_ms {
-                Some(ms) => settings.push(Config2::PreshutdownTimeout(Duration::from_millis(ms))),
-                None => unread.push("preshutdown timeout"),
+            for (what, setting) in recorded {
+                match setting {
+                    Some(s) => settings.push(s),
+                    None => unread.push(what),
+                }
             }
             if !unread.is_empty() {
-                let (them, stay) = if unread.len() == 1 {
-                    ("it", "stays")
-                } else {
-                    ("they", "stay")
-                };
                 r.warn(format!(
-                    "`{name}`'s {} could not be read when it was taken over: {them} {stay} as tend's install wrote {}",
-                    unread.join(", "),
-                    if unread.len() == 1 { "it" } else { "them" }
+                    "`{name}`'s {} could not be read when it was taken over: what tend's install wrote stays",
+                    unread.join(", ")
                 ));
             }
         }
